@@ -1,0 +1,25 @@
+"""FGSM: a single signed-gradient step of size eps (Goodfellow et al. 2015)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config import PixelBudget
+from .base import Attack
+from .pgd import classifier_loss, linf_pgd
+
+
+class FGSMParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    eps: PixelBudget = 8 / 255
+
+
+class FGSM(Attack):
+    Params = FGSMParams
+
+    def perturb(self, model, x, y, generator):
+        eps = self.params.eps
+        return linf_pgd(
+            classifier_loss(model, y), x, eps=eps, step_size=eps, steps=1,
+            random_start=False, maximize=True, generator=generator,
+        )

@@ -1,0 +1,81 @@
+"""L-inf projected gradient descent, shared by the adversary (ascent) and the reverse attack (descent)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from ..config import PixelBudget
+from .base import Attack
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def linf_pgd(
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    random_start: bool,
+    maximize: bool,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Signed-gradient steps projected onto the eps-ball around ``x`` and onto [0, 1].
+
+    ``loss_fn`` returns one loss per sample; it is summed so that each sample's step is independent
+    of the batch it sits in.
+    """
+    x = x.detach()
+    if steps == 0 or eps == 0:
+        return x.clone()
+    delta = torch.zeros_like(x)
+    if random_start:
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        delta = (2 * noise - 1) * eps
+    x_adv = (x + delta).clamp(0, 1)
+    sign = 1.0 if maximize else -1.0
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        with torch.enable_grad():
+            loss = loss_fn(x_adv).sum()
+            (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + sign * step_size * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()
+
+
+class PGDParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    eps: PixelBudget = 8 / 255
+    step_size: PixelBudget = 2 / 255
+    steps: int = Field(10, ge=1, le=10_000)
+    random_start: bool = True
+
+    @model_validator(mode="after")
+    def _step_reaches_somewhere(self) -> "PGDParams":
+        if self.eps > 0 and self.step_size == 0:
+            raise ValueError("step_size must be > 0 when eps > 0")
+        return self
+
+
+def classifier_loss(model: nn.Module, y: torch.Tensor) -> LossFn:
+    return lambda x: F.cross_entropy(model(x), y, reduction="none")
+
+
+class PGD(Attack):
+    """Madry et al. 2018: maximise the classifier's cross-entropy inside the L-inf ball."""
+
+    Params = PGDParams
+
+    def perturb(self, model, x, y, generator):
+        p = self.params
+        return linf_pgd(
+            classifier_loss(model, y), x, eps=p.eps, step_size=p.step_size, steps=p.steps,
+            random_start=p.random_start, maximize=True, generator=generator,
+        )

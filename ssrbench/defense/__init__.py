@@ -1,0 +1,1 @@
+"""Test-time defenses. The reverse attack is the one this benchmark studies."""

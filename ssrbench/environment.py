@@ -1,0 +1,53 @@
+"""What a result was computed with: versions, device, threads, and the source commit when known."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+from .leaderboard.schema import Environment
+
+
+def _v(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return dev
+
+
+def capture(device: torch.device) -> Environment:
+    return Environment(
+        python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
+        torchvision=_v("torchvision"), timm=_v("timm"), numpy=_v("numpy"), pydantic=_v("pydantic"),
+        device=str(device),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
+        threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
+    )
+
+
+def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the ssrbench source tree; (None, None) for an installed wheel."""
+    where = start or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                                capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None

@@ -1,0 +1,30 @@
+"""User-facing errors: the CLI turns these into a message and an exit status, never a traceback."""
+
+from __future__ import annotations
+
+
+class SSRBenchError(Exception):
+    """A problem the user can fix; `exit_code` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UnknownNameError(SSRBenchError, KeyError):
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, known: list[str], suggestions: list[str]):
+        self.kind, self.name, self.known, self.suggestions = kind, name, known, suggestions
+        hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        listed = ", ".join(known) if known else "none registered"
+        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {listed}.")
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return self.args[0]
+
+
+class ConfigError(SSRBenchError):
+    exit_code = 2
+
+
+class DataError(SSRBenchError):
+    exit_code = 1

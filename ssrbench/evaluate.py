@@ -1,0 +1,91 @@
+"""One (task, mode) model against every attack, on the same images: the four accuracies of each cell."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .adversarial.base import Attack
+from .config import ReverseConfig
+from .defense.reverse import reverse_attack
+from .models.ssr_model import SSRModel
+from .pretext.base import PretextTask
+from .progress import Reporter
+
+
+@dataclass
+class AttackOutcome:
+    adv: list[np.ndarray] = field(default_factory=list)
+    adv_rev: list[np.ndarray] = field(default_factory=list)
+    pretext_adv: list[np.ndarray] = field(default_factory=list)
+    pretext_adv_rev: list[np.ndarray] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: {"attack": 0.0, "reverse": 0.0})
+
+
+@dataclass
+class Outcome:
+    clean: np.ndarray
+    clean_rev: np.ndarray
+    pretext_clean: np.ndarray
+    attacks: dict[str, AttackOutcome]
+    seconds_clean: dict[str, float]
+
+
+def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def _correct(model: SSRModel, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).cpu().numpy()
+
+
+def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return task.pretext_metric(model, x).float().cpu().numpy()
+
+
+def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
+             x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
+             description: str) -> Outcome:
+    """``x_all`` are uint8 test images; every attack sees the same images in the same order."""
+    if model.training:
+        raise RuntimeError("evaluate() needs the model in eval mode")
+    dev = next(model.parameters()).device
+    rev_gen = _seeded(seed, "reverse", dev)
+    gens = {name: _seeded(seed, name, dev) for name in attacks}
+    clean, clean_rev, pre_clean = [], [], []
+    outs = {name: AttackOutcome() for name in attacks}
+    t_clean = {"classify": 0.0, "reverse": 0.0}
+    n = len(x_all)
+    with reporter.bar(description, n) as advance:
+        for i in range(0, n, batch_size):
+            x = x_all[i:i + batch_size].to(dev).float().div_(255).contiguous(memory_format=torch.channels_last)
+            y = y_all[i:i + batch_size].to(dev)
+            t0 = time.perf_counter()
+            clean.append(_correct(model, x, y))
+            pre_clean.append(_pretext(task, model, x))
+            t1 = time.perf_counter()
+            clean_rev.append(_correct(model, reverse_attack(model, task, x, reverse, rev_gen), y))
+            t2 = time.perf_counter()
+            t_clean["classify"] += t1 - t0
+            t_clean["reverse"] += t2 - t1
+            for name, attack in attacks.items():
+                o = outs[name]
+                t0 = time.perf_counter()
+                x_adv = attack(model, x, y, gens[name])
+                t1 = time.perf_counter()
+                x_adv_rev = reverse_attack(model, task, x_adv, reverse, rev_gen)
+                t2 = time.perf_counter()
+                o.adv.append(_correct(model, x_adv, y))
+                o.adv_rev.append(_correct(model, x_adv_rev, y))
+                o.pretext_adv.append(_pretext(task, model, x_adv))
+                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev))
+                o.seconds["attack"] += t1 - t0
+                o.seconds["reverse"] += t2 - t1
+            advance(len(x))
+    return Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean)

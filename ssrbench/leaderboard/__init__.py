@@ -1,0 +1,1 @@
+"""Versioned leaderboard files: schema, atomic load/save with migration, rich rendering."""

@@ -1,0 +1,149 @@
+"""The leaderboard file format. ``schema_version`` changes whenever a field changes meaning or shape;
+``store.load`` migrates older files and refuses newer ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..stats import unpack_bits, wilson_interval
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Accuracy(Record):
+    """Top-1 accuracy in percent on the cell's images, with a 95% Wilson interval."""
+
+    correct: int = Field(ge=0)
+    n: int = Field(ge=1)
+    percent: float = Field(ge=0, le=100)
+    ci95: tuple[float, float]
+    per_image: str = Field(description="base64 of numpy.packbits(correct flags), in image order")
+
+    @classmethod
+    def from_flags(cls, flags) -> "Accuracy":
+        from ..stats import pack_bits
+
+        n, c = len(flags), int(sum(bool(f) for f in flags))
+        return cls(correct=c, n=n, percent=100 * c / n, ci95=wilson_interval(c, n), per_image=pack_bits(flags))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Accuracy":
+        if self.correct > self.n:
+            raise ValueError(f"correct={self.correct} > n={self.n}")
+        if abs(self.percent - 100 * self.correct / self.n) > 1e-6:
+            raise ValueError("percent does not match correct / n")
+        if int(unpack_bits(self.per_image, self.n).sum()) != self.correct:
+            raise ValueError("per_image flags do not add up to correct")
+        return self
+
+    def flags(self):
+        return unpack_bits(self.per_image, self.n)
+
+
+class Pretext(Record):
+    """The task's own metric on the evaluated images: does the attack hurt the pretext task?"""
+
+    metric: str
+    higher_is_better: bool
+    clean: float
+    adversarial: float
+    adversarial_reversed: float
+
+
+class Component(Record):
+    """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
+
+    name: str  # the named config
+    kind: str  # the registered task / attack kind it instantiates
+    version: str
+    distribution: str
+    distribution_version: str
+    params: dict[str, Any]
+    details: dict[str, Any] = {}
+
+
+class Cell(Record):
+    task: Component
+    mode: str
+    attack: Component
+    backbone: str
+    dataset: str
+    preset: str
+    reverse: dict[str, Any]
+    reverse_randomized: bool
+    clean: Accuracy
+    clean_rev: Accuracy
+    adv: Accuracy
+    adv_rev: Accuracy
+    pretext: Pretext
+    model_key: str
+    seconds: dict[str, float]
+
+    @property
+    def id(self) -> tuple[str, str, str, str, str, str]:
+        return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
+
+
+class TrainingRecord(Record):
+    stage: str
+    key: str
+    cached: bool
+    seconds: float
+    final_logs: dict[str, float]
+    spec: dict[str, Any]
+
+
+class Environment(Record):
+    python: str
+    platform: str
+    torch: str
+    torchvision: str
+    timm: str
+    numpy: str
+    pydantic: str
+    device: str
+    device_name: str
+    threads: int
+    cpu_count: int | None
+
+
+class DatasetInfo(Record):
+    name: str
+    fingerprint: str
+    source: str
+    eval_images: int
+    eval_selection: str
+
+
+class Leaderboard(Record):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    ssrbench_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    created: datetime
+    command: list[str]
+    environment: Environment
+    dataset: DatasetInfo
+    preset: str
+    seed: int
+    config: dict[str, Any]
+    config_hash: str
+    training: list[TrainingRecord]
+    cells: list[Cell]
+    seconds_total: float
+
+    @model_validator(mode="after")
+    def _unique_cells(self) -> "Leaderboard":
+        seen = set()
+        for c in self.cells:
+            if c.id in seen:
+                raise ValueError(f"duplicate cell {c.id}")
+            seen.add(c.id)
+        return self

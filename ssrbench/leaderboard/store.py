@@ -1,0 +1,70 @@
+"""Reading and writing leaderboard files: atomic saves, validated loads, migrations of old versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from ..config import format_validation_error
+from ..errors import SSRBenchError
+from ..fileio import atomic_write_text
+from .schema import SCHEMA_VERSION, Leaderboard
+
+
+class LeaderboardError(SSRBenchError):
+    exit_code = 2
+
+
+# MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
+    version = doc.get("schema_version")
+    if not isinstance(version, int):
+        raise LeaderboardError(f"{where}: missing or non-integer 'schema_version'; is this an ssrbench leaderboard?")
+    if version > SCHEMA_VERSION:
+        raise LeaderboardError(
+            f"{where}: schema_version {version} is newer than this ssrbench understands ({SCHEMA_VERSION}); "
+            f"upgrade ssrbench to read it"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise LeaderboardError(f"{where}: no migration from schema_version {version}")
+        doc = MIGRATIONS[version](dict(doc))
+        version = doc["schema_version"]
+    return doc
+
+
+def loads(text: str, where: str = "<string>") -> Leaderboard:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LeaderboardError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise LeaderboardError(f"{where}: expected a JSON object at the top level")
+    doc = migrate(doc, where)
+    try:
+        return Leaderboard.model_validate(doc)
+    except ValidationError as exc:
+        raise LeaderboardError(format_validation_error(where, exc).replace("invalid config", "invalid leaderboard")) from exc
+
+
+def load(path: Path | str) -> Leaderboard:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LeaderboardError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return loads(text, str(path))
+
+
+def dumps(board: Leaderboard) -> str:
+    return board.model_dump_json(indent=1) + "\n"
+
+
+def save(board: Leaderboard, path: Path | str) -> None:
+    atomic_write_text(path, dumps(board))

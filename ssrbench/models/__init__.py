@@ -1,0 +1,1 @@
+"""Shared-backbone models: a timm backbone, a classifier head and the task's heads."""

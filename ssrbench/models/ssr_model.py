@@ -1,0 +1,35 @@
+"""The model every cell evaluates: normalise -> shared backbone -> classifier, plus the task's heads."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbone import FeatureSpec, Normalize, create_backbone, feature_spec
+
+
+class SSRModel(nn.Module):
+    """``forward`` maps [0, 1] pixels to class logits, so attacks see exactly the deployed classifier."""
+
+    def __init__(self, backbone_name: str, mean, std, num_classes: int, image_size: int = 32):
+        super().__init__()
+        self.backbone_name = backbone_name
+        self.normalize = Normalize(mean, std)
+        self.backbone, self.adaptation = create_backbone(backbone_name, image_size)
+        self.spec: FeatureSpec = feature_spec(self.backbone, image_size)
+        self.classifier = nn.Linear(self.backbone.num_features, num_classes)
+        self.heads = nn.ModuleDict()  # the pretext task's modules, attached by the task
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared feature map (timm's ``forward_features``) of pixels in [0, 1]."""
+        return self.backbone.forward_features(self.normalize(x))
+
+    def logits_from_features(self, f: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.backbone.forward_head(f, pre_logits=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_from_features(self.features(x))
+
+    def classifier_state(self) -> dict[str, torch.Tensor]:
+        """Everything but the task heads: what classifier-first trains once and shares across tasks."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("heads.")}

@@ -1,0 +1,97 @@
+"""The task contract: everything a self-supervised task provides, and nothing it knows of the runner.
+
+A task builds its heads on the shared feature map, gives a training loss, a deterministic
+reverse-attack loss (one value per image, differentiable down to the pixels) and a per-image pretext
+metric. The runner, the training modes and the attacks only ever call these.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from ..models.backbone import FeatureSpec
+from ..models.ssr_model import SSRModel
+
+
+class TaskParams(BaseModel):
+    """Fields every task has; a task's ``Params`` extends this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    multitask_weight: float = Field(1.0, ge=0.0, description="weight of the task loss beside cross-entropy")
+
+
+@dataclass
+class TaskLoss:
+    loss: torch.Tensor  # minimised over the task heads (and the backbone in multitask mode)
+    logs: dict[str, float] = field(default_factory=dict)
+    aux_loss: torch.Tensor | None = None  # minimised over ``aux_heads`` only, with their own optimiser
+
+
+class PretextTask(ABC):
+    name: ClassVar[str]
+    version: ClassVar[str]  # bump whenever the task's behaviour changes: leaderboards record it
+    Params: ClassVar[type[TaskParams]] = TaskParams
+    metric_name: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    aux_heads: ClassVar[tuple[str, ...]] = ()  # e.g. a GAN discriminator, trained by ``aux_loss``
+    randomized_eval: ClassVar[bool] = False  # does reverse_loss draw randomness at test time?
+
+    def __init__(self, params: TaskParams | dict[str, Any] | None = None):
+        self.params = params if isinstance(params, BaseModel) else self.Params(**(params or {}))
+
+    @abstractmethod
+    def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
+        """Modules on the shared feature map; attached as ``model.heads[name]``."""
+
+    @abstractmethod
+    def training_loss(self, model: SSRModel, x: torch.Tensor, generator: torch.Generator) -> TaskLoss:
+        """Loss on a training batch of pixels in [0, 1]; may draw randomness from ``generator``."""
+
+    @abstractmethod
+    def reverse_loss(self, model: SSRModel, x: torch.Tensor) -> torch.Tensor:
+        """Per-image loss the reverse attack minimises; deterministic unless ``randomized_eval``."""
+
+    @abstractmethod
+    def pretext_metric(self, model: SSRModel, x: torch.Tensor) -> torch.Tensor:
+        """Per-image quality of the pretext task at evaluation (see ``metric_name``)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Derived facts a leaderboard should record beside the params (e.g. a permutation-set fingerprint)."""
+        return {}
+
+    def preview(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Optional: named image batches showing what the network sees (for `ssrbench peek`)."""
+        return {}
+
+    def attach(self, model: SSRModel) -> SSRModel:
+        heads = self.build_heads(model.spec)
+        missing = set(self.aux_heads) - set(heads)
+        if missing:
+            raise TypeError(f"task {self.name!r} declares aux_heads {sorted(missing)} that build_heads does not build")
+        for key, module in heads.items():
+            model.heads[key] = module
+        return model
+
+
+_REQUIRED = ("name", "version", "metric_name", "higher_is_better")
+
+
+def check_task_class(name: str, obj: Any) -> None:
+    """Reject a plugin that does not honour the contract, with the reason."""
+    if not (isinstance(obj, type) and issubclass(obj, PretextTask)):
+        raise TypeError(f"{name!r} must be a subclass of ssrbench.pretext.base.PretextTask, got {obj!r}")
+    missing = [a for a in _REQUIRED if not hasattr(obj, a)]
+    if missing:
+        raise TypeError(f"task {name!r} does not define {', '.join(missing)}")
+    if getattr(obj, "__abstractmethods__", None):
+        raise TypeError(f"task {name!r} does not implement {', '.join(sorted(obj.__abstractmethods__))}")
+    if not issubclass(obj.Params, TaskParams):
+        raise TypeError(f"task {name!r}: Params must extend ssrbench.pretext.base.TaskParams")
+    if obj.name != name:
+        raise TypeError(f"task class says name={obj.name!r} but is registered as {name!r}")

@@ -1,0 +1,1 @@
+"""Training modes and the model cache."""

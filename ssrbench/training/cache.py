@@ -1,0 +1,64 @@
+"""Trained weights keyed by a hash of everything that determines them.
+
+Adding an attack to a finished run, or changing the reverse attack, never retrains. A corrupt or
+mismatching entry is reported and retrained, never a crash.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import config_hash
+from ..fileio import atomic_write, atomic_write_text
+
+CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "ssrbench" / "models"
+
+
+class ModelCache:
+    def __init__(self, root: Path | str | None = None, enabled: bool = True):
+        self.root = Path(root) if root else default_cache_dir()
+        self.enabled = enabled
+
+    @staticmethod
+    def key(spec: dict[str, Any]) -> str:
+        return config_hash(spec)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.root / f"{key}.pt", self.root / f"{key}.json"
+
+    def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        if not self.enabled:
+            return None
+        weights, meta = self._paths(key)
+        if not weights.exists():
+            return None
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            info = json.loads(meta.read_text()) if meta.exists() else {}
+            if not isinstance(state, dict):
+                raise ValueError("not a state dict")
+            return state, info
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply retrained
+            warnings.warn(f"model cache entry {weights} is unreadable ({type(exc).__name__}: {exc}); retraining")
+            return None
+
+    def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        weights, meta = self._paths(key)
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
+        atomic_write(weights, lambda fh: fh.write(buf.getvalue()))
+        atomic_write_text(meta, json.dumps({"spec": spec, **info}, indent=2, default=str))

@@ -1,0 +1,257 @@
+"""Training modes: how the classifier and the task's heads share the backbone.
+
+multitask        -- cross-entropy + weight * task loss, jointly, on the shared backbone.
+classifier-first -- train backbone + classifier once (shared by every task), freeze them, then train
+                    only the task's heads on the frozen features.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import ImageDataset, augment
+from ..presets import Preset
+from ..pretext.base import PretextTask
+from ..progress import Reporter
+from ..models.ssr_model import SSRModel
+from .cache import ModelCache
+
+TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
+
+
+@dataclass
+class TrainContext:
+    data: ImageDataset
+    preset: Preset
+    device: torch.device
+    seed: int
+    cache: ModelCache
+    reporter: Reporter
+    retrain: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def new_model(self) -> SSRModel:
+        torch.manual_seed(self.seed)
+        d = self.data
+        return SSRModel(self.preset.backbone, d.mean, d.std, len(d.classes), d.image_size)
+
+    def base_spec(self) -> dict[str, Any]:
+        p = self.preset
+        return {
+            "training_code": TRAINING_CODE_VERSION, "backbone": p.backbone, "dataset": self.data.name,
+            "data_fingerprint": self.data.fingerprint, "train_images": p.train_images, "batch_size": p.batch_size,
+            "lr": p.lr, "head_lr": p.head_lr, "weight_decay": p.weight_decay, "seed": self.seed,
+        }
+
+
+def task_spec(task: PretextTask) -> dict[str, Any]:
+    return {"task": task.name, "task_version": task.version, "task_params": task.params.model_dump(mode="json")}
+
+
+def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    return model.to(device=device, memory_format=torch.channels_last)
+
+
+def _warmup_then_linear(opt: torch.optim.Optimizer, steps: int) -> Any:
+    """Linear warm-up over the first 20% of steps, then linear decay to zero (short runs need both)."""
+    warm = max(1, int(0.2 * steps))
+    decay = max(1, steps - warm)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: (t + 1) / warm if t < warm else max(0.0, (steps - t) / decay)
+    )
+
+
+def _sgd(params, preset: Preset, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    opt = torch.optim.SGD(params, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
+    return opt, _warmup_then_linear(opt, steps)
+
+
+def _adam(params, lr: float, steps: int, betas=(0.5, 0.999)) -> tuple[torch.optim.Optimizer, Any]:
+    opt = torch.optim.Adam(params, lr=lr, betas=betas)
+    return opt, _warmup_then_linear(opt, steps)
+
+
+class _Optimizers:
+    """Optimiser groups that step together; an aux group (e.g. a discriminator) steps on its own loss."""
+
+    def __init__(self, main: list, aux: list | None = None):
+        self.main, self.aux = main, aux or []
+
+    def step(self, loss: torch.Tensor, aux_loss: torch.Tensor | None) -> None:
+        for opt, _ in self.main:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt, sched in self.main:
+            opt.step()
+            sched.step()
+        if aux_loss is not None and self.aux:
+            for opt, _ in self.aux:  # clears the generator loss's gradients on the aux heads
+                opt.zero_grad(set_to_none=True)
+            aux_loss.backward()
+            for opt, sched in self.aux:
+                opt.step()
+                sched.step()
+
+
+StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, float]]
+
+
+def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn) -> dict[str, float]:
+    """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch."""
+    data, p, dev = ctx.data, ctx.preset, ctx.device
+    n = min(p.train_images or len(data.train_x), len(data.train_x))
+    x_all, y_all = data.train_x[:n].to(dev), data.train_y[:n].to(dev)
+    bs = min(p.batch_size, n)
+    per_epoch = n // bs
+    order_gen = torch.Generator().manual_seed(ctx.seed)
+    dev_gen = torch.Generator(device=dev).manual_seed(ctx.seed + 1)
+    last: dict[str, list[float]] = {}
+    with ctx.reporter.bar(description, epochs * per_epoch) as advance:
+        for epoch in range(epochs):
+            last = {}
+            perm = torch.randperm(n, generator=order_gen).to(dev)
+            for i in range(per_epoch):
+                idx = perm[i * bs:(i + 1) * bs]
+                xb = augment(x_all[idx].float().div_(255), dev_gen).contiguous(memory_format=torch.channels_last)
+                logs = step(xb, y_all[idx], dev_gen)
+                for k, v in logs.items():
+                    last.setdefault(k, []).append(v)
+                advance(1, f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()))
+    return {k: sum(v) / len(v) for k, v in last.items()}
+
+
+def steps_for(ctx: TrainContext, epochs: int) -> int:
+    n = min(ctx.preset.train_images or len(ctx.data.train_x), len(ctx.data.train_x))
+    return epochs * (n // min(ctx.preset.batch_size, n))
+
+
+def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model: nn.Module,
+                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]]) -> None:
+    """Load ``model``'s weights from the cache, or train it and store them. Records the stage either way."""
+    key = ModelCache.key(spec)
+    hit = None if ctx.retrain else ctx.cache.load(key)
+    if hit is not None:
+        state, info = hit
+        try:
+            expected = set(state_of())
+            if set(state) != expected:
+                raise RuntimeError(f"{len(expected ^ set(state))} parameter names differ")
+            model.load_state_dict(state, strict=False)
+            ctx.records.append({"stage": stage, "key": key, "cached": True, "seconds": info.get("seconds", 0.0),
+                                "final_logs": info.get("final_logs", {}), "spec": spec})
+            ctx.reporter.log(f"{stage}: cached model {key}")
+            return
+        except RuntimeError as exc:
+            warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
+    t0 = time.perf_counter()
+    logs = train()
+    seconds = time.perf_counter() - t0
+    ctx.cache.save(key, state_of(), spec, {"seconds": seconds, "final_logs": logs})
+    ctx.records.append({"stage": stage, "key": key, "cached": False, "seconds": seconds, "final_logs": logs, "spec": spec})
+
+
+class TrainingMode(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def build(self, ctx: TrainContext, task: PretextTask) -> SSRModel:
+        """A trained model for ``task`` in eval mode on ``ctx.device``."""
+
+
+def _task_param_groups(model: SSRModel, task: PretextTask) -> tuple[list, list]:
+    main = [p for k, m in model.heads.items() if k not in task.aux_heads for p in m.parameters()]
+    aux = [p for k in task.aux_heads for p in model.heads[k].parameters()]
+    return main, aux
+
+
+class Multitask(TrainingMode):
+    name = "multitask"
+    description = "classifier and task heads trained jointly on the shared backbone"
+
+    def build(self, ctx, task):
+        model = task.attach(ctx.new_model())
+        model = _to_device(model, ctx.device)
+        p = ctx.preset
+        spec = {**ctx.base_spec(), "mode": self.name, "epochs": p.epochs_multitask, **task_spec(task)}
+        steps = steps_for(ctx, p.epochs_multitask)
+        weight = task.params.multitask_weight
+
+        def train():
+            head_main, head_aux = _task_param_groups(model, task)
+            shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
+            opts = _Optimizers([_sgd(shared, p, steps), _adam(head_main, p.head_lr, steps)],
+                               [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None)
+            model.train()
+
+            def step(x, y, gen):
+                logits = model(x)
+                ce = F.cross_entropy(logits, y)
+                tl = task.training_loss(model, x, gen)
+                opts.step(ce + weight * tl.loss, tl.aux_loss)
+                return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item(),
+                        "ssl": tl.loss.item(), **tl.logs}
+
+            return train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step)
+
+        _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train)
+        return model.eval()
+
+
+class ClassifierFirst(TrainingMode):
+    name = "classifier-first"
+    description = "classifier trained first (once, shared by all tasks); backbone frozen; then task heads"
+
+    def build(self, ctx, task):
+        p = ctx.preset
+        model = _to_device(ctx.new_model(), ctx.device)
+        cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
+        steps = steps_for(ctx, p.epochs_classifier)
+
+        def train_classifier():
+            opts = _Optimizers([_sgd(model.parameters(), p, steps)])
+            model.train()
+
+            def step(x, y, gen):
+                logits = model(x)
+                ce = F.cross_entropy(logits, y)
+                opts.step(ce, None)
+                return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
+
+            return train_epochs(ctx, "train classifier", p.epochs_classifier, step)
+
+        _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier)
+
+        torch.manual_seed(ctx.seed + 1)
+        model = _to_device(task.attach(model), ctx.device)
+        for prm in list(model.backbone.parameters()) + list(model.classifier.parameters()):
+            prm.requires_grad_(False)
+        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(cls_spec),
+                     "epochs": p.epochs_head, **task_spec(task)}
+        head_steps = steps_for(ctx, p.epochs_head)
+
+        def train_heads():
+            head_main, head_aux = _task_param_groups(model, task)
+            opts = _Optimizers([_adam(head_main, p.head_lr, head_steps)],
+                               [_adam(head_aux, p.head_lr / 10, head_steps)] if head_aux else None)
+            model.eval()
+            model.heads.train()  # the frozen backbone keeps its BatchNorm statistics
+
+            def step(x, y, gen):
+                tl = task.training_loss(model, x, gen)
+                opts.step(tl.loss, tl.aux_loss)
+                return {"ssl": tl.loss.item(), **tl.logs}
+
+            return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step)
+
+        heads_state = lambda: {k: v for k, v in model.state_dict().items() if k.startswith("heads.")}  # noqa: E731
+        _cached_or_train(ctx, f"classifier-first/{task.name}", head_spec, model, heads_state, train_heads)
+        return model.eval()

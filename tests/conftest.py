@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny timm test models on synthetic tensors; a real CIFAR-10 slice for integration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssrbench.models.ssr_model import SSRModel
+from ssrbench.pretext.inpaint import InpaintTask
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_BACKBONE = "test_efficientnet"  # timm's own tiny test model (~0.1M parameters)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No test touches the user's cache or config folders."""
+    monkeypatch.setenv("SSRBENCH_CACHE_DIR", str(tmp_path / "model-cache"))
+    monkeypatch.delenv("SSRBENCH_CONFIG_DIRS", raising=False)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The real CIFAR-10 (no download in tests). Missing data fails loudly rather than skipping work."""
+    root = Path(os.environ.get("SSRBENCH_DATA_DIR") or REPO.parent / "shared" / "data")
+    if not (root / "cifar-10-batches-py" / "test_batch").is_file():
+        pytest.fail(f"integration tests need CIFAR-10 under {root}/cifar-10-batches-py; set SSRBENCH_DATA_DIR")
+    return root
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(6, 3, 32, 32, generator=g)
+
+
+@pytest.fixture
+def labels() -> torch.Tensor:
+    return torch.tensor([0, 1, 2, 3, 4, 5])
+
+
+@pytest.fixture
+def inpaint_model() -> tuple[SSRModel, InpaintTask]:
+    task = InpaintTask({"decoder_width": 8, "discriminator_width": 8})
+    model = task.attach(SSRModel(TINY_BACKBONE, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 10)).eval()
+    return model, task

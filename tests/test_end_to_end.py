@@ -1,0 +1,62 @@
+"""The smoke preset on real CIFAR-10, through the CLI, as a user runs it."""
+
+import warnings
+
+import pytest
+from click.testing import CliRunner
+
+from ssrbench.cli import cli
+from ssrbench.leaderboard import store
+
+pytestmark = pytest.mark.integration
+
+
+def _run(cifar_dir, out, cache, *extra):
+    args = ["run", "--preset", "smoke", "--data-dir", str(cifar_dir), "--no-download", "--out", str(out),
+            "--cache-dir", str(cache), "--device", "cpu", *extra]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res, store.load(out)
+
+
+def test_smoke_run_resume_and_cache(cifar_dir, tmp_path):
+    cache = tmp_path / "cache"
+    res, board = _run(cifar_dir, tmp_path / "a.json", cache, "--tasks", "inpaint", "--attacks", "fgsm,pgd2")
+    assert "multitask" in res.output and "Adv+Rev" in res.output  # the table is rendered
+
+    cells = {(c.task.name, c.attack.name, c.mode) for c in board.cells}
+    assert cells == {("inpaint", a, m) for a in ("fgsm", "pgd2") for m in ("multitask", "classifier-first")}
+    assert board.preset == "smoke" and board.dataset.eval_images == 64
+    assert {r.stage for r in board.training} == {"multitask/inpaint", "classifier", "classifier-first/inpaint"}
+    assert not any(r.cached for r in board.training)
+    for c in board.cells:
+        assert c.clean.n == c.adv.n == c.adv_rev.n == c.clean_rev.n == 64
+        assert c.pretext.metric == "region_mse" and c.pretext.clean > 0
+    # clean and clean+rev do not depend on the attack: the same images, the same numbers
+    by_mode = {}
+    for c in board.cells:
+        by_mode.setdefault(c.mode, set()).add((c.clean.per_image, c.clean_rev.per_image))
+    assert all(len(v) == 1 for v in by_mode.values())
+
+    # adding an attack re-uses every trained model and reproduces the earlier cells exactly
+    _, board2 = _run(cifar_dir, tmp_path / "b.json", cache, "--attacks", "fgsm,pgd2,pgd10", "--quiet")
+    assert all(r.cached for r in board2.training)
+    assert len(board2.cells) == 6
+    old = {(c.mode, c.attack.name): c for c in board.cells}
+    for c in board2.cells:
+        if (c.mode, c.attack.name) in old:
+            o = old[(c.mode, c.attack.name)]
+            assert (c.clean, c.clean_rev, c.adv, c.adv_rev) == (o.clean, o.clean_rev, o.adv, o.adv_rev)
+
+    # a corrupt cache entry is retrained with a warning, never a crash
+    victim = next(cache.glob("*.pt"))
+    victim.write_bytes(b"not a checkpoint")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, board3 = _run(cifar_dir, tmp_path / "c.json", cache, "--quiet")
+    assert any("unreadable" in str(w.message) for w in caught)
+    assert sum(not r.cached for r in board3.training) == 1
+
+    # show renders what run wrote
+    shown = CliRunner().invoke(cli, ["show", str(tmp_path / "a.json")])
+    assert shown.exit_code == 0 and "classifier-first" in shown.output
