@@ -29,7 +29,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # a laptop CPU: both modes of one task in about a quarter of an hour on 2 cores
     "quick": Preset(
-        backbone="ssr_resnet8", epochs_classifier=6, epochs_head=2, epochs_multitask=5, eval_images=1000,
+        backbone="ssr_resnet8", epochs_classifier=6, epochs_head=4, epochs_multitask=4, eval_images=1000,
     ),
     # paper scale, meant for a GPU
     "full": Preset(

@@ -68,6 +68,7 @@ def _component(cfg: TaskConfig | AttackConfig, registry, kind: str, cls, details
 def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
         retrain: bool = False, command: list[str] | None = None) -> Leaderboard:
     t_start = time.perf_counter()
+    commit, dirty = git_state()  # the code as it was when the run started
     p = spec.preset
     ctx = TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter, retrain=retrain)
     n_eval = min(p.eval_images, len(data.test_x))
@@ -99,7 +100,6 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                     seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
                 ))
             del model
-    commit, dirty = git_state()
     config = spec.model_dump(mode="json")
     return Leaderboard(
         ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),

@@ -75,6 +75,8 @@ class PretextTask(ABC):
         if missing:
             raise TypeError(f"task {self.name!r} declares aux_heads {sorted(missing)} that build_heads does not build")
         for key, module in heads.items():
+            if hasattr(module, "bind"):  # heads that mirror part of the backbone (e.g. BatchNormStats)
+                module.bind(model.backbone)
             model.heads[key] = module
         return model
 

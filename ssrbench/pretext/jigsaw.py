@@ -12,12 +12,15 @@ they are deterministic and differentiable down to the pixels.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
 from ..models.backbone import FeatureSpec
+from ..models.bn_stats import BatchNormStats
 from .base import PretextTask, TaskLoss, TaskParams
 from .permutations import max_hamming_set, min_hamming_distance, set_fingerprint
 
@@ -32,7 +35,8 @@ class JigsawParams(TaskParams):
     hidden: int = Field(512, ge=1, le=16384)
     reverse_permutations: int = Field(16, ge=1, description="fixed subset (the first K of the set) for reverse loss and metric")
     eval_seed: int = Field(0, description="seed of the fixed tile draw used at evaluation")
-    multitask_weight: float = Field(1.0, ge=0.0)
+    separate_bn_stats: bool = Field(True, description="tiles keep their own BatchNorm running statistics")
+    multitask_weight: float = Field(2.0, ge=0.0)
 
     @model_validator(mode="after")
     def _subset_fits(self) -> "JigsawParams":
@@ -115,7 +119,8 @@ class JigsawTask(PretextTask):
         if self.params.tile_input:
             flat = F.interpolate(flat, size=(self.params.tile_input,) * 2, mode="bilinear", align_corners=False)
         flat = flat.contiguous(memory_format=torch.channels_last)
-        f = model.backbone.forward_head(model.backbone.forward_features(flat), pre_logits=True)
+        with model.heads["tile_bn"].active(model.backbone) if self.params.separate_bn_stats else nullcontext():
+            f = model.backbone.forward_head(model.backbone.forward_features(flat), pre_logits=True)
         return f.view(b, n, -1)
 
     def _logits(self, model, feats: torch.Tensor, perm_idx: torch.Tensor) -> torch.Tensor:
@@ -128,9 +133,12 @@ class JigsawTask(PretextTask):
     def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
         self.geometry(spec.image_size)  # fail early on impossible geometry
         p = self.params
-        return {"jigsaw": nn.Sequential(
+        heads: dict[str, nn.Module] = {"jigsaw": nn.Sequential(
             nn.Linear(p.grid * p.grid * spec.channels, p.hidden), nn.BatchNorm1d(p.hidden), nn.ReLU(inplace=True),
             nn.Linear(p.hidden, p.permutations))}
+        if p.separate_bn_stats:
+            heads["tile_bn"] = BatchNormStats()
+        return heads
 
     def training_loss(self, model, x, generator):
         feats = self.tile_features(model, x, generator)
