@@ -18,6 +18,9 @@ from .registry import ATTACKS, BACKBONES, DATASETS, MODES, TASKS
 from .training.cache import CACHE_DIR_ENV
 
 
+ADAPTIVE_SUITE = ("pgd10", "bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128")
+
+
 class _Fail(click.ClickException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -84,6 +87,9 @@ def cli() -> None:
               help="comma-separated attack configs (`ssrbench list attacks`)")
 @click.option("--modes", callback=_csv, default="multitask,classifier-first", show_default=True,
               help="comma-separated training modes")
+@click.option("--adaptive", is_flag=True,
+              help=f"add the adaptive suite ({','.join(ADAPTIVE_SUITE)}): attacks that see the defense, plus a "
+                   "large-eps sanity probe; the worst case over all attacks is reported")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET, show_default=True,
               help="run size: smoke (seconds), quick (laptop CPU), full (paper scale, GPU)")
 @click.option("--backbone", default=None, help="any timm model name, or an ssrbench backbone (default: the preset's)")
@@ -104,7 +110,7 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or table, only errors")
 @_preset_overrides
 @_friendly
-def run(tasks, attacks, modes, preset, backbone, data_dir, download, out, device, seed, config_dirs, cache_dir,
+def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, config_dirs, cache_dir,
         retrain, quiet, **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
@@ -120,6 +126,8 @@ def run(tasks, attacks, modes, preset, backbone, data_dir, download, out, device
     from .runner import resolve, run as run_all
     from .training.cache import ModelCache
 
+    if adaptive:
+        attacks = attacks + [a for a in ADAPTIVE_SUITE if a not in attacks]
     values = {k: v for k, v in overrides.items() if v is not None}
     if backbone:
         values["backbone"] = backbone
@@ -203,14 +211,108 @@ def _fmt(v) -> str:
     return str(v)
 
 
-@cli.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@_friendly
-def show(file: Path) -> None:
-    """Render a leaderboard FILE as tables (validated and migrated on load)."""
-    from .leaderboard import render, store
+FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "json"]), default="rich",
+                      show_default=True, help="terminal tables, Markdown (README/paper ready) or JSON")
 
-    render.render(store.load(file))
+
+@cli.command()
+@click.argument("file")
+@FORMAT
+@_friendly
+def show(file: str, fmt: str) -> None:
+    """Render a leaderboard FILE (a path, or REV:PATH from git history); validated and migrated on load."""
+    from .leaderboard import render, store
+    from .leaderboard.compare import load_side
+
+    board = load_side(file)
+    if fmt == "rich":
+        render.render(board)
+    elif fmt == "markdown":
+        click.echo(render.markdown(board))
+    else:
+        click.echo(store.dumps(board), nl=False)
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="smallest change, in accuracy points, that can count as better/worse")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
+              help="significance level of the paired McNemar test")
+@click.option("--fail-on-regression", is_flag=True,
+              help="exit 1 when any comparable cell gets significantly worse (for CI)")
+@FORMAT
+@_friendly
+def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regression: bool, fmt: str) -> None:
+    """Compare two leaderboards cell by cell. Each side is a file or REV:PATH (e.g. HEAD~3:leaderboards/quick.json).
+
+    Cells are matched by task, attack, mode, backbone, dataset and preset. A metric is shown as better
+    or worse only when it moves by at least --threshold points AND a paired test on the same images
+    says so; cells computed differently are marked not comparable with the reason.
+    """
+    from .leaderboard.compare import compare as run_compare
+    from .leaderboard.compare import load_side
+    from .leaderboard.render import render_comparison
+
+    result = run_compare(load_side(old), load_side(new), threshold=threshold, alpha=alpha)
+    text = render_comparison(result, fmt, threshold=threshold)
+    if text is not None:
+        click.echo(text)
+    regressed = [r for r in result if r.regressed]
+    if fail_on_regression and regressed:
+        raise _Fail(f"{len(regressed)} cell(s) regressed: " + ", ".join("/".join(r.key[:3]) for r in regressed), 1)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="merged leaderboard to write")
+@_friendly
+def merge(files: tuple[str, ...], out: Path) -> None:
+    """Combine leaderboards of the same configuration run separately (other tasks, other machines)."""
+    from .leaderboard import store
+    from .leaderboard.compare import load_side
+    from .leaderboard.merge import merge as run_merge
+
+    board = run_merge([load_side(f) for f in files], list(files), ["ssrbench", "merge", *files, "--out", str(out)])
+    store.save(board, out)
+    Console(stderr=True).print(f"merged {len(files)} leaderboards ({len(board.cells)} cells) into {out}")
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar=DATA_DIR_ENV, default=None, show_envvar=True,
+              help="folder containing cifar-10-batches-py")
+@click.option("--download/--no-download", default=True, show_default=True)
+@click.option("--images", "n", type=click.IntRange(1, 64), default=6, show_default=True, help="how many test images")
+@click.option("--scale", type=click.IntRange(1, 16), default=4, show_default=True, help="pixel magnification")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="PNG to write (default <task>-view.png)")
+@click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False), multiple=True)
+@_friendly
+def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
+    """Save a picture of what TASK's network sees: each row one test image, then the task's views of it."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.utils import save_image
+
+    from .fileio import check_writable
+
+    cfg = load_task_config(task, list(config_dirs))
+    instance = TASKS.get(cfg.task)(cfg.params)
+    out = out or Path(f"{task}-view.png")
+    check_writable(out)
+    data = DATASETS.get("cifar10")(data_dir, download=download)
+    x = data.test_x[:n].float() / 255
+    views = instance.preview(x)
+    if not views:
+        raise click.UsageError(f"task {task!r} defines no preview")
+    side = max(v.shape[-1] for v in [x, *views.values()])
+    pad = lambda v: F.pad(v, (0, side - v.shape[-1], 0, side - v.shape[-2]), value=1.0)  # noqa: E731
+    rows = torch.stack([pad(x), *[pad(v) for v in views.values()]], dim=1).flatten(0, 1)
+    rows = F.interpolate(rows, scale_factor=scale, mode="nearest")
+    save_image(rows, str(out), nrow=1 + len(views), padding=2 * scale, pad_value=1.0)
+    Console().print(f"wrote {out}: columns = original, " + ", ".join(views))
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import torch
 
 from .adversarial.base import Attack
 from .config import ReverseConfig
-from .defense.reverse import reverse_attack
+from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask
 from .progress import Reporter
@@ -24,6 +24,7 @@ class AttackOutcome:
     pretext_adv: list[np.ndarray] = field(default_factory=list)
     pretext_adv_rev: list[np.ndarray] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: {"attack": 0.0, "reverse": 0.0})
+    zero_grad: list[float] = field(default_factory=list)  # per batch: images whose input gradient was zero
 
 
 @dataclass
@@ -57,6 +58,7 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
         raise RuntimeError("evaluate() needs the model in eval mode")
     dev = next(model.parameters()).device
     rev_gen = _seeded(seed, "reverse", dev)
+    defense = Defense(model, task, reverse)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
@@ -77,7 +79,9 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
             for name, attack in attacks.items():
                 o = outs[name]
                 t0 = time.perf_counter()
-                x_adv = attack(model, x, y, gens[name])
+                x_adv = attack(model, x, y, gens[name], defense=defense)
+                if "zero_grad_fraction" in attack.stats:
+                    o.zero_grad.append(attack.stats["zero_grad_fraction"] * len(x))
                 t1 = time.perf_counter()
                 x_adv_rev = reverse_attack(model, task, x_adv, reverse, rev_gen)
                 t2 = time.perf_counter()

@@ -22,6 +22,7 @@ from .config import AttackConfig, TaskConfig, config_hash, load_attack_config, l
 from .data import ImageDataset
 from .environment import capture, git_state
 from .evaluate import evaluate
+from .leaderboard.robustness import sanity_warnings, worst_case
 from .leaderboard.schema import Accuracy, Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import create_backbone
 from .presets import Preset
@@ -98,10 +99,12 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                                     adversarial_reversed=float(_cat(o.pretext_adv_rev).mean())),
                     model_key=ctx.records[-1]["key"],
                     seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
+                    adaptive=attacks[acfg.name].adaptive,
+                    zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
                 ))
             del model
     config = spec.model_dump(mode="json")
-    return Leaderboard(
+    board = Leaderboard(
         ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),
         command=command if command is not None else ["ssrbench", *sys.argv[1:]], environment=capture(device),
         dataset=DatasetInfo(name=data.name, fingerprint=data.fingerprint, source=data.source, eval_images=n_eval,
@@ -110,6 +113,11 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         training=[TrainingRecord(**r) for r in ctx.records], cells=cells,
         seconds_total=time.perf_counter() - t_start,
     )
+    board.worst_case = worst_case(board)
+    board.warnings = sanity_warnings(board)
+    for w in board.warnings:
+        reporter.log(f"[yellow]sanity check: {w}")
+    return board
 
 
 def _cat(parts: list[Any]) -> np.ndarray:

@@ -78,4 +78,4 @@ def test_show_refuses_bad_file(runner, tmp_path):
     res = runner.invoke(cli, ["show", str(bad)])
     assert res.exit_code == 2 and "newer" in res.output
     res = runner.invoke(cli, ["show", str(tmp_path / "missing.json")])
-    assert res.exit_code == 2 and "cannot read" in res.output
+    assert res.exit_code == 2 and "no such file" in res.output

@@ -60,3 +60,23 @@ def test_smoke_run_resume_and_cache(cifar_dir, tmp_path):
     # show renders what run wrote
     shown = CliRunner().invoke(cli, ["show", str(tmp_path / "a.json")])
     assert shown.exit_code == 0 and "classifier-first" in shown.output
+
+
+@pytest.mark.parametrize("task", ["inpaint", "jigsaw", "rotation"])
+def test_peek_writes_a_picture(cifar_dir, tmp_path, task):
+    out = tmp_path / f"{task}.png"
+    res = CliRunner().invoke(cli, ["peek", task, "--data-dir", str(cifar_dir), "--no-download", "--out", str(out),
+                                   "--images", "2"])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_adaptive_suite_end_to_end(cifar_dir, tmp_path):
+    _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "rotation", "--attacks", "fgsm",
+                    "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
+    names = {c.attack.name for c in board.cells}
+    assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128"} <= names
+    assert all(c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware")) for c in board.cells)
+    (wc,) = board.worst_case
+    assert "sanity-pgd10-eps128" not in wc.attacks and wc.defended.percent <= min(c.adv_rev.percent for c in board.cells)
+    assert all(c.zero_grad_fraction is not None for c in board.cells)

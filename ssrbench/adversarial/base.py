@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel
 from torch import nn
 
+if TYPE_CHECKING:
+    from ..defense.reverse import Defense
+
 
 class Attack(ABC):
-    """An attack kind; a named config in ``attacks/`` picks the kind and fills ``Params``."""
+    """An attack kind; a named config in ``attacks/`` picks the kind and fills ``Params``.
+
+    A non-adaptive attack sees only the classifier. An ``adaptive`` one also receives the defense
+    (the reverse attack and its task) and attacks the defended model f(rev(x)).
+    """
 
     Params: ClassVar[type[BaseModel]]
     version: ClassVar[str] = "1"
+    adaptive: ClassVar[bool] = False
 
     def __init__(self, params: BaseModel | dict[str, Any]):
         self.params = params if isinstance(params, BaseModel) else self.Params(**params)
+        self.stats: dict[str, float] = {}  # diagnostics of the last call (e.g. zero-gradient fraction)
 
     @abstractmethod
-    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kw) -> torch.Tensor:
         """Adversarial images in [0, 1] inside the threat model. ``model`` maps pixels to logits."""
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
+                 defense: "Defense | None" = None) -> torch.Tensor:
         if model.training:
             raise RuntimeError("attacks run on a model in eval mode (BatchNorm/dropout must not adapt)")
+        self.stats = {}
+        if self.adaptive:
+            if defense is None:
+                raise ValueError(f"{type(self).__name__} is adaptive: it needs the defense it attacks")
+            return self.perturb(model, x, y, generator, defense=defense).detach()
         return self.perturb(model, x, y, generator).detach()
 
 

@@ -21,5 +21,5 @@ class FGSM(Attack):
         eps = self.params.eps
         return linf_pgd(
             classifier_loss(model, y), x, eps=eps, step_size=eps, steps=1,
-            random_start=False, maximize=True, generator=generator,
+            random_start=False, maximize=True, generator=generator, stats=self.stats,
         )

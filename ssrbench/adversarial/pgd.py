@@ -25,11 +25,13 @@ def linf_pgd(
     random_start: bool,
     maximize: bool,
     generator: torch.Generator | None = None,
+    stats: dict[str, float] | None = None,
 ) -> torch.Tensor:
     """Signed-gradient steps projected onto the eps-ball around ``x`` and onto [0, 1].
 
     ``loss_fn`` returns one loss per sample; it is summed so that each sample's step is independent
-    of the batch it sits in.
+    of the batch it sits in. ``stats`` (if given) receives the fraction of images whose input gradient
+    was exactly zero or not finite at the first step -- the signature of masked gradients.
     """
     x = x.detach()
     if steps == 0 or eps == 0:
@@ -40,11 +42,17 @@ def linf_pgd(
         delta = (2 * noise - 1) * eps
     x_adv = (x + delta).clamp(0, 1)
     sign = 1.0 if maximize else -1.0
-    for _ in range(steps):
+    for step in range(steps):
         x_adv.requires_grad_(True)
         with torch.enable_grad():
             loss = loss_fn(x_adv).sum()
-            (grad,) = torch.autograd.grad(loss, x_adv)
+            (grad,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
+        if grad is None:
+            grad = torch.zeros_like(x_adv)
+        if stats is not None and step == 0:
+            dead = (grad.flatten(1).abs().sum(1) == 0) | ~torch.isfinite(grad.flatten(1)).all(1)
+            stats["zero_grad_fraction"] = dead.float().mean().item()
+        grad = torch.nan_to_num(grad)
         x_adv = x_adv.detach() + sign * step_size * grad.sign()
         x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
     return x_adv.detach()
@@ -77,5 +85,5 @@ class PGD(Attack):
         p = self.params
         return linf_pgd(
             classifier_loss(model, y), x, eps=p.eps, step_size=p.step_size, steps=p.steps,
-            random_start=p.random_start, maximize=True, generator=generator,
+            random_start=p.random_start, maximize=True, generator=generator, stats=self.stats,
         )

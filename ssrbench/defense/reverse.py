@@ -2,9 +2,12 @@
 
 Its labels come free from the image itself, so it can run on any test input -- clean or attacked --
 in the hope of pulling an adversarial image back towards the data the task was trained on.
+``Defense`` bundles it with its model and task so that adaptive attacks can attack f(rev(x)).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -22,3 +25,53 @@ def reverse_attack(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: Rev
         lambda z: task.reverse_loss(model, z), x, eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps,
         random_start=cfg.random_start, maximize=False, generator=generator,
     )
+
+
+def _sign_surrogate(g: torch.Tensor) -> torch.Tensor:
+    """sign(g) in the forward pass; the gradient of tanh(g / tau) in the backward pass.
+
+    sign() has zero derivative almost everywhere, which would stop any gradient through the
+    reverse attack's steps. tau is each image's mean |g|, so tanh is not saturated and the
+    backward signal neither vanishes nor explodes; the forward value is exactly the defense's.
+    """
+    tau = g.detach().abs().flatten(1).mean(1).clamp_min(1e-12).view(-1, *[1] * (g.ndim - 1))
+    smooth = torch.tanh(g / tau)
+    return g.sign().detach() + smooth - smooth.detach()
+
+
+def differentiable_reverse(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """The reverse attack unrolled with a graph back to ``x`` (same forward values as ``reverse_attack``).
+
+    Projection and clamping are piecewise linear and keep their gradients; the sign step uses
+    ``_sign_surrogate``. Second-order: several times the cost of the plain reverse attack.
+    """
+    z = x
+    if cfg.random_start and cfg.eps > 0 and cfg.steps > 0:
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        z = (x + (2 * noise - 1) * cfg.eps).clamp(0, 1)
+    for _ in range(cfg.steps if cfg.eps > 0 else 0):
+        loss = task.reverse_loss(model, z).sum()
+        (g,) = torch.autograd.grad(loss, z, create_graph=True)
+        z = z - cfg.step_size * _sign_surrogate(g)
+        z = torch.min(torch.max(z, x - cfg.eps), x + cfg.eps).clamp(0, 1)
+    return z
+
+
+@dataclass
+class Defense:
+    """What an adaptive attack attacks: classify(rev(x))."""
+
+    model: SSRModel
+    task: PretextTask
+    reverse: ReverseConfig
+
+    @property
+    def randomized(self) -> bool:
+        return bool(self.task.randomized_eval or (self.reverse.random_start and self.reverse.eps > 0))
+
+    def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return reverse_attack(self.model, self.task, x, self.reverse, generator)
+
+    def purify_differentiably(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return differentiable_reverse(self.model, self.task, x, self.reverse, generator)

@@ -1,48 +1,19 @@
-"""Leaderboards as rich tables: one table per training mode, a row per task x attack."""
+"""Leaderboards and comparisons as rich tables, Markdown or JSON."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .compare import METRICS, CellComparison, reverse_effect
 from .schema import Accuracy, Cell, Leaderboard
 
-
-def _acc(a: Accuracy) -> str:
-    lo, hi = a.ci95
-    return f"{a.percent:.2f}[dim]±{(hi - lo) / 2:.1f}[/dim]"
-
-
-def _delta(after: Accuracy, before: Accuracy) -> str:
-    d = after.percent - before.percent
-    colour = "green" if d > 0 else "red" if d < 0 else "dim"
-    return f"[{colour}]{d:+.2f}[/{colour}]"
-
-
-def _pretext(c: Cell) -> str:
-    p = c.pretext
-    return f"{p.clean:.3g} → {p.adversarial:.3g} → {p.adversarial_reversed:.3g}"
-
-
-def tables(board: Leaderboard) -> list[Table]:
-    out = []
-    for mode in dict.fromkeys(c.mode for c in board.cells):
-        cells = [c for c in board.cells if c.mode == mode]
-        n = cells[0].clean.n
-        metrics = ", ".join(dict.fromkeys(f"{c.task.name}: {c.pretext.metric}" for c in cells))
-        t = Table(title=f"{mode} · {cells[0].backbone} · {board.dataset.name} · preset {board.preset} · {n} images",
-                  caption=f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack\n"
-                          f"pretext = clean → adversarial → adversarial+rev ({metrics})")
-        for col in ("task", "attack", "Clean", "Clean+Rev", "Δ", "Adv", "Adv+Rev", "Δ", "pretext"):
-            t.add_column(col, justify="left" if col in ("task", "attack", "pretext") else "right", no_wrap=True)
-        for c in cells:
-            t.add_row(c.task.name, c.attack.name, _acc(c.clean), _acc(c.clean_rev), _delta(c.clean_rev, c.clean),
-                      _acc(c.adv), _acc(c.adv_rev), _delta(c.adv_rev, c.adv), _pretext(c))
-        out.append(t)
-    return out
+ALPHA = 0.05
+COLUMNS = ("task", "attack", "Clean", "Clean+Rev", "Δ", "Adv", "Adv+Rev", "Δ", "pretext")
 
 
 def wide_console() -> Console:
@@ -50,11 +21,157 @@ def wide_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def _acc(a: Accuracy) -> str:
+    lo, hi = a.ci95
+    return f"{a.percent:.2f}±{(hi - lo) / 2:.1f}"
+
+
+def _delta(c: Cell, clean: bool) -> tuple[float, bool]:
+    d, p = reverse_effect(c, clean)
+    return d, p < ALPHA
+
+
+def _pretext(c: Cell) -> str:
+    p = c.pretext
+    return f"{p.clean:.3g} → {p.adversarial:.3g} → {p.adversarial_reversed:.3g}"
+
+
+def _rows(board: Leaderboard, mode: str) -> list[tuple]:
+    rows = []
+    for c in (c for c in board.cells if c.mode == mode):
+        rows.append((c.task.name, c.attack.name, _acc(c.clean), _acc(c.clean_rev), _delta(c, True),
+                     _acc(c.adv), _acc(c.adv_rev), _delta(c, False), _pretext(c)))
+    return rows
+
+
+def _title(board: Leaderboard, mode: str) -> str:
+    cell = next(c for c in board.cells if c.mode == mode)
+    return f"{mode} · {cell.backbone} · {board.dataset.name} · preset {board.preset} · {cell.clean.n} images"
+
+
+def _caption(board: Leaderboard, mode: str) -> str:
+    metrics = ", ".join(dict.fromkeys(f"{c.task.name}: {c.pretext.metric}" for c in board.cells if c.mode == mode))
+    return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant "
+            f"(paired McNemar, p < {ALPHA})\npretext = clean → adversarial → adversarial+rev ({metrics})")
+
+
+def _modes(board: Leaderboard) -> list[str]:
+    return list(dict.fromkeys(c.mode for c in board.cells))
+
+
+def tables(board: Leaderboard) -> list[Table]:
+    out = []
+    for mode in _modes(board):
+        t = Table(title=_title(board, mode), caption=_caption(board, mode))
+        for col in COLUMNS:
+            t.add_column(col, justify="left" if col in ("task", "attack", "pretext") else "right", no_wrap=True)
+        for r in _rows(board, mode):
+            cells = list(r)
+            for i in (4, 7):
+                d, sig = cells[i]
+                colour = "dim" if not sig else "green" if d > 0 else "red"
+                cells[i] = f"[{colour}]{d:+.2f}{'*' if sig else ''}[/{colour}]"
+            t.add_row(*cells)
+        out.append(t)
+    return out
+
+
+def ranking(board: Leaderboard) -> list[tuple[str, str, str, str, str]]:
+    """Rows (task, mode, defended worst case, undefended worst case, attacks), best defended first."""
+    rows = sorted(board.worst_case, key=lambda w: -w.defended.percent)
+    return [(w.task, w.mode, _acc(w.defended), _acc(w.undefended), ", ".join(w.attacks)) for w in rows]
+
+
+RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "over attacks")
+RANK_CAPTION = "per image: robust only if it survives every attack; ranked by the defended worst case"
+
+
+def header(board: Leaderboard) -> str:
+    return (f"ssrbench {board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
+            f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
+            f"device {board.environment.device_name or board.environment.device}  {board.seconds_total / 60:.1f} min")
+
+
 def render(board: Leaderboard, console: Console | None = None) -> None:
     console = console or wide_console()
-    head = Text.assemble(
-        ("ssrbench ", "bold"), f"{board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
-        f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
-        f"device {board.environment.device}  {board.seconds_total / 60:.1f} min",
-    )
-    console.print(Group(head, *tables(board)))
+    parts = [Text(header(board), style="bold"), *tables(board)]
+    if board.worst_case:
+        t = Table(title="worst case over attacks", caption=RANK_CAPTION)
+        for col in RANK_COLUMNS:
+            t.add_column(col, justify="right" if "worst" in col else "left")
+        for r in ranking(board):
+            t.add_row(*r)
+        parts.append(t)
+    parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
+    console.print(Group(*parts))
+
+
+def markdown(board: Leaderboard) -> str:
+    lines = [f"<!-- {header(board)} -->", ""]
+    for mode in _modes(board):
+        lines += [f"**{_title(board, mode)}**", "", "| " + " | ".join(COLUMNS) + " |",
+                  "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|"]
+        for r in _rows(board, mode):
+            cells = list(r)
+            for i in (4, 7):
+                d, sig = cells[i]
+                cells[i] = f"{d:+.2f}{'*' if sig else ''}"
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", _caption(board, mode).replace("\n", "; "), ""]
+    if board.worst_case:
+        lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---|"]
+        lines += ["| " + " | ".join(r) + " |" for r in ranking(board)]
+        lines += ["", RANK_CAPTION, ""]
+    lines += [f"> sanity check: {w}" for w in board.warnings]
+    return "\n".join(lines)
+
+
+# -- comparisons ------------------------------------------------------------------------------------
+
+
+def comparison_rows(result: list[CellComparison]) -> list[dict]:
+    rows = []
+    for r in result:
+        task, attack, mode, backbone, dataset, preset = r.key
+        row = {"task": task, "attack": attack, "mode": mode, "backbone": backbone, "dataset": dataset,
+               "preset": preset, "status": r.status, "reasons": r.reasons}
+        for ch in r.changes:
+            row[ch.metric] = {"old": ch.old, "new": ch.new, "delta": ch.delta, "lost": ch.lost, "gained": ch.gained,
+                              "p_value": ch.p_value, "verdict": ch.verdict}
+        rows.append(row)
+    return rows
+
+
+def _change_text(row: dict, metric: str, markup: bool) -> str:
+    if metric not in row:
+        return ""
+    m = row[metric]
+    text = f"{m['old']:.2f} → {m['new']:.2f} ({m['delta']:+.2f}, p={m['p_value']:.2g})"
+    if not markup:
+        return text if m["verdict"] == "unchanged" else f"**{m['verdict']}** {text}"
+    colour = {"better": "green", "worse": "red"}.get(m["verdict"], "dim")
+    return f"[{colour}]{m['verdict']}[/{colour}] {text}"
+
+
+def render_comparison(result: list[CellComparison], fmt: str, console: Console | None = None,
+                      threshold: float = 1.0) -> str | None:
+    rows = comparison_rows(result)
+    if fmt == "json":
+        return json.dumps(rows, indent=1)
+    header_cols = ["task", "attack", "mode", "status", *METRICS]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header_cols) + " |", "|" + "---|" * len(header_cols)]
+        for r in rows:
+            status = r["status"] + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
+            lines.append("| " + " | ".join([r["task"], r["attack"], r["mode"], status,
+                                             *[_change_text(r, m, False) for m in METRICS]]) + " |")
+        return "\n".join(lines)
+    t = Table(title="comparison (old → new)",
+              caption=f"a change counts only when |Δ| ≥ {threshold} points and McNemar p < {ALPHA}")
+    for col in header_cols:
+        t.add_column(col)
+    for r in rows:
+        status = r["status"] + (f"\n{'; '.join(r['reasons'])}" if r["reasons"] else "")
+        t.add_row(r["task"], r["attack"], r["mode"], status, *[_change_text(r, m, True) for m in METRICS])
+    (console or wide_console()).print(t)
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..stats import unpack_bits, wilson_interval
 
@@ -85,10 +85,22 @@ class Cell(Record):
     pretext: Pretext
     model_key: str
     seconds: dict[str, float]
+    adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
+    zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
 
     @property
     def id(self) -> tuple[str, str, str, str, str, str]:
         return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
+
+
+class WorstCase(Record):
+    """Per (task, mode): an image counts as robust only if it survives every attack evaluated on it."""
+
+    task: str
+    mode: str
+    attacks: list[str]
+    defended: Accuracy  # per-image minimum of Adv+Rev over the attacks
+    undefended: Accuracy  # per-image minimum of Adv over the attacks
 
 
 class TrainingRecord(Record):
@@ -138,6 +150,15 @@ class Leaderboard(Record):
     training: list[TrainingRecord]
     cells: list[Cell]
     seconds_total: float
+    merged_from: list[dict[str, Any]] = Field(default_factory=list, description="provenance of merged inputs")
+    worst_case: list[WorstCase] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="sanity checks that fired")
+    _source_schema_version: int = PrivateAttr(default=SCHEMA_VERSION)
+
+    @property
+    def source_schema_version(self) -> int:
+        """The schema the file was written with, before any migration on load."""
+        return self._source_schema_version
 
     @model_validator(mode="after")
     def _unique_cells(self) -> "Leaderboard":

@@ -46,11 +46,14 @@ def loads(text: str, where: str = "<string>") -> Leaderboard:
         raise LeaderboardError(f"{where}: not JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise LeaderboardError(f"{where}: expected a JSON object at the top level")
+    written_with = doc.get("schema_version")
     doc = migrate(doc, where)
     try:
-        return Leaderboard.model_validate(doc)
+        board = Leaderboard.model_validate(doc)
     except ValidationError as exc:
         raise LeaderboardError(format_validation_error(where, exc).replace("invalid config", "invalid leaderboard")) from exc
+    board._source_schema_version = written_with
+    return board
 
 
 def load(path: Path | str) -> Leaderboard:

@@ -109,6 +109,10 @@ class InpaintTask(PretextTask):
         masked = x * (1 - mask) + self.params.fill_value * mask
         return masked, patch
 
+    def preview(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        masked, _ = self.cut(x)
+        return {"masked (centred, as evaluated)": masked}
+
     # -- losses --------------------------------------------------------------------------------
     def _generator_terms(self, model, x, generator):
         masked, real = self.cut(x, generator)

@@ -54,6 +54,9 @@ class RotationTask(PretextTask):
         logits = self._logits(model, rotate(x.repeat(4, 1, 1, 1), k))
         return logits, k
 
+    def preview(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {f"rotated {90 * k} degrees": torch.rot90(x, k, dims=(2, 3)) for k in range(1, 4)}
+
     def training_loss(self, model, x, generator):
         k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
         logits = self._logits(model, rotate(x, k).contiguous(memory_format=torch.channels_last))

@@ -1,0 +1,90 @@
+"""Adaptive attacks: they see the defense and attack the defended model f(rev(x)).
+
+Croce et al. (ICML 2022) showed that test-time defenses of this family lose their gains against
+attacks that account for them. Each kind here is L-inf PGD on a different loss:
+
+bpda       forward through the reverse attack, backward as if it were the identity (Athalye et al. 2018)
+unrolled   gradients through the unrolled reverse-attack steps (sign step via a tanh surrogate)
+ssl-aware  maximise cross-entropy minus lambda * the task loss, without purifying (Mao et al. 2021)
+
+``eot_samples`` averages the loss over draws of the defense's randomness (EOT, Athalye et al. 2018);
+with a deterministic defense every draw is the same and one sample is exact.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import PixelBudget
+from ..defense.reverse import Defense
+from .base import Attack
+from .pgd import linf_pgd
+
+
+class AdaptiveParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    eps: PixelBudget = 8 / 255
+    step_size: PixelBudget = 2 / 255
+    steps: int = Field(10, ge=1, le=10_000)
+    random_start: bool = True
+    eot_samples: int = Field(1, ge=1, le=1000)
+
+
+class _AdaptivePGD(Attack):
+    adaptive = True
+    Params = AdaptiveParams
+
+    def defended_logits(self, defense: Defense, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def perturb(self, model, x, y, generator, defense: Defense):
+        p = self.params
+        samples = p.eot_samples if defense.randomized else 1
+
+        def loss(z):
+            total = 0.0
+            for _ in range(samples):
+                total = total + F.cross_entropy(self.defended_logits(defense, z, generator), y, reduction="none")
+            return total / samples
+
+        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
+                        maximize=True, generator=generator, stats=self.stats)
+
+
+class BPDA(_AdaptivePGD):
+    """Backward pass differentiable approximation: d rev(x) / dx taken as the identity."""
+
+    def defended_logits(self, defense, x, generator):
+        with torch.no_grad():
+            purified = defense.purify(x.detach(), generator)
+        return defense.model(x + (purified - x).detach())
+
+
+class Unrolled(_AdaptivePGD):
+    """Exact gradients through the unrolled reverse attack (with the sign surrogate)."""
+
+    def defended_logits(self, defense, x, generator):
+        return defense.model(defense.purify_differentiably(x, generator))
+
+
+class SSLAwareParams(AdaptiveParams):
+    ssl_weight: float = Field(1.0, ge=0.0, description="lambda in CE - lambda * task loss")
+
+
+class SSLAware(Attack):
+    """Fool the classifier while keeping the self-supervised loss low, so the reverse attack has
+    nothing to undo (Mao et al. 2021's adaptive attack)."""
+
+    adaptive = True
+    Params = SSLAwareParams
+
+    def perturb(self, model, x, y, generator, defense: Defense):
+        p = self.params
+
+        def loss(z):
+            return F.cross_entropy(model(z), y, reduction="none") - p.ssl_weight * defense.task.reverse_loss(model, z)
+
+        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
+                        maximize=True, generator=generator, stats=self.stats)

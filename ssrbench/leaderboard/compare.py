@@ -1,0 +1,111 @@
+"""Leaderboards across commits, the asv way: a change is reported only when it is larger than a
+threshold *and* significant under a paired test on the same images; cells that were not computed
+the same way are marked not comparable, with the reason, and never diffed."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..stats import mcnemar_exact
+from .schema import Cell, Leaderboard
+from .store import LeaderboardError, load, loads
+
+METRICS = ("clean", "clean_rev", "adv", "adv_rev")
+
+
+def load_side(spec: str, repo: Path | None = None) -> Leaderboard:
+    """A leaderboard file, or ``REV:PATH`` read through git (no checkout needed)."""
+    if Path(spec).exists():
+        return load(spec)
+    if ":" in spec:
+        rev, _, path = spec.partition(":")
+        proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LeaderboardError(f"{spec}: git cannot read it ({proc.stderr.strip() or 'unknown error'})")
+        return loads(proc.stdout, spec)
+    raise LeaderboardError(f"{spec}: no such file (use a path, or REV:PATH for a file in git history)")
+
+
+@dataclass
+class MetricChange:
+    metric: str
+    old: float
+    new: float
+    lost: int
+    gained: int
+    p_value: float
+    verdict: str  # better | worse | unchanged
+
+    @property
+    def delta(self) -> float:
+        return self.new - self.old
+
+
+@dataclass
+class CellComparison:
+    key: tuple[str, ...]
+    status: str  # compared | not comparable | only old | only new
+    reasons: list[str] = field(default_factory=list)
+    changes: list[MetricChange] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        return any(c.verdict == "worse" for c in self.changes)
+
+
+def why_not_comparable(old: Cell, new: Cell, old_board: Leaderboard, new_board: Leaderboard) -> list[str]:
+    reasons = []
+    if old_board.source_schema_version != new_board.source_schema_version:
+        reasons.append(f"schema {old_board.source_schema_version} vs {new_board.source_schema_version}")
+    if old_board.dataset.fingerprint != new_board.dataset.fingerprint:
+        reasons.append("data fingerprint differs")
+    if (old.clean.n, old_board.dataset.eval_selection) != (new.clean.n, new_board.dataset.eval_selection):
+        reasons.append(f"evaluated images differ ({old_board.dataset.eval_selection} vs {new_board.dataset.eval_selection})")
+    if old.task.version != new.task.version:
+        reasons.append(f"task version {old.task.version} vs {new.task.version}")
+    if (old.task.kind, old.task.params, old.task.details) != (new.task.kind, new.task.params, new.task.details):
+        reasons.append("task config differs")
+    if (old.attack.kind, old.attack.version, old.attack.params) != (new.attack.kind, new.attack.version, new.attack.params):
+        reasons.append("attack config differs")
+    if old.reverse != new.reverse:
+        reasons.append("reverse-attack settings differ")
+    return reasons
+
+
+def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: float = 0.05) -> list[CellComparison]:
+    """Match cells by (task, attack, mode, backbone, dataset, preset) and judge every metric."""
+    olds, news = {c.id: c for c in old.cells}, {c.id: c for c in new.cells}
+    out = []
+    for key in list(dict.fromkeys([*olds, *news])):
+        if key not in news:
+            out.append(CellComparison(key, "only old"))
+            continue
+        if key not in olds:
+            out.append(CellComparison(key, "only new"))
+            continue
+        o, n = olds[key], news[key]
+        reasons = why_not_comparable(o, n, old, new)
+        if reasons:
+            out.append(CellComparison(key, "not comparable", reasons))
+            continue
+        changes = []
+        for m in METRICS:
+            a, b = getattr(o, m), getattr(n, m)
+            lost, gained, p = mcnemar_exact(a.flags(), b.flags())
+            delta = b.percent - a.percent
+            verdict = "unchanged"
+            if abs(delta) >= threshold and p < alpha:
+                verdict = "better" if delta > 0 else "worse"
+            changes.append(MetricChange(m, a.percent, b.percent, lost, gained, p, verdict))
+        out.append(CellComparison(key, "compared", changes=changes))
+    return out
+
+
+def reverse_effect(cell: Cell, clean: bool) -> tuple[float, float]:
+    """(points, p-value) of the reverse attack's own effect inside one cell: Clean+Rev vs Clean or
+    Adv+Rev vs Adv, on the same images, paired."""
+    before, after = (cell.clean, cell.clean_rev) if clean else (cell.adv, cell.adv_rev)
+    _, _, p = mcnemar_exact(before.flags(), after.flags())
+    return after.percent - before.percent, p

@@ -1,0 +1,63 @@
+"""Combine leaderboards of one configuration produced separately (other tasks, other machines)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ..config import config_hash
+from .schema import Leaderboard
+from .store import LeaderboardError
+
+# what must agree for cells from different files to sit in one table
+_SAME = {
+    "schema version": lambda b: b.source_schema_version,
+    "data fingerprint": lambda b: b.dataset.fingerprint,
+    "evaluated images": lambda b: (b.dataset.eval_images, b.dataset.eval_selection),
+    "preset": lambda b: b.preset,
+    "preset values": lambda b: b.config.get("preset"),
+    "seed": lambda b: b.seed,
+    "dataset": lambda b: b.config.get("dataset"),
+}
+
+
+def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Leaderboard:
+    if len(boards) < 2:
+        raise LeaderboardError("merge needs at least two leaderboards")
+    first = boards[0]
+    for what, get in _SAME.items():
+        for b, name in zip(boards[1:], names[1:]):
+            if get(b) != get(first):
+                raise LeaderboardError(f"cannot merge {names[0]} and {name}: {what} differs ({get(first)!r} vs {get(b)!r})")
+    cells, owner = {}, {}
+    for b, name in zip(boards, names):
+        for c in b.cells:
+            if c.id in cells:
+                old = cells[c.id]
+                same = old.model_dump(exclude={"seconds"}) == c.model_dump(exclude={"seconds"})
+                if not same:
+                    raise LeaderboardError(f"cannot merge: cell {c.id} is in {owner[c.id]} and {name} with different results")
+                continue
+            cells[c.id], owner[c.id] = c, name
+    training = {}
+    for b in boards:
+        for r in b.training:
+            training.setdefault((r.stage, r.key), r)
+    config = dict(first.config)
+    for field in ("tasks", "attacks", "modes"):
+        seen, merged = set(), []
+        for b in boards:
+            for item in b.config.get(field, []):
+                key = item["name"] if isinstance(item, dict) else item
+                if key not in seen:
+                    seen.add(key)
+                    merged.append(item)
+        config[field] = merged
+    return Leaderboard(
+        ssrbench_version=first.ssrbench_version, git_commit=first.git_commit, git_dirty=first.git_dirty,
+        created=datetime.now(timezone.utc), command=command, environment=first.environment, dataset=first.dataset,
+        preset=first.preset, seed=first.seed, config=config, config_hash=config_hash(config),
+        training=list(training.values()), cells=list(cells.values()),
+        seconds_total=sum(b.seconds_total for b in boards),
+        merged_from=[{"file": n, "command": b.command, "git_commit": b.git_commit, "created": b.created.isoformat(),
+                      "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
+    )

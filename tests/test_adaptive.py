@@ -1,0 +1,149 @@
+"""Adaptive attacks see the defense; the benchmark reports the worst case and flags flattering setups."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssrbench.adversarial.adaptive import BPDA, SSLAware, Unrolled
+from ssrbench.adversarial.pgd import PGD, linf_pgd
+from ssrbench.config import ReverseConfig
+from ssrbench.defense.reverse import Defense
+from ssrbench.leaderboard import store
+from ssrbench.leaderboard.robustness import sanity_warnings, worst_case
+from ssrbench.leaderboard.schema import Accuracy
+from ssrbench.models.ssr_model import SSRModel
+from ssrbench.pretext.rotation import RotationTask
+
+from .conftest import TINY_BACKBONE
+from .test_leaderboard import FIXTURE
+
+BUDGET = {"eps": 8 / 255, "step_size": 2 / 255, "steps": 10, "random_start": False}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny model that really classifies: 4 classes told apart by a colour tint, learnt in a few steps."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(64) % 4
+    tint = torch.tensor([[0.3, 0, 0], [0, 0.3, 0], [0, 0, 0.3], [0.3, 0.3, 0]])[y][:, :, None, None]
+    x = (0.35 * torch.rand(64, 3, 32, 32, generator=g) + tint).clamp(0, 1)
+    task = RotationTask()
+    model = task.attach(SSRModel(TINY_BACKBONE, (0.5,) * 3, (0.25,) * 3, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss = F.cross_entropy(model(x), y) + task.training_loss(model, x, g).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert (model(x).argmax(1) == y).float().mean() > 0.9  # the premise of the comparisons below
+    return model, task, x, y
+
+
+def _defended_acc(defense, x_adv, y):
+    with torch.no_grad():
+        return (defense.model(defense.purify(x_adv)).argmax(1) == y).float().mean().item()
+
+
+def test_adaptive_attacks_do_no_worse_than_the_blind_one(trained):
+    model, task, x, y = trained
+    defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=5))
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    blind = _defended_acc(defense, PGD(BUDGET)(model, x, y, gen()), y)
+    bpda = _defended_acc(defense, BPDA({**BUDGET, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
+    unrolled = _defended_acc(defense, Unrolled({**BUDGET, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
+    assert bpda <= blind and unrolled <= blind
+    assert _defended_acc(defense, x, y) > blind  # the setup is not degenerate: the attack does something
+
+
+def test_unrolled_defense_matches_and_passes_gradients(trained):
+    model, task, x, _ = trained
+    defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=4))
+    z = x[:8].clone().requires_grad_(True)
+    purified = defense.purify_differentiably(z)
+    assert torch.allclose(purified, defense.purify(x[:8]), atol=1e-6)  # the same forward values as the defense
+    (g,) = torch.autograd.grad(model(purified).logsumexp(1).sum(), z)
+    assert (g.flatten(1).abs().sum(1) > 0).all()  # non-zero for every image: the sign surrogate works
+
+
+def test_eot_with_one_sample_equals_the_plain_attack(trained):
+    model, task, x, y = trained
+    defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=3, random_start=True))
+    assert defense.randomized
+    eot1 = BPDA({**BUDGET, "steps": 3, "eot_samples": 1})(model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense)
+    gen = torch.Generator().manual_seed(5)
+
+    def plain(z):  # BPDA written out by hand: one draw of the defense per step
+        with torch.no_grad():
+            p = defense.purify(z.detach(), gen)
+        return F.cross_entropy(model(z + (p - z).detach()), y[:8], reduction="none")
+
+    ref = linf_pgd(plain, x[:8], eps=8 / 255, step_size=2 / 255, steps=3, random_start=False, maximize=True, generator=gen)
+    assert torch.equal(eot1, ref)
+    eot3 = BPDA({**BUDGET, "steps": 3, "eot_samples": 3})(model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense)
+    assert not torch.equal(eot1, eot3)  # more samples do change a randomised defense's gradient
+
+
+def test_adaptive_attack_needs_the_defense(trained):
+    model, _, x, y = trained
+    with pytest.raises(ValueError, match="needs the defense"):
+        SSLAware(BUDGET)(model, x, y, torch.Generator())
+
+
+def test_masked_gradients_are_measured():
+    class Rounding(nn.Module):  # a "defense" that hides its gradient: round() has zero derivative
+        def forward(self, x):
+            return x.round().flatten(1)[:, :10] * 10
+
+    pgd = PGD(BUDGET)
+    pgd(Rounding().eval(), torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), torch.Generator())
+    assert pgd.stats["zero_grad_fraction"] == 1.0
+
+
+def _cell(c, attack, flags_adv, flags_rev, adaptive=False, params=None, kind=None, zero=None):
+    a = c.attack.model_copy(update={"name": attack, "kind": kind or c.attack.kind,
+                                    "params": params if params is not None else c.attack.params})
+    return c.model_copy(update={"attack": a, "adv": Accuracy.from_flags(np.array(flags_adv, bool)),
+                                "adv_rev": Accuracy.from_flags(np.array(flags_rev, bool)), "adaptive": adaptive,
+                                "zero_grad_fraction": zero})
+
+
+def _board_with(cells):
+    b = store.load(FIXTURE)
+    return b.model_copy(update={"cells": cells})
+
+
+def test_worst_case_is_the_per_image_minimum():
+    base = store.load(FIXTURE).cells[0]
+    n = base.adv.n
+    f1 = np.zeros(n, bool); f1[:6] = True  # noqa: E702
+    f2 = np.zeros(n, bool); f2[3:9] = True  # noqa: E702
+    board = _board_with([_cell(base, "a1", f1, f1, params={"eps": 0.03}), _cell(base, "a2", f2, f2, params={"eps": 0.03})])
+    wc = worst_case(board)
+    assert len(wc) == 1 and wc[0].defended.correct == 3  # images 3, 4, 5 survive both
+    assert wc[0].defended.percent < min(c.adv_rev.percent for c in board.cells)
+
+
+def test_each_sanity_check_fires_on_a_constructed_case():
+    base = store.load(FIXTURE).cells[0]
+    n = base.adv.n
+    some = np.zeros(n, bool); some[:2] = True  # noqa: E702
+    many = np.zeros(n, bool); many[:10] = True  # noqa: E702
+    cells = [
+        _cell(base, "pgd2", some, some, params={"eps": 8 / 255, "steps": 2}, kind="pgd", zero=0.5),
+        _cell(base, "pgd20", many, many, params={"eps": 8 / 255, "steps": 20}, kind="pgd"),  # stronger, yet higher
+        _cell(base, "huge", many, many, params={"eps": 0.5, "steps": 10}, kind="pgd"),  # huge eps, yet 60% left
+        _cell(base, "bpda", some, many, adaptive=True, params={"eps": 8 / 255, "steps": 10}, kind="bpda"),
+    ]
+    text = "\n".join(sanity_warnings(_board_with(cells)))
+    assert "zero or non-finite input gradient" in text
+    assert "should not rise with budget" in text
+    assert "should reach about 0%" in text
+    assert "adaptive bpda" in text and "not working" in text
+    clean = [_cell(base, "pgd2", many, many, params={"eps": 8 / 255, "steps": 2}, kind="pgd"),
+             _cell(base, "pgd20", some, some, params={"eps": 8 / 255, "steps": 20}, kind="pgd")]
+    assert sanity_warnings(_board_with(clean)) == []
