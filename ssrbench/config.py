@@ -115,43 +115,31 @@ def _validate_params(where: str, schema: type[BaseModel], params: dict[str, Any]
         raise ConfigError(format_validation_error(where, exc, prefix="params")) from exc
 
 
-def load_task_config(name: str, extra_dirs: list[Path] | None = None) -> TaskConfig:
-    """A named task config; a registered task without a file runs with its defaults."""
-    files = _named_files("tasks", extra_dirs)
+def _load_named(folder: Literal["tasks", "attacks"], name: str, extra_dirs: list[Path] | None, registry,
+                schema: type[TaskConfig] | type[AttackConfig], kind_field: str):
+    """A named config file, or -- for a registered kind without a file -- that kind with its defaults."""
+    files = _named_files(folder, extra_dirs)
     if name in files:
-        raw = _read_toml(files[name])
-        where = str(files[name])
-    elif name in TASKS:
-        raw, where = {"task": name}, f"task {name!r} (defaults)"
+        raw, where = _read_toml(files[name]), str(files[name])
+    elif name in registry:
+        raw, where = {kind_field: name}, f"{registry.kind} {name!r} (defaults)"
     else:
-        known = sorted(set(files) | set(TASKS.names()))
-        raise UnknownNameError("task", name, known, difflib.get_close_matches(name, known, n=3))
+        known = sorted(set(files) | set(registry.names()))
+        raise UnknownNameError(folder[:-1], name, known, difflib.get_close_matches(name, known, n=3))
     try:
-        cfg = TaskConfig(name=name, **raw)
+        cfg = schema(name=name, **raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(where, exc)) from exc
-    task_cls = TASKS.get(cfg.task)
-    params = _validate_params(where, task_cls.Params, cfg.params)
+    params = _validate_params(where, registry.get(getattr(cfg, kind_field)).Params, cfg.params)
     return cfg.model_copy(update={"params": params})
+
+
+def load_task_config(name: str, extra_dirs: list[Path] | None = None) -> TaskConfig:
+    return _load_named("tasks", name, extra_dirs, TASKS, TaskConfig, "task")
 
 
 def load_attack_config(name: str, extra_dirs: list[Path] | None = None) -> AttackConfig:
-    """A named attack config; a registered attack kind without a file runs with its defaults."""
-    files = _named_files("attacks", extra_dirs)
-    if name in files:
-        raw, where = _read_toml(files[name]), str(files[name])
-    elif name in ATTACKS:
-        raw, where = {"kind": name}, f"attack {name!r} (defaults)"
-    else:
-        known = sorted(set(files) | set(ATTACKS.names()))
-        raise UnknownNameError("attack", name, known, difflib.get_close_matches(name, known, n=3))
-    try:
-        cfg = AttackConfig(name=name, **raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(where, exc)) from exc
-    attack_cls = ATTACKS.get(cfg.kind)
-    params = _validate_params(where, attack_cls.Params, cfg.params)
-    return cfg.model_copy(update={"params": params})
+    return _load_named("attacks", name, extra_dirs, ATTACKS, AttackConfig, "kind")
 
 
 def list_named(kind: Literal["tasks", "attacks"], extra_dirs: list[Path] | None = None) -> dict[str, Path]:

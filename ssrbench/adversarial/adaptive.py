@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ..config import PixelBudget
 from ..defense.reverse import Defense
 from .base import Attack
-from .pgd import linf_pgd
+from .pgd import PGDParams, linf_pgd
 
 
-class AdaptiveParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    eps: PixelBudget = 8 / 255
-    step_size: PixelBudget = 2 / 255
-    steps: int = Field(10, ge=1, le=10_000)
-    random_start: bool = True
-    eot_samples: int = Field(1, ge=1, le=1000)
+class AdaptiveParams(PGDParams):
+    eot_samples: int = Field(1, ge=1, le=1000, description="draws of a randomised defense averaged per step")
 
 
 class _AdaptivePGD(Attack):
