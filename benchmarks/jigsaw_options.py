@@ -32,6 +32,7 @@ VARIANTS: dict[str, dict] = {
     "perms=100": {"permutations": 100},
     "weight=2": {"multitask_weight": 2.0},
     "hidden=1024": {"hidden": 1024},
+    "own-last-stage": {"task_stages": 1},
 }
 
 

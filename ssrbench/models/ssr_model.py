@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .backbone import FeatureSpec, Normalize, create_backbone, feature_spec
+from .split import split_backbone
 
 
 class SSRModel(nn.Module):
@@ -19,10 +20,26 @@ class SSRModel(nn.Module):
         self.spec: FeatureSpec = feature_spec(self.backbone, image_size)
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
         self.heads = nn.ModuleDict()  # the pretext task's modules, attached by the task
+        self._trunk: list[nn.Module] | None = None  # set when the last stages are split off per task
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The shared feature map (timm's ``forward_features``) of pixels in [0, 1]."""
+        """The classifier's feature map (timm's ``forward_features``) of pixels in [0, 1]."""
         return self.backbone.forward_features(self.normalize(x))
+
+    def task_features(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """The feature map a task sees: the classifier's, or the shared trunk plus the task's own last
+        stages when the backbone is split. ``normalize=False`` for inputs a task standardised itself."""
+        h = self.normalize(x) if normalize else x
+        if self._trunk is None:
+            return self.backbone.forward_features(h)
+        for m in self._trunk:
+            h = m(h)
+        return self.heads["task_branch"](h)
+
+    def split(self, task_stages: int) -> nn.Module:
+        """Copy the last ``task_stages`` stages into a task branch (returned, to be kept in ``heads``)."""
+        self._trunk, branch = split_backbone(self.backbone, task_stages, self.spec.image_size)
+        return branch
 
     def logits_from_features(self, f: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.backbone.forward_head(f, pre_logits=True))

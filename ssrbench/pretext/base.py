@@ -24,6 +24,7 @@ class TaskParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     multitask_weight: float = Field(1.0, ge=0.0, description="weight of the task loss beside cross-entropy")
+    task_stages: int = Field(0, ge=0, le=8, description="last backbone stages copied out for the task (0 = all shared)")
 
 
 @dataclass
@@ -70,6 +71,9 @@ class PretextTask(ABC):
         return {}
 
     def attach(self, model: SSRModel) -> SSRModel:
+        """Build the heads on ``model`` (and split off the task's own stages if configured)."""
+        if self.params.task_stages:
+            model.heads["task_branch"] = model.split(self.params.task_stages)
         heads = self.build_heads(model.spec)
         missing = set(self.aux_heads) - set(heads)
         if missing:

@@ -116,7 +116,7 @@ class InpaintTask(PretextTask):
     # -- losses --------------------------------------------------------------------------------
     def _generator_terms(self, model, x, generator):
         masked, real = self.cut(x, generator)
-        fake = model.heads["generator"](model.features(masked))
+        fake = model.heads["generator"](model.task_features(masked))
         rec = (fake - real).pow(2).flatten(1).mean(1)
         d_fake = model.heads["discriminator"](fake)
         adv = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="none")

@@ -120,7 +120,7 @@ class JigsawTask(PretextTask):
             flat = F.interpolate(flat, size=(self.params.tile_input,) * 2, mode="bilinear", align_corners=False)
         flat = flat.contiguous(memory_format=torch.channels_last)
         with model.heads["tile_bn"].active(model.backbone) if self.params.separate_bn_stats else nullcontext():
-            f = model.backbone.forward_head(model.backbone.forward_features(flat), pre_logits=True)
+            f = model.backbone.forward_head(model.task_features(flat, normalize=False), pre_logits=True)
         return f.view(b, n, -1)
 
     def _logits(self, model, feats: torch.Tensor, perm_idx: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,7 @@ class RotationTask(PretextTask):
         return {"rotation": head}
 
     def _logits(self, model, x: torch.Tensor) -> torch.Tensor:
-        f = model.features(x)
+        f = model.task_features(x)
         return model.heads["rotation"](model.backbone.forward_head(f, pre_logits=True))
 
     def _all_four(self, model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

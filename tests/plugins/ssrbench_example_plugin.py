@@ -33,7 +33,7 @@ class VFlipTask(PretextTask):
         return {"vflip": nn.Linear(spec.channels, 2)}
 
     def _logits(self, model, x):
-        return model.heads["vflip"](model.backbone.forward_head(model.features(x), pre_logits=True))
+        return model.heads["vflip"](model.backbone.forward_head(model.task_features(x), pre_logits=True))
 
     def _both(self, model, x):
         xx = torch.cat([x, x.flip(2)])
