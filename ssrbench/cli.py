@@ -118,7 +118,6 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     Example:
       ssrbench run --tasks inpaint --attacks fgsm,pgd2 --data-dir ../shared/data
     """
-    from .data import load_cifar10  # noqa: F401 - heavy imports only when running
     from .environment import resolve_device
     from .fileio import check_writable
     from .leaderboard import render, store

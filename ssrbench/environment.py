@@ -29,12 +29,23 @@ def resolve_device(name: str | None) -> torch.device:
     return dev
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def capture(device: torch.device) -> Environment:
     return Environment(
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
         torchvision=_v("torchvision"), timm=_v("timm"), numpy=_v("numpy"), pydantic=_v("pydantic"),
         device=str(device),
-        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
         threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
     )
 
