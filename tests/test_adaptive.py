@@ -50,14 +50,17 @@ def _defended_acc(defense, x_adv, y):
 
 
 def test_adaptive_attacks_do_no_worse_than_the_blind_one(trained):
+    """A small budget keeps the blind attack off the floor (at 8/255 every attack reaches ~0% on this toy
+    model and the comparison would say nothing); here the margins are several images wide."""
     model, task, x, y = trained
-    defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=5))
+    defense = Defense(model, task, ReverseConfig(eps=4 / 255, step_size=1 / 255, steps=5))
+    small = {"eps": 1 / 255, "step_size": 0.25 / 255, "steps": 10, "random_start": False}
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    blind = _defended_acc(defense, PGD(BUDGET)(model, x, y, gen()), y)
-    bpda = _defended_acc(defense, BPDA({**BUDGET, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
-    unrolled = _defended_acc(defense, Unrolled({**BUDGET, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
+    blind = _defended_acc(defense, PGD(small)(model, x, y, gen()), y)
+    bpda = _defended_acc(defense, BPDA({**small, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
+    unrolled = _defended_acc(defense, Unrolled({**small, "eot_samples": 1})(model, x, y, gen(), defense=defense), y)
+    assert 0.3 < blind < _defended_acc(defense, x, y)  # not degenerate: the blind attack works, and is not at the floor
     assert bpda <= blind and unrolled <= blind
-    assert _defended_acc(defense, x, y) > blind  # the setup is not degenerate: the attack does something
 
 
 def test_unrolled_defense_matches_and_passes_gradients(trained):
