@@ -38,7 +38,6 @@ def test_tiles_stay_in_their_cells_with_gaps():
     g = torch.Generator().manual_seed(0)
     for gen in (g, None):
         ys, xs = task.tile_corners(50, 32, gen, "cpu")
-        origin_y, origin_x = ys[:, :1], xs[:, :1]  # tile 0 sits in cell (0, 0)
         for i in range(9):
             r, c = divmod(i, 3)
             y0 = ys[:, i] - r * cell

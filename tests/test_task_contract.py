@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from ssrbench.pretext.base import PretextTask, TaskLoss
 from ssrbench.pretext.rotation import rotate
 from ssrbench.registry import TASKS
 from ssrbench.testing import check_task_contract
