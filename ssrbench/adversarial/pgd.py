@@ -15,6 +15,17 @@ from .base import Attack
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def random_start_point(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    """A uniform draw from the eps-ball around ``x``, clamped to [0, 1]."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + (2 * noise - 1) * eps).clamp(0, 1)
+
+
+def project_linf(z: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Back into the eps-ball around ``x`` and into [0, 1] (piecewise linear: keeps its gradient inside)."""
+    return torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
+
+
 def linf_pgd(
     loss_fn: LossFn,
     x: torch.Tensor,
@@ -36,11 +47,7 @@ def linf_pgd(
     x = x.detach()
     if steps == 0 or eps == 0:
         return x.clone()
-    delta = torch.zeros_like(x)
-    if random_start:
-        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        delta = (2 * noise - 1) * eps
-    x_adv = (x + delta).clamp(0, 1)
+    x_adv = random_start_point(x, eps, generator) if random_start else x.clamp(0, 1)
     sign = 1.0 if maximize else -1.0
     for step in range(steps):
         x_adv.requires_grad_(True)
@@ -54,7 +61,7 @@ def linf_pgd(
             stats["zero_grad_fraction"] = dead.float().mean().item()
         grad = torch.nan_to_num(grad)
         x_adv = x_adv.detach() + sign * step_size * grad.sign()
-        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+        x_adv = project_linf(x_adv, x, eps)
     return x_adv.detach()
 
 

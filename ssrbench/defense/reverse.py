@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..adversarial.pgd import linf_pgd
+from ..adversarial.pgd import linf_pgd, project_linf, random_start_point
 from ..config import ReverseConfig
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
@@ -46,15 +46,13 @@ def differentiable_reverse(model: SSRModel, task: PretextTask, x: torch.Tensor, 
     Projection and clamping are piecewise linear and keep their gradients; the sign step uses
     ``_sign_surrogate``. Second-order: several times the cost of the plain reverse attack.
     """
-    z = x
-    if cfg.random_start and cfg.eps > 0 and cfg.steps > 0:
-        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        z = (x + (2 * noise - 1) * cfg.eps).clamp(0, 1)
-    for _ in range(cfg.steps if cfg.eps > 0 else 0):
+    if cfg.steps == 0 or cfg.eps == 0:  # as linf_pgd: no budget, no change
+        return x
+    z = random_start_point(x, cfg.eps, generator) if cfg.random_start else x
+    for _ in range(cfg.steps):
         loss = task.reverse_loss(model, z).sum()
         (g,) = torch.autograd.grad(loss, z, create_graph=True)
-        z = z - cfg.step_size * _sign_surrogate(g)
-        z = torch.min(torch.max(z, x - cfg.eps), x + cfg.eps).clamp(0, 1)
+        z = project_linf(z - cfg.step_size * _sign_surrogate(g), x, cfg.eps)
     return z
 
 
