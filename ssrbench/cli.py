@@ -53,6 +53,16 @@ def _csv(_ctx, _param, value: str | None) -> list[str] | None:
     return items
 
 
+# options shared by several commands, declared once
+DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), envvar=DATA_DIR_ENV, default=None,
+                        show_envvar=True, help="folder containing cifar-10-batches-py (default ~/.cache/ssrbench/data)")
+DOWNLOAD = click.option("--download/--no-download", default=True, show_default=True,
+                        help="download CIFAR-10 with torchvision when it is not in --data-dir")
+CONFIG_DIRS = click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False),
+                           multiple=True, help="extra folder of named configs (with tasks/ and attacks/ inside, or the "
+                                               "TOML files directly); searched before the built-in ones; repeatable")
+
+
 def _preset_overrides(fn):
     """One option per preset field (``--epochs-classifier`` ...), so every preset value can be overridden."""
     for name, field in reversed(list(Preset.model_fields.items())):
@@ -93,17 +103,13 @@ def cli() -> None:
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET, show_default=True,
               help="run size: smoke (seconds), quick (laptop CPU), full (paper scale, GPU)")
 @click.option("--backbone", default=None, help="any timm model name, or an ssrbench backbone (default: the preset's)")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar=DATA_DIR_ENV, default=None, show_envvar=True,
-              help="folder containing cifar-10-batches-py (default ~/.cache/ssrbench/data)")
-@click.option("--download/--no-download", default=True, show_default=True,
-              help="download CIFAR-10 with torchvision when it is not in --data-dir")
+@DATA_DIR
+@DOWNLOAD
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="leaderboard file to write (default leaderboards/<preset>.json)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1 ...")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for initialisation, data order, attacks")
-@click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False), multiple=True,
-              help="extra folder of named configs (with tasks/ and attacks/ inside, or the TOML files directly); "
-                   "searched before the built-in ones; repeatable")
+@CONFIG_DIRS
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
 @click.option("--retrain", is_flag=True, help="ignore cached models and train again (the cache is refreshed)")
@@ -154,8 +160,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
 @cli.command(name="list")
 @click.argument("what", type=click.Choice(["tasks", "attacks", "modes", "backbones", "datasets", "presets"]),
                 required=False)
-@click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False), multiple=True,
-              help="extra folder of named configs, as for `run`")
+@CONFIG_DIRS
 @_friendly
 def list_(what, config_dirs) -> None:
     """List what can be named in `ssrbench run` (everything when WHAT is omitted)."""
@@ -280,14 +285,13 @@ def merge(files: tuple[str, ...], out: Path) -> None:
 
 @cli.command()
 @click.argument("task")
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar=DATA_DIR_ENV, default=None, show_envvar=True,
-              help="folder containing cifar-10-batches-py")
-@click.option("--download/--no-download", default=True, show_default=True)
+@DATA_DIR
+@DOWNLOAD
 @click.option("--images", "n", type=click.IntRange(1, 64), default=6, show_default=True, help="how many test images")
 @click.option("--scale", type=click.IntRange(1, 16), default=4, show_default=True, help="pixel magnification")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="PNG to write (default <task>-view.png)")
-@click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False), multiple=True)
+@CONFIG_DIRS
 @_friendly
 def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     """Save a picture of what TASK's network sees: each row one test image, then the task's views of it."""
