@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import click
 from rich.console import Console
@@ -69,9 +70,11 @@ def _preset_overrides(fn):
         if name == "backbone":
             continue
         ann = field.annotation
-        typ = {int: click.IntRange(min=1 if name != "train_images" else 1), float: float}.get(ann, None)
+        typ = {int: click.IntRange(min=1), float: float}.get(ann, None)
         if "epochs" in name:
             typ = click.IntRange(min=0)
+        if get_origin(ann) is Literal:
+            typ = click.Choice(get_args(ann))
         if typ is None:  # Optional[int]
             typ = click.IntRange(min=1)
         fn = click.option(f"--{name.replace('_', '-')}", name, type=typ, default=None,
@@ -101,7 +104,7 @@ def cli() -> None:
               help=f"add the adaptive suite ({','.join(ADAPTIVE_SUITE)}): attacks that see the defense, plus a "
                    "large-eps sanity probe; the worst case over all attacks is reported")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET, show_default=True,
-              help="run size: smoke (seconds), quick (laptop CPU), full (paper scale, GPU)")
+              help="run size: smoke (seconds), quick (laptop CPU), seed (the source report, its architecture), full (paper scale, GPU)")
 @click.option("--backbone", default=None, help="any timm model name, or an ssrbench backbone (default: the preset's)")
 @DATA_DIR
 @DOWNLOAD

@@ -34,6 +34,7 @@ class FeatureSpec:
     width: int
     image_size: int
     in_chans: int = 3
+    architecture: str = ""  # the backbone's name, for tasks that pair a head with a specific backbone
 
 
 def _adapt_stem(model: nn.Module) -> str:
@@ -71,7 +72,7 @@ def create_backbone(name: str, image_size: int = 32) -> tuple[nn.Module, str]:
     return model, _adapt_stem(model) if image_size < 64 else "none"
 
 
-def feature_spec(backbone: nn.Module, image_size: int, in_chans: int = 3) -> FeatureSpec:
+def feature_spec(backbone: nn.Module, image_size: int, in_chans: int = 3, architecture: str = "") -> FeatureSpec:
     was_training = backbone.training
     backbone.eval()
     with torch.no_grad():
@@ -81,4 +82,4 @@ def feature_spec(backbone: nn.Module, image_size: int, in_chans: int = 3) -> Fea
         raise ValueError(
             f"backbone returns features of shape {tuple(f.shape)}; ssrbench needs a spatial map (B, C, H, W)"
         )
-    return FeatureSpec(f.shape[1], f.shape[2], f.shape[3], image_size, in_chans)
+    return FeatureSpec(f.shape[1], f.shape[2], f.shape[3], image_size, in_chans, architecture)

@@ -17,7 +17,7 @@ class SSRModel(nn.Module):
         self.backbone_name = backbone_name
         self.normalize = Normalize(mean, std)
         self.backbone, self.adaptation = create_backbone(backbone_name, image_size)
-        self.spec: FeatureSpec = feature_spec(self.backbone, image_size)
+        self.spec: FeatureSpec = feature_spec(self.backbone, image_size, architecture=backbone_name)
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
         self.heads = nn.ModuleDict()  # the pretext task's modules, attached by the task
         self._trunk: list[nn.Module] | None = None  # set when the last stages are split off per task

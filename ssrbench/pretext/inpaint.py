@@ -8,12 +8,15 @@ evaluation, so the reverse attack and the metric are deterministic.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from ..models.backbone import FeatureSpec
+from ..models.context_encoder import context_encoder_inpaint_heads
 from .base import PretextTask, TaskLoss, TaskParams
 
 
@@ -53,7 +56,7 @@ class PatchGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """Sees only the (real or filled) square; one logit per image."""
+    """Sees only the (real or filled) square; one logit per image (a paired one may give a grid)."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -65,6 +68,22 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(patch).mean(dim=(2, 3))).squeeze(1)
+
+
+@contextmanager
+def _frozen(module: nn.Module):
+    """Build the graph without gradients for ``module``'s weights; restores each weight's flag."""
+    flags = [prm.requires_grad for prm in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for prm, flag in zip(module.parameters(), flags):
+            prm.requires_grad_(flag)
+
+
+# backbones that are the encoder of an inpainting generator bring its decoder and discriminator
+PAIRED_HEADS = {"ssr_context_encoder": context_encoder_inpaint_heads}
 
 
 class InpaintTask(PretextTask):
@@ -80,6 +99,9 @@ class InpaintTask(PretextTask):
 
     def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
         m = self.patch_size(spec.image_size)
+        paired = PAIRED_HEADS.get(spec.architecture)
+        if paired is not None:  # a backbone designed with its own decoder and discriminator
+            return paired(spec, m)
         return {
             "generator": PatchGenerator(spec, m, self.params.decoder_width),
             "discriminator": PatchDiscriminator(self.params.discriminator_width),
@@ -120,13 +142,15 @@ class InpaintTask(PretextTask):
         rec = (fake - real).pow(2).flatten(1).mean(1)
         d_fake = model.heads["discriminator"](fake)
         adv = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="none")
+        adv = adv.reshape(len(x), -1).mean(1)  # a discriminator may give a grid of patch logits per image
         return fake, real, rec, adv
 
     def training_loss(self, model, x, generator):
         p = self.params
-        fake, real, rec, adv = self._generator_terms(model, x, generator)
-        loss_g = (p.lambda_adv * adv + p.lambda_rec * rec).mean()
         disc = model.heads["discriminator"]
+        with _frozen(disc):  # L_G needs gradients through D, not for D's weights (D learns from L_D only)
+            fake, real, rec, adv = self._generator_terms(model, x, generator)
+        loss_g = (p.lambda_adv * adv + p.lambda_rec * rec).mean()
         d_real, d_fake = disc(real), disc(fake.detach())
         loss_d = 0.5 * (
             F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))

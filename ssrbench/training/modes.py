@@ -49,6 +49,8 @@ class TrainContext:
             "training_code": TRAINING_CODE_VERSION, "backbone": p.backbone, "dataset": self.data.name,
             "data_fingerprint": self.data.fingerprint, "train_images": p.train_images, "batch_size": p.batch_size,
             "lr": p.lr, "head_lr": p.head_lr, "weight_decay": p.weight_decay, "seed": self.seed,
+            # recorded only when not the original choice, so models cached before the option stay valid
+            **({"optimizer": p.optimizer} if p.optimizer != "sgd" else {}),
         }
 
 
@@ -69,8 +71,12 @@ def _warmup_then_linear(opt: torch.optim.Optimizer, steps: int) -> Any:
     )
 
 
-def _sgd(params, preset: Preset, steps: int) -> tuple[torch.optim.Optimizer, Any]:
-    opt = torch.optim.SGD(params, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
+def _shared_optimizer(params, preset: Preset, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    """The backbone and classifier's optimiser (``preset.optimizer``)."""
+    if preset.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=preset.lr, betas=(0.5, 0.999), weight_decay=preset.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
     return opt, _warmup_then_linear(opt, steps)
 
 
@@ -188,7 +194,7 @@ class Multitask(TrainingMode):
         def train():
             head_main, head_aux = _task_param_groups(model, task)
             shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
-            opts = _Optimizers([_sgd(shared, p, steps), _adam(head_main, p.head_lr, steps)],
+            opts = _Optimizers([_shared_optimizer(shared, p, steps), _adam(head_main, p.head_lr, steps)],
                                [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None)
             model.train()
 
@@ -217,7 +223,7 @@ class ClassifierFirst(TrainingMode):
         steps = steps_for(ctx, p.epochs_classifier)
 
         def train_classifier():
-            opts = _Optimizers([_sgd(model.parameters(), p, steps)])
+            opts = _Optimizers([_shared_optimizer(model.parameters(), p, steps)])
             model.train()
 
             def step(x, y, gen):
