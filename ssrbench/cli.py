@@ -271,6 +271,34 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
         raise _Fail(f"{len(regressed)} cell(s) regressed: " + ", ".join("/".join(r.key[:3]) for r in regressed), 1)
 
 
+@cli.command("versus-report")
+@click.argument("file", default="leaderboards/seed.json")
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
+              help="terminal or Markdown (the README's section is this output, unedited)")
+@_friendly
+def versus_report(file: str, fmt: str) -> None:
+    """Set a leaderboard FILE (default leaderboards/seed.json) beside the source report's Table I.
+
+    Cell by cell with the difference, the reverse attack's effect in each cell with a paired test on
+    the same images, and whether each of the report's four findings reproduces. Made for a run of
+    `ssrbench run --preset seed --tasks inpaint --attacks fgsm,pgd2`.
+    """
+    from .leaderboard.compare import load_side
+    from .leaderboard.source_report import markdown
+
+    try:
+        text = markdown(load_side(file), file)
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    if fmt == "markdown":
+        click.echo(text)
+    else:
+        from rich.markdown import Markdown
+
+        wide_console = Console(width=None if sys.stdout.isatty() else 160)
+        wide_console.print(Markdown(text))
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="merged leaderboard to write")

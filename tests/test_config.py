@@ -66,3 +66,35 @@ def test_config_hash_is_stable_and_sensitive():
     a = load_attack_config("pgd2")
     assert config_hash(a) == config_hash(load_attack_config("pgd2"))
     assert config_hash(a) != config_hash(load_attack_config("pgd10"))
+
+
+def test_shared_optimizer_follows_the_preset_and_keeps_old_cache_keys():
+    import torch
+
+    from ssrbench.presets import PRESETS
+    from ssrbench.training.modes import TrainContext, _shared_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    sgd, _ = _shared_optimizer(params, PRESETS["quick"], 10)
+    adam, _ = _shared_optimizer(params, PRESETS["quick"].model_copy(update={"optimizer": "adam"}), 10)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"]
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["betas"] == (0.5, 0.999)
+
+    class _Data:  # base_spec reads only these
+        name, fingerprint, train_x = "cifar10", "f" * 64, torch.zeros(1)
+
+    def spec(preset):
+        return TrainContext(data=_Data(), preset=preset, device=torch.device("cpu"), seed=0, cache=None,
+                            reporter=None).base_spec()
+
+    assert "optimizer" not in spec(PRESETS["quick"])  # models cached before the option keep their keys
+    assert spec(PRESETS["quick"].model_copy(update={"optimizer": "adam"}))["optimizer"] == "adam"
+
+
+def test_optimizer_option_is_checked_by_the_cli():
+    from click.testing import CliRunner
+
+    from ssrbench.cli import cli
+
+    res = CliRunner().invoke(cli, ["run", "--optimizer", "rmsprop"])
+    assert res.exit_code == 2 and "sgd" in res.output and "adam" in res.output

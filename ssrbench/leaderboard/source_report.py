@@ -1,0 +1,194 @@
+"""The source report's Table I beside a leaderboard: cell by cell, paired tests, and its four findings.
+
+The report's numbers are the only typed-in numbers here; everything else is read from the leaderboard,
+so the README section made from this cannot drift from the committed run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..stats import mcnemar_exact
+from .schema import Accuracy, Cell, Leaderboard
+
+ALPHA = 0.05
+MATCH_POINTS = 5.0  # "matched" = within this many accuracy points of the report
+SMALL_GAIN = 5.0  # finding (c): a gain below this many points is "small"
+COLUMNS = ("Clean", "Clean+Rev", "Adv", "Adv+Rev")
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    mode: str
+    attack: str  # "fgsm" or "pgd2": what the report ran, matched by attack kind and steps, not config name
+    label: str
+    values: tuple[float, float, float, float]  # Clean, Clean+Rev, Adv, Adv+Rev (percent)
+
+
+# Table I of the source report (inpainting, CIFAR-10)
+TABLE_I = (
+    ReportRow("multitask", "fgsm", "multitask, FGSM", (61.25, 44.32, 1.26, 12.61)),
+    ReportRow("multitask", "pgd2", "multitask, PGD 2 iters", (61.25, 44.32, 0.02, 2.45)),
+    ReportRow("classifier-first", "fgsm", "classifier-first, FGSM", (71.42, 55.13, 10.72, 17.35)),
+)
+TASK = "inpaint"  # the task kind; any named config of it (e.g. another reverse budget) qualifies
+
+
+def _is(c: Cell, attack: str) -> bool:
+    if attack == "fgsm":
+        return c.attack.kind == "fgsm"
+    return c.attack.kind == "pgd" and c.attack.params.get("steps") == 2
+
+
+def _accs(c: Cell) -> tuple[Accuracy, Accuracy, Accuracy, Accuracy]:
+    return c.clean, c.clean_rev, c.adv, c.adv_rev
+
+
+def _cell(board: Leaderboard, mode: str, attack: str) -> Cell | None:
+    found = [c for c in board.cells if c.task.kind == TASK and c.mode == mode and _is(c, attack)]
+    if len(found) > 1:
+        raise ValueError(f"several {attack} cells for {mode} ({', '.join(c.attack.name for c in found)}): "
+                         "keep one per mode, e.g. with `ssrbench run --attacks`")
+    return found[0] if found else None
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.0e}"
+
+
+def _paired(before: Accuracy, after: Accuracy) -> tuple[float, int, int, float]:
+    lost, gained, p = mcnemar_exact(before.flags(), after.flags())
+    return after.percent - before.percent, lost, gained, p
+
+
+def cell_table(board: Leaderboard) -> list[str]:
+    lines = ["| mode / attack | | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
+    for row in TABLE_I:
+        c = _cell(board, row.mode, row.attack)
+        lines.append(f"| {row.label} | report | " + " | ".join(f"{v:.2f}" for v in row.values) + " |")
+        if c is None:
+            lines.append(f"| | ssrbench | {' | '.join(['not evaluated'] * 4)} |")
+            continue
+        ours = _accs(c)
+        lines.append("| | ssrbench | " + " | ".join(
+            f"{a.percent:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]" for a in ours) + " |")
+        diffs = [a.percent - v for a, v in zip(ours, row.values)]
+        lines.append("| | difference | " + " | ".join(
+            f"{d:+.2f} {'✓' if abs(d) <= MATCH_POINTS else '✗'}" for d in diffs) + " |")
+    return lines
+
+
+def effect_table(board: Leaderboard) -> list[str]:
+    lines = ["| mode / attack | reverse attack on | report Δ | ssrbench Δ | lost / gained | p |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in TABLE_I:
+        c = _cell(board, row.mode, row.attack)
+        if c is None:
+            continue
+        for what, (b, a), (rb, ra) in (("clean images", (c.clean, c.clean_rev), row.values[:2]),
+                                       ("adversarial images", (c.adv, c.adv_rev), row.values[2:])):
+            d, lost, gained, p = _paired(b, a)
+            star = "*" if p < ALPHA else ""
+            lines.append(f"| {row.label} | {what} | {ra - rb:+.2f} | {d:+.2f}{star} | {lost} / {gained} | {_p(p)} |")
+    return lines
+
+
+def _verdict(ok: bool, partly: bool = False) -> str:
+    return "**reproduces**" if ok else ("**partly reproduces**" if partly else "**does not reproduce**")
+
+
+def findings(board: Leaderboard) -> list[str]:
+    """The report's four qualitative findings, each judged on this leaderboard with its numbers."""
+    modes = [m for m in ("multitask", "classifier-first") if any(c.mode == m and c.task.kind == TASK for c in board.cells)]
+    out = []
+
+    # (a) the reverse attack lowers clean accuracy
+    parts, ok = [], True
+    for m in modes:
+        c = next(c for c in board.cells if c.mode == m and c.task.kind == TASK)
+        d, lost, gained, p = _paired(c.clean, c.clean_rev)
+        ok &= d < 0 and p < ALPHA
+        parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
+    out.append(f"(a) the reverse attack lowers clean accuracy: {_verdict(ok and bool(modes))} — {'; '.join(parts)}.")
+
+    # (b) it raises FGSM accuracy
+    parts, ok, any_up = [], True, False
+    for m in modes:
+        c = _cell(board, m, "fgsm")
+        if c is None:
+            ok = False
+            parts.append(f"{m} not evaluated")
+            continue
+        d, _, _, p = _paired(c.adv, c.adv_rev)
+        ok &= d > 0 and p < ALPHA
+        any_up |= d > 0 and p < ALPHA
+        parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
+    out.append(f"(b) it raises FGSM accuracy: {_verdict(ok and bool(modes), any_up)} — {'; '.join(parts)}.")
+
+    # (c) its gain under 2-step PGD is small (report: +2.43, against +11.35 under FGSM)
+    parts, ok, small = [], True, True
+    for m in modes:
+        c, f = _cell(board, m, "pgd2"), _cell(board, m, "fgsm")
+        if c is None:
+            ok = small = False
+            parts.append(f"{m} not evaluated")
+            continue
+        d, _, _, p = _paired(c.adv, c.adv_rev)
+        small &= d < SMALL_GAIN
+        if f is not None:
+            d_f = f.adv_rev.percent - f.adv.percent
+            ok &= d < SMALL_GAIN and d < d_f
+            parts.append(f"{m} {d:+.2f} points (p = {_p(p)}) against {d_f:+.2f} under FGSM")
+        else:
+            ok &= d < SMALL_GAIN
+            parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
+    out.append(f"(c) its gain under 2-step PGD is small (below {SMALL_GAIN:g} points and below the FGSM gain, as "
+               f"the report's +2.43 against +11.35): {_verdict(ok and bool(modes), small and bool(modes))} — "
+               f"{'; '.join(parts)}.")
+
+    # (d) classifier-first has higher clean accuracy than multitask (same images, paired)
+    mt = next((c for c in board.cells if c.mode == "multitask" and c.task.kind == TASK), None)
+    cf = next((c for c in board.cells if c.mode == "classifier-first" and c.task.kind == TASK), None)
+    if mt is None or cf is None:
+        out.append("(d) classifier-first has higher clean accuracy than multitask: not evaluated (needs both modes).")
+    else:
+        d, _, _, p = _paired(mt.clean, cf.clean)
+        out.append(f"(d) classifier-first has higher clean accuracy than multitask: {_verdict(d > 0 and p < ALPHA)} — "
+                   f"{cf.clean.percent:.2f} vs {mt.clean.percent:.2f} ({d:+.2f} points, p = {_p(p)}).")
+    return out
+
+
+def matched_cells(board: Leaderboard) -> tuple[int, int]:
+    """(cells within MATCH_POINTS of the report, cells compared)."""
+    hits = total = 0
+    for row in TABLE_I:
+        c = _cell(board, row.mode, row.attack)
+        if c is None:
+            continue
+        for a, v in zip(_accs(c), row.values):
+            total += 1
+            hits += abs(a.percent - v) <= MATCH_POINTS
+    return hits, total
+
+
+def markdown(board: Leaderboard, source: str) -> str:
+    first = next((c for c in board.cells if c.task.kind == TASK), None)
+    if first is None:
+        raise ValueError(f"{source} has no cells of the {TASK!r} task: Table I is about inpainting")
+    hits, total = matched_cells(board)
+    head = (f"`{source}` · {first.backbone} · preset {board.preset} · seed {board.seed} · {first.clean.n} test images · "
+            f"commit `{(board.git_commit or 'unknown')[:7]}`{' (dirty)' if board.git_dirty else ''} · "
+            f"`{' '.join(board.command)}`")
+    parts = [
+        head, "",
+        f"Accuracy in %, ours with its 95% interval; difference = ours − report, ✓ within {MATCH_POINTS:g} points "
+        f"({hits} of {total} cells).", "",
+        *cell_table(board), "",
+        "The reverse attack's own effect in each cell, paired on the same images (lost / gained = images it made "
+        f"wrong / right; exact McNemar test, * = p < {ALPHA:g}). The report gives no per-image data, so its Δ has "
+        "no test.", "",
+        *effect_table(board), "",
+        *[f"- {f}" for f in findings(board)],
+    ]
+    return "\n".join(parts)
+
