@@ -98,12 +98,14 @@ def test_cli_refuses_a_board_without_inpainting(tmp_path):
     assert res.exit_code == 2 and "inpaint" in res.output
 
 
-def test_readme_section_is_the_generated_output_for_the_committed_seed_leaderboard(monkeypatch):
+def test_readme_sections_are_the_generated_output_for_the_committed_leaderboards(monkeypatch):
+    """Each `<!-- versus-report: FILE -->` block of the README is `ssrbench versus-report FILE --format
+    markdown`, unedited; the seed leaderboard has one."""
     readme = (REPO / "README.md").read_text()
-    section = re.search(r"<!-- versus-report:start -->\n(.*?)\n<!-- versus-report:end -->", readme, re.S)
-    assert section, "README lacks the versus-report section"
-    assert (REPO / "leaderboards" / "seed.json").is_file(), "leaderboards/seed.json is missing"
+    blocks = re.findall(r"<!-- versus-report: (\S+) -->\n(.*?)\n<!-- versus-report end -->", readme, re.DOTALL)
+    assert "leaderboards/seed.json" in [f for f, _ in blocks], "README lacks the seed leaderboard's block"
     monkeypatch.chdir(REPO)
-    res = CliRunner().invoke(cli, ["versus-report", "leaderboards/seed.json", "--format", "markdown"],
-                             catch_exceptions=False)
-    assert section.group(1).strip() == res.output.strip()
+    for file, text in blocks:
+        assert (REPO / file).is_file(), f"{file} is missing"
+        res = CliRunner().invoke(cli, ["versus-report", file, "--format", "markdown"], catch_exceptions=False)
+        assert text.strip() == res.output.strip(), f"README block of {file} differs from the generated output"
