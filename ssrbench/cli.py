@@ -295,8 +295,9 @@ def versus_report(file: str, fmt: str) -> None:
     else:
         from rich.markdown import Markdown
 
-        wide_console = Console(width=None if sys.stdout.isatty() else 160)
-        wide_console.print(Markdown(text))
+        from .leaderboard.render import wide_console
+
+        wide_console().print(Markdown(text))
 
 
 @cli.command()

@@ -74,14 +74,13 @@ def _warmup_then_linear(opt: torch.optim.Optimizer, steps: int) -> Any:
 def _shared_optimizer(params, preset: Preset, steps: int) -> tuple[torch.optim.Optimizer, Any]:
     """The backbone and classifier's optimiser (``preset.optimizer``)."""
     if preset.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=preset.lr, betas=(0.5, 0.999), weight_decay=preset.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
+        return _adam(params, preset.lr, steps, weight_decay=preset.weight_decay)
+    opt = torch.optim.SGD(params, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
     return opt, _warmup_then_linear(opt, steps)
 
 
-def _adam(params, lr: float, steps: int, betas=(0.5, 0.999)) -> tuple[torch.optim.Optimizer, Any]:
-    opt = torch.optim.Adam(params, lr=lr, betas=betas)
+def _adam(params, lr: float, steps: int, betas=(0.5, 0.999), weight_decay: float = 0.0) -> tuple[torch.optim.Optimizer, Any]:
+    opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
     return opt, _warmup_then_linear(opt, steps)
 
 
