@@ -1,0 +1,90 @@
+# ssrbench for newcomers: `make run` runs the main job, `make test` runs the tests.
+# Both create .venv when it is missing, install what is not installed yet, and skip what is
+# (stamp files inside .venv), so they are safe to re-run. `make help` lists everything.
+
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+SHELL := /bin/sh
+
+PYTHON ?= python3
+VENV ?= .venv
+# The torch / torchvision releases ssrbench is developed and tested with. For another platform or
+# CUDA build: make run TORCH="torch torchvision" TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu124"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+TORCH_PIP_ARGS ?=
+# Empty: `pip install .` (what users and CI get, and what tests/test_installed.py checks: the built
+# wheel with its bundled configs). EDITABLE=1: `pip install -e .` for working on ssrbench itself.
+EDITABLE ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+RUN_ARGS := --tasks inpaint,jigsaw --attacks fgsm,pgd2
+# $SSRBENCH_DATA_DIR, else ../shared/data when that folder exists, else nothing (ssrbench's default,
+# ~/.cache/ssrbench/data, downloaded on first use by `run`).
+DATA_DIR := $(or $(SSRBENCH_DATA_DIR),$(patsubst %/.,%,$(wildcard ../shared/data/.)))
+
+PIP = $(VENV)/bin/python -m pip --quiet --disable-pip-version-check
+# A change to any of these re-installs the project: its metadata, its code, the configs bundled in the wheel.
+PROJECT_SOURCES := pyproject.toml $(shell find ssrbench tasks attacks -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' 2>/dev/null)
+# The `test` extra, read from pyproject.toml (so it is listed in one place), shell-quoted.
+TEST_EXTRA = $(shell $(VENV)/bin/python -c 'import shlex, tomllib; print(" ".join(map(shlex.quote, tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"])))' 2>/dev/null)
+
+# Stamps say what is installed. A setting's stamp is named after a checksum of the setting, so changing
+# TORCH, TORCH_PIP_ARGS or EDITABLE re-installs, and `make -n test` shows truly what would run.
+TORCH_STAMP := $(VENV)/.stamp-torch-$(shell printf '%s' '$(TORCH) $(TORCH_PIP_ARGS)' | cksum | cut -d' ' -f1)
+PROJECT_STAMP := $(VENV)/.stamp-project$(if $(EDITABLE),-editable)
+TEST_STAMP := $(VENV)/.stamp-test
+
+.PHONY: help run test setup setup-test check clean-venv venv
+
+help:
+	@echo 'ssrbench — two commands:'
+	@echo '  make run     set up .venv if needed, then ssrbench run $(RUN_ARGS) (about 20-40 min on 2 cores)'
+	@echo '  make test    set up .venv with the test extra if needed, then the whole test suite (a few minutes)'
+	@echo 'helpers:'
+	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
+	@echo '  make setup-test   the same plus the test extra (pytest)'
+	@echo '  make check        only check the prerequisites (python >= 3.11 with venv, make)'
+	@echo '  make clean-venv   remove .venv (the next command recreates it)'
+	@echo '  make -n test      show what would run (which installs, the exact commands) without running it'
+	@echo 'variables:'
+	@echo '  ARGS="--preset smoke"   extra options for ssrbench run (ARGS="--help" lists them)'
+	@echo '  PYTEST_ARGS="-m \"not integration\""   extra options for pytest'
+	@echo '  SSRBENCH_DATA_DIR=DIR   CIFAR-10 location (default ../shared/data if present, else ssrbench downloads it)'
+	@echo '  PYTHON=python3.11      interpreter used to create .venv    EDITABLE=1   pip install -e .'
+	@echo '  TORCH="..." TORCH_PIP_ARGS="--index-url ..."   another torch build (default $(TORCH))'
+	@echo 'data dir now: $(or $(DATA_DIR),(ssrbench default))'
+
+run: setup
+	$(strip $(VENV)/bin/ssrbench run $(RUN_ARGS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS))
+
+# Exactly the README's test command; nothing is printed after pytest's summary line.
+test: setup-test
+	$(strip $(if $(DATA_DIR),SSRBENCH_DATA_DIR=$(DATA_DIR)) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS))
+
+setup: $(PROJECT_STAMP)
+setup-test: $(PROJECT_STAMP) $(TEST_STAMP)
+
+check:
+	@PYTHON='$(PYTHON)' sh scripts/bootstrap.sh
+
+# Checks the prerequisites and creates .venv when missing; reuses a working one (quietly).
+venv:
+	@PYTHON='$(PYTHON)' sh scripts/bootstrap.sh '$(VENV)'
+
+$(TORCH_STAMP): | venv
+	$(strip $(PIP) install $(TORCH_PIP_ARGS) $(TORCH))
+	@rm -f $(VENV)/.stamp-torch-* && touch $@
+
+# Order-only on torch: another torch build does not re-install ssrbench.
+$(PROJECT_STAMP): $(PROJECT_SOURCES) | $(TORCH_STAMP)
+	$(strip $(PIP) install $(if $(EDITABLE),-e) .)
+	@rm -f $(VENV)/.stamp-project $(VENV)/.stamp-project-editable && touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PROJECT_STAMP)
+	$(PIP) install $(TEST_EXTRA)
+	@touch $@
+
+clean-venv:
+	rm -rf -- '$(VENV)'
+
