@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from .config import list_named, load_attack_config, load_task_config
+from .config import format_validation_error, list_named, load_attack_config, load_task_config
 from .data import DATA_DIR_ENV
-from .errors import SSRBenchError
+from .errors import ConfigError, SSRBenchError
 from .presets import DEFAULT_PRESET, PRESETS, Preset
 from .registry import ATTACKS, BACKBONES, DATASETS, MODES, TASKS
 from .training.cache import CACHE_DIR_ENV
@@ -28,8 +31,11 @@ class _Fail(click.ClickException):
         self.exit_code = exit_code
 
 
+INTERRUPTED = 130  # what shells expect of a process ended by Ctrl-C (128 + SIGINT)
+
+
 def _friendly(fn):
-    """User errors become one clear message and an exit status, never a traceback."""
+    """User errors become one clear message and an exit status, never a traceback; Ctrl-C exits 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -39,8 +45,48 @@ def _friendly(fn):
             raise _Fail(str(exc), exc.exit_code) from exc
         except OSError as exc:
             raise _Fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1) from exc
+        except KeyboardInterrupt as exc:
+            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache, "
+                        "so the same command resumes", INTERRUPTED) from exc
 
     return wrapper
+
+
+class FiniteFloat(click.ParamType):
+    """One rule for every float option: a finite number, within the bounds the option declares."""
+
+    name = "number"
+
+    def __init__(self, gt: float | None = None, ge: float | None = None, le: float | None = None):
+        self.gt, self.ge, self.le = gt, ge, le
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.gt is not None and not number > self.gt:
+            self.fail(f"{value!r} must be greater than {self.gt:g}", param, ctx)
+        if self.ge is not None and not number >= self.ge:
+            self.fail(f"{value!r} must be at least {self.ge:g}", param, ctx)
+        if self.le is not None and not number <= self.le:
+            self.fail(f"{value!r} must be at most {self.le:g}", param, ctx)
+        return number
+
+
+def _bounds(field) -> dict[str, float]:
+    """A pydantic field's numeric bounds (``Field(gt=0)`` ...) as FiniteFloat arguments."""
+    out = {}
+    for m in field.metadata:
+        for name in ("gt", "ge", "le"):
+            if getattr(m, name, None) is not None:
+                out[name] = float(getattr(m, name))
+    return out
 
 
 def _csv(_ctx, _param, value: str | None) -> list[str] | None:
@@ -70,7 +116,7 @@ def _preset_overrides(fn):
         if name == "backbone":
             continue
         ann = field.annotation
-        typ = {int: click.IntRange(min=1), float: float}.get(ann, None)
+        typ = {int: click.IntRange(min=1), float: FiniteFloat(**_bounds(field))}.get(ann, None)
         if "epochs" in name:
             typ = click.IntRange(min=0)
         if get_origin(ann) is Literal:
@@ -128,7 +174,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
       ssrbench run --tasks inpaint --attacks fgsm,pgd2 --data-dir ../shared/data
     """
     from .environment import resolve_device
-    from .fileio import check_writable
+    from .fileio import check_writable, sweep_stale_temps
     from .leaderboard import render, store
     from .progress import Reporter
     from .runner import resolve, run as run_all
@@ -140,7 +186,10 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     if backbone:
         values["backbone"] = backbone
     base = PRESETS[preset]
-    resolved_preset = Preset(**{**base.model_dump(), **values})
+    try:
+        resolved_preset = Preset(**{**base.model_dump(), **values})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(f"preset {preset!r} with the given options", exc)) from exc
     try:
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
@@ -148,11 +197,14 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs))
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
+    cache = ModelCache(cache_dir)
+    cache.prepare()
+    sweep_stale_temps(out.parent, out.name)
     console = Console(stderr=True)
     with Reporter(console, quiet=quiet) as reporter:
         reporter.log(f"loading {spec.dataset}")
         data = DATASETS.get(spec.dataset)(data_dir, download=download)
-        board = run_all(spec, data, device=dev, cache=ModelCache(cache_dir), reporter=reporter, retrain=retrain,
+        board = run_all(spec, data, device=dev, cache=cache, reporter=reporter, retrain=retrain,
                         command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None)
     store.save(board, out)
     if not quiet:
@@ -174,24 +226,33 @@ def list_(what, config_dirs) -> None:
     sections = [what] if what else ["tasks", "attacks", "modes", "backbones", "datasets", "presets"]
     for section in sections:
         t = Table(title=section, title_justify="left")
-        if section == "tasks":
-            for col in ("name", "task", "version", "from", "reverse attack", "config"):
+        if section in ("tasks", "attacks"):
+            # every named config with the file it comes from ("<where>: <file>"); a broken one shows its error
+            from .config import named_files
+
+            named = named_files(section, dirs)
+            reg, load = (TASKS, load_task_config) if section == "tasks" else (ATTACKS, load_attack_config)
+            cols = ("name", "task", "version", "from", "reverse attack", "config") if section == "tasks" else \
+                ("name", "kind", "params", "config", "description")
+            for col in cols:
                 t.add_column(col)
-            named = list_named("tasks", dirs)
-            for name in sorted(set(named) | set(TASKS.names())):
-                cfg = load_task_config(name, dirs)
-                cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
-                r = cfg.reverse
-                t.add_row(name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
-                          f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255",
-                          str(named.get(name, "(defaults)")))
-        elif section == "attacks":
-            for col in ("name", "kind", "params", "description"):
-                t.add_column(col)
-            for name in sorted(set(list_named("attacks", dirs)) | set(ATTACKS.names())):
-                cfg = load_attack_config(name, dirs)
-                params = ", ".join(f"{k}={_fmt(v)}" for k, v in cfg.params.items())
-                t.add_row(name, cfg.kind, params, cfg.description)
+            for name in sorted(set(named) | set(reg.names())):
+                config = str(named.get(name, "(defaults)"))
+                try:
+                    cfg = load(name, dirs)
+                except SSRBenchError as exc:
+                    row = ["[red]error[/red]", "", "", str(exc), config] if section == "tasks" else \
+                        ["[red]error[/red]", str(exc), config, ""]
+                    t.add_row(name, *row)
+                    continue
+                if section == "tasks":
+                    cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
+                    r = cfg.reverse
+                    t.add_row(name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
+                              f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255", config)
+                else:
+                    params = ", ".join(f"{k}={_fmt(v)}" for k, v in cfg.params.items())
+                    t.add_row(name, cfg.kind, params, config, cfg.description)
         elif section == "presets":
             t.add_column("option")
             for name in PRESETS:
@@ -243,15 +304,19 @@ def show(file: str, fmt: str) -> None:
 @cli.command()
 @click.argument("old")
 @click.argument("new")
-@click.option("--threshold", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--threshold", type=FiniteFloat(ge=0, le=100), default=1.0, show_default=True,
               help="smallest change, in accuracy points, that can count as better/worse")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
+@click.option("--alpha", type=FiniteFloat(gt=0, le=1), default=0.05, show_default=True,
               help="significance level of the paired McNemar test")
 @click.option("--fail-on-regression", is_flag=True,
-              help="exit 1 when any comparable cell gets significantly worse (for CI)")
+              help="exit 1 when any comparable cell gets significantly worse, or when no cell could be compared "
+                   "at all (for CI)")
+@click.option("--allow-no-comparable", is_flag=True,
+              help="with --fail-on-regression: pass even when the two files share no comparable cell")
 @FORMAT
 @_friendly
-def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regression: bool, fmt: str) -> None:
+def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regression: bool, allow_no_comparable: bool,
+            fmt: str) -> None:
     """Compare two leaderboards cell by cell. Each side is a file or REV:PATH (e.g. HEAD~3:leaderboards/quick.json).
 
     Cells are matched by task, attack, mode, backbone, dataset and preset. A metric is shown as better
@@ -269,6 +334,10 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
     regressed = [r for r in result if r.regressed]
     if fail_on_regression and regressed:
         raise _Fail(f"{len(regressed)} cell(s) regressed: " + ", ".join("/".join(r.key[:3]) for r in regressed), 1)
+    if fail_on_regression and not allow_no_comparable and not any(r.status == "compared" for r in result):
+        statuses = ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in result).items()) or "no cells"
+        raise _Fail(f"no comparable cells between {old} and {new} ({statuses}): nothing was checked; compare files "
+                    f"of the same configuration, or pass --allow-no-comparable", 1)
 
 
 @cli.command("versus-report")
@@ -348,6 +417,51 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     rows = F.interpolate(rows, scale_factor=scale, mode="nearest")
     save_image(rows, str(out), nrow=1 + len(views), padding=2 * scale, pad_value=1.0)
     Console().print(f"wrote {out}: columns = original, " + ", ".join(views))
+
+
+@cli.command("check-plugin")
+@click.argument("name")
+@_friendly
+def check_plugin(name: str) -> None:
+    """Check that the task or attack kind NAME keeps its contract, on a tiny model (seconds, no data).
+
+    Prints PASS, or FAIL with the broken promise and its reason (exit 1). These are the checks a
+    plugin's own tests should run: ssrbench.testing.check_task_contract / check_attack_contract.
+    """
+    import difflib
+    import traceback
+
+    import torch
+
+    from .errors import UnknownNameError
+    from .testing import check_attack_contract, check_task_contract
+
+    found = [(reg, check) for reg, check in ((TASKS, check_task_contract), (ATTACKS, check_attack_contract))
+             if name in reg]
+    if not found:
+        for reg in (TASKS, ATTACKS):
+            if reg.skipped(name) is not None:
+                raise reg.missing(name)  # installed but skipped: say why
+        known = sorted(set(TASKS.names()) | set(ATTACKS.names()))
+        raise UnknownNameError("task or attack kind", name, known, difflib.get_close_matches(name, known, n=3))
+    torch.set_num_threads(1)  # tiny models: threads only cost time on a busy machine
+    failed = False
+    for reg, check in found:
+        origin = reg.origin(name)
+        what = f"{reg.kind} {name!r} ({origin.distribution} {origin.version})"
+        try:
+            check(reg.get(name))
+        except AssertionError as exc:
+            failed = True
+            click.echo(f"FAIL  {what}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a crash inside the plugin is a broken promise too
+            failed = True
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            click.echo(f"FAIL  {what}: {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})")
+        else:
+            click.echo(f"PASS  {what}")
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
+from .errors import DataError, DataFormatError
 
 DATA_DIR_ENV = "SSRBENCH_DATA_DIR"
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -54,15 +54,53 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+# What a CIFAR batch pickle may name: numpy's array and scalar reconstruction, nothing else. The
+# builtin containers, strings, bytes and numbers need no global at all.
+_SAFE_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Refuses every global outside ``_SAFE_GLOBALS``, so a planted ``__reduce__`` never runs."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays and plain data are allowed)")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path) -> object:
+    """A pickle of plain data and numpy arrays; anything that would import other code is refused."""
+    with open(path, "rb") as fh:
+        return _ArraysOnlyUnpickler(fh, encoding="latin1").load()
+
+
+def _read_batch(path: Path, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="latin1")
-        x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        y = np.asarray(d["labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from exc
-    return x, y
+        d = _unpickle(path)
+    except Exception as exc:  # noqa: BLE001 - a hostile or broken pickle can fail in any way; all are refused
+        raise DataFormatError(f"{path}: not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(d, dict) or "data" not in d or "labels" not in d:
+        raise DataFormatError(f"{path}: not a CIFAR-10 batch (expected a dict with 'data' and 'labels', got "
+                              f"{type(d).__name__}); re-create it in torchvision's python layout")
+    try:
+        x = np.asarray(d["data"])
+        y = np.asarray(d["labels"])
+        if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"'data' must be uint8 of shape (N, 3072), got {x.dtype} {x.shape}")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"'labels' must be a list of integers, got {y.dtype} {y.shape}")
+        if len(y) != len(x):
+            raise ValueError(f"{len(y)} labels for {len(x)} images")
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            bad = int(y[(y < 0) | (y >= n_classes)][0])
+            raise ValueError(f"label {bad} is outside 0..{n_classes - 1}")
+    except (ValueError, TypeError) as exc:
+        raise DataFormatError(f"{path}: bad CIFAR-10 batch: {exc}") from exc
+    return x.reshape(-1, 3, 32, 32), y.astype(np.int64)
 
 
 def _download_cifar10(root: Path) -> None:
@@ -87,15 +125,11 @@ def load_cifar10(data_dir: Path | str | None = None, download: bool = True) -> I
             _download_cifar10(folder.parent)
         except Exception as exc:  # noqa: BLE001 - any network/IO failure ends in the same advice
             raise DataError(f"{_missing_message(folder)}\nDownload failed: {type(exc).__name__}: {exc}") from exc
-    parts = [_read_batch(folder / n) for n in names]
+    classes = _class_names(folder / "batches.meta")
+    parts = [_read_batch(folder / n, len(classes)) for n in names]
     train_x = np.concatenate([p[0] for p in parts[:5]])
     train_y = np.concatenate([p[1] for p in parts[:5]])
     test_x, test_y = parts[5]
-    try:
-        with open(folder / "batches.meta", "rb") as fh:
-            classes = tuple(pickle.load(fh, encoding="latin1")["label_names"])
-    except (OSError, pickle.UnpicklingError, KeyError, EOFError):
-        classes = tuple(str(i) for i in range(10))
     mean = tuple(float(v) for v in (train_x / 255.0).mean(axis=(0, 2, 3)))
     std = tuple(float(v) for v in (train_x / 255.0).std(axis=(0, 2, 3)))
     return ImageDataset(
@@ -108,8 +142,32 @@ def load_cifar10(data_dir: Path | str | None = None, download: bool = True) -> I
         std=std,
         classes=classes,
         fingerprint=fingerprint(train_x, train_y, test_x, test_y),
-        source=str(folder.resolve()),
+        source=display_path(folder),
     )
+
+
+def _class_names(path: Path) -> tuple[str, ...]:
+    """The ten label names from ``batches.meta``; their indices when the file is absent."""
+    if not path.is_file():
+        return tuple(str(i) for i in range(10))
+    try:
+        names = _unpickle(path)["label_names"]  # type: ignore[index]
+    except Exception as exc:  # noqa: BLE001 - as for the batches
+        raise DataFormatError(f"{path}: not a readable CIFAR-10 meta file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(names, list) or len(names) != 10 or not all(isinstance(n, str) for n in names):
+        raise DataFormatError(f"{path}: 'label_names' must be a list of 10 strings")
+    return tuple(names)
+
+
+def display_path(path: Path) -> str:
+    """The path as the user gave it (relative stays relative), with the home folder written ``~``:
+    leaderboards are shared, and the fingerprint -- not the path -- identifies the data."""
+    if path.is_absolute():
+        try:
+            return str(Path("~") / path.relative_to(Path.home()))
+        except ValueError:
+            pass
+    return str(path)
 
 
 def _missing_message(folder: Path) -> str:

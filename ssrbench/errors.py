@@ -28,3 +28,9 @@ class ConfigError(SSRBenchError):
 
 class DataError(SSRBenchError):
     exit_code = 1
+
+
+class DataFormatError(DataError):
+    """The data is there but malformed or unsafe: bad input, like a bad option."""
+
+    exit_code = 2

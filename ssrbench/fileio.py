@@ -1,17 +1,39 @@
-"""Atomic writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic writes: a reader sees the old file or the new one, never half of one.
+
+Temporary files carry the writing process's id, so a later run can tell an abandoned one (its writer
+was killed) from one being written right now, and sweep only the former.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, IO
+
+from .errors import SSRBenchError
+
+STALE_AFTER_S = 24 * 3600  # a temp file this old is abandoned even if its pid was reused
+
+
+class UnwritableError(SSRBenchError):
+    """A path the user gave cannot be written: bad input, found before any work."""
+
+    exit_code = 2
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UnwritableError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -19,6 +41,9 @@ def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file should read like any other
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UnwritableError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -28,15 +53,59 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def check_writable(path: Path | str) -> None:
+def check_writable(path: Path | str, option: str = "--out") -> None:
     """Fail before hours of training, not after: create and remove a file beside the target."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; --out takes a file path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
+        raise UnwritableError(f"{option} {path}: is a directory; {option} takes a file path")
+    check_writable_dir(path.parent, option, shown=path)
+
+
+def check_writable_dir(folder: Path | str, option: str, shown: Path | str | None = None) -> None:
+    """``folder`` exists (or can be made) and takes new files; errors name the path the user gave."""
+    folder = Path(folder)
+    shown = shown if shown is not None else folder
+    if folder.exists() and not folder.is_dir():
+        raise UnwritableError(f"{option} {shown}: {folder} is a file, not a folder; choose another path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ssrbench-write-check.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UnwritableError(f"{option} {shown}: cannot write there ({exc.strerror or exc}); choose a writable "
+                              f"path") from exc
+
+
+def sweep_stale_temps(folder: Path | str, name: str = "*") -> list[Path]:
+    """Remove temp files of ``atomic_write`` (for files matching ``name``) left by killed writers."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for tmp in folder.glob(f".{name}.*.tmp"):
+        parts = tmp.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        try:
+            abandoned = pid is None or not _alive(pid) or time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+            if abandoned:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -2,16 +2,20 @@
 
 Built-ins and third-party plugins take the same path: the ``ssrbench.*`` entry-point groups.
 Entries are loaded lazily, so a broken plugin only costs a warning when it is first needed or listed,
-and never breaks another name.
+and never breaks another name. Plugins also ship named configs (group ``ssrbench.configs``): see
+``ConfigFolders``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable, Generic, TypeVar
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from .errors import SSRBenchError, UnknownNameError
 
@@ -25,6 +29,16 @@ class PluginWarning(UserWarning):
 
 class DuplicateNameError(SSRBenchError):
     exit_code = 2
+
+
+class SkippedPluginError(UnknownNameError):
+    """The name is installed, but its plugin was skipped: say so (and why) instead of "unknown"."""
+
+    def __init__(self, kind: str, name: str, origin: "Origin", reason: str):
+        self.kind, self.name, self.known, self.suggestions = kind, name, [], []
+        self.origin, self.reason = origin, reason
+        KeyError.__init__(self, f"{kind} {name!r} is installed ({origin.distribution} {origin.version}) "
+                                f"but skipped: {reason}")
 
 
 @dataclass
@@ -96,9 +110,25 @@ class Registry(Generic[T]):
         self._scan()
         obj = self._load(name) if name in self._entries else None
         if obj is None:
-            known = self.names()
-            raise UnknownNameError(self.kind, name, known, difflib.get_close_matches(name, known, n=3))
+            raise self.missing(name)
         return obj
+
+    def skipped(self, name: str) -> str | None:
+        """Why an installed entry of this name was skipped (None if it loads or does not exist)."""
+        self._scan()
+        if name not in self._entries:
+            return None
+        self._load(name)
+        return self._entries[name].failed
+
+    def missing(self, name: str, also: Iterable[str] = (), kind: str | None = None) -> UnknownNameError:
+        """The error for a name that cannot be used: installed-but-skipped, or unknown with suggestions
+        among the registered names and ``also`` (e.g. named config files)."""
+        reason = self.skipped(name)
+        if reason is not None:
+            return SkippedPluginError(self.kind, name, self._entries[name].origin, reason)
+        known = sorted(set(self.names()) | set(also))
+        return UnknownNameError(kind or self.kind, name, known, difflib.get_close_matches(name, known, n=3))
 
     def origin(self, name: str) -> Origin:
         self.get(name)
@@ -130,6 +160,69 @@ class Registry(Generic[T]):
         self._scanned = False
 
 
+@dataclass(frozen=True)
+class ConfigFolder:
+    """A plugin's folder of named configs (``tasks/*.toml``, ``attacks/*.toml``) and who shipped it."""
+
+    path: Path
+    origin: Origin
+
+
+class ConfigFolders:
+    """Folders of named configs shipped by plugins, from the ``ssrbench.configs`` entry-point group.
+
+    An entry point names an importable *package* whose folder holds ``tasks/`` and/or ``attacks/``
+    (``myplugin = "my_package.configs"``), or an object that is such a folder's path or a function
+    returning it (``myplugin = "my_package:config_dir"``). A broken one is a warning naming the plugin.
+    """
+
+    def __init__(self, group: str):
+        self.group = group
+        self._folders: list[ConfigFolder] | None = None
+
+    def folders(self) -> list[ConfigFolder]:
+        if self._folders is None:
+            self._folders = self._scan()
+        return self._folders
+
+    def _scan(self) -> list[ConfigFolder]:
+        found: list[ConfigFolder] = []
+        for ep in sorted(entry_points(group=self.group), key=lambda e: (_dist(e)[0], e.name)):
+            dist, version = _dist(ep)
+            try:
+                path = _config_folder(ep.load())
+            except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way; it must not take others down
+                warnings.warn(f"plugin {dist} {version}: named configs {ep.name!r} ({ep.value}) skipped: "
+                              f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+                continue
+            if all(f.path != path for f in found):  # the same distribution seen twice on sys.path
+                found.append(ConfigFolder(path, Origin(dist, version, ep.value)))
+        return found
+
+    def reset(self) -> None:
+        self._folders = None
+
+
+def _config_folder(obj: Any) -> Path:
+    if callable(obj) and not isinstance(obj, (ModuleType, type)):
+        obj = obj()
+    if isinstance(obj, ModuleType):
+        locations = list(getattr(obj, "__path__", []))
+        if not locations:
+            raise TypeError(f"{obj.__name__} is a module, not a package: name the package whose folder holds "
+                            "tasks/ and attacks/")
+        path = Path(locations[0])
+    elif isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+    else:
+        raise TypeError(f"expected a package, a folder's path or a function returning one, got {obj!r}")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a folder")
+    if not ((path / "tasks").is_dir() or (path / "attacks").is_dir()):
+        raise FileNotFoundError(f"{path} holds neither tasks/ nor attacks/")
+    return path.resolve()
+
+
 def _dist(ep: EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
@@ -157,3 +250,10 @@ ATTACKS: Registry = Registry("attack kind", "ssrbench.attacks", validate=_check_
 MODES: Registry = Registry("training mode", "ssrbench.modes")
 DATASETS: Registry = Registry("dataset", "ssrbench.datasets")
 BACKBONES: Registry = Registry("backbone", "ssrbench.backbones")
+CONFIG_FOLDERS = ConfigFolders("ssrbench.configs")
+
+
+def reset_all() -> None:
+    """Rescan every group on next use (after installing or removing a plugin at run time)."""
+    for reg in (TASKS, ATTACKS, MODES, DATASETS, BACKBONES, CONFIG_FOLDERS):
+        reg.reset()

@@ -18,16 +18,18 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__
-from .config import AttackConfig, TaskConfig, config_hash, load_attack_config, load_task_config
+from .config import (AttackConfig, TaskConfig, builtin_config_dir, config_hash, load_attack_config, load_task_config,
+                     shadowed_builtins)
+from .errors import ConfigError
 from .data import ImageDataset
 from .environment import capture, git_state
 from .evaluate import evaluate
-from .leaderboard.robustness import sanity_warnings, worst_case
 from .leaderboard.schema import Accuracy, Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
-from .models.backbone import create_backbone
+from .models.backbone import check_backbone
 from .presets import Preset
 from .progress import Reporter
-from .registry import ATTACKS, DATASETS, MODES, TASKS
+from .registry import ATTACKS, BUILTIN_DIST, DATASETS, MODES, TASKS
+from .testing import quick_task_check
 from .training.cache import ModelCache
 from .training.modes import TrainContext
 
@@ -51,9 +53,16 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
     for m in modes:
         MODES.get(m)
     DATASETS.get(dataset)
-    create_backbone(preset.backbone)  # unknown backbone fails here, not after loading data
+    check_backbone(preset.backbone)  # an unknown or unusable backbone fails here, not after loading data
+    task_configs = [load_task_config(t, config_dirs) for t in tasks]
+    for tcfg in task_configs:
+        if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
+            broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)
+            if broken:
+                raise ConfigError(f"task {tcfg.task!r} ({TASKS.origin(tcfg.task).distribution}) breaks the task "
+                                  f"contract: {broken}; `ssrbench check-plugin {tcfg.task}` says more")
     return RunSpec(
-        tasks=[load_task_config(t, config_dirs) for t in tasks],
+        tasks=task_configs,
         attacks=[load_attack_config(a, config_dirs) for a in attacks],
         modes=modes, dataset=dataset, preset_name=preset_name, preset=preset, seed=seed,
     )
@@ -63,16 +72,33 @@ def _component(cfg: TaskConfig | AttackConfig, registry, kind: str, cls, details
     origin = registry.origin(kind)
     return Component(name=cfg.name, kind=kind, version=str(getattr(cls, "version", "1")),
                      distribution=origin.distribution, distribution_version=origin.version, params=cfg.params,
-                     details=details or {})
+                     details=details or {}, config_file=_outside_file(cfg))
+
+
+def _outside_file(cfg: TaskConfig | AttackConfig) -> str | None:
+    """The config's file when it is not one of ssrbench's own (a user's or a plugin's): results then
+    depend on a file the reader must be pointed at."""
+    if cfg.source is None:
+        return None
+    own = builtin_config_dir("tasks" if isinstance(cfg, TaskConfig) else "attacks").resolve()
+    return None if Path(cfg.source).resolve().parent == own else cfg.source
 
 
 def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
         retrain: bool = False, command: list[str] | None = None) -> Leaderboard:
     t_start = time.perf_counter()
     commit, dirty = git_state()  # the code as it was when the run started
+    notes = shadowed_builtins([*spec.tasks, *spec.attacks])
+    for n in notes:
+        reporter.log(f"[yellow]{n}")
+    if spec.preset.eval_images > len(data.test_x):  # record what was used, and say so
+        notes.append(f"--eval-images {spec.preset.eval_images} is more than the {len(data.test_x)} test images of "
+                     f"{data.name}; all {len(data.test_x)} were evaluated")
+        reporter.log(f"[yellow]{notes[-1]}")
+        spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
     ctx = TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter, retrain=retrain)
-    n_eval = min(p.eval_images, len(data.test_x))
+    n_eval = p.eval_images
     x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
     attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
     cells: list[Cell] = []
@@ -111,10 +137,8 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                             eval_selection=f"first {n_eval} test images"),
         preset=spec.preset_name, seed=spec.seed, config=config, config_hash=config_hash(config),
         training=[TrainingRecord(**r) for r in ctx.records], cells=cells,
-        seconds_total=time.perf_counter() - t_start,
+        seconds_total=time.perf_counter() - t_start, notes=notes,
     )
-    board.worst_case = worst_case(board)
-    board.warnings = sanity_warnings(board)
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board

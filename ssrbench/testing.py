@@ -1,20 +1,71 @@
-"""Conformance checks every task must pass -- built-in or plugin. Use from a plugin's own tests:
+"""Conformance checks every task and attack must pass -- built-in or plugin. Use from a plugin's own tests:
 
-    from ssrbench.testing import check_task_contract
+    from ssrbench.testing import check_attack_contract, check_task_contract
     def test_my_task_conforms():
         check_task_contract(MyTask)
+
+``ssrbench check-plugin NAME`` runs the same checks; ``quick_task_check`` is the cheap subset a run
+applies before it trains anything.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from .adversarial.base import Attack, check_attack_class
 from .config import ReverseConfig
-from .defense.reverse import reverse_attack
+from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask, TaskParams, check_task_class
 
 TINY_BACKBONE = "test_efficientnet"  # timm's tiny registered test model
+RESERVED_HEADS = ("task_branch",)  # set by PretextTask.attach for the task's own backbone stages (task_stages)
+
+
+def _tiny_model(backbone: str, image_size: int) -> SSRModel:
+    return SSRModel(backbone, (0.5,) * 3, (0.25,) * 3, 10, image_size)
+
+
+def quick_task_check(task_cls: type[PretextTask], params: dict[str, Any] | None = None,
+                     backbone: str = TINY_BACKBONE, batch: int = 2, image_size: int = 32) -> str | None:
+    """The broken promise that would spoil a run, found on one batch of a tiny model -- or None.
+
+    Cheap enough (a fraction of a second) to run whenever a task is instantiated for a run: does
+    ``reverse_loss`` give one differentiable value per image, and ``pretext_metric`` one value per
+    image? (A batch mean would silently couple the images of a batch in the reverse attack.)
+    ``task_stages`` is set to 0 here: splitting is the backbone's business, and the tiny model cannot be
+    split. The global random state and thread count are left as they were, so a run's numbers do not change.
+    """
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a tiny model gains nothing from threads and can lose a lot on a busy machine
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(0)
+            task = task_cls({**(params or {}), "task_stages": 0})
+            model = task.attach(_tiny_model(backbone, image_size)).eval()
+            x = torch.rand(batch, 3, image_size, image_size)
+            loss = task.reverse_loss(model, x.clone().requires_grad_(True))
+            if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (batch,):
+                return (f"reverse_loss must give one value per image (shape ({batch},) for a batch of {batch}), "
+                        f"got {_shape(loss)}")
+            if not loss.requires_grad:
+                return "reverse_loss has no gradient with respect to the input pixels"
+            with torch.no_grad():
+                metric = task.pretext_metric(model, x)
+            if not isinstance(metric, torch.Tensor) or tuple(metric.shape) != (batch,):
+                return (f"pretext_metric must give one value per image (shape ({batch},) for a batch of {batch}), "
+                        f"got {_shape(metric)}")
+    except Exception as exc:  # noqa: BLE001 - whatever the task raises is the answer
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)
+    return None
+
+
+def _shape(value: Any) -> str:
+    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
 
 
 def check_task_contract(task_cls: type[PretextTask], params: dict | None = None, backbone: str = TINY_BACKBONE,
@@ -26,7 +77,11 @@ def check_task_contract(task_cls: type[PretextTask], params: dict | None = None,
     assert isinstance(task.params, TaskParams)
 
     torch.manual_seed(0)
-    model = task.attach(SSRModel(backbone, (0.5,) * 3, (0.25,) * 3, 10, image_size))
+    model = _tiny_model(backbone, image_size)
+    with torch.random.fork_rng(devices=[]):  # a throw-away build: the model below is initialised as before
+        reserved = set(RESERVED_HEADS) & set(task.build_heads(model.spec))
+    assert not reserved, f"build_heads must not use the reserved head key(s) {sorted(reserved)}"
+    model = task.attach(model)
     assert len(model.heads) > 0, "build_heads built nothing"
     x = torch.rand(batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
 
@@ -49,7 +104,8 @@ def check_task_contract(task_cls: type[PretextTask], params: dict | None = None,
     model.eval()
     z = x.clone().requires_grad_(True)
     loss = task.reverse_loss(model, z)
-    assert loss.shape == (batch,), f"reverse_loss must give one value per image, got shape {tuple(loss.shape)}"
+    assert isinstance(loss, torch.Tensor) and loss.shape == (batch,), \
+        f"reverse_loss must give one value per image (shape ({batch},) for a batch of {batch}), got {_shape(loss)}"
     assert loss.requires_grad, "reverse_loss has no gradient with respect to the input pixels"
     (g,) = torch.autograd.grad(loss.sum(), z, allow_unused=True)
     assert g is not None and g.abs().sum() > 0, "reverse_loss has no gradient with respect to the input pixels"
@@ -59,7 +115,8 @@ def check_task_contract(task_cls: type[PretextTask], params: dict | None = None,
                 "reverse_loss is not deterministic; set randomized_eval = True if that is intended"
     with torch.no_grad():
         metric = task.pretext_metric(model, x)
-    assert metric.shape == (batch,), f"pretext_metric must give one value per image, got {tuple(metric.shape)}"
+    assert isinstance(metric, torch.Tensor) and metric.shape == (batch,), \
+        f"pretext_metric must give one value per image (shape ({batch},) for a batch of {batch}), got {_shape(metric)}"
     assert torch.isfinite(metric).all()
     assert isinstance(task.metric_name, str) and isinstance(task.higher_is_better, bool)
 
@@ -68,3 +125,37 @@ def check_task_contract(task_cls: type[PretextTask], params: dict | None = None,
     with torch.no_grad():
         before, after = task.reverse_loss(model, x).mean(), task.reverse_loss(model, x_rev).mean()
     assert after < before, f"the reverse attack did not lower the task loss ({before:.4g} -> {after:.4g})"
+
+
+def check_attack_contract(attack_cls: type[Attack], params: dict[str, Any] | None = None,
+                          backbone: str = TINY_BACKBONE, batch: int = 4, image_size: int = 32) -> None:
+    """Raise AssertionError naming the first broken promise of the attack contract: images of the
+    input's shape, finite, in [0, 1], inside the eps-ball when the params declare ``eps``, the input
+    left untouched, the model left in eval mode. An adaptive attack gets a defense (rotation, 2 steps)."""
+    check_attack_class(getattr(attack_cls, "__name__", repr(attack_cls)), attack_cls)
+    attack = attack_cls(params or {})
+    torch.manual_seed(0)
+    model = _tiny_model(backbone, image_size)
+    defense = None
+    if attack.adaptive:
+        from .pretext.rotation import RotationTask
+
+        task = RotationTask()
+        defense = Defense(task.attach(model), task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=2))
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, image_size, image_size, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    x_before = x.clone()
+    out = attack(model, x, y, torch.Generator().manual_seed(1), defense=defense)
+    assert isinstance(out, torch.Tensor) and out.shape == x.shape, \
+        f"perturb must return images of the input's shape {tuple(x.shape)}, got {_shape(out)}"
+    assert out.dtype == x.dtype, f"perturb must keep the input's dtype {x.dtype}, got {out.dtype}"
+    assert torch.isfinite(out).all(), "perturb returned non-finite pixels"
+    assert out.min() >= 0 and out.max() <= 1, f"perturb must return pixels in [0, 1], got [{out.min():.4g}, {out.max():.4g}]"
+    assert torch.equal(x, x_before), "perturb modified its input in place"
+    assert not model.training, "perturb left the model in training mode"
+    eps = getattr(attack.params, "eps", None)
+    if isinstance(eps, (int, float)):
+        dist = (out - x).abs().max().item()
+        assert dist <= eps + 1e-6, f"perturb left the eps-ball: L-inf distance {dist:.4g} > eps {eps:.4g}"

@@ -98,3 +98,172 @@ def test_optimizer_option_is_checked_by_the_cli():
 
     res = CliRunner().invoke(cli, ["run", "--optimizer", "rmsprop"])
     assert res.exit_code == 2 and "sgd" in res.output and "adam" in res.output
+
+
+# -- extends: the rewritten files resolve exactly as the full files they replaced --------------------
+
+BEFORE_EXTENDS = {  # the files as they were written out in full (commit 0019b75), kept verbatim
+    ("tasks", "inpaint-rev16"): '''description = """Inpainting as `inpaint`, with the reverse attack at 16/255 (10 steps of 4/255): the larger budget
+the source report's drop in clean accuracy implies (benchmarks/seed_settings.py). Same trained models."""
+task = "inpaint"
+
+[params]
+mask_fraction = 0.5       # side of the hole / side of the image (the report: half)
+fill_value = 1.0          # the hole is painted white, as in PyTorch-GAN's context encoder
+lambda_adv = 0.001        # PyTorch-GAN's weights for L_G = lambda_adv * L_adv + lambda_rec * L_rec
+lambda_rec = 0.999
+decoder_width = 64
+discriminator_width = 32
+multitask_weight = 10.0   # L_G is ~0.02 (pixel MSE); scaled so it shapes the shared backbone
+
+[reverse]                 # twice inpaint's budget; steps of eps/4, as inpaint
+eps = "16/255"
+step_size = "4/255"
+steps = 10
+random_start = false
+''',
+    ("attacks", "fgsm-eps16"): '''description = "FGSM at eps = 16/255: the budget at which the source report's multitask FGSM accuracy (1.26%) is met (benchmarks/seed_settings.py)."
+kind = "fgsm"
+
+[params]
+eps = "16/255"
+''',
+    ("attacks", "pgd2-eps16"): '''description = "L-inf PGD, 2 steps of eps/2 from the clean image at eps = 16/255: with fgsm-eps16, the settings the source report's numbers imply."
+kind = "pgd"
+
+[params]
+eps = "16/255"
+step_size = "8/255"
+steps = 2
+random_start = false
+''',
+    ("attacks", "pgd20"): '''description = "L-inf PGD (Madry et al. 2018), 20 steps of 2/255 from a uniform random start."
+kind = "pgd"
+
+[params]
+eps = "8/255"
+step_size = "2/255"
+steps = 20
+random_start = true
+''',
+    ("attacks", "sanity-pgd10-eps128"): '''description = "Sanity check, not a threat model: PGD with eps = 128/255 must drive accuracy to about zero."
+kind = "pgd"
+
+[params]
+eps = "128/255"
+step_size = "32/255"
+steps = 10
+random_start = true
+''',
+}
+
+
+def _loader(folder):
+    return load_task_config if folder == "tasks" else load_attack_config
+
+
+@pytest.mark.parametrize("folder, name", sorted(BEFORE_EXTENDS))
+def test_files_rewritten_with_extends_resolve_as_before(tmp_path, folder, name):
+    from ssrbench.config import builtin_config_dir
+
+    assert "extends" in (builtin_config_dir(folder) / f"{name}.toml").read_text()
+    _write(tmp_path, folder, name, BEFORE_EXTENDS[(folder, name)])
+    old, new = _loader(folder)(name, [tmp_path]), _loader(folder)(name)
+    assert old.source == str(tmp_path / folder / f"{name}.toml") and new.source != old.source
+    assert new.model_dump(mode="json") == old.model_dump(mode="json")
+    assert "extends" not in new.model_dump() and "source" not in new.model_dump()
+    assert config_hash(new) == config_hash(old)
+
+
+def test_committed_leaderboards_record_the_configs_extends_resolves_to():
+    from pathlib import Path
+
+    from ssrbench.leaderboard import store
+
+    seen = set()
+    for path in sorted((Path(__file__).resolve().parent.parent / "leaderboards").glob("*.json")):
+        config = store.load(path).config
+        for folder in ("tasks", "attacks"):
+            for recorded in config[folder]:
+                if (folder, recorded["name"]) in BEFORE_EXTENDS:
+                    seen.add(recorded["name"])
+                    assert _loader(folder)(recorded["name"]).model_dump(mode="json") == recorded, path
+    assert {"inpaint-rev16", "fgsm-eps16", "pgd2-eps16", "sanity-pgd10-eps128"} <= seen
+
+
+def test_extends_merges_tables_key_by_key(tmp_path):
+    _write(tmp_path, "tasks", "small", 'extends = "inpaint"\n[params]\ndecoder_width = 32\n[reverse]\nsteps = 3\n')
+    cfg, parent = load_task_config("small", [tmp_path]), load_task_config("inpaint")
+    assert cfg.task == "inpaint" and cfg.description == parent.description
+    assert cfg.params == {**parent.params, "decoder_width": 32}
+    assert cfg.reverse == parent.reverse.model_copy(update={"steps": 3})
+    assert "extends" not in cfg.model_dump()
+
+
+def test_extends_a_chain_and_a_kind_without_file(tmp_path):
+    _write(tmp_path, "attacks", "a", 'extends = "b"\ndescription = "a"\n[params]\nsteps = 3\n')
+    _write(tmp_path, "attacks", "b", 'extends = "pgd"\n[params]\neps = "4/255"\nstep_size = "1/255"\n')
+    cfg = load_attack_config("a", [tmp_path])
+    assert cfg.kind == "pgd" and cfg.description == "a"
+    assert cfg.params == {**load_attack_config("pgd").params, "eps": pytest.approx(4 / 255),
+                          "step_size": pytest.approx(1 / 255), "steps": 3}
+
+
+def test_a_file_extending_its_own_name_extends_the_one_it_shadows(tmp_path):
+    _write(tmp_path, "tasks", "inpaint", 'extends = "inpaint"\n[reverse]\nsteps = 2\n')
+    cfg = load_task_config("inpaint", [tmp_path])
+    assert cfg.reverse.steps == 2 and cfg.params == load_task_config("inpaint").params
+
+
+def test_extends_cycle_is_refused_naming_the_chain(tmp_path):
+    _write(tmp_path, "tasks", "a", 'extends = "b"\n')
+    _write(tmp_path, "tasks", "b", 'extends = "c"\n')
+    _write(tmp_path, "tasks", "c", 'extends = "a"\n')
+    with pytest.raises(ConfigError, match=r"circle: a \(.*\) -> b \(.*\) -> c \(.*\) -> a \("):
+        load_task_config("a", [tmp_path])
+
+
+def test_extends_unknown_or_malformed_names_the_file(tmp_path):
+    path = _write(tmp_path, "tasks", "typo", 'extends = "inpant"\n')
+    with pytest.raises(ConfigError, match="(?i)extends: unknown task 'inpant'. did you mean 'inpaint'") as err:
+        load_task_config("typo", [tmp_path])
+    assert str(path) in str(err.value)
+    _write(tmp_path, "tasks", "bad", "extends = 3\n")
+    with pytest.raises(ConfigError, match="extends must be the name"):
+        load_task_config("bad", [tmp_path])
+
+
+def test_a_parents_invalid_value_is_reported_with_the_chain(tmp_path):
+    parent = _write(tmp_path, "tasks", "parent", 'task = "inpaint"\n[params]\nmask_fraction = 1.5\n')
+    _write(tmp_path, "tasks", "child", 'extends = "parent"\n')
+    with pytest.raises(ConfigError, match=r"params\.mask_fraction") as err:
+        load_task_config("child", [tmp_path])
+    assert f"(extends {parent})" in str(err.value)
+
+
+# -- where a config came from: recorded, never hashed; shadowing a built-in is said -------------------
+
+def test_source_is_recorded_but_not_dumped(tmp_path):
+    from ssrbench.config import builtin_config_dir
+
+    cfg = load_task_config("inpaint")
+    assert cfg.source == str(builtin_config_dir("tasks") / "inpaint.toml")
+    assert "source" not in cfg.model_dump() and load_attack_config("pgd").source is None
+    _write(tmp_path, "attacks", "sneaky", 'kind = "fgsm"\nsource = "elsewhere"\n')
+    with pytest.raises(ConfigError, match="source cannot be set"):
+        load_attack_config("sneaky", [tmp_path])
+
+
+def test_shadowing_a_builtin_is_noticeable(tmp_path):
+    from ssrbench.config import builtin_config_dir, shadowed_builtins, shadows_builtin
+
+    fgsm = _write(tmp_path, "attacks", "fgsm", 'kind = "fgsm"\n[params]\neps = "4/255"\n')
+    _write(tmp_path, "attacks", "pgd", 'kind = "pgd"\n[params]\nsteps = 3\n')
+    _write(tmp_path, "attacks", "mine", 'kind = "pgd"\n')
+    mine = [load_attack_config(n, [tmp_path]) for n in ("fgsm", "pgd", "mine")]
+    assert shadows_builtin(mine[0]) == str(builtin_config_dir("attacks") / "fgsm.toml")
+    assert shadows_builtin(mine[1]) == "the built-in attack kind 'pgd' (its defaults)"
+    assert shadows_builtin(mine[2]) is None
+    assert all(shadows_builtin(load_attack_config(n)) is None for n in ("fgsm", "pgd", "pgd2"))
+    notices = shadowed_builtins([*mine, load_task_config("inpaint")])
+    assert len(notices) == 2 and str(fgsm) in notices[0] and "'fgsm'" in notices[0]

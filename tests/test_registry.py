@@ -5,7 +5,8 @@ import pytest
 
 from ssrbench.errors import UnknownNameError
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.registry import ATTACKS, BACKBONES, DATASETS, MODES, TASKS, DuplicateNameError, PluginWarning, Registry
+from ssrbench.registry import (ATTACKS, BACKBONES, DATASETS, MODES, TASKS, DuplicateNameError, PluginWarning, Registry,
+                               SkippedPluginError, reset_all)
 
 from .distributions import install_fake_distribution
 
@@ -38,8 +39,7 @@ def plugin_site(tmp_path):
     site = tmp_path / "site"
     yield site
     sys.path[:] = [p for p in sys.path if p != str(site)]
-    for reg in (TASKS, ATTACKS, MODES, DATASETS, BACKBONES):
-        reg.reset()
+    reset_all()
 
 
 def test_broken_plugin_warns_and_others_keep_working(plugin_site):
@@ -77,3 +77,17 @@ def test_plugin_violating_the_contract_is_skipped(plugin_site):
     with pytest.warns(PluginWarning, match="ssr-bad-contract.*does not implement"):
         with pytest.raises(UnknownNameError):
             TASKS.get("halfdone")
+
+
+def test_skipped_plugin_is_named_not_unknown(plugin_site):
+    install_fake_distribution(
+        plugin_site, "ssr-skipped", "0.4", {"ssrbench.attacks": {"gone": "ssr_skip_mod:Gone"}},
+        {"ssr_skip_mod": "raise ImportError('needs torchattacks')\n"},
+    )
+    ATTACKS.reset()
+    with pytest.warns(PluginWarning):
+        assert ATTACKS.skipped("gone") == "ImportError: needs torchattacks"
+    with pytest.raises(SkippedPluginError, match=r"^attack kind 'gone' is installed \(ssr-skipped 0.4\) but skipped: "
+                                                 r"ImportError: needs torchattacks$"):
+        ATTACKS.get("gone")
+    assert ATTACKS.skipped("fgsm") is None and ATTACKS.skipped("nothing") is None

@@ -13,6 +13,7 @@ from .schema import Cell, Leaderboard
 from .store import LeaderboardError, load, loads
 
 METRICS = ("clean", "clean_rev", "adv", "adv_rev")
+ALPHA = 0.05  # the default significance level of every paired test ssrbench reports
 
 
 def load_side(spec: str, repo: Path | None = None) -> Leaderboard:
@@ -37,6 +38,8 @@ class MetricChange:
     gained: int
     p_value: float
     verdict: str  # better | worse | unchanged
+    alpha: float = ALPHA  # the level the verdict was judged at
+    threshold: float = 1.0  # the smallest |delta| (points) that could count
 
     @property
     def delta(self) -> float:
@@ -56,9 +59,7 @@ class CellComparison:
 
 
 def why_not_comparable(old: Cell, new: Cell, old_board: Leaderboard, new_board: Leaderboard) -> list[str]:
-    reasons = []
-    if old_board.source_schema_version != new_board.source_schema_version:
-        reasons.append(f"schema {old_board.source_schema_version} vs {new_board.source_schema_version}")
+    reasons = []  # both sides are migrated to the current schema on load, so their versions may differ
     if old_board.dataset.fingerprint != new_board.dataset.fingerprint:
         reasons.append("data fingerprint differs")
     if (old.clean.n, old_board.dataset.eval_selection) != (new.clean.n, new_board.dataset.eval_selection):
@@ -74,7 +75,7 @@ def why_not_comparable(old: Cell, new: Cell, old_board: Leaderboard, new_board: 
     return reasons
 
 
-def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: float = 0.05) -> list[CellComparison]:
+def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: float = ALPHA) -> list[CellComparison]:
     """Match cells by (task, attack, mode, backbone, dataset, preset) and judge every metric."""
     olds, news = {c.id: c for c in old.cells}, {c.id: c for c in new.cells}
     out = []
@@ -98,7 +99,7 @@ def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: f
             verdict = "unchanged"
             if abs(delta) >= threshold and p < alpha:
                 verdict = "better" if delta > 0 else "worse"
-            changes.append(MetricChange(m, a.percent, b.percent, lost, gained, p, verdict))
+            changes.append(MetricChange(m, a.percent, b.percent, lost, gained, p, verdict, alpha, threshold))
         out.append(CellComparison(key, "compared", changes=changes))
     return out
 

@@ -9,10 +9,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .compare import METRICS, CellComparison, reverse_effect
+from .compare import ALPHA, METRICS, CellComparison, reverse_effect
 from .schema import Accuracy, Cell, Leaderboard
 
-ALPHA = 0.05
 COLUMNS = ("task", "attack", "Clean", "Clean+Rev", "Δ", "Adv", "Adv+Rev", "Δ", "pretext")
 
 
@@ -166,8 +165,9 @@ def render_comparison(result: list[CellComparison], fmt: str, console: Console |
             lines.append("| " + " | ".join([r["task"], r["attack"], r["mode"], status,
                                              *[_change_text(r, m, False) for m in METRICS]]) + " |")
         return "\n".join(lines)
-    t = Table(title="comparison (old → new)",
-              caption=f"a change counts only when |Δ| ≥ {threshold} points and McNemar p < {ALPHA}")
+    judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, ALPHA)}
+    rule = "; ".join(f"|Δ| ≥ {t:g} points and McNemar p < {a:g}" for t, a in sorted(judged))
+    t = Table(title="comparison (old → new)", caption=f"a change counts only when {rule}")
     for col in header_cols:
         t.add_column(col)
     for r in rows:

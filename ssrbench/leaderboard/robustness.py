@@ -7,9 +7,11 @@ attack that does not win, an adaptive attack that does worse than a blind one.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
-from .schema import Accuracy, Cell, Leaderboard, WorstCase
+from .records import Accuracy, Cell, WorstCase
 
 HUGE_EPS = 0.25  # an attack this large must drive accuracy near zero
 NEAR_ZERO = 10.0  # percent
@@ -17,18 +19,19 @@ ZERO_GRAD = 0.01  # fraction of images
 SLACK = 1.0  # points of noise allowed before a monotonicity violation is reported
 
 
-def _groups(board: Leaderboard) -> dict[tuple[str, str], list[Cell]]:
+def _groups(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
+    """Cells by (task, mode); a leaderboard may be passed for its cells."""
     groups: dict[tuple[str, str], list[Cell]] = {}
-    for c in board.cells:
+    for c in getattr(cells, "cells", cells):
         groups.setdefault((c.task.name, c.mode), []).append(c)
     return groups
 
 
-def worst_case(board: Leaderboard) -> list[WorstCase]:
+def worst_case(cells: Iterable[Cell]) -> list[WorstCase]:
     """Per (task, mode), over every attack except sanity probes (eps >= HUGE_EPS, not a threat model)."""
     out = []
-    for (task, mode), cells in _groups(board).items():
-        real = [c for c in cells if c.attack.params.get("eps", 0) < HUGE_EPS] or cells
+    for (task, mode), group in _groups(cells).items():
+        real = [c for c in group if c.attack.params.get("eps", 0) < HUGE_EPS] or group
         defended = np.logical_and.reduce([c.adv_rev.flags() for c in real])
         undefended = np.logical_and.reduce([c.adv.flags() for c in real])
         out.append(WorstCase(task=task, mode=mode, attacks=[c.attack.name for c in real],
@@ -46,9 +49,9 @@ def _robust(c: Cell) -> float:
     return c.adv_rev.percent if c.adaptive else c.adv.percent
 
 
-def sanity_warnings(board: Leaderboard) -> list[str]:
+def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
     warnings = []
-    for (task, mode), cells in _groups(board).items():
+    for (task, mode), cells in _groups(cells).items():
         where = f"{task}/{mode}"
         for c in cells:
             if c.zero_grad_fraction is not None and c.zero_grad_fraction > ZERO_GRAD:

@@ -1,141 +1,31 @@
 """The leaderboard file format. ``schema_version`` changes whenever a field changes meaning or shape;
-``store.load`` migrates older files and refuses newer ones."""
+``store.load`` migrates older files and refuses newer ones.
+
+Derived views (the worst case, the sanity warnings) are computed from the cells, never trusted from a
+file: they are written for readers of the JSON, and a file whose stored views disagree with its cells
+is refused on load.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, computed_field, model_validator
 
-from ..stats import unpack_bits, wilson_interval
+from .records import (Accuracy, Cell, Component, DatasetInfo, Environment, Pretext, Record, TrainingRecord,
+                      WorstCase)
+from .robustness import sanity_warnings, worst_case
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
+           "Pretext", "TrainingRecord", "WorstCase"]
 
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Accuracy(Record):
-    """Top-1 accuracy in percent on the cell's images, with a 95% Wilson interval."""
-
-    correct: int = Field(ge=0)
-    n: int = Field(ge=1)
-    percent: float = Field(ge=0, le=100)
-    ci95: tuple[float, float]
-    per_image: str = Field(description="base64 of numpy.packbits(correct flags), in image order")
-
-    @classmethod
-    def from_flags(cls, flags) -> "Accuracy":
-        from ..stats import pack_bits
-
-        n, c = len(flags), int(sum(bool(f) for f in flags))
-        return cls(correct=c, n=n, percent=100 * c / n, ci95=wilson_interval(c, n), per_image=pack_bits(flags))
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "Accuracy":
-        if self.correct > self.n:
-            raise ValueError(f"correct={self.correct} > n={self.n}")
-        if abs(self.percent - 100 * self.correct / self.n) > 1e-6:
-            raise ValueError("percent does not match correct / n")
-        if int(unpack_bits(self.per_image, self.n).sum()) != self.correct:
-            raise ValueError("per_image flags do not add up to correct")
-        return self
-
-    def flags(self):
-        return unpack_bits(self.per_image, self.n)
-
-
-class Pretext(Record):
-    """The task's own metric on the evaluated images: does the attack hurt the pretext task?"""
-
-    metric: str
-    higher_is_better: bool
-    clean: float
-    adversarial: float
-    adversarial_reversed: float
-
-
-class Component(Record):
-    """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
-
-    name: str  # the named config
-    kind: str  # the registered task / attack kind it instantiates
-    version: str
-    distribution: str
-    distribution_version: str
-    params: dict[str, Any]
-    details: dict[str, Any] = {}
-
-
-class Cell(Record):
-    task: Component
-    mode: str
-    attack: Component
-    backbone: str
-    dataset: str
-    preset: str
-    reverse: dict[str, Any]
-    reverse_randomized: bool
-    clean: Accuracy
-    clean_rev: Accuracy
-    adv: Accuracy
-    adv_rev: Accuracy
-    pretext: Pretext
-    model_key: str
-    seconds: dict[str, float]
-    adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
-    zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
-
-    @property
-    def id(self) -> tuple[str, str, str, str, str, str]:
-        return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
-
-
-class WorstCase(Record):
-    """Per (task, mode): an image counts as robust only if it survives every attack evaluated on it."""
-
-    task: str
-    mode: str
-    attacks: list[str]
-    defended: Accuracy  # per-image minimum of Adv+Rev over the attacks
-    undefended: Accuracy  # per-image minimum of Adv over the attacks
-
-
-class TrainingRecord(Record):
-    stage: str
-    key: str
-    cached: bool
-    seconds: float
-    final_logs: dict[str, float]
-    spec: dict[str, Any]
-
-
-class Environment(Record):
-    python: str
-    platform: str
-    torch: str
-    torchvision: str
-    timm: str
-    numpy: str
-    pydantic: str
-    device: str
-    device_name: str
-    threads: int
-    cpu_count: int | None
-
-
-class DatasetInfo(Record):
-    name: str
-    fingerprint: str
-    source: str
-    eval_images: int
-    eval_selection: str
+SCHEMA_VERSION = 2
+DERIVED = ("worst_case", "warnings")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None
@@ -151,14 +41,44 @@ class Leaderboard(Record):
     cells: list[Cell]
     seconds_total: float
     merged_from: list[dict[str, Any]] = Field(default_factory=list, description="provenance of merged inputs")
-    worst_case: list[WorstCase] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list, description="sanity checks that fired")
+    notes: list[str] = Field(default_factory=list, description="what the run adjusted and said so (e.g. a capped value)")
     _source_schema_version: int = PrivateAttr(default=SCHEMA_VERSION)
+
+    @computed_field(description="per (task, mode): an image is robust only if it survives every attack")
+    @property
+    def worst_case(self) -> list[WorstCase]:
+        return worst_case(self.cells)
+
+    @computed_field(description="sanity checks that fired")
+    @property
+    def warnings(self) -> list[str]:
+        return sanity_warnings(self.cells)
+
+    def __eq__(self, other: object) -> bool:
+        """Same content; where a file came from (its schema before migration) is not content."""
+        return isinstance(other, Leaderboard) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def source_schema_version(self) -> int:
         """The schema the file was written with, before any migration on load."""
         return self._source_schema_version
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _derived_views_match(cls, data: Any, handler) -> "Leaderboard":
+        stored = {}
+        if isinstance(data, dict):
+            data = dict(data)
+            stored = {k: data.pop(k) for k in DERIVED if k in data}
+        board = handler(data)
+        for name, value in stored.items():
+            recomputed = board.model_dump(mode="json", include={name})[name]
+            if _jsonable(value) != recomputed:
+                raise ValueError(f"stored {name} does not match the cells it summarises "
+                                 f"(stored {_brief(value)}, recomputed {_brief(recomputed)})")
+        return board
 
     @model_validator(mode="after")
     def _unique_cells(self) -> "Leaderboard":
@@ -168,3 +88,16 @@ class Leaderboard(Record):
                 raise ValueError(f"duplicate cell {c.id}")
             seen.add(c.id)
         return self
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.model_dump(mode="json") if isinstance(v, Record) else v for v in value]
+    return value
+
+
+def _brief(value: Any) -> str:
+    """Enough of a derived view to see the disagreement: the percentages of a worst case, or the text."""
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "defended" in value[0]:
+        return ", ".join(f"{w.get('task')}/{w.get('mode')} {w.get('defended', {}).get('percent')}%" for w in value)
+    return repr(value)[:200]

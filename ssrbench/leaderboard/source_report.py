@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..stats import mcnemar_exact
+from .compare import ALPHA  # one significance level for every paired test
 from .schema import Accuracy, Cell, Leaderboard
-
-ALPHA = 0.05
 MATCH_POINTS = 5.0  # "matched" = within this many accuracy points of the report
 SMALL_GAIN = 5.0  # finding (c): a gain below this many points is "small"
 COLUMNS = ("Clean", "Clean+Rev", "Adv", "Adv+Rev")

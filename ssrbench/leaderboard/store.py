@@ -18,8 +18,15 @@ class LeaderboardError(SSRBenchError):
     exit_code = 2
 
 
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 added optional fields (``notes``, a cell component's ``config_file``) and made the worst
+    case and warnings views checked against the cells; a version-1 document needs only the new number."""
+    doc["schema_version"] = 2
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
@@ -70,4 +77,10 @@ def dumps(board: Leaderboard) -> str:
 
 
 def save(board: Leaderboard, path: Path | str) -> None:
-    atomic_write_text(path, dumps(board))
+    """Write atomically, and only what ``load`` will accept: a broken board never replaces a good file."""
+    text = dumps(board)
+    try:
+        loads(text, str(path))
+    except LeaderboardError as exc:
+        raise LeaderboardError(f"refusing to write {path}; the leaderboard would not load back:\n{exc}") from exc
+    atomic_write_text(path, text)

@@ -8,9 +8,15 @@ import timm
 import torch
 from torch import nn
 
-from ..errors import UnknownNameError
-from ..registry import BACKBONES
 import difflib
+
+from ..errors import ConfigError, UnknownNameError
+from ..registry import BACKBONES
+
+SPATIAL_ONLY = ("ssrbench needs a backbone whose forward_features returns a channels-first spatial map (B, C, H, W): "
+                "convolutional timm models (resnet*, resnet18d, efficientnet_*, convnext_*, regnet*, ...) or an "
+                "ssrbench backbone; transformers that return tokens or channels-last maps (vit_*, deit_*, swin_*, ...) are "
+                "not supported")
 
 
 class Normalize(nn.Module):
@@ -65,10 +71,15 @@ def create_backbone(name: str, image_size: int = 32) -> tuple[nn.Module, str]:
             "backbone", name, BACKBONES.names() + ["<any timm model>"], difflib.get_close_matches(name, known, n=3)
         )
     try:
-        model = timm.create_model(name, num_classes=0, pretrained=False, img_size=image_size)
-        return model, f"img_size={image_size}"
-    except TypeError:
-        model = timm.create_model(name, num_classes=0, pretrained=False)
+        try:
+            model = timm.create_model(name, num_classes=0, pretrained=False, img_size=image_size)
+            return model, f"img_size={image_size}"
+        except TypeError:
+            model = timm.create_model(name, num_classes=0, pretrained=False)
+    except Exception as exc:  # noqa: BLE001 - e.g. a model that asserts on its input size
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"backbone {name!r} cannot be built for {image_size}x{image_size} images "
+                          f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}") from exc
     return model, _adapt_stem(model) if image_size < 64 else "none"
 
 
@@ -78,8 +89,21 @@ def feature_spec(backbone: nn.Module, image_size: int, in_chans: int = 3, archit
     with torch.no_grad():
         f = backbone.forward_features(torch.zeros(1, in_chans, image_size, image_size))
     backbone.train(was_training)
-    if f.ndim != 4:
-        raise ValueError(
-            f"backbone returns features of shape {tuple(f.shape)}; ssrbench needs a spatial map (B, C, H, W)"
-        )
+    fmt = str(getattr(backbone, "output_fmt", "NCHW"))
+    if f.ndim != 4 or fmt.upper() != "NCHW":
+        raise ConfigError(f"backbone {architecture or type(backbone).__name__!r} returns features of shape "
+                          f"{tuple(f.shape)}{'' if fmt.upper() == 'NCHW' else f' ({fmt})'}; {SPATIAL_ONLY}")
     return FeatureSpec(f.shape[1], f.shape[2], f.shape[3], image_size, in_chans, architecture)
+
+
+def check_backbone(name: str, image_size: int = 32) -> FeatureSpec:
+    """Build ``name`` and probe its features once, before any data is loaded or model trained."""
+    backbone, _ = create_backbone(name, image_size)
+    try:
+        return feature_spec(backbone, image_size, architecture=name)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - timm models fail on small inputs in many ways
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"backbone {name!r} does not run on {image_size}x{image_size} images "
+                          f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}") from exc

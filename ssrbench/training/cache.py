@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from ..config import config_hash
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 
@@ -30,6 +31,13 @@ class ModelCache:
     def __init__(self, root: Path | str | None = None, enabled: bool = True):
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
+
+    def prepare(self) -> None:
+        """Before any work: the folder must take files, and temp files of killed writers are removed."""
+        if not self.enabled:
+            return
+        check_writable_dir(self.root, "--cache-dir")
+        sweep_stale_temps(self.root)
 
     @staticmethod
     def key(spec: dict[str, Any]) -> str:
@@ -47,18 +55,35 @@ class ModelCache:
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             info = json.loads(meta.read_text()) if meta.exists() else {}
-            if not isinstance(state, dict):
-                raise ValueError("not a state dict")
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ValueError("not a state dict of tensors")
+            if not all_finite(state):
+                raise ValueError("it holds NaN or infinite weights")
             return state, info
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply retrained
-            warnings.warn(f"model cache entry {weights} is unreadable ({type(exc).__name__}: {exc}); retraining")
+            warnings.warn(f"model cache entry {weights} is unreadable ({_reason(exc)}); retraining")
             return None
 
     def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        if not all_finite(state):
+            raise ValueError(f"refusing to cache model {key}: it holds NaN or infinite weights")
         weights, meta = self._paths(key)
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
         atomic_write(weights, lambda fh: fh.write(buf.getvalue()))
         atomic_write_text(meta, json.dumps({"spec": spec, **info}, indent=2, default=str))
+
+
+def all_finite(state: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
+
+
+def _reason(exc: Exception) -> str:
+    """Why an entry was refused, without torch's advice to retry with ``weights_only=False``: a cache
+    entry that needs more than tensors to load is exactly what must never be unpickled."""
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return "it holds objects other than tensors, and ssrbench loads weights only"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first[:200]}"

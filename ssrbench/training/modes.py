@@ -7,6 +7,7 @@ classifier-first -- train backbone + classifier once (shared by every task), fre
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -22,7 +23,8 @@ from ..presets import Preset
 from ..pretext.base import PretextTask
 from ..progress import Reporter
 from ..models.ssr_model import SSRModel
-from .cache import ModelCache
+from ..errors import SSRBenchError
+from .cache import ModelCache, all_finite
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
 
@@ -109,6 +111,18 @@ class _Optimizers:
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, float]]
 
 
+class TrainingDivergedError(SSRBenchError):
+    """A training loss or the trained weights became NaN/inf: nothing is cached, nothing is written."""
+
+    exit_code = 1
+
+
+def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"{description}: training diverged at {where} ({what}); no model was cached and no leaderboard written. "
+        f"Lower --lr / --head-lr (or check the task's loss)")
+
+
 def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch."""
     data, p, dev = ctx.data, ctx.preset, ctx.device
@@ -127,6 +141,10 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn)
                 idx = perm[i * bs:(i + 1) * bs]
                 xb = augment(x_all[idx].float().div_(255), dev_gen).contiguous(memory_format=torch.channels_last)
                 logs = step(xb, y_all[idx], dev_gen)
+                bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
+                if bad:  # the logs are host floats already: this check costs no synchronisation
+                    raise _diverged(description, f"epoch {epoch + 1}/{epochs}, step {i + 1}/{per_epoch}",
+                                    ", ".join(f"{k}={v}" for k, v in bad.items()))
                 for k, v in logs.items():
                     last.setdefault(k, []).append(v)
                 advance(1, f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()))
@@ -159,6 +177,8 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     t0 = time.perf_counter()
     logs = train()
     seconds = time.perf_counter() - t0
+    if not all_finite(state_of()):
+        raise _diverged(stage, "the end of training", "the weights hold NaN or infinite values")
     ctx.cache.save(key, state_of(), spec, {"seconds": seconds, "final_logs": logs})
     ctx.records.append({"stage": stage, "key": key, "cached": False, "seconds": seconds, "final_logs": logs, "spec": spec})
 

@@ -1,11 +1,7 @@
-"""An example third-party plugin: one task and one attack kind, as an outside package would ship them.
+"""An example third-party ssrbench plugin: one task and one attack kind, as an outside package ships them.
 
-Its distribution declares (see tests/test_plugins.py, which installs it for the test):
-
-    [project.entry-points."ssrbench.tasks"]
-    vflip = "ssrbench_example_plugin:VFlipTask"
-    [project.entry-points."ssrbench.attacks"]
-    uniform-noise = "ssrbench_example_plugin:UniformNoise"
+Registered by this distribution's ``pyproject.toml`` (entry-point groups ``ssrbench.tasks``,
+``ssrbench.attacks``, and ``ssrbench.configs`` for the named configs in ``configs/``).
 """
 
 from __future__ import annotations
@@ -19,17 +15,20 @@ from ssrbench.adversarial.base import Attack
 from ssrbench.config import PixelBudget
 from ssrbench.pretext.base import PretextTask, TaskLoss, TaskParams
 
+__version__ = "0.2.0"
+
 
 class VFlipTask(PretextTask):
     """Is the image upside down? A 2-way pretext task."""
 
-    name = "vflip"
-    version = "1"
-    Params = TaskParams
+    name = "vflip"  # must equal the entry point's name
+    version = "1"  # bump whenever what the task computes changes
+    Params = TaskParams  # no options of its own; a task with options extends TaskParams
     metric_name = "vflip_acc"
     higher_is_better = True
 
     def build_heads(self, spec):
+        # any key but "task_branch", which ssrbench reserves for the task's own backbone stages
         return {"vflip": nn.Linear(spec.channels, 2)}
 
     def _logits(self, model, x):
@@ -45,6 +44,7 @@ class VFlipTask(PretextTask):
         return TaskLoss(F.cross_entropy(logits, t))
 
     def reverse_loss(self, model, x):
+        # one value per image (reduction="none", then the two views of each image averaged), never a batch mean
         logits, t = self._both(model, x)
         return F.cross_entropy(logits, t, reduction="none").view(2, -1).mean(0)
 
@@ -55,7 +55,7 @@ class VFlipTask(PretextTask):
 
 class NoiseParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    eps: PixelBudget = 8 / 255
+    eps: PixelBudget = 8 / 255  # budgets may be written "8/255" in a config
 
 
 class UniformNoise(Attack):

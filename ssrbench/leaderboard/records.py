@@ -1,0 +1,142 @@
+"""The records a leaderboard is made of: accuracies, cells, training stages, environment.
+
+Each record validates itself against what it claims (counts, per-image flags, intervals), so a doctored
+file is refused on load rather than rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..stats import pack_bits, unpack_bits, wilson_interval
+
+
+class Record(BaseModel):
+    # NaN and infinity have no JSON form: refusing them here means a run never writes what `show` cannot read
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Accuracy(Record):
+    """Top-1 accuracy in percent on the cell's images, with a 95% Wilson interval."""
+
+    correct: int = Field(ge=0)
+    n: int = Field(ge=1)
+    percent: float = Field(ge=0, le=100)
+    ci95: tuple[float, float]
+    per_image: str = Field(description="base64 of numpy.packbits(correct flags), in image order")
+
+    @classmethod
+    def from_flags(cls, flags) -> "Accuracy":
+        n, c = len(flags), int(sum(bool(f) for f in flags))
+        return cls(correct=c, n=n, percent=100 * c / n, ci95=wilson_interval(c, n), per_image=pack_bits(flags))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Accuracy":
+        if self.correct > self.n:
+            raise ValueError(f"correct={self.correct} > n={self.n}")
+        if abs(self.percent - 100 * self.correct / self.n) > 1e-6:
+            raise ValueError("percent does not match correct / n")
+        if len(base64.b64decode(self.per_image, validate=True)) != (self.n + 7) // 8:
+            raise ValueError(f"per_image holds the wrong number of flags for n={self.n}")
+        if int(unpack_bits(self.per_image, self.n).sum()) != self.correct:
+            raise ValueError("per_image flags do not add up to correct")
+        expected = wilson_interval(self.correct, self.n)
+        if not all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(self.ci95, expected)):
+            raise ValueError(f"ci95 {list(self.ci95)} is not the 95% Wilson interval of {self.correct}/{self.n} "
+                             f"({[round(v, 6) for v in expected]})")
+        return self
+
+    def flags(self):
+        return unpack_bits(self.per_image, self.n)
+
+
+class Pretext(Record):
+    """The task's own metric on the evaluated images: does the attack hurt the pretext task?"""
+
+    metric: str
+    higher_is_better: bool
+    clean: float
+    adversarial: float
+    adversarial_reversed: float
+
+
+class Component(Record):
+    """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
+
+    name: str  # the named config
+    kind: str  # the registered task / attack kind it instantiates
+    version: str
+    distribution: str
+    distribution_version: str
+    params: dict[str, Any]
+    details: dict[str, Any] = {}
+    config_file: str | None = Field(None, description="the named config's file when it is not a built-in one")
+
+
+class Cell(Record):
+    task: Component
+    mode: str
+    attack: Component
+    backbone: str
+    dataset: str
+    preset: str
+    reverse: dict[str, Any]
+    reverse_randomized: bool
+    clean: Accuracy
+    clean_rev: Accuracy
+    adv: Accuracy
+    adv_rev: Accuracy
+    pretext: Pretext
+    model_key: str
+    seconds: dict[str, float]
+    adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
+    zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
+
+    @property
+    def id(self) -> tuple[str, str, str, str, str, str]:
+        return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
+
+
+class WorstCase(Record):
+    """Per (task, mode): an image counts as robust only if it survives every attack evaluated on it."""
+
+    task: str
+    mode: str
+    attacks: list[str]
+    defended: Accuracy  # per-image minimum of Adv+Rev over the attacks
+    undefended: Accuracy  # per-image minimum of Adv over the attacks
+
+
+class TrainingRecord(Record):
+    stage: str
+    key: str
+    cached: bool
+    seconds: float
+    final_logs: dict[str, float]
+    spec: dict[str, Any]
+
+
+class Environment(Record):
+    python: str
+    platform: str
+    torch: str
+    torchvision: str
+    timm: str
+    numpy: str
+    pydantic: str
+    device: str
+    device_name: str
+    threads: int
+    cpu_count: int | None
+
+
+class DatasetInfo(Record):
+    name: str
+    fingerprint: str
+    source: str
+    eval_images: int
+    eval_selection: str

@@ -1,0 +1,402 @@
+"""The bad-input battery: what a hostile-but-realistic user (or a broken file) does to ssrbench.
+
+Every case ends in a one-line error and an exit status, never a traceback, never code run from data,
+never a good file replaced by a broken one. Runs use the smoke preset on a tiny synthetic CIFAR-10
+(so they take seconds) and, where a real process must be signalled, a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ssrbench import fileio
+from ssrbench.cli import cli
+from ssrbench.data import load_cifar10
+from ssrbench.errors import DataFormatError
+from ssrbench.leaderboard import store
+from ssrbench.leaderboard.merge import merge
+from ssrbench.training.cache import ModelCache
+from ssrbench.training.modes import TrainingDivergedError, train_epochs
+
+FIXTURE = Path(__file__).parent / "fixtures" / "leaderboard-v1.json"
+BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+class Payload:
+    """Unpickling this creates a folder: the marker that code from a data file ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def make_cifar(root: Path, train: int = 128, test: int = 64, **replace) -> Path:
+    """A CIFAR-10 folder in torchvision's layout with random images; ``replace`` swaps a batch's object."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in BATCHES:
+        n = test if name == "test_batch" else train
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 "labels": [int(v) for v in rng.integers(0, 10, n)]}
+        (folder / name).write_bytes(pickle.dumps(replace.get(name, batch), protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
+    return root
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    return make_cifar(tmp_path / "data")
+
+
+def invoke(*args) -> "click.testing.Result":  # noqa: F821
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+# the smoke preset, made smaller still: timm's tiny test model on a few synthetic images (seconds)
+TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--train-images", "128", "--batch-size", "32",
+        "--eval-images", "16", "--device", "cpu", "--tasks", "rotation", "--attacks", "fgsm", "--quiet")
+
+
+def smoke(data: Path, out: Path, cache: Path, *extra):
+    return invoke("run", *TINY, "--data-dir", data, "--no-download", "--out", out, "--cache-dir", cache, *extra)
+
+
+def error_line(res) -> str:
+    """The single error line; a traceback or a multi-line reason fails the test."""
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), \
+        f"not a clean error: {res.output}\n{res.exception!r}"
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, res.output
+    return errors[0]
+
+
+# 1. a diverged run: clear error, nothing cached, the good leaderboard untouched ------------------------------
+
+def test_diverged_training_names_stage_and_step_caches_nothing_and_keeps_the_old_file(data, tmp_path):
+    out = tmp_path / "board.json"
+    out.write_bytes(FIXTURE.read_bytes())
+    before = out.read_bytes()
+    res = smoke(data, out, tmp_path / "cache", "--lr", "1e6", "--modes", "multitask")
+    assert res.exit_code == 1, res.output
+    line = error_line(res)
+    assert "multitask/rotation" in line and "diverged" in line and ("step" in line or "end of training" in line)
+    assert out.read_bytes() == before
+    assert not list((tmp_path / "cache").glob("*.pt"))
+
+
+def test_a_non_finite_loss_stops_at_its_step():
+    from types import SimpleNamespace
+
+    from ssrbench.presets import PRESETS
+    from ssrbench.progress import Reporter
+
+    ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
+    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 2}), device=torch.device("cpu"),
+                          seed=0, reporter=Reporter(quiet=True))
+    losses = iter([1.0, 0.5, float("nan"), 0.1])
+    with pytest.raises(TrainingDivergedError, match=r"train x: .*epoch 1/2, step 3/4 \(ce=nan\)"):
+        train_epochs(ctx, "train x", 2, lambda x, y, g: {"ce": next(losses)})
+
+
+def test_a_nan_model_is_never_cached_or_reused(tmp_path):
+    cache = ModelCache(tmp_path)
+    with pytest.raises(ValueError, match="NaN"):
+        cache.save("k", {"w": torch.tensor([float("nan")])}, {}, {})
+    torch.save({"w": torch.tensor([float("inf")])}, tmp_path / "k.pt")  # planted by an older version
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cache.load("k") is None
+    assert any("NaN or infinite" in str(w.message) for w in caught)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    board = store.load(FIXTURE)
+    out = tmp_path / "board.json"
+    store.save(board, out)
+    before = out.read_bytes()
+    broken = board.model_copy(update={"seconds_total": float("nan")})
+    with pytest.raises(store.LeaderboardError, match="refusing to write"):
+        store.save(broken, out)
+    assert out.read_bytes() == before
+
+
+# 2. no code execution from data files -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch", ["test_batch", "data_batch_2"])
+def test_a_pickle_payload_in_the_data_never_runs(tmp_path, batch):
+    marker = tmp_path / "payload-ran"
+    root = make_cifar(tmp_path / "data", **{batch: {"data": Payload(marker), "labels": [0]}})
+    with pytest.raises(DataFormatError, match=f"{batch}.*refused to load posix.mkdir"):
+        load_cifar10(root, download=False)
+    res = smoke(root, tmp_path / "o.json", tmp_path / "cache")
+    assert res.exit_code == 2 and batch in error_line(res)
+    assert not marker.exists()
+
+
+def test_a_malicious_cache_entry_never_runs_and_is_retrained(data, tmp_path):
+    marker = tmp_path / "payload-ran"
+    res = smoke(data, tmp_path / "a.json", tmp_path / "cache", "--modes", "multitask")
+    assert res.exit_code == 0, res.output
+    (victim,) = (tmp_path / "cache").glob("*.pt")
+    buf = io.BytesIO()
+    torch.save({"w": Payload(marker)}, buf)
+    victim.write_bytes(buf.getvalue())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = smoke(data, tmp_path / "b.json", tmp_path / "cache", "--modes", "multitask")
+    assert res.exit_code == 0, res.output
+    assert not marker.exists()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "unreadable" in messages and "weights only" in messages
+    assert "weights_only=False" not in messages  # never suggest the unsafe load
+    assert not store.load(tmp_path / "b.json").training[0].cached
+
+
+# 3. an unwritable cache is found before any work --------------------------------------------------------------
+
+def test_a_cache_dir_that_is_a_file_fails_before_data_is_read(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = smoke(tmp_path / "no-data", tmp_path / "o.json", blocker)
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert "--cache-dir" in line and str(blocker) in line and ".probe" not in line
+
+
+def test_a_read_only_cache_dir_fails_before_data_is_read(tmp_path, monkeypatch):
+    cache = tmp_path / "ro-cache"
+    cache.mkdir()
+    real = fileio.tempfile.mkstemp
+
+    def read_only(*a, dir=None, **k):  # root ignores permission bits, so refuse the way a read-only mount does
+        if Path(dir) == cache:
+            raise PermissionError(13, "Permission denied", str(Path(dir) / ".x.probe"))
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
+    res = smoke(tmp_path / "no-data", tmp_path / "o.json", cache)
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert str(cache) in line and "Permission denied" in line and ".probe" not in line
+    assert "CIFAR-10 not found" not in res.output
+
+
+# 4. tracebacks become one-line errors with exit 2 --------------------------------------------------------------
+
+@pytest.mark.parametrize("option,value,reason", [
+    ("--lr", "-0.1", "greater than 0"), ("--lr", "nan", "not a finite number"), ("--lr", "inf", "not a finite"),
+    ("--weight-decay", "-1", "at least 0"), ("--head-lr", "inf", "not a finite number"),
+    ("--head-lr", "0", "greater than 0"), ("--lr", "fast", "not a number"),
+])
+def test_bad_float_options(tmp_path, option, value, reason):
+    res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert option in line and reason in line
+
+
+@pytest.mark.parametrize("batch,broken,reason", [
+    ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 10, 2]}, "label 10 is outside 0..9"),
+    ("data_batch_1", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, -1, 3, 2]}, "label -1 is outside"),
+    ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2]}, "3 labels for 4 images"),
+    ("test_batch", [1, 2, 3], "expected a dict with 'data' and 'labels', got list"),
+    ("test_batch", {"data": np.zeros((4, 100), np.uint8), "labels": [0] * 4}, "shape (N, 3072)"),
+])
+def test_malformed_data_is_exit_2_naming_the_file(tmp_path, batch, broken, reason):
+    root = make_cifar(tmp_path / "data", **{batch: broken})
+    res = smoke(root, tmp_path / "o.json", tmp_path / "cache")
+    assert res.exit_code == 2, res.output
+    line = error_line(res)
+    assert batch in line and reason in line
+    assert not list((tmp_path / "cache").glob("*.pt"))  # refused before any training
+
+
+@pytest.mark.parametrize("backbone,reason", [("vit_tiny_patch16_224", "returns features of shape (1, 5, 192)"),
+                                             ("swin_tiny_patch4_window7_224", "NHWC")])
+def test_a_backbone_without_a_spatial_map_is_refused_before_data(tmp_path, backbone, reason):
+    res = smoke(tmp_path / "no-data", tmp_path / "o.json", tmp_path / "cache", "--backbone", backbone)
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert reason in line and "channels-first spatial map" in line
+    assert "CIFAR-10 not found" not in res.output
+
+
+# 5. doctored summaries and intervals are refused --------------------------------------------------------------
+
+def _doctored(tmp_path, change) -> Path:
+    doc = json.loads(Path("leaderboards/quick-adaptive.json").read_text()) if Path("leaderboards").is_dir() \
+        else json.loads(FIXTURE.read_text())
+    change(doc)
+    path = tmp_path / "doctored.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("what,change,reason", [
+    ("worst case", lambda d: d["worst_case"][0]["defended"].update(percent=100.0), "stored worst_case does not match"),
+    ("warnings", lambda d: d.update(warnings=["all is well"]), "stored warnings does not match"),
+    ("interval", lambda d: d["cells"][0]["adv"].update(ci95=[0.0, 100.0]), "not the 95% Wilson interval"),
+    ("flags", lambda d: d["cells"][0]["adv"].update(per_image=d["cells"][0]["clean"]["per_image"]),
+     "per_image flags do not add up"),
+    ("flag count", lambda d: d["cells"][0]["adv"].update(per_image="AAAA"), "wrong number of flags"),
+])
+def test_doctored_leaderboards_are_refused(tmp_path, monkeypatch, what, change, reason):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    path = _doctored(tmp_path, change)
+    for cmd in (["show", path], ["merge", path, FIXTURE, "--out", tmp_path / "m.json"]):
+        res = invoke(*cmd)
+        assert res.exit_code == 2, (what, res.output)
+        assert reason in res.output
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_merge_keeps_the_worst_case_and_the_warnings():
+    board = store.load(FIXTURE)
+    # a sanity warning that fires: a huge-eps probe that leaves accuracy standing
+    probe = board.cells[0].model_copy(update={"attack": board.cells[0].attack.model_copy(
+        update={"name": "huge", "params": {**board.cells[0].attack.params, "eps": 0.5}}), "adv_rev": board.cells[0].clean})
+    a = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"] + [probe]})
+    b = board.model_copy(update={"cells": [c for c in board.cells if c.mode != "multitask"]})
+    merged = merge([a, b], ["a", "b"], ["ssrbench", "merge"])
+    assert {(w.task, w.mode) for w in merged.worst_case} == {(c.task.name, c.mode) for c in board.cells}
+    assert merged.warnings and any("huge" in w for w in merged.warnings)
+    again = store.loads(store.dumps(merged), "merged.json")
+    assert again.worst_case == merged.worst_case and again.warnings == merged.warnings
+
+
+# 6. a CI gate that compared nothing does not pass -------------------------------------------------------------
+
+def test_compare_gate_fails_when_no_cell_is_comparable(tmp_path):
+    board = store.load(FIXTURE)
+    old = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
+    new = board.model_copy(update={"cells": [c for c in board.cells if c.mode != "multitask"]})
+    store.save(old, tmp_path / "old.json")
+    store.save(new, tmp_path / "new.json")
+    res = invoke("compare", tmp_path / "old.json", tmp_path / "new.json", "--fail-on-regression")
+    assert res.exit_code == 1 and "no comparable cells" in error_line(res)
+    assert invoke("compare", tmp_path / "old.json", tmp_path / "new.json", "--fail-on-regression",
+                  "--allow-no-comparable").exit_code == 0
+    assert invoke("compare", tmp_path / "old.json", tmp_path / "old.json", "--fail-on-regression").exit_code == 0
+    res = invoke("compare", tmp_path / "old.json", tmp_path / "old.json", "--threshold", "nan")
+    assert res.exit_code == 2 and "not a finite number" in error_line(res)
+
+
+# 7. the smaller ones --------------------------------------------------------------------------------------------
+
+def test_eval_images_beyond_the_test_set_are_recorded_as_used(data, tmp_path):
+    res = smoke(data, tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask", "--eval-images", "100")
+    assert res.exit_code == 0, res.output
+    board = store.load(tmp_path / "o.json")
+    assert board.dataset.eval_images == 64 and board.config["preset"]["eval_images"] == 64
+    assert board.cells[0].clean.n == 64
+    assert any("--eval-images 100" in n and "64" in n for n in board.notes)
+
+
+def test_data_source_is_recorded_as_given_not_absolute(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = smoke(Path("data"), tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask")
+    assert res.exit_code == 0, res.output
+    assert store.load(tmp_path / "o.json").dataset.source == "data/cifar-10-batches-py"
+
+
+def test_write_errors_name_the_users_path_not_a_temp_file(tmp_path, monkeypatch):
+    def full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", full)
+    with pytest.raises(fileio.UnwritableError) as err:
+        fileio.atomic_write_text(tmp_path / "board.json", "{}")
+    assert str(tmp_path / "board.json") in str(err.value) and ".tmp" not in str(err.value)
+    assert not list(tmp_path.glob(".*.tmp"))
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    res = invoke("run", "--preset", "smoke", "--out", blocker / "board.json")
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert str(blocker / "board.json") in line and ".probe" not in line
+
+
+def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = tmp_path / f".abc.pt.{dead.pid}.x1y2z3.tmp"
+    legacy = tmp_path / ".abc.json.q9w8e7.tmp"  # written before temp names carried a pid
+    in_progress = tmp_path / f".def.pt.{os.getpid()}.a1b2c3.tmp"
+    for f in (abandoned, legacy, in_progress):
+        f.write_text("partial")
+    ModelCache(tmp_path).prepare()
+    assert not abandoned.exists() and not legacy.exists()
+    assert in_progress.exists()  # its writer is alive: not ours to remove
+
+
+# signals, on a real process -------------------------------------------------------------------------------------
+
+def _start(data: Path, out: Path, cache: Path, *extra) -> subprocess.Popen:
+    args = [sys.executable, "-m", "ssrbench.cli", "run", *TINY, "--data-dir", str(data), "--no-download",
+            "--out", str(out), "--cache-dir", str(cache), "--modes", "classifier-first", "--epochs-head", "150", *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_first_model(proc: subprocess.Popen, cache: Path, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not list(cache.glob("*.pt")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < end, "no model was cached in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)])
+def test_interrupted_run_writes_nothing_keeps_models_and_resumes(data, tmp_path, sig, status):
+    out, cache = tmp_path / "board.json", tmp_path / "cache"
+    out.write_bytes(FIXTURE.read_bytes())
+    before = out.read_bytes()
+    proc = _start(data, out, cache)
+    _wait_for_first_model(proc, cache)  # the classifier is cached; its heads are training now
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == status, output
+    if sig == signal.SIGINT:
+        assert "interrupted" in output and "Traceback" not in output
+    assert out.read_bytes() == before
+    resumed = _start(data, out, cache)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    stages = {r.stage: r.cached for r in store.load(out).training}
+    assert stages == {"classifier": True, "classifier-first/rotation": False}
+
+
+def test_compare_caption_states_the_alpha_it_judged_with(tmp_path):
+    store.save(store.load(FIXTURE), tmp_path / "a.json")
+    res = invoke("compare", tmp_path / "a.json", tmp_path / "a.json", "--alpha", "0.01", "--threshold", "2")
+    assert res.exit_code == 0, res.output
+    assert "p < 0.01" in res.output and "p < 0.05" not in res.output and "≥ 2 points" in res.output
+
+
+def test_a_config_shadowing_a_built_in_is_announced_and_recorded(data, tmp_path):
+    mine = tmp_path / "mine" / "attacks"
+    mine.mkdir(parents=True)
+    (mine / "fgsm.toml").write_text('kind = "fgsm"\n[params]\neps = "4/255"\n')
+    res = smoke(data, tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask", "--config-dir", tmp_path / "mine")
+    assert res.exit_code == 0, res.output
+    board = store.load(tmp_path / "o.json")
+    (cell,) = board.cells
+    assert cell.attack.config_file == str(mine / "fgsm.toml") and cell.attack.params["eps"] == 4 / 255
+    assert cell.task.config_file is None  # the built-in rotation config
+    assert any("shadows" in n and str(mine / "fgsm.toml") in n for n in board.notes)
