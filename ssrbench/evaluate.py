@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 from .adversarial.base import Attack
 from .config import ReverseConfig
@@ -40,9 +41,19 @@ def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
 
 
-def _correct(model: SSRModel, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         return (model(x).argmax(1) == y).cpu().numpy()
+
+
+def correct_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 250) -> np.ndarray:
+    """Per-image top-1 correctness of ``model`` (eval mode) on images in [0, 1], in batches on the
+    model's device: the one accuracy function every study and benchmark uses."""
+    if model.training:
+        raise RuntimeError("correct_flags() needs the model in eval mode")
+    dev = next(model.parameters()).device
+    return np.concatenate([_correct(model, x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev))
+                           for i in range(0, len(x), batch_size)])
 
 
 def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor) -> np.ndarray:
