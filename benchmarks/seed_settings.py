@@ -5,10 +5,11 @@ from the model cache, so run `ssrbench run --preset seed --tasks inpaint --attac
 and the same first test images as the leaderboard:
 
 1. adversarial accuracy under FGSM at several eps, and under 2-step PGD variants at eps = 8/255
-   (step eps/2 or eps, with or without a random start), beside the report's FGSM 1.26% / PGD-2 0.02%
-   (multitask) and FGSM 10.72% (classifier-first);
+   (step eps/2 or eps, with or without a random start), beside the report's FGSM and PGD-2 accuracy;
 2. the reverse attack's effect (Clean -> Clean+Rev, FGSM Adv -> Adv+Rev) at several reverse budgets,
-   beside the report's -16.9 / +11.4 points (multitask) and -16.3 / +6.6 (classifier-first).
+   beside the report's.
+
+The report's numbers are read from its Table I (ssrbench.studies.source_report), not typed again here.
 
 Prints Markdown tables (the README quotes them unedited).
 
@@ -20,25 +21,21 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
+from ssrbench.adversarial.base import ATTACKS
 from ssrbench.config import ReverseConfig, load_task_config
+from ssrbench.data import DATASETS
 from ssrbench.defense.reverse import reverse_attack
+from ssrbench.evaluate import correct_flags
 from ssrbench.presets import PRESETS
+from ssrbench.pretext.base import TASKS
 from ssrbench.progress import Reporter
-from ssrbench.registry import ATTACKS, DATASETS, MODES, TASKS
+from ssrbench.studies.source_report import report_row
 from ssrbench.training.cache import ModelCache
-from ssrbench.training.modes import TrainContext
+from ssrbench.training.modes import MODES, TrainContext
 
-REPORT_ADV = {("multitask", "fgsm"): 1.26, ("multitask", "pgd2"): 0.02, ("classifier-first", "fgsm"): 10.72}
-REPORT_REV = {"multitask": (-16.93, +11.35), "classifier-first": (-16.29, +6.63)}
 MODES_ = ("multitask", "classifier-first")
-
-
-def _acc(model, x, y, bs):
-    with torch.no_grad():
-        return np.concatenate([(model(x[i:i + bs]).argmax(1) == y[i:i + bs]).numpy() for i in range(0, len(x), bs)])
 
 
 def _batched(fn, x, y, bs):
@@ -81,38 +78,43 @@ def main() -> None:
     adv: dict[tuple[str, str], float] = {}
     rev: dict[tuple[str, int], tuple[float, float, float, float]] = {}
     for mode in MODES_:
-        model = MODES.get(mode)().build(ctx, task)
-        if not all(r["cached"] for r in ctx.records):
+        built = MODES.get(mode)().build(ctx, task)
+        model = built.model
+        if not all(r.cached for r in built.records):
             print(f"note: {mode} was not in the cache and was trained now (same spec as the seed run)")
-        clean = _acc(model, x, y, bs)
+        clean = correct_flags(model, x, y, bs)
         for label, kind, params in settings:
             attack = ATTACKS.get(kind)(params)
             gen = torch.Generator().manual_seed(0)
             x_adv = _batched(lambda xb, yb: attack(model, xb, yb, gen), x, y, bs)
-            adv[(mode, label)] = 100 * _acc(model, x_adv, y, bs).mean()
+            adv[(mode, label)] = 100 * correct_flags(model, x_adv, y, bs).mean()
         fgsm = ATTACKS.get("fgsm")({"eps": eps8})
         x_fgsm = _batched(lambda xb, yb: fgsm(model, xb, yb, None), x, y, bs)
-        adv_acc = _acc(model, x_fgsm, y, bs)
+        adv_acc = correct_flags(model, x_fgsm, y, bs)
         for b in budgets:
             cfg = ReverseConfig(eps=b / 255, step_size=b / 4 / 255, steps=10, random_start=False)
-            c_rev = _acc(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x, y, bs), y, bs)
-            a_rev = _acc(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x_fgsm, y, bs), y, bs)
+            c_rev = correct_flags(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x, y, bs), y, bs)
+            a_rev = correct_flags(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x_fgsm, y, bs),
+                                  y, bs)
             rev[(mode, b)] = tuple(100 * v.mean() for v in (clean, c_rev, adv_acc, a_rev))
-        ctx.records.clear()
 
     print(f"seed preset models, first {n} test images, {time.perf_counter() - t0:.0f} s\n")
     print("**Adversarial accuracy (%) by attack setting** (no reverse attack)\n")
     print("| attack | multitask | classifier-first |")
     print("|---|---:|---:|")
-    print(f"| *report: FGSM* | *{REPORT_ADV[('multitask', 'fgsm')]:.2f}* | *{REPORT_ADV[('classifier-first', 'fgsm')]:.2f}* |")
-    print(f"| *report: PGD 2 iters* | *{REPORT_ADV[('multitask', 'pgd2')]:.2f}* | – |")
+    adv_column = 2  # Table I's columns: Clean, Clean+Rev, Adv, Adv+Rev
+    mt_fgsm, cf_fgsm, mt_pgd2 = (report_row(m, a).values[adv_column] for m, a in
+                                 (("multitask", "fgsm"), ("classifier-first", "fgsm"), ("multitask", "pgd2")))
+    print(f"| *report: FGSM* | *{mt_fgsm:.2f}* | *{cf_fgsm:.2f}* |")
+    print(f"| *report: PGD 2 iters* | *{mt_pgd2:.2f}* | – |")
     for label, _, _ in settings:
         print(f"| {label} | {adv[('multitask', label)]:.2f} | {adv[('classifier-first', label)]:.2f} |")
     print("\n**Reverse attack by budget** (10 steps of eps/4; FGSM at 8/255; Δ in points)\n")
     print("| mode | reverse eps | Clean | Clean+Rev | Δ clean | FGSM Adv | Adv+Rev | Δ adv |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for mode in MODES_:
-        rc, ra = REPORT_REV[mode]
+        row = report_row(mode, "fgsm")  # the reverse-attack budgets below are measured under FGSM
+        rc, ra = row.clean_effect, row.adv_effect
         print(f"| *{mode}, report* | *?* | | | *{rc:+.2f}* | | | *{ra:+.2f}* |")
         for b in budgets:
             c, cr, ad, ar = rev[(mode, b)]

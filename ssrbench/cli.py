@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import functools
-import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Literal, get_args, get_origin
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from .config import format_validation_error, list_named, load_attack_config, load_task_config
+from .catalogue import SECTIONS, table
+from .cli_types import FiniteFloat, preset_param_type
+from .config import load_task_config
 from .data import DATA_DIR_ENV
-from .errors import ConfigError, SSRBenchError
-from .presets import DEFAULT_PRESET, PRESETS, Preset
-from .registry import ATTACKS, BACKBONES, DATASETS, MODES, TASKS
+from .errors import SSRBenchError
+from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
+from .suites import attack_suite
+from .adversarial.base import ATTACKS
+from .data import DATASETS
+from .pretext.base import TASKS
 from .training.cache import CACHE_DIR_ENV
 
 
-ADAPTIVE_SUITE = ("pgd10", "bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128")
+ADAPTIVE_SUITE = attack_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
 
 
 class _Fail(click.ClickException):
@@ -52,43 +53,6 @@ def _friendly(fn):
     return wrapper
 
 
-class FiniteFloat(click.ParamType):
-    """One rule for every float option: a finite number, within the bounds the option declares."""
-
-    name = "number"
-
-    def __init__(self, gt: float | None = None, ge: float | None = None, le: float | None = None):
-        self.gt, self.ge, self.le = gt, ge, le
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float):
-            number = value
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        if self.gt is not None and not number > self.gt:
-            self.fail(f"{value!r} must be greater than {self.gt:g}", param, ctx)
-        if self.ge is not None and not number >= self.ge:
-            self.fail(f"{value!r} must be at least {self.ge:g}", param, ctx)
-        if self.le is not None and not number <= self.le:
-            self.fail(f"{value!r} must be at most {self.le:g}", param, ctx)
-        return number
-
-
-def _bounds(field) -> dict[str, float]:
-    """A pydantic field's numeric bounds (``Field(gt=0)`` ...) as FiniteFloat arguments."""
-    out = {}
-    for m in field.metadata:
-        for name in ("gt", "ge", "le"):
-            if getattr(m, name, None) is not None:
-                out[name] = float(getattr(m, name))
-    return out
-
-
 def _csv(_ctx, _param, value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -111,20 +75,11 @@ CONFIG_DIRS = click.option("--config-dir", "config_dirs", type=click.Path(path_t
 
 
 def _preset_overrides(fn):
-    """One option per preset field (``--epochs-classifier`` ...), so every preset value can be overridden."""
-    for name, field in reversed(list(Preset.model_fields.items())):
-        if name == "backbone":
-            continue
-        ann = field.annotation
-        typ = {int: click.IntRange(min=1), float: FiniteFloat(**_bounds(field))}.get(ann, None)
-        if "epochs" in name:
-            typ = click.IntRange(min=0)
-        if get_origin(ann) is Literal:
-            typ = click.Choice(get_args(ann))
-        if typ is None:  # Optional[int]
-            typ = click.IntRange(min=1)
-        fn = click.option(f"--{name.replace('_', '-')}", name, type=typ, default=None,
-                          help=f"override the preset: {field.description or name.replace('_', ' ')}")(fn)
+    """One option per preset field (``--epochs-classifier`` ...), so every preset value can be overridden;
+    the backbone has its own option, --backbone."""
+    for f in reversed([f for f in preset_fields() if f.name != "backbone"]):
+        fn = click.option(f"--{f.name.replace('_', '-')}", f.name, type=preset_param_type(f), default=None,
+                          help=f"override the preset: {f.description}")(fn)
     return fn
 
 
@@ -185,11 +140,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     values = {k: v for k, v in overrides.items() if v is not None}
     if backbone:
         values["backbone"] = backbone
-    base = PRESETS[preset]
-    try:
-        resolved_preset = Preset(**{**base.model_dump(), **values})
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(f"preset {preset!r} with the given options", exc)) from exc
+    resolved_preset = resolve_preset(preset, values)
     try:
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
@@ -213,8 +164,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
 
 
 @cli.command(name="list")
-@click.argument("what", type=click.Choice(["tasks", "attacks", "modes", "backbones", "datasets", "presets"]),
-                required=False)
+@click.argument("what", type=click.Choice(SECTIONS), required=False)
 @CONFIG_DIRS
 @_friendly
 def list_(what, config_dirs) -> None:
@@ -222,61 +172,8 @@ def list_(what, config_dirs) -> None:
     from .leaderboard.render import wide_console
 
     console = wide_console()
-    dirs = list(config_dirs)
-    sections = [what] if what else ["tasks", "attacks", "modes", "backbones", "datasets", "presets"]
-    for section in sections:
-        t = Table(title=section, title_justify="left")
-        if section in ("tasks", "attacks"):
-            # every named config with the file it comes from ("<where>: <file>"); a broken one shows its error
-            from .config import named_files
-
-            named = named_files(section, dirs)
-            reg, load = (TASKS, load_task_config) if section == "tasks" else (ATTACKS, load_attack_config)
-            cols = ("name", "task", "version", "from", "reverse attack", "config") if section == "tasks" else \
-                ("name", "kind", "params", "config", "description")
-            for col in cols:
-                t.add_column(col)
-            for name in sorted(set(named) | set(reg.names())):
-                config = str(named.get(name, "(defaults)"))
-                try:
-                    cfg = load(name, dirs)
-                except SSRBenchError as exc:
-                    row = ["[red]error[/red]", "", "", str(exc), config] if section == "tasks" else \
-                        ["[red]error[/red]", str(exc), config, ""]
-                    t.add_row(name, *row)
-                    continue
-                if section == "tasks":
-                    cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
-                    r = cfg.reverse
-                    t.add_row(name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
-                              f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255", config)
-                else:
-                    params = ", ".join(f"{k}={_fmt(v)}" for k, v in cfg.params.items())
-                    t.add_row(name, cfg.kind, params, config, cfg.description)
-        elif section == "presets":
-            t.add_column("option")
-            for name in PRESETS:
-                t.add_column(name, justify="right")
-            for f in Preset.model_fields:
-                t.add_row(f"--{f.replace('_', '-')}", *[str(getattr(p, f)) for p in PRESETS.values()])
-        else:
-            reg = {"modes": MODES, "backbones": BACKBONES, "datasets": DATASETS}[section]
-            t.add_column("name")
-            t.add_column("from")
-            t.add_column("about")
-            for name in reg.names():
-                obj, origin = reg.get(name), reg.origin(name)
-                about = getattr(obj, "description", None) or (obj.__doc__ or "").strip().split("\n")[0]
-                t.add_row(name, f"{origin.distribution} {origin.version}", about)
-            if section == "backbones":
-                t.caption = "any other timm model name works too (adapted to 32x32): see timm.list_models()"
-        console.print(t)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float) and 0 < v < 1:
-        return f"{v * 255:.3g}/255"
-    return str(v)
+    for section in [what] if what else SECTIONS:
+        console.print(table(section, list(config_dirs)))
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markdown", "json"]), default="rich",
@@ -353,7 +250,7 @@ def versus_report(file: str, fmt: str) -> None:
     `ssrbench run --preset seed --tasks inpaint --attacks fgsm,pgd2`.
     """
     from .leaderboard.compare import load_side
-    from .leaderboard.source_report import markdown
+    from .studies.source_report import markdown
 
     try:
         text = markdown(load_side(file), file)
@@ -396,26 +293,20 @@ def merge(files: tuple[str, ...], out: Path) -> None:
 @_friendly
 def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     """Save a picture of what TASK's network sees: each row one test image, then the task's views of it."""
-    import torch
-    import torch.nn.functional as F
     from torchvision.utils import save_image
 
     from .fileio import check_writable
+    from .preview import first_test_images, preview_grid
 
     cfg = load_task_config(task, list(config_dirs))
     instance = TASKS.get(cfg.task)(cfg.params)
     out = out or Path(f"{task}-view.png")
     check_writable(out)
-    data = DATASETS.get("cifar10")(data_dir, download=download)
-    x = data.test_x[:n].float() / 255
-    views = instance.preview(x)
-    if not views:
+    picture = preview_grid(instance, first_test_images(n, data_dir, download), scale)
+    if picture is None:
         raise click.UsageError(f"task {task!r} defines no preview")
-    side = max(v.shape[-1] for v in [x, *views.values()])
-    pad = lambda v: F.pad(v, (0, side - v.shape[-1], 0, side - v.shape[-2]), value=1.0)  # noqa: E731
-    rows = torch.stack([pad(x), *[pad(v) for v in views.values()]], dim=1).flatten(0, 1)
-    rows = F.interpolate(rows, scale_factor=scale, mode="nearest")
-    save_image(rows, str(out), nrow=1 + len(views), padding=2 * scale, pad_value=1.0)
+    grid, views = picture
+    save_image(grid, str(out))
     Console().print(f"wrote {out}: columns = original, " + ", ".join(views))
 
 

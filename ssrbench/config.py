@@ -8,47 +8,26 @@ same config written out in full.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tomllib
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .registry import ATTACKS, BUILTIN_DIST, CONFIG_FOLDERS, TASKS
+from .adversarial.base import ATTACKS
+from .budget import PixelBudget, ReverseConfig  # noqa: F401 - the names plugins import from here
+from .errors import ConfigError, format_validation_error
+from .hashing import config_hash  # noqa: F401 - re-exported
+from .pretext.base import TASKS
+from .registry import BUILTIN_DIST, CONFIG_FOLDERS
 
 CONFIG_DIRS_ENV = "SSRBENCH_CONFIG_DIRS"
 
 
-def _fraction(value: Any) -> Any:
-    """Accept budgets written as "8/255" -- how papers state them -- as well as plain floats."""
-    if isinstance(value, str):
-        try:
-            return float(Fraction(value.strip()))
-        except (ValueError, ZeroDivisionError) as exc:
-            raise ValueError(f"expected a number or a fraction like '8/255', got {value!r}") from exc
-    return value
-
-
-PixelBudget = Annotated[float, BeforeValidator(_fraction), Field(ge=0.0, le=1.0)]
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ReverseConfig(Strict):
-    """The reverse attack: L-inf PGD that minimises the task's self-supervised loss."""
-
-    eps: PixelBudget = 8 / 255
-    step_size: PixelBudget = 2 / 255
-    steps: int = Field(10, ge=0, le=10_000)
-    random_start: bool = False
 
 
 # the file a config was loaded from; not part of the config (dumps and hashes leave it out)
@@ -70,6 +49,9 @@ class AttackConfig(Strict):
     description: str = ""
     params: dict[str, Any] = {}
     source: Source = None
+    # a sanity probe (e.g. eps = 128/255) must win outright; it is no threat model of its own, so the
+    # worst case leaves it out. Recorded in each cell's threat model, not in the config's dump.
+    probe: bool = Field(False, exclude=True)
 
 
 Folder = Literal["tasks", "attacks"]
@@ -139,14 +121,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-
-
-def format_validation_error(where: str, exc: ValidationError, prefix: str = "") -> str:
-    lines = [f"{where}: invalid config"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        lines.append(f"  {field or '<root>'}: {err['msg']}")
-    return "\n".join(lines)
 
 
 def _validate_params(where: str, schema: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
@@ -252,9 +226,4 @@ def shadowed_builtins(configs: Iterable[TaskConfig | AttackConfig]) -> list[str]
     return notices
 
 
-def config_hash(obj: Any) -> str:
-    """Stable short hash of any JSON-able value (pydantic models are dumped first)."""
-    if isinstance(obj, BaseModel):
-        obj = obj.model_dump(mode="json")
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+

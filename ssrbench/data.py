@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from .errors import DataError, DataFormatError
+from .registry import Registry
 
+DATASETS: Registry = Registry("dataset", "ssrbench.datasets")  # loaders: (data_dir, download) -> ImageDataset
 DATA_DIR_ENV = "SSRBENCH_DATA_DIR"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 

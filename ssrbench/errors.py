@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class SSRBenchError(Exception):
     """A problem the user can fix; `exit_code` is what the CLI returns."""
@@ -34,3 +36,12 @@ class DataFormatError(DataError):
     """The data is there but malformed or unsafe: bad input, like a bad option."""
 
     exit_code = 2
+
+
+def format_validation_error(where: str, exc: ValidationError, prefix: str = "") -> str:
+    """A pydantic error as ssrbench shows it: the file (or object), then one line per bad field."""
+    lines = [f"{where}: invalid config"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        lines.append(f"  {field or '<root>'}: {err['msg']}")
+    return "\n".join(lines)

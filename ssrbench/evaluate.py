@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .adversarial.base import Attack
-from .config import ReverseConfig
+from .budget import ReverseConfig
 from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask
@@ -68,7 +68,10 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     dev = next(model.parameters()).device
+    # one stream per attack (and one for the clean images), so that adding an attack never changes the
+    # draws -- hence the numbers -- of a randomised reverse attack in the other cells
     rev_gen = _seeded(seed, "reverse", dev)
+    rev_gens = {name: _seeded(seed, f"reverse/{name}", dev) for name in attacks}
     defense = Defense(model, task, reverse)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
     clean, clean_rev, pre_clean = [], [], []
@@ -94,7 +97,7 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
                 if "zero_grad_fraction" in attack.stats:
                     o.zero_grad.append(attack.stats["zero_grad_fraction"] * len(x))
                 t1 = time.perf_counter()
-                x_adv_rev = reverse_attack(model, task, x_adv, reverse, rev_gen)
+                x_adv_rev = reverse_attack(model, task, x_adv, reverse, rev_gens[name])
                 t2 = time.perf_counter()
                 o.adv.append(_correct(model, x_adv, y))
                 o.adv_rev.append(_correct(model, x_adv_rev, y))

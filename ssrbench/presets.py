@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, format_validation_error
 
 
 class Preset(BaseModel):
@@ -49,3 +52,36 @@ PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_PRESET = "quick"
+
+
+@dataclass(frozen=True)
+class PresetField:
+    """One value a preset sets, described for a front end (the command line makes an option of each)."""
+
+    name: str
+    type: type  # int, float or str (the value's type when set; a field that may be None is still an int)
+    choices: tuple[str, ...] | None  # the allowed values, when there is a fixed set
+    bounds: dict[str, float]  # the field's declared limits: any of "gt", "ge", "le"
+    description: str
+
+
+def preset_fields() -> Iterator[PresetField]:
+    """Every field of ``Preset``, in declaration order, read from the model so a new field needs no other edit."""
+    for name, field in Preset.model_fields.items():
+        ann = field.annotation
+        choices = get_args(ann) if get_origin(ann) is Literal else None
+        if choices is not None:
+            typ = type(choices[0])
+        else:
+            typ = next((a for a in get_args(ann) if a is not type(None)), ann)  # int | None -> int
+        bounds = {b: getattr(m, b) for m in field.metadata for b in ("gt", "ge", "le")
+                  if getattr(m, b, None) is not None}
+        yield PresetField(name, typ, choices, bounds, field.description or name.replace("_", " "))
+
+
+def resolve_preset(name: str, overrides: dict[str, Any]) -> Preset:
+    """The preset ``name`` with ``overrides`` (field -> value) applied and checked; a bad value is a ConfigError."""
+    try:
+        return Preset(**{**PRESETS[name].model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(f"preset {name!r} with the given options", exc)) from exc

@@ -21,6 +21,7 @@ from .errors import SSRBenchError, UnknownNameError
 
 T = TypeVar("T")
 BUILTIN_DIST = "ssrbench"
+_ALL: list["Registry"] = []  # every registry made, wherever it is declared (for reset_all)
 
 
 class PluginWarning(UserWarning):
@@ -59,11 +60,16 @@ class _Entry:
 
 
 class Registry(Generic[T]):
+    """Names of one kind (tasks, attacks, ...) from one entry-point group; declared beside the kind's
+    contract (``TASKS`` in ``pretext/base.py``, ``ATTACKS`` in ``adversarial/base.py``, ...), with that
+    contract's class check as ``validate``, so this module stays a leaf."""
+
     def __init__(self, kind: str, group: str, validate: Callable[[str, Any], None] | None = None):
         self.kind, self.group = kind, group
         self._validate = validate
         self._entries: dict[str, _Entry] = {}
         self._scanned = False
+        _ALL.append(self)
 
     # -- registration -------------------------------------------------------------------------
     def register(self, name: str, obj: T, origin: Origin | None = None) -> T:
@@ -230,30 +236,10 @@ def _dist(ep: EntryPoint) -> tuple[str, str]:
     return (dist.metadata["Name"] or "<unknown>", dist.version)
 
 
-# -- the project's registries -----------------------------------------------------------------
-
-
-def _check_task(name: str, obj: Any) -> None:
-    from .pretext.base import check_task_class
-
-    check_task_class(name, obj)
-
-
-def _check_attack(name: str, obj: Any) -> None:
-    from .adversarial.base import check_attack_class
-
-    check_attack_class(name, obj)
-
-
-TASKS: Registry = Registry("task", "ssrbench.tasks", validate=_check_task)
-ATTACKS: Registry = Registry("attack kind", "ssrbench.attacks", validate=_check_attack)
-MODES: Registry = Registry("training mode", "ssrbench.modes")
-DATASETS: Registry = Registry("dataset", "ssrbench.datasets")
-BACKBONES: Registry = Registry("backbone", "ssrbench.backbones")
 CONFIG_FOLDERS = ConfigFolders("ssrbench.configs")
 
 
 def reset_all() -> None:
     """Rescan every group on next use (after installing or removing a plugin at run time)."""
-    for reg in (TASKS, ATTACKS, MODES, DATASETS, BACKBONES, CONFIG_FOLDERS):
+    for reg in (*_ALL, CONFIG_FOLDERS):
         reg.reset()

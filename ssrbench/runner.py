@@ -18,20 +18,25 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__
-from .config import (AttackConfig, TaskConfig, builtin_config_dir, config_hash, load_attack_config, load_task_config,
+from .adversarial.base import ATTACKS, Attack
+from .budget import ThreatModel
+from .config import (AttackConfig, TaskConfig, builtin_config_dir, load_attack_config, load_task_config,
                      shadowed_builtins)
-from .errors import ConfigError
-from .data import ImageDataset
+from .data import DATASETS, ImageDataset
+from .defense.reverse import Defense
 from .environment import capture, git_state
+from .errors import ConfigError
 from .evaluate import evaluate
-from .leaderboard.schema import Accuracy, Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
+from .hashing import config_hash
+from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
+from .pretext.base import TASKS
 from .progress import Reporter
-from .registry import ATTACKS, BUILTIN_DIST, DATASETS, MODES, TASKS
+from .registry import BUILTIN_DIST
 from .testing import quick_task_check
 from .training.cache import ModelCache
-from .training.modes import TrainContext
+from .training.modes import MODES, TrainContext
 
 
 class RunSpec(BaseModel):
@@ -102,33 +107,34 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
     attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
     cells: list[Cell] = []
+    training: list[TrainingRecord] = []
     for mode_name in spec.modes:
         mode = MODES.get(mode_name)()
         for tcfg in spec.tasks:
             task_cls = TASKS.get(tcfg.task)
             task = task_cls(tcfg.params)
-            model = mode.build(ctx, task)
-            outcome = evaluate(model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
+            built = mode.build(ctx, task)
+            training += built.records
+            outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
                                seed=spec.seed, reporter=reporter, description=f"evaluate {mode_name}/{tcfg.name}")
             task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
+            randomized = Defense(built.model, task, tcfg.reverse).randomized
             for acfg in spec.attacks:
                 o = outcome.attacks[acfg.name]
-                cells.append(Cell(
+                cells.append(Cell.from_flags(
                     task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
-                    backbone=p.backbone, dataset=data.name, preset=spec.preset_name,
-                    reverse=tcfg.reverse.model_dump(mode="json"),
-                    reverse_randomized=bool(task.randomized_eval or tcfg.reverse.random_start),
-                    clean=Accuracy.from_flags(outcome.clean), clean_rev=Accuracy.from_flags(outcome.clean_rev),
-                    adv=Accuracy.from_flags(_cat(o.adv)), adv_rev=Accuracy.from_flags(_cat(o.adv_rev)),
+                    threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
+                    preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
+                    clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
                     pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
                                     clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
                                     adversarial_reversed=float(_cat(o.pretext_adv_rev).mean())),
-                    model_key=ctx.records[-1]["key"],
+                    model_key=built.key,
                     seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
                     adaptive=attacks[acfg.name].adaptive,
                     zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
                 ))
-            del model
+            del built
     config = spec.model_dump(mode="json")
     board = Leaderboard(
         ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),
@@ -136,12 +142,20 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         dataset=DatasetInfo(name=data.name, fingerprint=data.fingerprint, source=data.source, eval_images=n_eval,
                             eval_selection=f"first {n_eval} test images"),
         preset=spec.preset_name, seed=spec.seed, config=config, config_hash=config_hash(config),
-        training=[TrainingRecord(**r) for r in ctx.records], cells=cells,
+        training=training, cells=cells,
         seconds_total=time.perf_counter() - t_start, notes=notes,
     )
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board
+
+
+def _threat(attack: Attack, cfg: AttackConfig) -> ThreatModel | None:
+    """The attack's declared threat model, marked as a probe when its named config says so."""
+    threat = attack.threat_model()
+    if cfg.probe:
+        threat = (threat or ThreatModel(norm="other", eps=0.0, steps=0)).model_copy(update={"probe": True})
+    return threat
 
 
 def _cat(parts: list[Any]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .adversarial.base import Attack, check_attack_class
-from .config import ReverseConfig
+from .budget import ReverseConfig
 from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask, TaskParams, check_task_class

@@ -12,6 +12,7 @@ from ssrbench.config import ReverseConfig
 from ssrbench.defense.reverse import Defense
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.robustness import sanity_warnings, worst_case
+from ssrbench.budget import ThreatModel
 from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
@@ -107,12 +108,15 @@ def test_masked_gradients_are_measured():
     assert pgd.stats["zero_grad_fraction"] == 1.0
 
 
-def _cell(c, attack, flags_adv, flags_rev, adaptive=False, params=None, kind=None, zero=None):
-    a = c.attack.model_copy(update={"name": attack, "kind": kind or c.attack.kind,
-                                    "params": params if params is not None else c.attack.params})
+def _cell(c, attack, flags_adv, flags_rev, adaptive=False, params=None, kind=None, zero=None, probe=False,
+          threat="linf"):
+    params = params if params is not None else c.attack.params
+    a = c.attack.model_copy(update={"name": attack, "kind": kind or c.attack.kind, "params": params})
+    declared = None if threat is None else ThreatModel(norm=threat, eps=params["eps"], steps=params.get("steps", 1),
+                                                       probe=probe)
     return c.model_copy(update={"attack": a, "adv": Accuracy.from_flags(np.array(flags_adv, bool)),
                                 "adv_rev": Accuracy.from_flags(np.array(flags_rev, bool)), "adaptive": adaptive,
-                                "zero_grad_fraction": zero})
+                                "zero_grad_fraction": zero, "threat": declared})
 
 
 def _board_with(cells):
@@ -139,7 +143,7 @@ def test_each_sanity_check_fires_on_a_constructed_case():
     cells = [
         _cell(base, "pgd2", some, some, params={"eps": 8 / 255, "steps": 2}, kind="pgd", zero=0.5),
         _cell(base, "pgd20", many, many, params={"eps": 8 / 255, "steps": 20}, kind="pgd"),  # stronger, yet higher
-        _cell(base, "huge", many, many, params={"eps": 0.5, "steps": 10}, kind="pgd"),  # huge eps, yet 60% left
+        _cell(base, "huge", many, many, params={"eps": 0.5, "steps": 10}, kind="pgd", probe=True),  # yet 60% left
         _cell(base, "bpda", some, many, adaptive=True, params={"eps": 8 / 255, "steps": 10}, kind="bpda"),
     ]
     text = "\n".join(sanity_warnings(_board_with(cells)))
@@ -150,3 +154,27 @@ def test_each_sanity_check_fires_on_a_constructed_case():
     clean = [_cell(base, "pgd2", many, many, params={"eps": 8 / 255, "steps": 2}, kind="pgd"),
              _cell(base, "pgd20", some, some, params={"eps": 8 / 255, "steps": 20}, kind="pgd")]
     assert sanity_warnings(_board_with(clean)) == []
+
+
+def test_checks_read_the_declared_threat_model_not_parameter_names():
+    """An L2 attack with a large eps is no probe, a plugin's `epsilon` field is no reason to drop out, and
+    an attack that declares nothing is said to be in no budget check -- but stays in the worst case."""
+    base = store.load(FIXTURE).cells[0]
+    n = base.adv.n
+    some = np.zeros(n, bool); some[:2] = True  # noqa: E702
+    many = np.zeros(n, bool); many[:10] = True  # noqa: E702
+    l2 = _cell(base, "l2-pgd", many, many, params={"eps": 0.5, "steps": 10}, kind="l2pgd", threat="l2")
+    plugin = _cell(base, "mine", some, some, params={"epsilon": 0.03}, kind="mine", threat=None)
+    none = np.zeros(n, bool)
+    probe = _cell(base, "probe", none, none, params={"eps": 0.5, "steps": 10}, kind="pgd", probe=True)
+    (wc,) = worst_case([l2, plugin, probe])
+    assert wc.attacks == ["l2-pgd", "mine"]  # the probe alone is left out
+    text = "\n".join(sanity_warnings([l2, plugin, probe]))
+    assert "should reach about 0%" not in text  # the L2 attack is not taken for a probe
+    assert "mine: the attack declares no threat model" in text
+    # more steps at the same L2 budget but higher accuracy: compared only within one norm
+    l2_more = _cell(base, "l2-pgd20", many, many, params={"eps": 0.5, "steps": 20}, kind="l2pgd", threat="l2")
+    l2_less = _cell(base, "l2-pgd5", some, some, params={"eps": 0.5, "steps": 5}, kind="l2pgd", threat="l2")
+    assert "should not rise with budget" in "\n".join(sanity_warnings([l2_more, l2_less]))
+    linf_same_kind = _cell(base, "linf", some, some, params={"eps": 0.5, "steps": 5}, kind="l2pgd")
+    assert "should not rise with budget" not in "\n".join(sanity_warnings([l2_more, linf_same_kind]))

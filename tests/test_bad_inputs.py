@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ssrbench import fileio
+from ssrbench.budget import ThreatModel
 from ssrbench.cli import cli
 from ssrbench.data import load_cifar10
 from ssrbench.errors import DataFormatError
@@ -65,7 +66,7 @@ def data(tmp_path) -> Path:
     return make_cifar(tmp_path / "data")
 
 
-def invoke(*args) -> "click.testing.Result":  # noqa: F821
+def invoke(*args) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
@@ -270,8 +271,10 @@ def test_doctored_leaderboards_are_refused(tmp_path, monkeypatch, what, change, 
 def test_merge_keeps_the_worst_case_and_the_warnings():
     board = store.load(FIXTURE)
     # a sanity warning that fires: a huge-eps probe that leaves accuracy standing
-    probe = board.cells[0].model_copy(update={"attack": board.cells[0].attack.model_copy(
-        update={"name": "huge", "params": {**board.cells[0].attack.params, "eps": 0.5}}), "adv_rev": board.cells[0].clean})
+    probe = board.cells[0].model_copy(update={
+        "attack": board.cells[0].attack.model_copy(update={"name": "huge", "params": {**board.cells[0].attack.params,
+                                                                                      "eps": 0.5}}),
+        "threat": ThreatModel(norm="linf", eps=0.5, steps=1, probe=True), "adv_rev": board.cells[0].clean})
     a = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"] + [probe]})
     b = board.model_copy(update={"cells": [c for c in board.cells if c.mode != "multitask"]})
     merged = merge([a, b], ["a", "b"], ["ssrbench", "merge"])

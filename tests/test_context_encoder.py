@@ -11,7 +11,7 @@ from ssrbench.models.context_encoder import (
 )
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.registry import BACKBONES
+from ssrbench.models.backbone import BACKBONES
 from ssrbench.testing import check_task_contract
 
 NAME = "ssr_context_encoder"

@@ -14,7 +14,8 @@ from ssrbench.cli import cli
 from ssrbench.config import load_attack_config, load_task_config, named_files, shadowed_builtins, shadows_builtin
 from ssrbench.errors import UnknownNameError
 from ssrbench.leaderboard import store
-from ssrbench.registry import TASKS, PluginWarning, SkippedPluginError, reset_all
+from ssrbench.pretext.base import TASKS
+from ssrbench.registry import PluginWarning, SkippedPluginError, reset_all
 from ssrbench.testing import check_task_contract, quick_task_check
 
 from .distributions import install_fake_distribution, install_project

@@ -5,8 +5,12 @@ import pytest
 
 from ssrbench.errors import UnknownNameError
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.registry import (ATTACKS, BACKBONES, DATASETS, MODES, TASKS, DuplicateNameError, PluginWarning, Registry,
-                               SkippedPluginError, reset_all)
+from ssrbench.adversarial.base import ATTACKS
+from ssrbench.models.backbone import BACKBONES
+from ssrbench.data import DATASETS
+from ssrbench.training.modes import MODES
+from ssrbench.pretext.base import TASKS
+from ssrbench.registry import DuplicateNameError, PluginWarning, Registry, SkippedPluginError, reset_all
 
 from .distributions import install_fake_distribution
 

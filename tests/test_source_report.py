@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.schema import Accuracy
-from ssrbench.leaderboard.source_report import TABLE_I, findings, markdown, matched_cells
+from ssrbench.studies.source_report import TABLE_I, findings, markdown, matched_cells, report_row
 
 from .conftest import REPO
 from .test_leaderboard import FIXTURE
@@ -50,6 +50,13 @@ def test_a_board_like_the_report_matches_every_cell_and_reproduces_every_finding
     assert matched_cells(board) == (12, 12)
     text = "\n".join(findings(board))
     assert text.count("**reproduces**") == 4, text
+
+
+def test_report_rows_and_effects_come_from_table_i():
+    row = report_row("multitask", "fgsm")
+    assert row is TABLE_I[0] and f"{row.clean_effect:+.2f}" == "-16.93" and f"{row.adv_effect:+.2f}" == "+11.35"
+    # finding (c) quotes the report's PGD-2 and FGSM gains, computed from the table rather than typed again
+    assert "the report's +2.43 against +11.35" in findings(_board(REPORT_LIKE))[2]
 
 
 def test_findings_can_fail_and_cells_can_miss():

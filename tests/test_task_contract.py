@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ssrbench.pretext.rotation import rotate
-from ssrbench.registry import TASKS
+from ssrbench.pretext.base import TASKS
 from ssrbench.testing import check_task_contract
 
 

@@ -9,6 +9,9 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from ..budget import LinfBudget, ThreatModel
+from ..registry import Registry
+
 if TYPE_CHECKING:
     from ..defense.reverse import Defense
 
@@ -27,6 +30,13 @@ class Attack(ABC):
     def __init__(self, params: BaseModel | dict[str, Any]):
         self.params = params if isinstance(params, BaseModel) else self.Params(**params)
         self.stats: dict[str, float] = {}  # diagnostics of the last call (e.g. zero-gradient fraction)
+
+    def threat_model(self) -> ThreatModel | None:
+        """What this attack may do, recorded in every cell and read by the worst case and the sanity
+        checks. Attacks whose ``Params`` is an L-inf budget get it for free; any other attack (another
+        norm, other field names) must override this, or its cells join no budget comparison."""
+        p = self.params
+        return ThreatModel(norm="linf", eps=p.eps, steps=p.steps) if isinstance(p, LinfBudget) else None
 
     @abstractmethod
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kw) -> torch.Tensor:
@@ -49,3 +59,6 @@ def check_attack_class(name: str, obj: Any) -> None:
         raise TypeError(f"{name!r} must be a subclass of ssrbench.adversarial.base.Attack, got {obj!r}")
     if not (isinstance(getattr(obj, "Params", None), type) and issubclass(obj.Params, BaseModel)):
         raise TypeError(f"{name!r} must define a pydantic `Params` model")
+
+
+ATTACKS: Registry[type[Attack]] = Registry("attack kind", "ssrbench.attacks", validate=check_attack_class)

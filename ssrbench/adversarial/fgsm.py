@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..config import PixelBudget
+from ..budget import PixelBudget, ThreatModel
 from .base import Attack
 from .pgd import classifier_loss, linf_pgd
 
@@ -16,6 +16,9 @@ class FGSMParams(BaseModel):
 
 class FGSM(Attack):
     Params = FGSMParams
+
+    def threat_model(self) -> ThreatModel:
+        return ThreatModel(norm="linf", eps=self.params.eps, steps=1)
 
     def perturb(self, model, x, y, generator):
         eps = self.params.eps

@@ -1,85 +1,22 @@
-"""L-inf projected gradient descent, shared by the adversary (ascent) and the reverse attack (descent)."""
+"""Madry et al.'s PGD: L-inf projected gradient ascent on the classifier's cross-entropy."""
 
 from __future__ import annotations
 
-from typing import Callable
-
-import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from ..config import PixelBudget
+from ..budget import LinfBudget
+from ..linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
 from .base import Attack
 
-LossFn = Callable[[torch.Tensor], torch.Tensor]
 
-
-def random_start_point(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
-    """A uniform draw from the eps-ball around ``x``, clamped to [0, 1]."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return (x + (2 * noise - 1) * eps).clamp(0, 1)
-
-
-def project_linf(z: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Back into the eps-ball around ``x`` and into [0, 1] (piecewise linear: keeps its gradient inside)."""
-    return torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
-
-
-def linf_pgd(
-    loss_fn: LossFn,
-    x: torch.Tensor,
-    *,
-    eps: float,
-    step_size: float,
-    steps: int,
-    random_start: bool,
-    maximize: bool,
-    generator: torch.Generator | None = None,
-    stats: dict[str, float] | None = None,
-) -> torch.Tensor:
-    """Signed-gradient steps projected onto the eps-ball around ``x`` and onto [0, 1].
-
-    ``loss_fn`` returns one loss per sample; it is summed so that each sample's step is independent
-    of the batch it sits in. ``stats`` (if given) receives the fraction of images whose input gradient
-    was exactly zero or not finite at the first step -- the signature of masked gradients.
-    """
-    x = x.detach()
-    if steps == 0 or eps == 0:
-        return x.clone()
-    x_adv = random_start_point(x, eps, generator) if random_start else x.clamp(0, 1)
-    sign = 1.0 if maximize else -1.0
-    for step in range(steps):
-        x_adv.requires_grad_(True)
-        with torch.enable_grad():
-            loss = loss_fn(x_adv).sum()
-            (grad,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
-        if grad is None:
-            grad = torch.zeros_like(x_adv)
-        if stats is not None and step == 0:
-            dead = (grad.flatten(1).abs().sum(1) == 0) | ~torch.isfinite(grad.flatten(1)).all(1)
-            stats["zero_grad_fraction"] = dead.float().mean().item()
-        grad = torch.nan_to_num(grad)
-        x_adv = x_adv.detach() + sign * step_size * grad.sign()
-        x_adv = project_linf(x_adv, x, eps)
-    return x_adv.detach()
-
-
-class PGDParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    eps: PixelBudget = 8 / 255
-    step_size: PixelBudget = 2 / 255
+class PGDParams(LinfBudget):
     steps: int = Field(10, ge=1, le=10_000)
     random_start: bool = True
 
-    @model_validator(mode="after")
-    def _step_reaches_somewhere(self) -> "PGDParams":
-        if self.eps > 0 and self.step_size == 0:
-            raise ValueError("step_size must be > 0 when eps > 0")
-        return self
 
-
-def classifier_loss(model: nn.Module, y: torch.Tensor) -> LossFn:
+def classifier_loss(model: nn.Module, y) -> LossFn:
     return lambda x: F.cross_entropy(model(x), y, reduction="none")
 
 

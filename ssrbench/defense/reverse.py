@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..adversarial.pgd import linf_pgd, project_linf, random_start_point
-from ..config import ReverseConfig
+from ..budget import ReverseConfig
+from ..linf import linf_pgd, project_linf, random_start_point
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
 

@@ -104,9 +104,21 @@ def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: f
     return out
 
 
-def reverse_effect(cell: Cell, clean: bool) -> tuple[float, float]:
-    """(points, p-value) of the reverse attack's own effect inside one cell: Clean+Rev vs Clean or
-    Adv+Rev vs Adv, on the same images, paired."""
+@dataclass(frozen=True)
+class Effect:
+    """The reverse attack's own effect inside one cell, judged once here; renderers only display it."""
+
+    points: float
+    p_value: float
+    alpha: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+
+def reverse_effect(cell: Cell, clean: bool, alpha: float = ALPHA) -> Effect:
+    """Clean+Rev vs Clean (``clean``) or Adv+Rev vs Adv, on the same images, paired (exact McNemar)."""
     before, after = (cell.clean, cell.clean_rev) if clean else (cell.adv, cell.adv_rev)
     _, _, p = mcnemar_exact(before.flags(), after.flags())
-    return after.percent - before.percent, p
+    return Effect(after.percent - before.percent, p, alpha)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..config import config_hash
+from ..hashing import config_hash
 from .schema import Leaderboard
 from .store import LeaderboardError
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..budget import ThreatModel
 from ..stats import pack_bits, unpack_bits, wilson_interval
 
 
@@ -95,6 +96,14 @@ class Cell(Record):
     seconds: dict[str, float]
     adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
     zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
+    threat: ThreatModel | None = Field(None, description="the attack's declared threat model (None: undeclared)")
+
+    @classmethod
+    def from_flags(cls, *, clean, clean_rev, adv, adv_rev, **fields: Any) -> "Cell":
+        """A cell from the per-image correctness of its four evaluations (the counts, percentages and
+        intervals are derived here, never passed in)."""
+        return cls(clean=Accuracy.from_flags(clean), clean_rev=Accuracy.from_flags(clean_rev),
+                   adv=Accuracy.from_flags(adv), adv_rev=Accuracy.from_flags(adv_rev), **fields)
 
     @property
     def id(self) -> tuple[str, str, str, str, str, str]:

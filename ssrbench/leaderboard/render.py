@@ -26,8 +26,8 @@ def _acc(a: Accuracy) -> str:
 
 
 def _delta(c: Cell, clean: bool) -> tuple[float, bool]:
-    d, p = reverse_effect(c, clean)
-    return d, p < ALPHA
+    effect = reverse_effect(c, clean)
+    return effect.points, effect.significant
 
 
 def _pretext(c: Cell) -> str:

@@ -8,8 +8,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..config import format_validation_error
-from ..errors import SSRBenchError
+from ..errors import SSRBenchError, format_validation_error
 from ..fileio import atomic_write_text
 from .schema import SCHEMA_VERSION, Leaderboard
 
@@ -18,10 +17,21 @@ class LeaderboardError(SSRBenchError):
     exit_code = 2
 
 
+V1_PROBE_EPS = 0.25  # how schema 1 told a sanity probe from an attack: by its eps alone
+
+
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
-    """Schema 2 added optional fields (``notes``, a cell component's ``config_file``) and made the worst
-    case and warnings views checked against the cells; a version-1 document needs only the new number."""
+    """Schema 2 added optional fields (``notes``, a component's ``config_file``), each cell's typed
+    ``threat`` model, and checks the stored worst case and warnings against the cells. Version-1 cells
+    came from the built-in L-inf attacks: their threat is read off their parameters, as version 1's
+    worst case and sanity checks did."""
     doc["schema_version"] = 2
+    for cell in doc.get("cells", []):
+        params = (cell.get("attack") or {}).get("params") or {}
+        if "threat" not in cell and isinstance(params.get("eps"), (int, float)):
+            eps = float(params["eps"])
+            cell["threat"] = {"norm": "linf", "eps": eps, "steps": int(params.get("steps", 1)),
+                              "probe": eps >= V1_PROBE_EPS}
     return doc
 
 

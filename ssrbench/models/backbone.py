@@ -11,7 +11,9 @@ from torch import nn
 import difflib
 
 from ..errors import ConfigError, UnknownNameError
-from ..registry import BACKBONES
+from ..registry import Registry
+
+BACKBONES: Registry = Registry("backbone", "ssrbench.backbones")  # importing an entry registers it with timm
 
 SPATIAL_ONLY = ("ssrbench needs a backbone whose forward_features returns a channels-first spatial map (B, C, H, W): "
                 "convolutional timm models (resnet*, resnet18d, efficientnet_*, convnext_*, regnet*, ...) or an "

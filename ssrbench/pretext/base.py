@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..models.backbone import FeatureSpec
+from ..registry import Registry
 from ..models.ssr_model import SSRModel
 
 
@@ -101,3 +102,6 @@ def check_task_class(name: str, obj: Any) -> None:
         raise TypeError(f"task {name!r}: Params must extend ssrbench.pretext.base.TaskParams")
     if obj.name != name:
         raise TypeError(f"task class says name={obj.name!r} but is registered as {name!r}")
+
+
+TASKS: Registry[type[PretextTask]] = Registry("task", "ssrbench.tasks", validate=check_task_class)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..config import config_hash
+from ..hashing import config_hash
 from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"

@@ -11,8 +11,9 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,8 @@ from ..pretext.base import PretextTask
 from ..progress import Reporter
 from ..models.ssr_model import SSRModel
 from ..errors import SSRBenchError
+from ..leaderboard.records import TrainingRecord
+from ..registry import Registry
 from .cache import ModelCache, all_finite
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
@@ -38,10 +41,9 @@ class TrainContext:
     cache: ModelCache
     reporter: Reporter
     retrain: bool = False
-    records: list[dict[str, Any]] = field(default_factory=list)
 
     def new_model(self) -> SSRModel:
-        torch.manual_seed(self.seed)
+        """An untrained model; call inside ``seeded_init`` so its weights follow the seed."""
         d = self.data
         return SSRModel(self.preset.backbone, d.mean, d.std, len(d.classes), d.image_size)
 
@@ -108,6 +110,14 @@ class _Optimizers:
                 sched.step()
 
 
+@contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Weights initialised from ``seed``, without leaving the caller's global RNG seeded."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, float]]
 
 
@@ -157,8 +167,8 @@ def steps_for(ctx: TrainContext, epochs: int) -> int:
 
 
 def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model: nn.Module,
-                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]]) -> None:
-    """Load ``model``'s weights from the cache, or train it and store them. Records the stage either way."""
+                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]]) -> TrainingRecord:
+    """Load ``model``'s weights from the cache, or train it and store them; the stage's record either way."""
     key = ModelCache.key(spec)
     hit = None if ctx.retrain else ctx.cache.load(key)
     if hit is not None:
@@ -168,10 +178,9 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
             if set(state) != expected:
                 raise RuntimeError(f"{len(expected ^ set(state))} parameter names differ")
             model.load_state_dict(state, strict=False)
-            ctx.records.append({"stage": stage, "key": key, "cached": True, "seconds": info.get("seconds", 0.0),
-                                "final_logs": info.get("final_logs", {}), "spec": spec})
             ctx.reporter.log(f"{stage}: cached model {key}")
-            return
+            return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),
+                                  final_logs=info.get("final_logs", {}), spec=spec)
         except RuntimeError as exc:
             warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
     t0 = time.perf_counter()
@@ -180,7 +189,20 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     if not all_finite(state_of()):
         raise _diverged(stage, "the end of training", "the weights hold NaN or infinite values")
     ctx.cache.save(key, state_of(), spec, {"seconds": seconds, "final_logs": logs})
-    ctx.records.append({"stage": stage, "key": key, "cached": False, "seconds": seconds, "final_logs": logs, "spec": spec})
+    return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec)
+
+
+@dataclass
+class Built:
+    """A trained model (eval mode, on the context's device) and the records of the stages that made it,
+    in order; the last record is the model's own stage."""
+
+    model: SSRModel
+    records: list[TrainingRecord] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.records[-1].key
 
 
 class TrainingMode(ABC):
@@ -188,8 +210,8 @@ class TrainingMode(ABC):
     description: ClassVar[str]
 
     @abstractmethod
-    def build(self, ctx: TrainContext, task: PretextTask) -> SSRModel:
-        """A trained model for ``task`` in eval mode on ``ctx.device``."""
+    def build(self, ctx: TrainContext, task: PretextTask) -> Built:
+        """A trained model for ``task`` in eval mode on ``ctx.device``, with its training records."""
 
 
 def _task_param_groups(model: SSRModel, task: PretextTask) -> tuple[list, list]:
@@ -203,7 +225,8 @@ class Multitask(TrainingMode):
     description = "classifier and task heads trained jointly on the shared backbone"
 
     def build(self, ctx, task):
-        model = task.attach(ctx.new_model())
+        with seeded_init(ctx.seed):
+            model = task.attach(ctx.new_model())
         model = _to_device(model, ctx.device)
         p = ctx.preset
         spec = {**ctx.base_spec(), "mode": self.name, "epochs": p.epochs_multitask, **task_spec(task)}
@@ -227,8 +250,8 @@ class Multitask(TrainingMode):
 
             return train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step)
 
-        _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train)
-        return model.eval()
+        record = _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train)
+        return Built(model.eval(), [record])
 
 
 class ClassifierFirst(TrainingMode):
@@ -237,7 +260,8 @@ class ClassifierFirst(TrainingMode):
 
     def build(self, ctx, task):
         p = ctx.preset
-        model = _to_device(ctx.new_model(), ctx.device)
+        with seeded_init(ctx.seed):
+            model = _to_device(ctx.new_model(), ctx.device)
         cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
         steps = steps_for(ctx, p.epochs_classifier)
 
@@ -253,10 +277,10 @@ class ClassifierFirst(TrainingMode):
 
             return train_epochs(ctx, "train classifier", p.epochs_classifier, step)
 
-        _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier)
+        cls_record = _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier)
 
-        torch.manual_seed(ctx.seed + 1)
-        model = _to_device(task.attach(model), ctx.device)
+        with seeded_init(ctx.seed + 1):
+            model = _to_device(task.attach(model), ctx.device)
         for prm in list(model.backbone.parameters()) + list(model.classifier.parameters()):
             prm.requires_grad_(False)
         head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(cls_spec),
@@ -278,5 +302,8 @@ class ClassifierFirst(TrainingMode):
             return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step)
 
         heads_state = lambda: {k: v for k, v in model.state_dict().items() if k.startswith("heads.")}  # noqa: E731
-        _cached_or_train(ctx, f"classifier-first/{task.name}", head_spec, model, heads_state, train_heads)
-        return model.eval()
+        record = _cached_or_train(ctx, f"classifier-first/{task.name}", head_spec, model, heads_state, train_heads)
+        return Built(model.eval(), [cls_record, record])
+
+
+MODES: Registry[type[TrainingMode]] = Registry("training mode", "ssrbench.modes")

@@ -1,0 +1,109 @@
+"""What can be named in ``ssrbench run``, as tables: the content of ``ssrbench list``.
+
+Kept out of the command line so that it only chooses sections and prints them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from .adversarial.base import ATTACKS
+from .config import load_attack_config, load_task_config, named_files
+from .data import DATASETS
+from .errors import SSRBenchError
+from .models.backbone import BACKBONES, SPATIAL_ONLY
+from .presets import PRESETS, preset_fields
+from .pretext.base import TASKS
+from .training.modes import MODES
+
+BACKBONE_CAPTION = ("any other timm model name works too, adapted to 32x32 (see timm.list_models()): " + SPATIAL_ONLY
+                    + "; `ssrbench run` checks it before any work")
+
+SECTIONS = ("tasks", "attacks", "modes", "backbones", "datasets", "presets")
+
+
+def table(section: str, config_dirs: list[Path] | None = None) -> Table:
+    """The table of one of ``SECTIONS``; ``config_dirs`` are the user's extra named-config folders."""
+    if section == "tasks":
+        return tasks_table(config_dirs)
+    if section == "attacks":
+        return attacks_table(config_dirs)
+    if section == "presets":
+        return presets_table()
+    return registry_table(section)
+
+
+def tasks_table(config_dirs: list[Path] | None = None) -> Table:
+    """Every task config with the file it comes from ("<where>: <file>"); a broken one shows its error."""
+    dirs = list(config_dirs or [])
+    named = named_files("tasks", dirs)
+    t = Table(title="tasks", title_justify="left")
+    for col in ("name", "task", "version", "from", "reverse attack", "config"):
+        t.add_column(col)
+    for name in sorted(set(named) | set(TASKS.names())):
+        config = str(named.get(name, "(defaults)"))
+        try:
+            cfg = load_task_config(name, dirs)
+        except SSRBenchError as exc:
+            t.add_row(name, "[red]error[/red]", "", "", str(exc), config)
+            continue
+        cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
+        r = cfg.reverse
+        t.add_row(name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
+                  f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255", config)
+    return t
+
+
+def attacks_table(config_dirs: list[Path] | None = None) -> Table:
+    """Every attack config with its parameters and the file it comes from; a broken one shows its error."""
+    dirs = list(config_dirs or [])
+    named = named_files("attacks", dirs)
+    t = Table(title="attacks", title_justify="left")
+    for col in ("name", "kind", "params", "config", "description"):
+        t.add_column(col)
+    for name in sorted(set(named) | set(ATTACKS.names())):
+        config = str(named.get(name, "(defaults)"))
+        try:
+            cfg = load_attack_config(name, dirs)
+        except SSRBenchError as exc:
+            t.add_row(name, "[red]error[/red]", str(exc), config, "")
+            continue
+        params = ", ".join(f"{k}={_budget(v)}" for k, v in cfg.params.items())
+        t.add_row(name, cfg.kind, params, config, cfg.description)
+    return t
+
+
+def presets_table() -> Table:
+    """Every preset's value of every field, one row per field, named as its ``run`` option."""
+    t = Table(title="presets", title_justify="left")
+    t.add_column("option")
+    for name in PRESETS:
+        t.add_column(name, justify="right")
+    for f in preset_fields():
+        t.add_row(f"--{f.name.replace('_', '-')}", *[str(getattr(p, f.name)) for p in PRESETS.values()])
+    return t
+
+
+def registry_table(section: str) -> Table:
+    """The training modes, backbones or datasets installed, with the distribution each comes from."""
+    reg = {"modes": MODES, "backbones": BACKBONES, "datasets": DATASETS}[section]
+    t = Table(title=section, title_justify="left")
+    t.add_column("name")
+    t.add_column("from")
+    t.add_column("about")
+    for name in reg.names():
+        obj, origin = reg.get(name), reg.origin(name)
+        about = getattr(obj, "description", None) or (obj.__doc__ or "").strip().split("\n")[0]
+        t.add_row(name, f"{origin.distribution} {origin.version}", about)
+    if section == "backbones":
+        t.caption = BACKBONE_CAPTION
+    return t
+
+
+def _budget(v) -> str:
+    """A pixel budget in (0, 1) as papers write it (8/255); anything else as it is."""
+    if isinstance(v, float) and 0 < v < 1:
+        return f"{v * 255:.3g}/255"
+    return str(v)

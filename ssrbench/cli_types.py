@@ -1,0 +1,50 @@
+"""Click parameter types of the command line, and the option type a preset field gets."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from .presets import PresetField
+
+
+class FiniteFloat(click.ParamType):
+    """One rule for every float option: a finite number, within the bounds the option declares."""
+
+    name = "number"
+
+    def __init__(self, gt: float | None = None, ge: float | None = None, le: float | None = None):
+        self.gt, self.ge, self.le = gt, ge, le
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.gt is not None and not number > self.gt:
+            self.fail(f"{value!r} must be greater than {self.gt:g}", param, ctx)
+        if self.ge is not None and not number >= self.ge:
+            self.fail(f"{value!r} must be at least {self.ge:g}", param, ctx)
+        if self.le is not None and not number <= self.le:
+            self.fail(f"{value!r} must be at most {self.le:g}", param, ctx)
+        return number
+
+
+def preset_param_type(field: PresetField) -> click.ParamType:
+    """The option type that accepts exactly the values the preset field does (its choices or its bounds)."""
+    b = field.bounds
+    if field.choices is not None:
+        return click.Choice(field.choices)
+    if field.type is float:
+        return FiniteFloat(**{k: float(v) for k, v in b.items()})
+    if field.type is int:
+        if "gt" in b:
+            return click.IntRange(min=b["gt"], min_open=True, max=b.get("le"))
+        return click.IntRange(min=b.get("ge"), max=b.get("le"))
+    return click.STRING

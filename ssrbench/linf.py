@@ -1,0 +1,62 @@
+"""L-inf projected gradient descent, shared by the adversary (ascent) and the reverse attack (descent).
+
+A leaf below both ``defense`` and ``adversarial``: the algorithm, not an attack.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def random_start_point(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    """A uniform draw from the eps-ball around ``x``, clamped to [0, 1]."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + (2 * noise - 1) * eps).clamp(0, 1)
+
+
+def project_linf(z: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Back into the eps-ball around ``x`` and into [0, 1] (piecewise linear: keeps its gradient inside)."""
+    return torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
+
+
+def linf_pgd(
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    random_start: bool,
+    maximize: bool,
+    generator: torch.Generator | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Signed-gradient steps projected onto the eps-ball around ``x`` and onto [0, 1].
+
+    ``loss_fn`` returns one loss per sample; it is summed so that each sample's step is independent
+    of the batch it sits in. ``stats`` (if given) receives the fraction of images whose input gradient
+    was exactly zero or not finite at the first step -- the signature of masked gradients.
+    """
+    x = x.detach()
+    if steps == 0 or eps == 0:
+        return x.clone()
+    x_adv = random_start_point(x, eps, generator) if random_start else x.clamp(0, 1)
+    sign = 1.0 if maximize else -1.0
+    for step in range(steps):
+        x_adv.requires_grad_(True)
+        with torch.enable_grad():
+            loss = loss_fn(x_adv).sum()
+            (grad,) = torch.autograd.grad(loss, x_adv, allow_unused=True)
+        if grad is None:
+            grad = torch.zeros_like(x_adv)
+        if stats is not None and step == 0:
+            dead = (grad.flatten(1).abs().sum(1) == 0) | ~torch.isfinite(grad.flatten(1)).all(1)
+            stats["zero_grad_fraction"] = dead.float().mean().item()
+        grad = torch.nan_to_num(grad)
+        x_adv = x_adv.detach() + sign * step_size * grad.sign()
+        x_adv = project_linf(x_adv, x, eps)
+    return x_adv.detach()

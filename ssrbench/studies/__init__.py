@@ -1,0 +1,1 @@
+"""studies: one paper's experiment set beside ssrbench's results."""

@@ -1,0 +1,143 @@
+"""The package's layers, read from its imports: no circle, and no import that points up a layer.
+
+Every import counts -- top-level, inside functions and under ``TYPE_CHECKING`` -- because a lazy import
+that only works thanks to its laziness is a circle all the same.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ssrbench"
+
+# lowest first; a module may import its own layer or any below it. The leaderboard package sits just
+# above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
+LAYERS = [
+    ("values", ["__init__", "errors", "stats", "hashing", "budget", "linf", "fileio", "registry", "progress",
+                "presets"]),
+    ("results", ["leaderboard"]),
+    ("models", ["models", "data", "environment"]),
+    ("tasks", ["pretext"]),
+    ("defense", ["defense"]),
+    ("attacks", ["adversarial"]),
+    ("training", ["training"]),
+    ("configs, evaluation", ["config", "evaluate", "testing", "suites"]),
+    ("runner, studies", ["runner", "studies", "catalogue", "preview"]),
+    ("cli", ["cli", "cli_types", "__main__"]),
+]
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"] or ["__init__"]
+        out[".".join(parts)] = path
+    return out
+
+
+def _layer(module: str) -> int:
+    best = None
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if module == p or module.startswith(p + "."):
+                if best is None or len(p) > best[1]:
+                    best = (rank, len(p))
+    if best is None:
+        raise AssertionError(f"ssrbench.{module} is in no layer: add it to LAYERS in {__file__}")
+    return best[0]
+
+
+def _imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """ssrbench modules imported by ``module`` (names relative to the package)."""
+    is_pkg = path.name == "__init__.py"
+    here = module.split(".") if module != "__init__" else []
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names if a.name == "ssrbench" or a.name.startswith("ssrbench.")]
+            targets = [t.removeprefix("ssrbench").lstrip(".") or "__init__" for t in targets]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here if is_pkg else here[:-1]
+                base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+                stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and (node.module == "ssrbench" or node.module.startswith("ssrbench.")):
+                stem = node.module.removeprefix("ssrbench").lstrip(".")
+            else:
+                continue
+            for alias in node.names:  # `from . import x` may name a submodule
+                sub = f"{stem}.{alias.name}" if stem else alias.name
+                targets.append(sub if sub in known else (stem or "__init__"))
+        found.update(t for t in targets if t != module)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    return {m: {t for t in _imports(m, p, known) if t in known} for m, p in mods.items()}
+
+
+def test_every_module_has_a_layer():
+    for m in _modules():
+        _layer(m)
+
+
+def test_no_import_points_up_a_layer():
+    upward = []
+    for mod, targets in _graph().items():
+        for t in targets:
+            if _layer(t) > _layer(mod):
+                upward.append(f"ssrbench.{mod} ({LAYERS[_layer(mod)][0]}) imports ssrbench.{t} ({LAYERS[_layer(t)][0]})")
+    assert not upward, "\n".join(sorted(upward))
+
+
+def test_no_import_circle():
+    graph = _graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycle = stack[stack.index(t):] + [t]
+                pytest.fail("import circle: " + " -> ".join(f"ssrbench.{c}" for c in cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_the_leaderboard_package_depends_only_on_leaves():
+    leaves = set(LAYERS[0][1])
+    for mod, targets in _graph().items():
+        if mod.startswith("leaderboard"):
+            outside = {t for t in targets if not t.startswith("leaderboard") and t.split(".")[0] not in leaves}
+            assert not outside, f"ssrbench.{mod} imports {sorted(outside)}"
+
+
+def test_the_checker_sees_a_planted_circle(tmp_path, monkeypatch):
+    """The walk itself can fail: a two-module circle and an upward import are both caught."""
+    pkg = tmp_path / "ssrbench"
+    (pkg / "pretext").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "pretext" / "__init__.py").write_text("")
+    (pkg / "pretext" / "base.py").write_text("from ..runner import run\n")
+    (pkg / "runner.py").write_text("def run():\n    from .pretext.base import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    with pytest.raises(AssertionError, match="ssrbench.pretext.base .tasks. imports ssrbench.runner"):
+        test_no_import_points_up_a_layer()
+    with pytest.raises(pytest.fail.Exception, match="import circle"):
+        test_no_import_circle()
