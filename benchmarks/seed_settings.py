@@ -33,7 +33,7 @@ from ssrbench.pretext.base import TASKS
 from ssrbench.progress import Reporter
 from ssrbench.studies.source_report import report_row
 from ssrbench.training.cache import ModelCache
-from ssrbench.training.modes import MODES, TrainContext
+from ssrbench.training.modes import MODES, TrainContext, build_model
 
 MODES_ = ("multitask", "classifier-first")
 
@@ -78,7 +78,7 @@ def main() -> None:
     adv: dict[tuple[str, str], float] = {}
     rev: dict[tuple[str, int], tuple[float, float, float, float]] = {}
     for mode in MODES_:
-        built = MODES.get(mode)().build(ctx, task)
+        built = build_model(MODES.get(mode)(), ctx, task)
         model = built.model
         if not all(r.cached for r in built.records):
             print(f"note: {mode} was not in the cache and was trained now (same spec as the seed run)")

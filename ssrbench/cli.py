@@ -53,6 +53,28 @@ def _friendly(fn):
     return wrapper
 
 
+def _seeds(_ctx, _param, value: str | None) -> list[int] | None:
+    """``0,1,2`` (the seeds) or ``3`` (that many, from 0)."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",")]
+    if not value.strip() or any(not v for v in items):
+        raise click.BadParameter(f"{value!r}: give seeds as 0,1,2 or a count such as 3")
+    try:
+        numbers = [int(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: seeds must be integers, e.g. 0,1,2 or 3") from None
+    if any(n < 0 for n in numbers):
+        raise click.BadParameter(f"{value!r}: seeds must not be negative")
+    if len(numbers) == 1:
+        if numbers[0] < 1:
+            raise click.BadParameter(f"{value!r}: a count of seeds must be at least 1")
+        return list(range(numbers[0]))
+    if len(set(numbers)) != len(numbers):
+        raise click.BadParameter(f"{value!r}: a seed is repeated")
+    return numbers
+
+
 def _csv(_ctx, _param, value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -112,7 +134,16 @@ def cli() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="leaderboard file to write (default leaderboards/<preset>.json)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1 ...")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed for initialisation, data order, attacks")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="seed for initialisation, data order, attacks")
+@click.option("--seeds", callback=_seeds, default=None,
+              help="several training seeds, each its own models (cached per seed) and cells, with mean, sd and a "
+                   "seeds-then-images interval per cell: a list (0,1,2) or a count (3 = 0,1,2); replaces --seed")
+@click.option("--deterministic", is_flag=True,
+              help="enforce torch's deterministic algorithms (recorded); two trainings in one environment then give "
+                   "byte-identical weights. Another CPU or GPU still gives other weights (kernels round differently)")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (recorded; results can depend on it)")
 @CONFIG_DIRS
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
@@ -120,15 +151,17 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or table, only errors")
 @_preset_overrides
 @_friendly
-def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, config_dirs, cache_dir,
-        retrain, quiet, **overrides) -> None:
+def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
+        threads, config_dirs, cache_dir, retrain, quiet, **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
     \b
     Example:
       ssrbench run --tasks inpaint --attacks fgsm,pgd2 --data-dir ../shared/data
     """
-    from .environment import resolve_device
+    import torch
+
+    from .environment import make_deterministic, resolve_device
     from .fileio import check_writable, sweep_stale_temps
     from .leaderboard import render, store
     from .progress import Reporter
@@ -145,7 +178,11 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--device") from exc
-    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs))
+    if threads:
+        torch.set_num_threads(threads)
+    if deterministic:
+        make_deterministic()
+    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds)
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
     cache = ModelCache(cache_dir)
@@ -183,17 +220,22 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markdown", 
 @cli.command()
 @click.argument("file")
 @FORMAT
+@click.option("--per-seed", is_flag=True, help="every seed's cells instead of the aggregate across seeds")
 @_friendly
-def show(file: str, fmt: str) -> None:
-    """Render a leaderboard FILE (a path, or REV:PATH from git history); validated and migrated on load."""
+def show(file: str, fmt: str, per_seed: bool) -> None:
+    """Render a leaderboard FILE (a path, or REV:PATH from git history); validated and migrated on load.
+
+    A leaderboard of several seeds is shown aggregated (mean, sd and interval across seeds); --per-seed
+    shows every seed's cells.
+    """
     from .leaderboard import render, store
     from .leaderboard.compare import load_side
 
     board = load_side(file)
     if fmt == "rich":
-        render.render(board)
+        render.render(board, per_seed=per_seed)
     elif fmt == "markdown":
-        click.echo(render.markdown(board))
+        click.echo(render.markdown(board, per_seed=per_seed))
     else:
         click.echo(store.dumps(board), nl=False)
 
@@ -225,7 +267,7 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
     from .leaderboard.render import render_comparison
 
     result = run_compare(load_side(old), load_side(new), threshold=threshold, alpha=alpha)
-    text = render_comparison(result, fmt, threshold=threshold)
+    text = render_comparison(result, fmt, threshold=threshold, alpha=alpha)
     if text is not None:
         click.echo(text)
     regressed = [r for r in result if r.regressed]

@@ -21,6 +21,7 @@ from .registry import Registry
 
 DATASETS: Registry = Registry("dataset", "ssrbench.datasets")  # loaders: (data_dir, download) -> ImageDataset
 DATA_DIR_ENV = "SSRBENCH_DATA_DIR"
+DEFAULT_DATASET = "cifar10"  # what a run evaluates on unless told otherwise
 CIFAR10_FOLDER = "cifar-10-batches-py"
 
 
@@ -62,7 +63,8 @@ _SAFE_GLOBALS = {
     (module, name)
     for module in ("numpy.core.multiarray", "numpy._core.multiarray")
     for name in ("_reconstruct", "scalar")
-} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+} | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")} | {
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):

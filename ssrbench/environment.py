@@ -46,8 +46,31 @@ def capture(device: torch.device) -> Environment:
         torchvision=_v("torchvision"), timm=_v("timm"), numpy=_v("numpy"), pydantic=_v("pydantic"),
         device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
-        threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
+        threads=torch.get_num_threads(), cpu_count=os.cpu_count(), cpu_capability=cpu_capability(),
+        deterministic=torch.are_deterministic_algorithms_enabled(),
     )
+
+
+def cpu_capability() -> str | None:
+    """The CPU kernel family torch dispatches to (``AVX2``, ``AVX512``, ...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def trained_on(device: torch.device) -> dict:
+    """What a training stage ran on: its weights depend on it (kernels round differently)."""
+    env = capture(device)
+    return {"device": env.device, "device_name": env.device_name, "cpu_capability": env.cpu_capability,
+            "torch": env.torch, "threads": env.threads, "deterministic": env.deterministic}
+
+
+def make_deterministic() -> None:
+    """torch's deterministic algorithms (an error, not a silent fallback, where an op has none)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for reproducible matmuls
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:

@@ -15,6 +15,7 @@ from typing import Callable, IO
 from .errors import SSRBenchError
 
 STALE_AFTER_S = 24 * 3600  # a temp file this old is abandoned even if its pid was reused
+MIN_AGE_S = 60.0  # younger files may belong to a writer on another host sharing the folder
 
 
 class UnwritableError(SSRBenchError):
@@ -87,7 +88,8 @@ def sweep_stale_temps(folder: Path | str, name: str = "*") -> list[Path]:
         parts = tmp.name.split(".")
         pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
         try:
-            abandoned = pid is None or not _alive(pid) or time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+            age = time.time() - tmp.stat().st_mtime
+            abandoned = age > STALE_AFTER_S or (age > MIN_AGE_S and (pid is None or not _alive(pid)))
             if abandoned:
                 tmp.unlink()
                 removed.append(tmp)

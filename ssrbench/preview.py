@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from .data import DATASETS
+from .data import DATASETS, DEFAULT_DATASET
 from .pretext.base import PretextTask
-from .runner import RunSpec
 
-DATASET = RunSpec.model_fields["dataset"].default  # the images `ssrbench run` evaluates on, so peek shows those
+DATASET = DEFAULT_DATASET  # the images `ssrbench run` evaluates on, so peek shows those
 
 
 def first_test_images(n: int, data_dir: Path | None, download: bool, dataset: str = DATASET) -> torch.Tensor:

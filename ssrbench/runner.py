@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import __version__
 from .adversarial.base import ATTACKS, Attack
 from .budget import ThreatModel
 from .config import (AttackConfig, TaskConfig, builtin_config_dir, load_attack_config, load_task_config,
                      shadowed_builtins)
-from .data import DATASETS, ImageDataset
+from .data import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
 from .defense.reverse import Defense
 from .environment import capture, git_state
-from .errors import ConfigError
+from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import evaluate
-from .hashing import config_hash
+from .hashing import config_hash, weights_sha256
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -36,7 +36,7 @@ from .progress import Reporter
 from .registry import BUILTIN_DIST
 from .testing import quick_task_check
 from .training.cache import ModelCache
-from .training.modes import MODES, TrainContext
+from .training.modes import MODES, TrainContext, build_model
 
 
 class RunSpec(BaseModel):
@@ -46,14 +46,22 @@ class RunSpec(BaseModel):
     tasks: list[TaskConfig]
     attacks: list[AttackConfig]
     modes: list[str]
-    dataset: str = "cifar10"
+    dataset: str = DEFAULT_DATASET
     preset_name: str
     preset: Preset
     seed: int = 0
+    # several seeds: each trains and evaluates its own models (cached per seed); None = ``seed`` alone
+    # (and left out of the recorded config, so single-seed configs hash as before)
+    seeds: list[int] | None = None
+
+    @property
+    def all_seeds(self) -> list[int]:
+        return list(self.seeds) if self.seeds else [self.seed]
 
 
 def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name: str, preset: Preset,
-            seed: int, dataset: str = "cifar10", config_dirs: list[Path] | None = None) -> RunSpec:
+            seed: int, dataset: str = DEFAULT_DATASET, config_dirs: list[Path] | None = None,
+            seeds: list[int] | None = None) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
         MODES.get(m)
@@ -69,7 +77,8 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
     return RunSpec(
         tasks=task_configs,
         attacks=[load_attack_config(a, config_dirs) for a in attacks],
-        modes=modes, dataset=dataset, preset_name=preset_name, preset=preset, seed=seed,
+        modes=modes, dataset=dataset, preset_name=preset_name, preset=preset,
+        seed=seeds[0] if seeds else seed, seeds=seeds if seeds and len(seeds) > 1 else None,
     )
 
 
@@ -86,7 +95,7 @@ def _outside_file(cfg: TaskConfig | AttackConfig) -> str | None:
     if cfg.source is None:
         return None
     own = builtin_config_dir("tasks" if isinstance(cfg, TaskConfig) else "attacks").resolve()
-    return None if Path(cfg.source).resolve().parent == own else cfg.source
+    return None if Path(cfg.source).resolve().parent == own else display_path(Path(cfg.source))
 
 
 def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
@@ -102,40 +111,46 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         reporter.log(f"[yellow]{notes[-1]}")
         spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
-    ctx = TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter, retrain=retrain)
     n_eval = p.eval_images
     x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
     attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
     cells: list[Cell] = []
     training: list[TrainingRecord] = []
-    for mode_name in spec.modes:
+    several = len(spec.all_seeds) > 1
+    for seed, mode_name, tcfg in ((s, m, t) for s in spec.all_seeds for m in spec.modes for t in spec.tasks):
+        # one (seed, mode, task) model against every attack
+        ctx = TrainContext(data=data, preset=p, device=device, seed=seed, cache=cache, reporter=reporter,
+                           retrain=retrain)
         mode = MODES.get(mode_name)()
-        for tcfg in spec.tasks:
-            task_cls = TASKS.get(tcfg.task)
-            task = task_cls(tcfg.params)
-            built = mode.build(ctx, task)
-            training += built.records
-            outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                               seed=spec.seed, reporter=reporter, description=f"evaluate {mode_name}/{tcfg.name}")
-            task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
-            randomized = Defense(built.model, task, tcfg.reverse).randomized
-            for acfg in spec.attacks:
-                o = outcome.attacks[acfg.name]
-                cells.append(Cell.from_flags(
-                    task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
-                    threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
-                    preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
-                    clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
-                    pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
-                                    clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
-                                    adversarial_reversed=float(_cat(o.pretext_adv_rev).mean())),
-                    model_key=built.key,
-                    seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
-                    adaptive=attacks[acfg.name].adaptive,
-                    zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
-                ))
-            del built
+        task_cls = TASKS.get(tcfg.task)
+        task = task_cls(tcfg.params)
+        built = build_model(mode, ctx, task)
+        training += built.records
+        weights = weights_sha256(built.model.state_dict())
+        label = f"{mode_name}/{tcfg.name}" + (f" seed {seed}" if several else "")
+        outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
+                           seed=seed, reporter=reporter, description=f"evaluate {label}")
+        task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
+        randomized = Defense(built.model, task, tcfg.reverse).randomized
+        for acfg in spec.attacks:
+            o = outcome.attacks[acfg.name]
+            cells.append(_cell(label, acfg.name,
+                task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
+                threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
+                preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
+                clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
+                pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
+                                clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
+                                adversarial_reversed=float(_cat(o.pretext_adv_rev).mean())),
+                model_key=built.key, seed=seed, weights_sha256=weights,
+                seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
+                adaptive=attacks[acfg.name].adaptive,
+                zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
+            ))
+        del built
     config = spec.model_dump(mode="json")
+    if spec.seeds is None:
+        config.pop("seeds")
     board = Leaderboard(
         ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),
         command=command if command is not None else ["ssrbench", *sys.argv[1:]], environment=capture(device),
@@ -148,6 +163,16 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board
+
+
+def _cell(label: str, attack_name: str, **fields: Any) -> Cell:
+    """``Cell.from_flags``, with a value that cannot be written (NaN, inf) reported as an error naming
+    the cell, before anything is written."""
+    try:
+        return Cell.from_flags(**fields)
+    except ValidationError as exc:
+        raise SSRBenchError(format_validation_error(f"{label}/{attack_name}: the run produced a value that cannot be "
+                                                    f"recorded; no leaderboard was written", exc)) from exc
 
 
 def _threat(attack: Attack, cfg: AttackConfig) -> ThreatModel | None:

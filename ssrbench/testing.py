@@ -155,7 +155,12 @@ def check_attack_contract(attack_cls: type[Attack], params: dict[str, Any] | Non
     assert out.min() >= 0 and out.max() <= 1, f"perturb must return pixels in [0, 1], got [{out.min():.4g}, {out.max():.4g}]"
     assert torch.equal(x, x_before), "perturb modified its input in place"
     assert not model.training, "perturb left the model in training mode"
-    eps = getattr(attack.params, "eps", None)
-    if isinstance(eps, (int, float)):
-        dist = (out - x).abs().max().item()
-        assert dist <= eps + 1e-6, f"perturb left the eps-ball: L-inf distance {dist:.4g} > eps {eps:.4g}"
+    threat = attack.threat_model()
+    assert threat is not None, ("the attack declares no threat model: override Attack.threat_model() (or give it "
+                                "LinfBudget params) so the worst case and the budget checks can read it")
+    norm_of = {"linf": lambda d: d.abs().flatten(1).max(1).values, "l2": lambda d: d.flatten(1).norm(dim=1),
+               "l1": lambda d: d.abs().flatten(1).sum(1)}
+    if threat.norm in norm_of and not threat.probe:
+        dist = norm_of[threat.norm](out - x).max().item()
+        assert dist <= threat.eps + 1e-5, \
+            f"perturb left its {threat.norm} ball: distance {dist:.4g} > eps {threat.eps:.4g}"

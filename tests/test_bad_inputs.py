@@ -241,9 +241,10 @@ def test_a_backbone_without_a_spatial_map_is_refused_before_data(tmp_path, backb
 
 # 5. doctored summaries and intervals are refused --------------------------------------------------------------
 
-def _doctored(tmp_path, change) -> Path:
-    doc = json.loads(Path("leaderboards/quick-adaptive.json").read_text()) if Path("leaderboards").is_dir() \
-        else json.loads(FIXTURE.read_text())
+def _doctored(tmp_path, change, as_written: bool = False) -> Path:
+    """A committed leaderboard, re-saved in the current schema (or ``as_written``, schema 1), then doctored."""
+    source = Path("leaderboards/quick-adaptive.json")
+    doc = json.loads(source.read_text()) if as_written else json.loads(store.dumps(store.load(source)))
     change(doc)
     path = tmp_path / "doctored.json"
     path.write_text(json.dumps(doc))
@@ -266,6 +267,13 @@ def test_doctored_leaderboards_are_refused(tmp_path, monkeypatch, what, change, 
         assert res.exit_code == 2, (what, res.output)
         assert reason in res.output
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_doctored_worst_case_in_a_schema_1_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    path = _doctored(tmp_path, lambda d: d["worst_case"][0]["defended"].update(percent=100.0), as_written=True)
+    res = invoke("show", path)
+    assert res.exit_code == 2 and "stored worst_case does not match" in res.output
 
 
 def test_merge_keeps_the_worst_case_and_the_warnings():
@@ -342,11 +350,16 @@ def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
     abandoned = tmp_path / f".abc.pt.{dead.pid}.x1y2z3.tmp"
     legacy = tmp_path / ".abc.json.q9w8e7.tmp"  # written before temp names carried a pid
     in_progress = tmp_path / f".def.pt.{os.getpid()}.a1b2c3.tmp"
-    for f in (abandoned, legacy, in_progress):
+    fresh = tmp_path / f".ghi.pt.{dead.pid}.q1w2e3.tmp"  # just written: perhaps by another host sharing the cache
+    for f in (abandoned, legacy, in_progress, fresh):
         f.write_text("partial")
+    an_hour_ago = time.time() - 3600
+    for f in (abandoned, legacy, in_progress):
+        os.utime(f, (an_hour_ago, an_hour_ago))
     ModelCache(tmp_path).prepare()
     assert not abandoned.exists() and not legacy.exists()
     assert in_progress.exists()  # its writer is alive: not ours to remove
+    assert fresh.exists()
 
 
 # signals, on a real process -------------------------------------------------------------------------------------
@@ -403,3 +416,15 @@ def test_a_config_shadowing_a_built_in_is_announced_and_recorded(data, tmp_path)
     assert cell.attack.config_file == str(mine / "fgsm.toml") and cell.attack.params["eps"] == 4 / 255
     assert cell.task.config_file is None  # the built-in rotation config
     assert any("shadows" in n and str(mine / "fgsm.toml") in n for n in board.notes)
+
+
+def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
+    from ssrbench.errors import SSRBenchError
+    from ssrbench.runner import _cell
+
+    cell = store.load(FIXTURE).cells[0]
+    fields = cell.model_dump(exclude={"clean", "clean_rev", "adv", "adv_rev"})
+    fields["pretext"]["adversarial"] = float("nan")
+    flags = {m: getattr(cell, m).flags() for m in ("clean", "clean_rev", "adv", "adv_rev")}
+    with pytest.raises(SSRBenchError, match="multitask/inpaint/fgsm: the run produced a value that cannot be"):
+        _cell("multitask/inpaint", "fgsm", **fields, **flags)

@@ -18,7 +18,10 @@ from .test_leaderboard import FIXTURE
 
 
 def _board():
-    return store.load(FIXTURE)
+    """The fixture, its models marked as one set of trained weights (so a change is the evaluation's)."""
+    board = store.load(FIXTURE)
+    return board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": f"{i:064x}"})
+                                              for i, c in enumerate(board.cells)]})
 
 
 def _set(cell, metric, flags):
@@ -67,10 +70,10 @@ def test_change_needs_threshold_and_significance():
     small[:2] = True  # +0.5 points: below the 1-point threshold
     new = _with_cell(new, 1, _set(new.cells[1], "adv_rev", small))
     res = {r.key: r for r in compare(old, new, threshold=1.0)}
-    first = {c.metric: c for c in res[old.cells[0].id].changes}
+    first = {c.metric: c for c in res[old.cells[0].group].changes}
     assert first["adv_rev"].verdict == "better" and first["adv_rev"].gained == 40
     assert first["clean"].verdict == "unchanged"
-    assert {c.metric: c for c in res[old.cells[1].id].changes}["adv_rev"].verdict == "unchanged"
+    assert {c.metric: c for c in res[old.cells[1].group].changes}["adv_rev"].verdict == "unchanged"
     # the same +10 points on too few images is not significant: 3 of 16 flips, p = 0.25
     tiny_old = _board()
     f = np.zeros(tiny_old.cells[0].adv.n, bool)
@@ -108,7 +111,7 @@ def test_unmatched_cells_are_listed():
     b = _board()
     fewer = b.model_copy(update={"cells": b.cells[1:]})
     statuses = {r.key: r.status for r in compare(b, fewer)}
-    assert statuses[b.cells[0].id] == "only old"
+    assert statuses[b.cells[0].group] == "only old"
 
 
 def test_git_revision_form_and_ci_exit_code(tmp_path, monkeypatch):
@@ -156,8 +159,10 @@ def test_merge_combines_and_refuses(tmp_path):
     assert {c.id for c in merged.cells} == {c.id for c in b.cells}
     assert [m["file"] for m in merged.merged_from] == ["mt.json", "cf.json"]
     assert compare(b, merged)[0].status == "compared"
-    with pytest.raises(Exception, match="seed differs"):
-        merge([mt, cf.model_copy(update={"seed": 7})], ["a", "b"], [])
+    # another seed's run merges beside it: its cells are other cells (seeds are part of a cell's identity)
+    seed7 = b.model_copy(update={"seed": 7, "cells": [c.model_copy(update={"seed": 7}) for c in b.cells]})
+    both = merge([b, seed7], ["s0", "s7"], [])
+    assert both.seeds == [0, 7] and len(both.cells) == 2 * len(b.cells) and both.seed == 0
     clash = _with_cell(b, 0, _set(b.cells[0], "adv", ~b.cells[0].adv.flags()))
     with pytest.raises(Exception, match="different results"):
         merge([b, clash], ["a", "b"], [])

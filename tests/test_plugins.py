@@ -190,6 +190,7 @@ def test_quick_task_check_leaves_the_random_state_alone():
 LEAKY_ATTACK = """
 from pydantic import BaseModel
 from ssrbench.adversarial.base import Attack
+from ssrbench.budget import ThreatModel
 
 class P(BaseModel):
     eps: float = 8 / 255
@@ -197,18 +198,30 @@ class P(BaseModel):
 class Leaky(Attack):
     Params = P
 
+    def threat_model(self):
+        return ThreatModel(norm="linf", eps=self.params.eps, steps=1)
+
     def perturb(self, model, x, y, generator):
         return (x + 0.5).clamp(0, 1)  # far outside the eps-ball it declares
+
+class Undeclared(Attack):
+    Params = P  # not an LinfBudget, and no threat_model(): the checks could not read its budget
+
+    def perturb(self, model, x, y, generator):
+        return x.clone()
 """
 
 
 def test_check_plugin_passes_the_example_and_refuses_an_attack_outside_its_ball(example_plugin):
-    _install(example_plugin, {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky"}}, LEAKY_ATTACK)
+    _install(example_plugin, {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky",
+                                                   "undeclared": "ssr_plugin_mod:Undeclared"}}, LEAKY_ATTACK)
     for name in ("vflip", "uniform-noise", "fgsm"):
         res = CliRunner().invoke(cli, ["check-plugin", name])
         assert res.exit_code == 0 and res.output.startswith("PASS"), res.output
     res = CliRunner().invoke(cli, ["check-plugin", "leaky"])
-    assert res.exit_code == 1 and "FAIL" in res.output and "eps-ball" in res.output
+    assert res.exit_code == 1 and "FAIL" in res.output and "left its linf ball" in res.output
+    res = CliRunner().invoke(cli, ["check-plugin", "undeclared"])
+    assert res.exit_code == 1 and "declares no threat model" in res.output
 
 
 def test_check_plugin_unknown_name_suggests():

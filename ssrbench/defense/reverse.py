@@ -66,7 +66,8 @@ class Defense:
 
     @property
     def randomized(self) -> bool:
-        return bool(self.task.randomized_eval or (self.reverse.random_start and self.reverse.eps > 0))
+        moves = self.reverse.eps > 0 and self.reverse.steps > 0
+        return bool(moves and (self.task.randomized_eval or self.reverse.random_start))
 
     def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return reverse_attack(self.model, self.task, x, self.reverse, generator)

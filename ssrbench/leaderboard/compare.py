@@ -8,8 +8,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..stats import mcnemar_exact
 from .schema import Cell, Leaderboard
+from .seeds import by_group, seed_difference
 from .store import LeaderboardError, load, loads
 
 METRICS = ("clean", "clean_rev", "adv", "adv_rev")
@@ -37,9 +40,10 @@ class MetricChange:
     lost: int
     gained: int
     p_value: float
-    verdict: str  # better | worse | unchanged
+    verdict: str  # better | worse | unchanged | undecided
     alpha: float = ALPHA  # the level the verdict was judged at
     threshold: float = 1.0  # the smallest |delta| (points) that could count
+    test: str = "McNemar"  # what the verdict rests on
 
     @property
     def delta(self) -> float:
@@ -48,10 +52,11 @@ class MetricChange:
 
 @dataclass
 class CellComparison:
-    key: tuple[str, ...]
+    key: tuple[str, ...]  # the cell without its seed (Cell.group)
     status: str  # compared | not comparable | only old | only new
     reasons: list[str] = field(default_factory=list)
     changes: list[MetricChange] = field(default_factory=list)
+    weights: str = ""  # same | differ | unknown: whether both sides evaluated the same trained models
 
     @property
     def regressed(self) -> bool:
@@ -75,9 +80,50 @@ def why_not_comparable(old: Cell, new: Cell, old_board: Leaderboard, new_board: 
     return reasons
 
 
+def _weights(o: dict[int, Cell], n: dict[int, Cell]) -> str:
+    """``same`` when both sides evaluated byte-identical models for the same seeds."""
+    if set(o) != set(n) or any(c.weights_sha256 is None for c in [*o.values(), *n.values()]):
+        return "unknown" if set(o) == set(n) else "differ"
+    return "same" if all(o[s].weights_sha256 == n[s].weights_sha256 for s in o) else "differ"
+
+
+def _judge(delta: float, p: float, threshold: float, alpha: float) -> str:
+    if abs(delta) >= threshold and p < alpha:
+        return "better" if delta > 0 else "worse"
+    return "unchanged"
+
+
+def _compare_group(o: dict[int, Cell], n: dict[int, Cell], threshold: float, alpha: float) -> tuple[str, list[MetricChange]]:
+    """One cell group across files. Same weights: an exact paired test on the same images (McNemar, pooled
+    over seeds) says whether the *evaluation* changed. Other weights: the difference must stand out against
+    seed-to-seed variation, which needs at least two seeds a side; with fewer there is no verdict."""
+    weights = _weights(o, n)
+    changes = []
+    for m in METRICS:
+        a_flags = np.concatenate([getattr(o[s], m).flags() for s in sorted(o)])
+        b_flags = np.concatenate([getattr(n[s], m).flags() for s in sorted(n)])
+        old_pct, new_pct = 100 * a_flags.mean(), 100 * b_flags.mean()
+        if weights == "same" or (set(o) == set(n) and np.array_equal(a_flags, b_flags)):
+            lost, gained, p = mcnemar_exact(a_flags, b_flags)
+            test = "McNemar, same weights" if weights == "same" else "identical per-image results"
+            verdict = _judge(new_pct - old_pct, p, threshold, alpha)
+        elif len(o) >= 2 and len(n) >= 2:
+            delta, p = seed_difference(o, n, m)
+            lost = gained = 0
+            test = f"hierarchical bootstrap over seeds ({len(o)} old, {len(n)} new) and images"
+            verdict = _judge(delta, p, threshold, alpha)
+        else:
+            lost, gained, p = mcnemar_exact(a_flags, b_flags) if a_flags.shape == b_flags.shape else (0, 0, 1.0)
+            test = (f"none: models retrained (weights {weights}) and {min(len(o), len(n))} seed a side is not enough "
+                    f"to judge against seed variation; run --seeds 3 on both")
+            verdict = "undecided"
+        changes.append(MetricChange(m, old_pct, new_pct, lost, gained, p, verdict, alpha, threshold, test))
+    return weights, changes
+
+
 def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: float = ALPHA) -> list[CellComparison]:
-    """Match cells by (task, attack, mode, backbone, dataset, preset) and judge every metric."""
-    olds, news = {c.id: c for c in old.cells}, {c.id: c for c in new.cells}
+    """Match cells by (task, attack, mode, backbone, dataset, preset) and judge every metric over their seeds."""
+    olds, news = by_group(old.cells), by_group(new.cells)
     out = []
     for key in list(dict.fromkeys([*olds, *news])):
         if key not in news:
@@ -87,20 +133,12 @@ def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: f
             out.append(CellComparison(key, "only new"))
             continue
         o, n = olds[key], news[key]
-        reasons = why_not_comparable(o, n, old, new)
+        reasons = why_not_comparable(next(iter(o.values())), next(iter(n.values())), old, new)
         if reasons:
             out.append(CellComparison(key, "not comparable", reasons))
             continue
-        changes = []
-        for m in METRICS:
-            a, b = getattr(o, m), getattr(n, m)
-            lost, gained, p = mcnemar_exact(a.flags(), b.flags())
-            delta = b.percent - a.percent
-            verdict = "unchanged"
-            if abs(delta) >= threshold and p < alpha:
-                verdict = "better" if delta > 0 else "worse"
-            changes.append(MetricChange(m, a.percent, b.percent, lost, gained, p, verdict, alpha, threshold))
-        out.append(CellComparison(key, "compared", changes=changes))
+        weights, changes = _compare_group(o, n, threshold, alpha)
+        out.append(CellComparison(key, "compared", changes=changes, weights=weights))
     return out
 
 

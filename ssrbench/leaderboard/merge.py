@@ -10,12 +10,10 @@ from .store import LeaderboardError
 
 # what must agree for cells from different files to sit in one table
 _SAME = {
-    "schema version": lambda b: b.source_schema_version,
     "data fingerprint": lambda b: b.dataset.fingerprint,
     "evaluated images": lambda b: (b.dataset.eval_images, b.dataset.eval_selection),
     "preset": lambda b: b.preset,
     "preset values": lambda b: b.config.get("preset"),
-    "seed": lambda b: b.seed,
     "dataset": lambda b: b.config.get("dataset"),
 }
 
@@ -55,9 +53,10 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
     return Leaderboard(
         ssrbench_version=first.ssrbench_version, git_commit=first.git_commit, git_dirty=first.git_dirty,
         created=datetime.now(timezone.utc), command=command, environment=first.environment, dataset=first.dataset,
-        preset=first.preset, seed=first.seed, config=config, config_hash=config_hash(config),
+        preset=first.preset, seed=min(b.seed for b in boards), config=config, config_hash=config_hash(config),
         training=list(training.values()), cells=list(cells.values()),
         seconds_total=sum(b.seconds_total for b in boards),
+        notes=list(dict.fromkeys(n for b in boards for n in b.notes)),
         merged_from=[{"file": n, "command": b.command, "git_commit": b.git_commit, "created": b.created.isoformat(),
                       "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
     )

@@ -97,6 +97,9 @@ class Cell(Record):
     adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
     zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
     threat: ThreatModel | None = Field(None, description="the attack's declared threat model (None: undeclared)")
+    seed: int = Field(0, description="the training and evaluation seed of this cell's model")
+    weights_sha256: str | None = Field(None, description="SHA-256 of the evaluated model's weights: equal on two "
+                                                         "sides means the same model was evaluated")
 
     @classmethod
     def from_flags(cls, *, clean, clean_rev, adv, adv_rev, **fields: Any) -> "Cell":
@@ -106,7 +109,12 @@ class Cell(Record):
                    adv=Accuracy.from_flags(adv), adv_rev=Accuracy.from_flags(adv_rev), **fields)
 
     @property
-    def id(self) -> tuple[str, str, str, str, str, str]:
+    def id(self) -> tuple[str, str, str, str, str, str, int]:
+        return (*self.group, self.seed)
+
+    @property
+    def group(self) -> tuple[str, str, str, str, str, str]:
+        """The cell without its seed: what is aggregated over seeds and matched across files."""
         return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
 
 
@@ -115,6 +123,7 @@ class WorstCase(Record):
 
     task: str
     mode: str
+    seed: int = 0
     attacks: list[str]
     defended: Accuracy  # per-image minimum of Adv+Rev over the attacks
     undefended: Accuracy  # per-image minimum of Adv over the attacks
@@ -127,6 +136,9 @@ class TrainingRecord(Record):
     seconds: float
     final_logs: dict[str, float]
     spec: dict[str, Any]
+    weights_sha256: str | None = Field(None, description="SHA-256 of the weights this stage trained or loaded")
+    trained_on: dict[str, Any] = Field(default_factory=dict, description="where the weights were trained: device, "
+                                       "CPU capability or GPU, torch, threads, deterministic algorithms")
 
 
 class Environment(Record):
@@ -141,6 +153,9 @@ class Environment(Record):
     device_name: str
     threads: int
     cpu_count: int | None
+    cpu_capability: str | None = Field(None, description="the CPU kernels torch used (AVX2, AVX512, ...): they "
+                                       "round differently, so retraining elsewhere gives other weights")
+    deterministic: bool = Field(False, description="torch's deterministic algorithms were enforced")
 
 
 class DatasetInfo(Record):

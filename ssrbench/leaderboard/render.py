@@ -11,6 +11,7 @@ from rich.text import Text
 
 from .compare import ALPHA, METRICS, CellComparison, reverse_effect
 from .schema import Accuracy, Cell, Leaderboard
+from .seeds import Spread
 
 COLUMNS = ("task", "attack", "Clean", "Clean+Rev", "Δ", "Adv", "Adv+Rev", "Δ", "pretext")
 
@@ -35,21 +36,49 @@ def _pretext(c: Cell) -> str:
     return f"{p.clean:.3g} → {p.adversarial:.3g} → {p.adversarial_reversed:.3g}"
 
 
-def _rows(board: Leaderboard, mode: str) -> list[tuple]:
+def _aggregated(board: Leaderboard, per_seed: bool) -> bool:
+    return len(board.seeds) > 1 and not per_seed
+
+
+def _spread(s: Spread) -> str:
+    return f"{s.mean:.2f}±{s.sd:.2f} [{s.ci95[0]:.1f}, {s.ci95[1]:.1f}]"
+
+
+def _rows(board: Leaderboard, mode: str, per_seed: bool = False) -> list[tuple]:
     rows = []
+    if _aggregated(board, per_seed):
+        pretexts = {}
+        for c in board.cells:
+            pretexts.setdefault((c.task.name, c.attack.name, c.mode), []).append(c.pretext)
+        for a in (a for a in board.aggregates if a.mode == mode):
+            m = a.metrics
+            ps = pretexts[(a.task, a.attack, a.mode)]
+            pre = " → ".join(f"{sum(getattr(p, f) for p in ps) / len(ps):.3g}"
+                             for f in ("clean", "adversarial", "adversarial_reversed"))
+            rows.append((a.task, a.attack, _spread(m["clean"]), _spread(m["clean_rev"]),
+                         (m["clean_effect"].mean, m["clean_effect"].excludes_zero), _spread(m["adv"]), _spread(m["adv_rev"]),
+                         (m["adv_effect"].mean, m["adv_effect"].excludes_zero), pre))
+        return rows
+    several = len(board.seeds) > 1
     for c in (c for c in board.cells if c.mode == mode):
-        rows.append((c.task.name, c.attack.name, _acc(c.clean), _acc(c.clean_rev), _delta(c, True),
+        attack = f"{c.attack.name} (seed {c.seed})" if several else c.attack.name
+        rows.append((c.task.name, attack, _acc(c.clean), _acc(c.clean_rev), _delta(c, True),
                      _acc(c.adv), _acc(c.adv_rev), _delta(c, False), _pretext(c)))
     return rows
 
 
 def _title(board: Leaderboard, mode: str) -> str:
     cell = next(c for c in board.cells if c.mode == mode)
-    return f"{mode} · {cell.backbone} · {board.dataset.name} · preset {board.preset} · {cell.clean.n} images"
+    seeds = f" · seeds {','.join(map(str, board.seeds))}" if len(board.seeds) > 1 else ""
+    return f"{mode} · {cell.backbone} · {board.dataset.name} · preset {board.preset} · {cell.clean.n} images{seeds}"
 
 
-def _caption(board: Leaderboard, mode: str) -> str:
+def _caption(board: Leaderboard, mode: str, per_seed: bool = False) -> str:
     metrics = ", ".join(dict.fromkeys(f"{c.task.name}: {c.pretext.metric}" for c in board.cells if c.mode == mode))
+    if _aggregated(board, per_seed):
+        return (f"accuracy % as mean±sd across {len(board.seeds)} training seeds [95% interval: bootstrap over seeds, "
+                f"then images]; Δ = mean effect of the reverse attack, * = its interval excludes 0\npretext = mean "
+                f"over seeds of clean → adversarial → adversarial+rev ({metrics}); --per-seed shows each seed")
     return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant "
             f"(paired McNemar, p < {ALPHA})\npretext = clean → adversarial → adversarial+rev ({metrics})")
 
@@ -58,13 +87,13 @@ def _modes(board: Leaderboard) -> list[str]:
     return list(dict.fromkeys(c.mode for c in board.cells))
 
 
-def tables(board: Leaderboard) -> list[Table]:
+def tables(board: Leaderboard, per_seed: bool = False) -> list[Table]:
     out = []
     for mode in _modes(board):
-        t = Table(title=_title(board, mode), caption=_caption(board, mode))
+        t = Table(title=_title(board, mode), caption=_caption(board, mode, per_seed))
         for col in COLUMNS:
             t.add_column(col, justify="left" if col in ("task", "attack", "pretext") else "right", no_wrap=True)
-        for r in _rows(board, mode):
+        for r in _rows(board, mode, per_seed):
             cells = list(r)
             for i in (4, 7):
                 d, sig = cells[i]
@@ -78,7 +107,9 @@ def tables(board: Leaderboard) -> list[Table]:
 def ranking(board: Leaderboard) -> list[tuple[str, str, str, str, str]]:
     """Rows (task, mode, defended worst case, undefended worst case, attacks), best defended first."""
     rows = sorted(board.worst_case, key=lambda w: -w.defended.percent)
-    return [(w.task, w.mode, _acc(w.defended), _acc(w.undefended), ", ".join(w.attacks)) for w in rows]
+    several = len(board.seeds) > 1
+    return [(w.task, f"{w.mode} (seed {w.seed})" if several else w.mode, _acc(w.defended), _acc(w.undefended),
+             ", ".join(w.attacks)) for w in rows]
 
 
 RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "over attacks")
@@ -91,9 +122,9 @@ def header(board: Leaderboard) -> str:
             f"device {board.environment.device_name or board.environment.device}  {board.seconds_total / 60:.1f} min")
 
 
-def render(board: Leaderboard, console: Console | None = None) -> None:
+def render(board: Leaderboard, console: Console | None = None, per_seed: bool = False) -> None:
     console = console or wide_console()
-    parts = [Text(header(board), style="bold"), *tables(board)]
+    parts = [Text(header(board), style="bold"), *tables(board, per_seed)]
     if board.worst_case:
         t = Table(title="worst case over attacks", caption=RANK_CAPTION)
         for col in RANK_COLUMNS:
@@ -105,18 +136,18 @@ def render(board: Leaderboard, console: Console | None = None) -> None:
     console.print(Group(*parts))
 
 
-def markdown(board: Leaderboard) -> str:
+def markdown(board: Leaderboard, per_seed: bool = False) -> str:
     lines = [f"<!-- {header(board)} -->", ""]
     for mode in _modes(board):
         lines += [f"**{_title(board, mode)}**", "", "| " + " | ".join(COLUMNS) + " |",
                   "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|"]
-        for r in _rows(board, mode):
+        for r in _rows(board, mode, per_seed):
             cells = list(r)
             for i in (4, 7):
                 d, sig = cells[i]
                 cells[i] = f"{d:+.2f}{'*' if sig else ''}"
             lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", _caption(board, mode).replace("\n", "; "), ""]
+        lines += ["", _caption(board, mode, per_seed).replace("\n", "; "), ""]
     if board.worst_case:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ranking(board)]
@@ -128,15 +159,24 @@ def markdown(board: Leaderboard) -> str:
 # -- comparisons ------------------------------------------------------------------------------------
 
 
+WEIGHTS_NOTE = {"differ": "models retrained: weights differ", "unknown": "weights unknown (a file without weight hashes)"}
+
+
+def _tests_used(result: list[CellComparison]) -> str:
+    return "; ".join(dict.fromkeys(ch.test for r in result for ch in r.changes))
+
+
 def comparison_rows(result: list[CellComparison]) -> list[dict]:
     rows = []
     for r in result:
         task, attack, mode, backbone, dataset, preset = r.key
         row = {"task": task, "attack": attack, "mode": mode, "backbone": backbone, "dataset": dataset,
-               "preset": preset, "status": r.status, "reasons": r.reasons}
+               "preset": preset, "status": r.status, "reasons": r.reasons, "weights": r.weights}
+        if r.weights in WEIGHTS_NOTE:
+            row["reasons"] = [*r.reasons, WEIGHTS_NOTE[r.weights]]
         for ch in r.changes:
             row[ch.metric] = {"old": ch.old, "new": ch.new, "delta": ch.delta, "lost": ch.lost, "gained": ch.gained,
-                              "p_value": ch.p_value, "verdict": ch.verdict}
+                              "p_value": ch.p_value, "verdict": ch.verdict, "test": ch.test}
         rows.append(row)
     return rows
 
@@ -153,7 +193,7 @@ def _change_text(row: dict, metric: str, markup: bool) -> str:
 
 
 def render_comparison(result: list[CellComparison], fmt: str, console: Console | None = None,
-                      threshold: float = 1.0) -> str | None:
+                      threshold: float = 1.0, alpha: float = ALPHA) -> str | None:
     rows = comparison_rows(result)
     if fmt == "json":
         return json.dumps(rows, indent=1)
@@ -164,10 +204,10 @@ def render_comparison(result: list[CellComparison], fmt: str, console: Console |
             status = r["status"] + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
             lines.append("| " + " | ".join([r["task"], r["attack"], r["mode"], status,
                                              *[_change_text(r, m, False) for m in METRICS]]) + " |")
-        return "\n".join(lines)
-    judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, ALPHA)}
-    rule = "; ".join(f"|Δ| ≥ {t:g} points and McNemar p < {a:g}" for t, a in sorted(judged))
-    t = Table(title="comparison (old → new)", caption=f"a change counts only when {rule}")
+        return "\n".join([*lines, "", f"tests: {_tests_used(result)}"])
+    judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, alpha)}
+    rule = "; ".join(f"|Δ| ≥ {t:g} points and p < {a:g}" for t, a in sorted(judged))
+    t = Table(title="comparison (old → new)", caption=f"a change counts only when {rule}\ntests: {_tests_used(result)}")
     for col in header_cols:
         t.add_column(col)
     for r in rows:

@@ -18,12 +18,17 @@ ZERO_GRAD = 0.01  # fraction of images
 SLACK = 1.0  # points of noise allowed before a monotonicity violation is reported
 
 
-def _groups(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
-    """Cells by (task, mode); a leaderboard may be passed for its cells."""
-    groups: dict[tuple[str, str], list[Cell]] = {}
+def _groups(cells: Iterable[Cell]) -> dict[tuple[str, str, int], list[Cell]]:
+    """Cells by (task, mode, seed) -- one trained model each; a leaderboard may be passed for its cells."""
+    groups: dict[tuple[str, str, int], list[Cell]] = {}
     for c in getattr(cells, "cells", cells):
-        groups.setdefault((c.task.name, c.mode), []).append(c)
+        groups.setdefault((c.task.name, c.mode, c.seed), []).append(c)
     return groups
+
+
+def _where(task: str, mode: str, seed: int, groups: dict) -> str:
+    several = len({k[2] for k in groups}) > 1
+    return f"{task}/{mode}" + (f"/seed {seed}" if several else "")
 
 
 def _probe(c: Cell) -> bool:
@@ -33,11 +38,11 @@ def _probe(c: Cell) -> bool:
 def worst_case(cells: Iterable[Cell]) -> list[WorstCase]:
     """Per (task, mode), over every attack except sanity probes (declared in their threat model)."""
     out = []
-    for (task, mode), group in _groups(cells).items():
+    for (task, mode, seed), group in _groups(cells).items():
         real = [c for c in group if not _probe(c)] or group
         defended = np.logical_and.reduce([c.adv_rev.flags() for c in real])
         undefended = np.logical_and.reduce([c.adv.flags() for c in real])
-        out.append(WorstCase(task=task, mode=mode, attacks=[c.attack.name for c in real],
+        out.append(WorstCase(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
                              defended=Accuracy.from_flags(defended), undefended=Accuracy.from_flags(undefended)))
     return out
 
@@ -56,8 +61,9 @@ def _stronger(strong: Cell, weak: Cell) -> bool:
 
 def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
     warnings = []
-    for (task, mode), group in _groups(cells).items():
-        where = f"{task}/{mode}"
+    groups = _groups(cells)
+    for (task, mode, seed), group in groups.items():
+        where = _where(task, mode, seed, groups)
         for c in group:
             if c.threat is None:
                 warnings.append(f"{where}/{c.attack.name}: the attack declares no threat model; it is in the worst "

@@ -16,12 +16,13 @@ from pydantic import Field, PrivateAttr, computed_field, model_validator
 from .records import (Accuracy, Cell, Component, DatasetInfo, Environment, Pretext, Record, TrainingRecord,
                       WorstCase)
 from .robustness import sanity_warnings, worst_case
+from .seeds import Aggregate, aggregate
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "TrainingRecord", "WorstCase"]
 
 SCHEMA_VERSION = 2
-DERIVED = ("worst_case", "warnings")
+DERIVED = ("worst_case", "warnings", "aggregates")
 
 
 class Leaderboard(Record):
@@ -59,6 +60,16 @@ class Leaderboard(Record):
         return isinstance(other, Leaderboard) and self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]
+
+    @computed_field(description="per cell evaluated under several seeds: mean, sd and a seeds-then-images "
+                                "bootstrap interval of each accuracy and of the reverse attack's two effects")
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        return aggregate(self.cells)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({c.seed for c in self.cells})
 
     @property
     def source_schema_version(self) -> int:

@@ -26,12 +26,17 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     came from the built-in L-inf attacks: their threat is read off their parameters, as version 1's
     worst case and sanity checks did."""
     doc["schema_version"] = 2
+    seed = doc.get("seed", 0)  # version 1 had one seed per file
     for cell in doc.get("cells", []):
+        cell.setdefault("seed", seed)
         params = (cell.get("attack") or {}).get("params") or {}
         if "threat" not in cell and isinstance(params.get("eps"), (int, float)):
             eps = float(params["eps"])
             cell["threat"] = {"norm": "linf", "eps": eps, "steps": int(params.get("steps", 1)),
                               "probe": eps >= V1_PROBE_EPS}
+    for summary in doc.get("worst_case", []):
+        summary.setdefault("seed", seed)
+    doc.pop("warnings", None)  # version 2's checks read the threat model: recomputed, not compared
     return doc
 
 

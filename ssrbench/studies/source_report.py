@@ -52,7 +52,7 @@ def report_row(mode: str, attack: str) -> ReportRow:
 def _is(c: Cell, attack: str) -> bool:
     if attack == "fgsm":
         return c.attack.kind == "fgsm"
-    return c.attack.kind == "pgd" and c.attack.params.get("steps") == 2
+    return c.attack.kind == "pgd" and c.threat is not None and c.threat.steps == 2
 
 
 def _accs(c: Cell) -> tuple[Accuracy, Accuracy, Accuracy, Accuracy]:

@@ -24,7 +24,9 @@ from ..presets import Preset
 from ..pretext.base import PretextTask
 from ..progress import Reporter
 from ..models.ssr_model import SSRModel
+from ..environment import trained_on
 from ..errors import SSRBenchError
+from ..hashing import weights_sha256
 from ..leaderboard.records import TrainingRecord
 from ..registry import Registry
 from .cache import ModelCache, all_finite
@@ -43,7 +45,8 @@ class TrainContext:
     retrain: bool = False
 
     def new_model(self) -> SSRModel:
-        """An untrained model; call inside ``seeded_init`` so its weights follow the seed."""
+        """An untrained model, initialised from the context's seed (call inside ``isolated_rng``)."""
+        torch.manual_seed(self.seed)
         d = self.data
         return SSRModel(self.preset.backbone, d.mean, d.std, len(d.classes), d.image_size)
 
@@ -111,10 +114,10 @@ class _Optimizers:
 
 
 @contextmanager
-def seeded_init(seed: int) -> Iterator[None]:
-    """Weights initialised from ``seed``, without leaving the caller's global RNG seeded."""
+def isolated_rng() -> Iterator[None]:
+    """A mode seeds torch's global RNG before initialising weights (and anything in training that draws
+    from it, such as dropout, follows from that seed); this keeps those seedings from leaking out."""
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
         yield
 
 
@@ -129,7 +132,8 @@ class TrainingDivergedError(SSRBenchError):
 
 def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
     return TrainingDivergedError(
-        f"{description}: training diverged at {where} ({what}); no model was cached and no leaderboard written. "
+        f"{description}: training diverged at {where} ({what}); this stage's model was not cached and no leaderboard "
+        f"was written. "
         f"Lower --lr / --head-lr (or check the task's loss)")
 
 
@@ -180,16 +184,20 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
             model.load_state_dict(state, strict=False)
             ctx.reporter.log(f"{stage}: cached model {key}")
             return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),
-                                  final_logs=info.get("final_logs", {}), spec=spec)
+                                  final_logs=info.get("final_logs", {}), spec=spec,
+                                  weights_sha256=weights_sha256(state), trained_on=info.get("trained_on", {}))
         except RuntimeError as exc:
             warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
     t0 = time.perf_counter()
     logs = train()
     seconds = time.perf_counter() - t0
-    if not all_finite(state_of()):
+    state = state_of()
+    if not all_finite(state):
         raise _diverged(stage, "the end of training", "the weights hold NaN or infinite values")
-    ctx.cache.save(key, state_of(), spec, {"seconds": seconds, "final_logs": logs})
-    return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec)
+    where = trained_on(ctx.device)
+    ctx.cache.save(key, state, spec, {"seconds": seconds, "final_logs": logs, "trained_on": where})
+    return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec,
+                          weights_sha256=weights_sha256(state), trained_on=where)
 
 
 @dataclass
@@ -211,7 +219,14 @@ class TrainingMode(ABC):
 
     @abstractmethod
     def build(self, ctx: TrainContext, task: PretextTask) -> Built:
-        """A trained model for ``task`` in eval mode on ``ctx.device``, with its training records."""
+        """A trained model for ``task`` in eval mode on ``ctx.device``, with its training records.
+        Seeds torch's global RNG: call through ``build_model``."""
+
+
+def build_model(mode: TrainingMode, ctx: TrainContext, task: PretextTask) -> Built:
+    """``mode.build`` with its global-RNG seedings kept inside."""
+    with isolated_rng():
+        return mode.build(ctx, task)
 
 
 def _task_param_groups(model: SSRModel, task: PretextTask) -> tuple[list, list]:
@@ -225,8 +240,7 @@ class Multitask(TrainingMode):
     description = "classifier and task heads trained jointly on the shared backbone"
 
     def build(self, ctx, task):
-        with seeded_init(ctx.seed):
-            model = task.attach(ctx.new_model())
+        model = task.attach(ctx.new_model())
         model = _to_device(model, ctx.device)
         p = ctx.preset
         spec = {**ctx.base_spec(), "mode": self.name, "epochs": p.epochs_multitask, **task_spec(task)}
@@ -260,8 +274,7 @@ class ClassifierFirst(TrainingMode):
 
     def build(self, ctx, task):
         p = ctx.preset
-        with seeded_init(ctx.seed):
-            model = _to_device(ctx.new_model(), ctx.device)
+        model = _to_device(ctx.new_model(), ctx.device)
         cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
         steps = steps_for(ctx, p.epochs_classifier)
 
@@ -279,8 +292,8 @@ class ClassifierFirst(TrainingMode):
 
         cls_record = _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier)
 
-        with seeded_init(ctx.seed + 1):
-            model = _to_device(task.attach(model), ctx.device)
+        torch.manual_seed(ctx.seed + 1)
+        model = _to_device(task.attach(model), ctx.device)
         for prm in list(model.backbone.parameters()) + list(model.classifier.parameters()):
             prm.requires_grad_(False)
         head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(cls_spec),

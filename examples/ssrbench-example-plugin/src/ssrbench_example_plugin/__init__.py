@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from ssrbench.adversarial.base import Attack
-from ssrbench.config import PixelBudget
+from ssrbench.budget import PixelBudget, ThreatModel
 from ssrbench.pretext.base import PretextTask, TaskLoss, TaskParams
 
 __version__ = "0.2.0"
@@ -62,6 +62,10 @@ class UniformNoise(Attack):
     """A baseline 'attack': uniform noise in the L-inf ball."""
 
     Params = NoiseParams
+
+    def threat_model(self):
+        """Declared, so the worst case and the budget checks can read it (steps=0: no gradient steps)."""
+        return ThreatModel(norm="linf", eps=self.params.eps, steps=0)
 
     def perturb(self, model, x, y, generator):
         noise = torch.rand(x.shape, generator=generator, device=generator.device).to(x.device)
