@@ -308,6 +308,32 @@ def versus_report(file: str, fmt: str) -> None:
         wide_console().print(Markdown(text))
 
 
+@cli.command("seed-findings")
+@click.argument("file", default="leaderboards/quick-seeds.json")
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
+              help="terminal or Markdown (the README's section is this output, unedited)")
+@_friendly
+def seed_findings(file: str, fmt: str) -> None:
+    """The source report's four findings judged across the training seeds of FILE (default
+    leaderboards/quick-seeds.json): each reverse-attack effect as mean ± sd over seeds with a
+    seeds-then-images interval, and whether each finding survives seed variation."""
+    from .leaderboard.compare import load_side
+    from .studies.seed_findings import markdown
+
+    try:
+        text = markdown(load_side(file), file)
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    if fmt == "markdown":
+        click.echo(text)
+    else:
+        from rich.markdown import Markdown
+
+        from .leaderboard.render import wide_console
+
+        wide_console().print(Markdown(text))
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="merged leaderboard to write")

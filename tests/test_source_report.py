@@ -116,3 +116,19 @@ def test_readme_sections_are_the_generated_output_for_the_committed_leaderboards
         assert (REPO / file).is_file(), f"{file} is missing"
         res = CliRunner().invoke(cli, ["versus-report", file, "--format", "markdown"], catch_exceptions=False)
         assert text.strip() == res.output.strip(), f"README block of {file} differs from the generated output"
+
+
+def test_readme_seed_findings_are_the_generated_output_for_the_committed_seeds_leaderboard(monkeypatch):
+    """The `<!-- seed-findings: FILE -->` block is `ssrbench seed-findings FILE --format markdown`, unedited."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- seed-findings: (\S+) -->\n(.*?)\n<!-- seed-findings end -->", readme, re.DOTALL)
+    assert "leaderboards/quick-seeds.json" in [f for f, _ in blocks], "README lacks the seeds leaderboard's block"
+    monkeypatch.chdir(REPO)
+    for file, text in blocks:
+        res = CliRunner().invoke(cli, ["seed-findings", file, "--format", "markdown"], catch_exceptions=False)
+        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"
+
+
+def test_seed_findings_refuses_a_single_seed_board():
+    res = CliRunner().invoke(cli, ["seed-findings", str(FIXTURE), "--format", "markdown"])
+    assert res.exit_code == 2 and "one seed only" in res.output

@@ -1,0 +1,92 @@
+"""The source report's four findings, judged across training seeds instead of on one trained model.
+
+A single model's paired test says whether *that* model's reverse attack changed its accuracy; whether
+the method does needs the spread over retrained models. Each effect here is the mean over seeds with
+its standard deviation and a hierarchical-bootstrap interval (seeds, then images); a finding survives
+seed variation when every (task, mode) it speaks of has an interval on the claimed side of zero.
+"""
+
+from __future__ import annotations
+
+from ..leaderboard.schema import Leaderboard
+from ..leaderboard.seeds import Aggregate, Spread
+from .source_report import SMALL_GAIN, report_row
+
+MODES = ("multitask", "classifier-first")
+
+
+def _fmt(s: Spread) -> str:
+    return f"{s.mean:+.2f} ± {s.sd:.2f} [{s.ci95[0]:+.1f}, {s.ci95[1]:+.1f}]{'*' if s.excludes_zero else ''}"
+
+
+def _find(aggs: list[Aggregate], task: str, mode: str, attack_kind: str, board: Leaderboard) -> Aggregate | None:
+    """The aggregate of ``task``/``mode`` under the built-in attack of that kind (PGD: 2 steps)."""
+    for a in aggs:
+        cell = next(c for c in board.cells if (c.task.name, c.attack.name, c.mode) == (a.task, a.attack, a.mode))
+        steps_ok = attack_kind != "pgd" or (cell.threat is not None and cell.threat.steps == 2)
+        if a.task == task and a.mode == mode and cell.attack.kind == attack_kind and steps_ok:
+            return a
+    return None
+
+
+def _verdict(all_ok: bool, some_ok: bool) -> str:
+    if all_ok:
+        return "**survives seed variation**"
+    return "**partly survives**" if some_ok else "**does not survive seed variation**"
+
+
+def markdown(board: Leaderboard, source: str) -> str:
+    aggs = board.aggregates
+    if not aggs:
+        raise ValueError(f"{source}: one seed only; run `ssrbench run ... --seeds 3` (or merge runs of other seeds)")
+    tasks = list(dict.fromkeys(a.task for a in aggs))
+    n = len(board.seeds)
+    lines = [f"`{source}`: {n} training seeds ({', '.join(map(str, board.seeds))}), {aggs[0].n_images} images, "
+             f"device {board.environment.device_name}. Each effect of the reverse attack is the mean over seeds "
+             f"± sd [95% interval: bootstrap over seeds, then images]; * = the interval excludes 0.", "",
+             "| task | mode | attack | on clean images (Clean+Rev − Clean) | on attacked images (Adv+Rev − Adv) |",
+             "|---|---|---|---:|---:|"]
+    for a in aggs:
+        lines.append(f"| {a.task} | {a.mode} | {a.attack} | {_fmt(a.metrics['clean_effect'])} | "
+                     f"{_fmt(a.metrics['adv_effect'])} |")
+    lines.append("")
+
+    def rows(kind: str):
+        return [(t, m, _find(aggs, t, m, kind, board)) for t in tasks for m in MODES]
+
+    # (a) the reverse attack lowers clean accuracy
+    found = [(t, m, a) for t, m, a in rows("fgsm") if a is not None]
+    ok = [a.metrics["clean_effect"].ci95[1] < 0 for _, _, a in found]
+    parts = [f"{t} {m} {_fmt(a.metrics['clean_effect'])}" for t, m, a in found]
+    lines.append(f"- (a) the reverse attack lowers clean accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — "
+                 f"{'; '.join(parts)}.")
+    # (b) it raises FGSM accuracy
+    ok = [a.metrics["adv_effect"].ci95[0] > 0 for _, _, a in found]
+    parts = [f"{t} {m} {_fmt(a.metrics['adv_effect'])}" for t, m, a in found]
+    lines.append(f"- (b) it raises FGSM accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts)}.")
+    # (c) its gain under 2-step PGD is small: below SMALL_GAIN and below the FGSM gain
+    fgsm = {(t, m): a for t, m, a in rows("fgsm") if a is not None}
+    pgd2 = [(t, m, a) for t, m, a in rows("pgd") if a is not None]
+    ok, parts = [], []
+    for t, m, a in pgd2:
+        gain = a.metrics["adv_effect"]
+        f = fgsm.get((t, m))
+        ok.append(gain.ci95[1] < SMALL_GAIN and (f is None or gain.mean < f.metrics["adv_effect"].mean))
+        parts.append(f"{t} {m} {_fmt(gain)}" + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else ""))
+    lines.append(f"- (c) its gain under 2-step PGD is small (interval below {SMALL_GAIN:g} points, mean below the FGSM "
+                 f"gain; the report: {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
+                 f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): {_verdict(all(ok) and bool(ok), any(ok))} — "
+                 f"{'; '.join(parts)}.")
+    # (d) classifier-first has higher clean accuracy than multitask
+    ok, parts = [], []
+    for t in tasks:
+        mt, cf = fgsm.get((t, "multitask")), fgsm.get((t, "classifier-first"))
+        if mt is None or cf is None:
+            continue
+        a, b = mt.metrics["clean"], cf.metrics["clean"]
+        ok.append(b.ci95[0] > a.ci95[1])
+        parts.append(f"{t}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
+                     f"multitask {a.mean:.2f} ± {a.sd:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]")
+    lines.append(f"- (d) classifier-first has higher clean accuracy than multitask (intervals apart): "
+                 f"{_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts) or 'needs both modes'}.")
+    return "\n".join(lines)
