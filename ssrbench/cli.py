@@ -142,6 +142,10 @@ def cli() -> None:
 @click.option("--deterministic", is_flag=True,
               help="enforce torch's deterministic algorithms (recorded); two trainings in one environment then give "
                    "byte-identical weights. Another CPU or GPU still gives other weights (kernels round differently)")
+@click.option("--classifier-checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="a state dict (torch.save(model.state_dict())) for the chosen backbone that replaces "
+                   "classifier-first's classifier stage -- e.g. your own robust model; loaded with weights_only=True, "
+                   "checked parameter by parameter, its SHA-256 recorded and part of the cache key")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (recorded; results can depend on it)")
 @CONFIG_DIRS
@@ -152,7 +156,7 @@ def cli() -> None:
 @_preset_overrides
 @_friendly
 def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
-        threads, config_dirs, cache_dir, retrain, quiet, **overrides) -> None:
+        classifier_checkpoint, threads, config_dirs, cache_dir, retrain, quiet, **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
     \b
@@ -182,7 +186,8 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
         torch.set_num_threads(threads)
     if deterministic:
         make_deterministic()
-    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds)
+    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds,
+                   classifier_checkpoint=classifier_checkpoint)
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
     cache = ModelCache(cache_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import click
 
@@ -24,7 +25,10 @@ class FiniteFloat(click.ParamType):
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                self.fail(f"{value!r} is not a number", param, ctx)
+                try:  # budgets are written "8/255" in papers
+                    number = float(Fraction(str(value).strip()))
+                except (ValueError, ZeroDivisionError):
+                    self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         if self.gt is not None and not number > self.gt:

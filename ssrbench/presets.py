@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
+from .budget import PixelBudget
 from .errors import ConfigError, format_validation_error
+
+ADVERSARIAL = ("adversarial_training", "adv_eps", "adv_step_size", "adv_steps")
 
 
 class Preset(BaseModel):
@@ -26,6 +29,24 @@ class Preset(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)
     eval_images: int = Field(ge=1, description="first N test images, the same for every cell")
     eval_batch_size: int = Field(250, ge=1)
+    adversarial_training: Literal["none", "fgsm-rs", "pgd"] = Field(
+        "none", description="the classifier's cross-entropy on adversarial examples: none, fgsm-rs (Wong et al. "
+                            "2020: random start, one step of 1.25 eps) or pgd (Madry et al. 2018); classifier-first "
+                            "trains its classifier so, multitask its classification term (the task loss sees the "
+                            "clean batch)")
+    adv_eps: PixelBudget = Field(8 / 255, gt=0, description="adversarial training: eps, in (0, 1]")
+    adv_step_size: PixelBudget = Field(2 / 255, gt=0, description="adversarial training with pgd: step size")
+    adv_steps: int = Field(7, ge=1, le=100, description="adversarial training with pgd: steps")
+
+    @model_serializer(mode="wrap")
+    def _without_unused_adversarial_values(self, handler):
+        """Standard training records no adversarial values, so configs written before they existed stay
+        the same."""
+        out = handler(self)
+        if self.adversarial_training == "none":
+            for name in ADVERSARIAL:
+                out.pop(name, None)
+        return out
 
 
 PRESETS: dict[str, Preset] = {

@@ -36,6 +36,7 @@ from .progress import Reporter
 from .registry import BUILTIN_DIST
 from .testing import quick_task_check
 from .training.cache import ModelCache
+from .training.checkpoint import load_classifier_checkpoint
 from .training.modes import MODES, TrainContext, build_model
 
 
@@ -53,6 +54,7 @@ class RunSpec(BaseModel):
     # several seeds: each trains and evaluates its own models (cached per seed); None = ``seed`` alone
     # (and left out of the recorded config, so single-seed configs hash as before)
     seeds: list[int] | None = None
+    classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
 
     @property
     def all_seeds(self) -> list[int]:
@@ -61,12 +63,14 @@ class RunSpec(BaseModel):
 
 def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name: str, preset: Preset,
             seed: int, dataset: str = DEFAULT_DATASET, config_dirs: list[Path] | None = None,
-            seeds: list[int] | None = None) -> RunSpec:
+            seeds: list[int] | None = None, classifier_checkpoint: Path | None = None) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
         MODES.get(m)
     DATASETS.get(dataset)
     check_backbone(preset.backbone)  # an unknown or unusable backbone fails here, not after loading data
+    if classifier_checkpoint is not None:
+        load_classifier_checkpoint(classifier_checkpoint, preset.backbone)  # a bad file fails here too
     task_configs = [load_task_config(t, config_dirs) for t in tasks]
     for tcfg in task_configs:
         if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
@@ -79,6 +83,7 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
         attacks=[load_attack_config(a, config_dirs) for a in attacks],
         modes=modes, dataset=dataset, preset_name=preset_name, preset=preset,
         seed=seeds[0] if seeds else seed, seeds=seeds if seeds and len(seeds) > 1 else None,
+        classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
     )
 
 
@@ -117,10 +122,14 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     cells: list[Cell] = []
     training: list[TrainingRecord] = []
     several = len(spec.all_seeds) > 1
+    TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter).train_range()
+    checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
+    if checkpoint is not None and "multitask" in spec.modes:
+        notes.append("--classifier-checkpoint replaces classifier-first's classifier only; multitask trains its own")
     for seed, mode_name, tcfg in ((s, m, t) for s in spec.all_seeds for m in spec.modes for t in spec.tasks):
         # one (seed, mode, task) model against every attack
         ctx = TrainContext(data=data, preset=p, device=device, seed=seed, cache=cache, reporter=reporter,
-                           retrain=retrain)
+                           retrain=retrain, classifier_checkpoint=checkpoint)
         mode = MODES.get(mode_name)()
         task_cls = TASKS.get(tcfg.task)
         task = task_cls(tcfg.params)
@@ -149,8 +158,9 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
             ))
         del built
     config = spec.model_dump(mode="json")
-    if spec.seeds is None:
-        config.pop("seeds")
+    for optional in ("seeds", "classifier_checkpoint"):  # single-seed, trained-classifier configs hash as before
+        if config.get(optional) is None:
+            config.pop(optional)
     board = Leaderboard(
         ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),
         command=command if command is not None else ["ssrbench", *sys.argv[1:]], environment=capture(device),

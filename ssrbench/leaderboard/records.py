@@ -139,6 +139,8 @@ class TrainingRecord(Record):
     weights_sha256: str | None = Field(None, description="SHA-256 of the weights this stage trained or loaded")
     trained_on: dict[str, Any] = Field(default_factory=dict, description="where the weights were trained: device, "
                                        "CPU capability or GPU, torch, threads, deterministic algorithms")
+    warnings: list[str] = Field(default_factory=list, description="what training found wrong with the model "
+                                                                   "(e.g. catastrophic overfitting)")
 
 
 class Environment(Record):

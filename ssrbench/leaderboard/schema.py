@@ -53,7 +53,8 @@ class Leaderboard(Record):
     @computed_field(description="sanity checks that fired")
     @property
     def warnings(self) -> list[str]:
-        return sanity_warnings(self.cells)
+        trained = [f"{r.stage} (model {r.key}): {w}" for r in self.training for w in r.warnings]
+        return sanity_warnings(self.cells) + list(dict.fromkeys(trained))
 
     def __eq__(self, other: object) -> bool:
         """Same content; where a file came from (its schema before migration) is not content."""

@@ -13,22 +13,25 @@ import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageDataset, augment
+from ..data import ImageDataset, augment, display_path
 from ..presets import Preset
 from ..pretext.base import PretextTask
 from ..progress import Reporter
 from ..models.ssr_model import SSRModel
 from ..environment import trained_on
-from ..errors import SSRBenchError
+from ..errors import ConfigError, SSRBenchError
 from ..hashing import weights_sha256
 from ..leaderboard.records import TrainingRecord
 from ..registry import Registry
+from . import adversarial
+from .checkpoint import file_sha256, load_classifier_checkpoint
 from .cache import ModelCache, all_finite
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
@@ -43,6 +46,7 @@ class TrainContext:
     cache: ModelCache
     reporter: Reporter
     retrain: bool = False
+    classifier_checkpoint: Path | None = None  # replaces classifier-first's classifier stage
 
     def new_model(self) -> SSRModel:
         """An untrained model, initialised from the context's seed (call inside ``isolated_rng``)."""
@@ -58,7 +62,40 @@ class TrainContext:
             "lr": p.lr, "head_lr": p.head_lr, "weight_decay": p.weight_decay, "seed": self.seed,
             # recorded only when not the original choice, so models cached before the option stay valid
             **({"optimizer": p.optimizer} if p.optimizer != "sgd" else {}),
+            **({"adversarial": adversarial.spec(p)} if adversarial.enabled(p) else {}),
         }
+
+    def train_range(self) -> tuple[int, int]:
+        """(images trained on, images available): adversarial training keeps the last ``HELDOUT`` of the
+        first ``train_images`` out, to watch robustness on images it never trained on."""
+        n = min(self.preset.train_images or len(self.data.train_x), len(self.data.train_x))
+        if adversarial.enabled(self.preset):
+            if n <= adversarial.HELDOUT:
+                raise ConfigError(f"adversarial training keeps {adversarial.HELDOUT} training images out to watch "
+                                    f"for catastrophic overfitting; --train-images {n} leaves none to train on")
+            return n - adversarial.HELDOUT, n
+        return n, n
+
+    def adversarial_monitor(self, model: nn.Module, warnings: list[str]) -> tuple[Callable[[], None], Callable[[], dict]]:
+        """(after_epoch, final) for a stage that trains the classifier adversarially: held-out PGD accuracy
+        per epoch, and a warning in ``warnings`` if it collapses. Does nothing for standard training."""
+        if not adversarial.enabled(self.preset):
+            return (lambda: None), (lambda: {})
+        start, stop = self.train_range()
+        x = self.data.train_x[start:stop].to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
+        y = self.data.train_y[start:stop].to(self.device)
+        history: list[float] = []
+
+        def after_epoch() -> None:
+            history.append(adversarial.heldout_pgd_accuracy(model, x, y, self.preset, self.seed))
+
+        def final() -> dict:
+            warning = adversarial.collapse_warning(history)
+            if warning:
+                warnings.append(warning)
+            return {"heldout_pgd_acc": history[-1]} if history else {}
+
+        return after_epoch, final
 
 
 def task_spec(task: PretextTask) -> dict[str, Any]:
@@ -137,10 +174,11 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
         f"Lower --lr / --head-lr (or check the task's loss)")
 
 
-def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn) -> dict[str, float]:
+def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
+                 after_epoch: Callable[[], None] | None = None) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch."""
     data, p, dev = ctx.data, ctx.preset, ctx.device
-    n = min(p.train_images or len(data.train_x), len(data.train_x))
+    n, _ = ctx.train_range()
     x_all, y_all = data.train_x[:n].to(dev), data.train_y[:n].to(dev)
     bs = min(p.batch_size, n)
     per_epoch = n // bs
@@ -162,17 +200,22 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn)
                 for k, v in logs.items():
                     last.setdefault(k, []).append(v)
                 advance(1, f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()))
+            if after_epoch is not None:
+                after_epoch()
     return {k: sum(v) / len(v) for k, v in last.items()}
 
 
 def steps_for(ctx: TrainContext, epochs: int) -> int:
-    n = min(ctx.preset.train_images or len(ctx.data.train_x), len(ctx.data.train_x))
+    n, _ = ctx.train_range()
     return epochs * (n // min(ctx.preset.batch_size, n))
 
 
 def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model: nn.Module,
-                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]]) -> TrainingRecord:
-    """Load ``model``'s weights from the cache, or train it and store them; the stage's record either way."""
+                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]],
+                     warnings_out: list[str] | None = None) -> TrainingRecord:
+    """Load ``model``'s weights from the cache, or train it and store them; the stage's record either way.
+    ``warnings_out`` is what ``train`` found wrong with the model (kept in the cache with it)."""
+    warnings_out = warnings_out if warnings_out is not None else []
     key = ModelCache.key(spec)
     hit = None if ctx.retrain else ctx.cache.load(key)
     if hit is not None:
@@ -185,7 +228,8 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
             ctx.reporter.log(f"{stage}: cached model {key}")
             return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),
                                   final_logs=info.get("final_logs", {}), spec=spec,
-                                  weights_sha256=weights_sha256(state), trained_on=info.get("trained_on", {}))
+                                  weights_sha256=weights_sha256(state), trained_on=info.get("trained_on", {}),
+                                  warnings=info.get("warnings", []))
         except RuntimeError as exc:
             warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
     t0 = time.perf_counter()
@@ -195,9 +239,12 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     if not all_finite(state):
         raise _diverged(stage, "the end of training", "the weights hold NaN or infinite values")
     where = trained_on(ctx.device)
-    ctx.cache.save(key, state, spec, {"seconds": seconds, "final_logs": logs, "trained_on": where})
+    info = {"seconds": seconds, "final_logs": logs, "trained_on": where}
+    if warnings_out:
+        info["warnings"] = list(warnings_out)
+    ctx.cache.save(key, state, spec, info)
     return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec,
-                          weights_sha256=weights_sha256(state), trained_on=where)
+                          weights_sha256=weights_sha256(state), trained_on=where, warnings=list(warnings_out))
 
 
 @dataclass
@@ -211,6 +258,19 @@ class Built:
     @property
     def key(self) -> str:
         return self.records[-1].key
+
+
+def _from_checkpoint(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
+    """The user's classifier instead of a trained one: its file's SHA-256 is its identity (and key)."""
+    path = ctx.classifier_checkpoint
+    state = load_classifier_checkpoint(path, ctx.preset.backbone, len(ctx.data.classes), ctx.data.image_size)
+    model.load_state_dict(state, strict=False)  # normalisation from the data unless the file brings its own
+    spec = {"training_code": TRAINING_CODE_VERSION, "backbone": ctx.preset.backbone, "mode": "classifier",
+            "checkpoint_sha256": file_sha256(path)}
+    ctx.reporter.log(f"classifier: from {path}")
+    return TrainingRecord(stage="classifier", key=ModelCache.key(spec), cached=True, seconds=0.0, final_logs={},
+                          spec=spec, weights_sha256=weights_sha256(model.classifier_state()),
+                          trained_on={"checkpoint": display_path(path)})
 
 
 class TrainingMode(ABC):
@@ -247,24 +307,28 @@ class Multitask(TrainingMode):
         steps = steps_for(ctx, p.epochs_multitask)
         weight = task.params.multitask_weight
 
+        found: list[str] = []  # what training finds wrong with the model (catastrophic overfitting)
+
         def train():
             head_main, head_aux = _task_param_groups(model, task)
             shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
             opts = _Optimizers([_shared_optimizer(shared, p, steps), _adam(head_main, p.head_lr, steps)],
                                [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None)
             model.train()
+            after_epoch, final = ctx.adversarial_monitor(model, found)
 
             def step(x, y, gen):
-                logits = model(x)
+                logits = model(adversarial.adversarial_batch(model, x, y, p, gen))  # the task loss sees clean x
                 ce = F.cross_entropy(logits, y)
                 tl = task.training_loss(model, x, gen)
                 opts.step(ce + weight * tl.loss, tl.aux_loss)
                 return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item(),
                         "ssl": tl.loss.item(), **tl.logs}
 
-            return train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step)
+            logs = train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step, after_epoch)
+            return {**logs, **final()}
 
-        record = _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train)
+        record = _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train, found)
         return Built(model.eval(), [record])
 
 
@@ -278,25 +342,33 @@ class ClassifierFirst(TrainingMode):
         cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
         steps = steps_for(ctx, p.epochs_classifier)
 
+        found: list[str] = []
+
         def train_classifier():
             opts = _Optimizers([_shared_optimizer(model.parameters(), p, steps)])
             model.train()
+            after_epoch, final = ctx.adversarial_monitor(model, found)
 
             def step(x, y, gen):
-                logits = model(x)
+                logits = model(adversarial.adversarial_batch(model, x, y, p, gen))
                 ce = F.cross_entropy(logits, y)
                 opts.step(ce, None)
                 return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
 
-            return train_epochs(ctx, "train classifier", p.epochs_classifier, step)
+            logs = train_epochs(ctx, "train classifier", p.epochs_classifier, step, after_epoch)
+            return {**logs, **final()}
 
-        cls_record = _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier)
+        if ctx.classifier_checkpoint is not None:
+            cls_record = _from_checkpoint(ctx, model)
+        else:
+            cls_record = _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state,
+                                          train_classifier, found)
 
         torch.manual_seed(ctx.seed + 1)
         model = _to_device(task.attach(model), ctx.device)
         for prm in list(model.backbone.parameters()) + list(model.classifier.parameters()):
             prm.requires_grad_(False)
-        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(cls_spec),
+        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": cls_record.key,
                      "epochs": p.epochs_head, **task_spec(task)}
         head_steps = steps_for(ctx, p.epochs_head)
 
