@@ -284,6 +284,18 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
                     f"of the same configuration, or pass --allow-no-comparable", 1)
 
 
+def _echo_markdown(text: str, fmt: str) -> None:
+    """A study's Markdown as it is (README-ready), or rendered for the terminal."""
+    if fmt == "markdown":
+        click.echo(text)
+        return
+    from rich.markdown import Markdown
+
+    from .leaderboard.render import wide_console
+
+    wide_console().print(Markdown(text))
+
+
 @cli.command("versus-report")
 @click.argument("file", default="leaderboards/seed.json")
 @click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
@@ -303,14 +315,7 @@ def versus_report(file: str, fmt: str) -> None:
         text = markdown(load_side(file), file)
     except ValueError as exc:
         raise _Fail(str(exc), 2) from exc
-    if fmt == "markdown":
-        click.echo(text)
-    else:
-        from rich.markdown import Markdown
-
-        from .leaderboard.render import wide_console
-
-        wide_console().print(Markdown(text))
+    _echo_markdown(text, fmt)
 
 
 @cli.command("seed-findings")
@@ -329,14 +334,7 @@ def seed_findings(file: str, fmt: str) -> None:
         text = markdown(load_side(file), file)
     except ValueError as exc:
         raise _Fail(str(exc), 2) from exc
-    if fmt == "markdown":
-        click.echo(text)
-    else:
-        from rich.markdown import Markdown
-
-        from .leaderboard.render import wide_console
-
-        wide_console().print(Markdown(text))
+    _echo_markdown(text, fmt)
 
 
 @cli.command()
