@@ -94,6 +94,10 @@ def test_aggregates_mean_sd_and_interval_across_seeds():
     assert spread.ci95[0] <= spread.mean <= spread.ci95[1]
     effect = agg.metrics["adv_effect"]
     assert effect.mean == pytest.approx(spread.mean - agg.metrics["adv"].mean)
+    from ssrbench.leaderboard.render import markdown
+    shown = markdown(board)
+    assert "(3 seeds)" in shown and "mean ± sd of each seed's worst case" in shown and "(seed 1)" not in shown
+    assert "(seed 1)" in markdown(board, per_seed=True)
     again = store.loads(store.dumps(board), "seeds.json")  # a derived view, recomputed and checked on load
     assert again.aggregates == board.aggregates
     shown = CliRunner().invoke(cli, ["show", "-", "--help"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -104,8 +105,21 @@ def tables(board: Leaderboard, per_seed: bool = False) -> list[Table]:
     return out
 
 
-def ranking(board: Leaderboard) -> list[tuple[str, str, str, str, str]]:
-    """Rows (task, mode, defended worst case, undefended worst case, attacks), best defended first."""
+def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, str, str, str, str]]:
+    """Rows (task, mode, defended worst case, undefended worst case, attacks), best defended first; over
+    several seeds, mean ± sd across them (``per_seed``: a row per seed)."""
+    if _aggregated(board, per_seed):
+        groups: dict[tuple[str, str], list] = {}
+        for w in board.worst_case:
+            groups.setdefault((w.task, w.mode), []).append(w)
+        stats = []
+        for (task, mode), ws in groups.items():
+            d = np.array([w.defended.percent for w in ws])
+            u = np.array([w.undefended.percent for w in ws])
+            sd = (lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
+            stats.append((float(d.mean()), (task, f"{mode} ({len(ws)} seeds)", f"{d.mean():.2f}±{sd(d):.2f}",
+                                            f"{u.mean():.2f}±{sd(u):.2f}", ", ".join(ws[0].attacks))))
+        return [row for _, row in sorted(stats, key=lambda t: -t[0])]
     rows = sorted(board.worst_case, key=lambda w: -w.defended.percent)
     several = len(board.seeds) > 1
     return [(w.task, f"{w.mode} (seed {w.seed})" if several else w.mode, _acc(w.defended), _acc(w.undefended),
@@ -114,6 +128,10 @@ def ranking(board: Leaderboard) -> list[tuple[str, str, str, str, str]]:
 
 RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "over attacks")
 RANK_CAPTION = "per image: robust only if it survives every attack; ranked by the defended worst case"
+
+
+def _rank_caption(board: Leaderboard, per_seed: bool) -> str:
+    return RANK_CAPTION + ("; over seeds: mean ± sd of each seed's worst case" if _aggregated(board, per_seed) else "")
 
 
 def header(board: Leaderboard) -> str:
@@ -126,10 +144,10 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
     console = console or wide_console()
     parts = [Text(header(board), style="bold"), *tables(board, per_seed)]
     if board.worst_case:
-        t = Table(title="worst case over attacks", caption=RANK_CAPTION)
+        t = Table(title="worst case over attacks", caption=_rank_caption(board, per_seed))
         for col in RANK_COLUMNS:
             t.add_column(col, justify="right" if "worst" in col else "left")
-        for r in ranking(board):
+        for r in ranking(board, per_seed):
             t.add_row(*r)
         parts.append(t)
     parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
@@ -150,8 +168,8 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["", _caption(board, mode, per_seed).replace("\n", "; "), ""]
     if board.worst_case:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---|"]
-        lines += ["| " + " | ".join(r) + " |" for r in ranking(board)]
-        lines += ["", RANK_CAPTION, ""]
+        lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
+        lines += ["", _rank_caption(board, per_seed), ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]
     return "\n".join(lines)
 
