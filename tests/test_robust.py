@@ -111,3 +111,29 @@ def test_classifier_checkpoint_round_trip_and_bad_files(tmp_path):
         assert res.exit_code == 2, (path, res.output)
         assert str(path) in res.output and reason in res.output and "CIFAR-10 not found" not in res.output
     assert not marker.exists() and not os.path.exists(tmp_path / "x.json")
+
+
+def test_the_defense_is_judged_against_its_static_base():
+    """versus_base: the defended worst case against the classifier trained alone under the non-adaptive
+    attacks, on the same images, paired; adaptive attacks count for the defense, not for the base."""
+    import numpy as np
+
+    from ssrbench.leaderboard.records import Accuracy
+
+    board = store.load(FIXTURE)
+    n = board.cells[0].adv.n
+    base_flags = np.zeros(n, bool); base_flags[:2] = True  # noqa: E702
+    better = np.zeros(n, bool); better[:10] = True  # noqa: E702
+    cells = []
+    for c in board.cells:
+        defended = better if c.mode == "multitask" else base_flags
+        cells.append(c.model_copy(update={"adv": Accuracy.from_flags(base_flags), "adv_rev": Accuracy.from_flags(defended)}))
+    board = board.model_copy(update={"cells": cells})
+    vs = {v.mode: v for v in board.versus_base}
+    assert vs["multitask"].points == pytest.approx(100 * 8 / n) and vs["multitask"].p_value < 0.05
+    assert vs["classifier-first"].points == 0 and vs["classifier-first"].p_value == 1
+    assert vs["multitask"].base_attacks == [c.attack.name for c in board.cells if c.mode == "classifier-first"]
+    rows = __import__("ssrbench.leaderboard.render", fromlist=["ranking"]).ranking(board)
+    assert rows[0][1] == "multitask" and rows[0][4].startswith("+") and "*" in rows[0][4]  # ranked by the gain
+    no_base = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
+    assert no_base.versus_base == []  # without the classifier trained alone there is no base to beat

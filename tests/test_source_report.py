@@ -132,3 +132,14 @@ def test_readme_seed_findings_are_the_generated_output_for_the_committed_seeds_l
 def test_seed_findings_refuses_a_single_seed_board():
     res = CliRunner().invoke(cli, ["seed-findings", str(FIXTURE), "--format", "markdown"])
     assert res.exit_code == 2 and "one seed only" in res.output
+
+
+def test_readme_leaderboard_tables_are_the_generated_output(monkeypatch):
+    """Each `<!-- show: FILE -->` block is `ssrbench show FILE --format markdown`, unedited."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- show: (\S+) -->\n(.*?)\n<!-- show end -->", readme, re.DOTALL)
+    assert {"leaderboards/quick.json", "leaderboards/robust-fgsm-rs-first-look.json"} <= {f for f, _ in blocks}
+    monkeypatch.chdir(REPO)
+    for file, text in blocks:
+        res = CliRunner().invoke(cli, ["show", file, "--format", "markdown"], catch_exceptions=False)
+        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"

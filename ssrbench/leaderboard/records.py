@@ -129,6 +129,22 @@ class WorstCase(Record):
     undefended: Accuracy  # per-image minimum of Adv over the attacks
 
 
+class VersusBase(Record):
+    """Does the defense beat its static base? The defended worst case of (task, mode) against the same
+    attacks' undefended worst case of the classifier trained alone (classifier-first's classifier: for
+    classifier-first the very model without the reverse attack), on the same images, paired."""
+
+    task: str
+    mode: str
+    seed: int = 0
+    attacks: list[str]  # the defense's worst case is over these
+    base_attacks: list[str]  # the base's: the non-adaptive ones, which see the base itself
+    defended: Accuracy
+    base: Accuracy
+    points: float = Field(description="defended minus base, accuracy points")
+    p_value: float = Field(ge=0, le=1, description="exact McNemar test on the same images")
+
+
 class TrainingRecord(Record):
     stage: str
     key: str

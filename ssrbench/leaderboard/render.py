@@ -105,9 +105,17 @@ def tables(board: Leaderboard, per_seed: bool = False) -> list[Table]:
     return out
 
 
-def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, str, str, str, str]]:
-    """Rows (task, mode, defended worst case, undefended worst case, attacks), best defended first; over
-    several seeds, mean ± sd across them (``per_seed``: a row per seed)."""
+def _versus(v, alpha: float = ALPHA) -> str:
+    if v is None:
+        return "—"
+    return f"{v.points:+.2f}{'*' if v.p_value < alpha else ''} (p={v.p_value:.2g})"
+
+
+def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]:
+    """Rows (task, mode, defended worst case, undefended worst case, versus the static base, attacks),
+    ranked by the defended worst case's gain over the static base (then by the defended worst case);
+    over several seeds, mean ± sd across them (``per_seed``: a row per seed)."""
+    base = {(v.task, v.mode, v.seed): v for v in board.versus_base}
     if _aggregated(board, per_seed):
         groups: dict[tuple[str, str], list] = {}
         for w in board.worst_case:
@@ -117,17 +125,28 @@ def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, str, 
             d = np.array([w.defended.percent for w in ws])
             u = np.array([w.undefended.percent for w in ws])
             sd = (lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
-            stats.append((float(d.mean()), (task, f"{mode} ({len(ws)} seeds)", f"{d.mean():.2f}±{sd(d):.2f}",
-                                            f"{u.mean():.2f}±{sd(u):.2f}", ", ".join(ws[0].attacks))))
-        return [row for _, row in sorted(stats, key=lambda t: -t[0])]
-    rows = sorted(board.worst_case, key=lambda w: -w.defended.percent)
+            vs = [base.get((w.task, w.mode, w.seed)) for w in ws]
+            pts = np.array([v.points for v in vs if v is not None])
+            versus = f"{pts.mean():+.2f}±{sd(pts):.2f}" if len(pts) == len(ws) else "—"
+            key = (float(pts.mean()) if len(pts) == len(ws) else float("-inf"), float(d.mean()))
+            stats.append((key, (task, f"{mode} ({len(ws)} seeds)", f"{d.mean():.2f}±{sd(d):.2f}",
+                                f"{u.mean():.2f}±{sd(u):.2f}", versus, ", ".join(ws[0].attacks))))
+        return [row for _, row in sorted(stats, key=lambda t: (-t[0][0], -t[0][1]))]
+
+    def key(w):
+        v = base.get((w.task, w.mode, w.seed))
+        return (-(v.points if v is not None else float("-inf")), -w.defended.percent)
+
     several = len(board.seeds) > 1
     return [(w.task, f"{w.mode} (seed {w.seed})" if several else w.mode, _acc(w.defended), _acc(w.undefended),
-             ", ".join(w.attacks)) for w in rows]
+             _versus(base.get((w.task, w.mode, w.seed))), ", ".join(w.attacks))
+            for w in sorted(board.worst_case, key=key)]
 
 
-RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "over attacks")
-RANK_CAPTION = "per image: robust only if it survives every attack; ranked by the defended worst case"
+RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "vs static base", "over attacks")
+RANK_CAPTION = ("per image: robust only if it survives every attack; vs static base = worst case Adv+Rev minus the "
+                "classifier trained alone (classifier-first's, no reverse attack) under the non-adaptive attacks, "
+                "same images, * = McNemar p < 0.05; ranked by it")
 
 
 def _rank_caption(board: Leaderboard, per_seed: bool) -> str:
@@ -146,7 +165,7 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
     if board.worst_case:
         t = Table(title="worst case over attacks", caption=_rank_caption(board, per_seed))
         for col in RANK_COLUMNS:
-            t.add_column(col, justify="right" if "worst" in col else "left")
+            t.add_column(col, justify="right" if "worst" in col or "base" in col else "left")
         for r in ranking(board, per_seed):
             t.add_row(*r)
         parts.append(t)
@@ -167,7 +186,7 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", _caption(board, mode, per_seed).replace("\n", "; "), ""]
     if board.worst_case:
-        lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---|"]
+        lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]

@@ -11,7 +11,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .records import Accuracy, Cell, WorstCase
+from ..stats import mcnemar_exact
+from .records import Accuracy, Cell, VersusBase, WorstCase
+
+BASE_MODE = "classifier-first"  # its classifier is the one trained alone: the static base of every mode
 
 NEAR_ZERO = 10.0  # percent
 ZERO_GRAD = 0.01  # fraction of images
@@ -44,6 +47,30 @@ def worst_case(cells: Iterable[Cell]) -> list[WorstCase]:
         undefended = np.logical_and.reduce([c.adv.flags() for c in real])
         out.append(WorstCase(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
                              defended=Accuracy.from_flags(defended), undefended=Accuracy.from_flags(undefended)))
+    return out
+
+
+def versus_base(cells: Iterable[Cell]) -> list[VersusBase]:
+    """Per (task, mode, seed) whose static base was evaluated under the same attacks on the same images."""
+    groups = _groups(cells)
+    out = []
+    for (task, mode, seed), group in groups.items():
+        base_group = groups.get((task, BASE_MODE, seed))
+        if base_group is None:
+            continue
+        real = [c for c in group if not _probe(c)] or group
+        # the base is attacked by the attacks that see it: the non-adaptive ones (an adaptive cell's Adv is
+        # the classifier on images crafted against the defense, not against the classifier)
+        seen = [c for c in base_group if not c.adaptive and not _probe(c)]
+        if not seen or any(c.adv.n != real[0].adv.n for c in seen):
+            continue
+        defended = np.logical_and.reduce([c.adv_rev.flags() for c in real])
+        base = np.logical_and.reduce([c.adv.flags() for c in seen])
+        _, _, p = mcnemar_exact(base, defended)
+        d, b = Accuracy.from_flags(defended), Accuracy.from_flags(base)
+        out.append(VersusBase(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
+                              base_attacks=[c.attack.name for c in seen], defended=d, base=b,
+                              points=d.percent - b.percent, p_value=p))
     return out
 
 

@@ -14,15 +14,15 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, computed_field, model_validator
 
 from .records import (Accuracy, Cell, Component, DatasetInfo, Environment, Pretext, Record, TrainingRecord,
-                      WorstCase)
-from .robustness import sanity_warnings, worst_case
+                      VersusBase, WorstCase)
+from .robustness import sanity_warnings, versus_base, worst_case
 from .seeds import Aggregate, aggregate
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "TrainingRecord", "WorstCase"]
 
 SCHEMA_VERSION = 2
-DERIVED = ("worst_case", "warnings", "aggregates")
+DERIVED = ("worst_case", "warnings", "aggregates", "versus_base")
 
 
 class Leaderboard(Record):
@@ -49,6 +49,12 @@ class Leaderboard(Record):
     @property
     def worst_case(self) -> list[WorstCase]:
         return worst_case(self.cells)
+
+    @computed_field(description="per (task, mode): the defended worst case against the static base (the classifier "
+                                "trained alone, undefended) under the same attacks, paired")
+    @property
+    def versus_base(self) -> list[VersusBase]:
+        return versus_base(self.cells)
 
     @computed_field(description="sanity checks that fired")
     @property
