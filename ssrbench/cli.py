@@ -366,7 +366,7 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     """Save a picture of what TASK's network sees: each row one test image, then the task's views of it."""
     from torchvision.utils import save_image
 
-    from .fileio import check_writable
+    from .fileio import atomic_write, check_writable
     from .preview import first_test_images, preview_grid
 
     cfg = load_task_config(task, list(config_dirs))
@@ -377,7 +377,7 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     if picture is None:
         raise click.UsageError(f"task {task!r} defines no preview")
     grid, views = picture
-    save_image(grid, str(out))
+    atomic_write(out, lambda fh: save_image(grid, fh, format="png"))  # never half a picture
     Console().print(f"wrote {out}: columns = original, " + ", ".join(views))
 
 
