@@ -12,7 +12,7 @@ import numpy as np
 
 from ..stats import mcnemar_exact
 from .schema import Cell, Leaderboard
-from .seeds import by_group, seed_difference
+from .seeds import by_group, seed_differences
 from .store import LeaderboardError, load, loads
 
 METRICS = ("clean", "clean_rev", "adv", "adv_rev")
@@ -98,6 +98,7 @@ def _compare_group(o: dict[int, Cell], n: dict[int, Cell], threshold: float, alp
     over seeds) says whether the *evaluation* changed. Other weights: the difference must stand out against
     seed-to-seed variation, which needs at least two seeds a side; with fewer there is no verdict."""
     weights = _weights(o, n)
+    by_seeds = seed_differences(o, n) if weights != "same" and len(o) >= 2 and len(n) >= 2 else {}
     changes = []
     for m in METRICS:
         a_flags = np.concatenate([getattr(o[s], m).flags() for s in sorted(o)])
@@ -107,8 +108,8 @@ def _compare_group(o: dict[int, Cell], n: dict[int, Cell], threshold: float, alp
             lost, gained, p = mcnemar_exact(a_flags, b_flags)
             test = "McNemar, same weights" if weights == "same" else "identical per-image results"
             verdict = _judge(new_pct - old_pct, p, threshold, alpha)
-        elif len(o) >= 2 and len(n) >= 2:
-            delta, p = seed_difference(o, n, m)
+        elif by_seeds:
+            delta, p = by_seeds[m]
             lost = gained = 0
             test = f"hierarchical bootstrap over seeds ({len(o)} old, {len(n)} new) and images"
             verdict = _judge(delta, p, threshold, alpha)

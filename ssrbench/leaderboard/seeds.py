@@ -92,12 +92,16 @@ def aggregate(cells: Iterable[Cell]) -> list[Aggregate]:
     return out
 
 
-def seed_difference(old: dict[int, Cell], new: dict[int, Cell], metric: str) -> tuple[float, float]:
-    """(new - old mean, two-sided bootstrap p-value) for one metric, judged against seed-to-seed and
-    image variation on both sides (independent hierarchical bootstraps)."""
-    a = bootstrap_means(_flags(old), seed=_RNG_SEED)[metric]
-    b = bootstrap_means(_flags(new), seed=_RNG_SEED + 1)[metric]
-    diff = b - a
-    delta = float(100 * (_flags(new)[metric].mean() - _flags(old)[metric].mean()))
-    p = 2 * min((diff <= 0).mean(), (diff >= 0).mean())
-    return delta, float(min(1.0, max(p, 1 / len(diff))))
+def seed_differences(old: dict[int, Cell], new: dict[int, Cell]) -> dict[str, tuple[float, float]]:
+    """metric -> (new - old mean, two-sided bootstrap p-value), each judged against seed-to-seed and image
+    variation on both sides (independent hierarchical bootstraps, drawn once for all metrics)."""
+    old_flags, new_flags = _flags(old), _flags(new)
+    a = bootstrap_means(old_flags, seed=_RNG_SEED)
+    b = bootstrap_means(new_flags, seed=_RNG_SEED + 1)
+    out = {}
+    for metric in METRICS:
+        diff = b[metric] - a[metric]
+        delta = float(100 * (new_flags[metric].mean() - old_flags[metric].mean()))
+        p = 2 * min((diff <= 0).mean(), (diff >= 0).mean())
+        out[metric] = (delta, float(min(1.0, max(p, 1 / len(diff)))))
+    return out
