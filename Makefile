@@ -26,8 +26,6 @@ DATA_DIR := $(or $(SSRBENCH_DATA_DIR),$(patsubst %/.,%,$(wildcard ../shared/data
 PIP = $(VENV)/bin/python -m pip --quiet --disable-pip-version-check
 # A change to any of these re-installs the project: its metadata, its code, the configs bundled in the wheel.
 PROJECT_SOURCES := pyproject.toml $(shell find ssrbench tasks attacks -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' 2>/dev/null)
-# The `test` extra, read from pyproject.toml (so it is listed in one place), shell-quoted.
-TEST_EXTRA = $(shell $(VENV)/bin/python -c 'import shlex, tomllib; print(" ".join(map(shlex.quote, tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"])))' 2>/dev/null)
 
 # Stamps say what is installed. A setting's stamp is named after a checksum of the setting, so changing
 # TORCH, TORCH_PIP_ARGS or EDITABLE re-installs, and `make -n test` shows truly what would run.
@@ -43,7 +41,7 @@ help:
 	@echo '  make test    set up .venv with the test extra if needed, then the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
-	@echo '  make setup-test   the same plus the test extra (pytest)'
+	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks)'
 	@echo '  make check        only check the prerequisites (python >= 3.11 with venv, make)'
 	@echo '  make clean-venv   remove .venv (the next command recreates it)'
 	@echo '  make -n test      show what would run (which installs, the exact commands) without running it'
@@ -81,8 +79,10 @@ $(PROJECT_STAMP): $(PROJECT_SOURCES) | $(TORCH_STAMP)
 	$(strip $(PIP) install $(if $(EDITABLE),-e) .)
 	@rm -f $(VENV)/.stamp-project $(VENV)/.stamp-project-editable && touch $@
 
+# Through the project, so pip resolves the extra together with everything ssrbench needs (torchattacks
+# pins an old requests; alone it would break an installed dependency instead of choosing compatible ones).
 $(TEST_STAMP): pyproject.toml | $(PROJECT_STAMP)
-	$(PIP) install $(TEST_EXTRA)
+	$(PIP) install $(if $(EDITABLE),-e) '.[test]'
 	@touch $@
 
 clean-venv:

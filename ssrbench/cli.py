@@ -16,14 +16,14 @@ from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
-from .suites import attack_suite
+from .suites import load_suite
 from .adversarial.base import ATTACKS
 from .data import DATASETS
 from .pretext.base import TASKS
 from .training.cache import CACHE_DIR_ENV
 
 
-ADAPTIVE_SUITE = attack_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
+ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
 
 
 class _Fail(click.ClickException):
@@ -124,10 +124,10 @@ def cli() -> None:
 @click.option("--modes", callback=_csv, default="multitask,classifier-first", show_default=True,
               help="comma-separated training modes")
 @click.option("--adaptive", is_flag=True,
-              help=f"add the adaptive suite ({','.join(ADAPTIVE_SUITE)}): attacks that see the defense, plus a "
+              help=f"add the adaptive suite ({ADAPTIVE_SUITE.describe()}): attacks that see the defense, plus a "
                    "large-eps sanity probe; the worst case over all attacks is reported")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET, show_default=True,
-              help="run size: smoke (seconds), quick (laptop CPU), seed (the source report, its architecture), full (paper scale, GPU)")
+              help="run size: smoke (seconds), quick (laptop CPU), quick-robust (quick on an adversarially trained base), seed (the source report, its architecture), full (paper scale, GPU)")
 @click.option("--backbone", default=None, help="any timm model name, or an ssrbench backbone (default: the preset's)")
 @DATA_DIR
 @DOWNLOAD
@@ -172,8 +172,10 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     from .runner import resolve, run as run_all
     from .training.cache import ModelCache
 
+    run_notes = []
     if adaptive:
-        attacks = attacks + [a for a in ADAPTIVE_SUITE if a not in attacks]
+        attacks = attacks + [a for a in ADAPTIVE_SUITE.available() if a not in attacks]
+        run_notes = ADAPTIVE_SUITE.left_out()
     values = {k: v for k, v in overrides.items() if v is not None}
     if backbone:
         values["backbone"] = backbone
@@ -197,7 +199,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     with Reporter(console, quiet=quiet) as reporter:
         reporter.log(f"loading {spec.dataset}")
         data = DATASETS.get(spec.dataset)(data_dir, download=download)
-        board = run_all(spec, data, device=dev, cache=cache, reporter=reporter, retrain=retrain,
+        board = run_all(spec, data, device=dev, cache=cache, reporter=reporter, retrain=retrain, notes=run_notes,
                         command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None)
     store.save(board, out)
     if not quiet:

@@ -104,10 +104,10 @@ def _outside_file(cfg: TaskConfig | AttackConfig) -> str | None:
 
 
 def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
-        retrain: bool = False, command: list[str] | None = None) -> Leaderboard:
+        retrain: bool = False, command: list[str] | None = None, notes: list[str] | None = None) -> Leaderboard:
     t_start = time.perf_counter()
     commit, dirty = git_state()  # the code as it was when the run started
-    notes = shadowed_builtins([*spec.tasks, *spec.attacks])
+    notes = [*(notes or []), *shadowed_builtins([*spec.tasks, *spec.attacks])]  # notes: the caller's, e.g. left-out extras
     for n in notes:
         reporter.log(f"[yellow]{n}")
     if spec.preset.eval_images > len(data.test_x):  # record what was used, and say so

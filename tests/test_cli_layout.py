@@ -21,7 +21,7 @@ from ssrbench.cli_types import FiniteFloat
 from ssrbench.config import builtin_config_dir, named_files
 from ssrbench.presets import PRESETS, Preset, preset_fields
 from ssrbench.preview import preview_grid
-from ssrbench.suites import attack_suite
+from ssrbench.suites import attack_suite, load_suite
 
 from .conftest import REPO
 
@@ -64,19 +64,19 @@ LIST_BEFORE = {
                                               ("ssr_resnet8", "ssrbench {version}"),
                                               ("ssr_resnet8_wide", "ssrbench {version}")]),
     "datasets": (("name", "from", "about"), [("cifar10", "ssrbench {version}")]),
-    "presets": (("option", "smoke", "quick", "seed", "full"), [
-        ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18"),
-        ("--train-images", "512", "None", "None", "None"),
-        ("--epochs-classifier", "1", "6", "5", "30"),
-        ("--epochs-head", "1", "4", "5", "15"),
-        ("--epochs-multitask", "1", "4", "5", "30"),
-        ("--batch-size", "128", "256", "256", "128"),
-        ("--optimizer", "sgd", "sgd", "sgd", "sgd"),
-        ("--lr", "0.1", "0.1", "0.1", "0.05"),
-        ("--head-lr", "0.002", "0.002", "0.002", "0.002"),
-        ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005"),
-        ("--eval-images", "64", "1000", "2000", "10000"),
-        ("--eval-batch-size", "64", "250", "250", "500"),
+    "presets": (("option", "smoke", "quick", "quick-robust", "seed", "full"), [
+        ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18"),
+        ("--train-images", "512", "None", "None", "None", "None"),
+        ("--epochs-classifier", "1", "6", "15", "5", "30"),
+        ("--epochs-head", "1", "4", "4", "5", "15"),
+        ("--epochs-multitask", "1", "4", "15", "5", "30"),
+        ("--batch-size", "128", "256", "256", "256", "128"),
+        ("--optimizer", "sgd", "sgd", "sgd", "sgd", "sgd"),
+        ("--lr", "0.1", "0.1", "0.2", "0.1", "0.05"),
+        ("--head-lr", "0.002", "0.002", "0.002", "0.002", "0.002"),
+        ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005"),
+        ("--eval-images", "64", "1000", "1000", "2000", "10000"),
+        ("--eval-batch-size", "64", "250", "250", "250", "500"),
     ]),
 }
 FREE_TEXT = ("description", "about")
@@ -125,9 +125,10 @@ def test_list_of_one_section_is_that_table_alone(monkeypatch, section):
 
 
 def test_adaptive_suite_is_read_from_its_file_unchanged():
-    assert attack_suite("adaptive") == ADAPTIVE_BEFORE
-    help_text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
-    assert ",".join(ADAPTIVE_BEFORE) in " ".join(help_text.split())
+    suite = load_suite("adaptive")
+    assert suite.attacks == ADAPTIVE_BEFORE and attack_suite("adaptive")[:len(ADAPTIVE_BEFORE)] == ADAPTIVE_BEFORE
+    help_text = "".join(CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output.split())  # wraps at hyphens
+    assert ",".join(ADAPTIVE_BEFORE) in help_text and ",".join(suite.extras["attacks"]) in help_text
 
 
 def test_a_suite_is_never_taken_for_an_attack_config_and_ships_in_the_wheel():

@@ -22,6 +22,13 @@ from .base import Attack
 from .pgd import PGDParams, linf_pgd
 
 
+def bpda_logits(defense: Defense, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """classify(rev(x)) in the forward pass; in the backward pass d rev(x) / dx is taken as the identity."""
+    with torch.no_grad():
+        purified = defense.purify(x.detach(), generator)
+    return defense.model(x + (purified - x).detach())
+
+
 class AdaptiveParams(PGDParams):
     eot_samples: int = Field(1, ge=1, le=1000, description="draws of a randomised defense averaged per step")
 
@@ -51,9 +58,7 @@ class BPDA(_AdaptivePGD):
     """Backward pass differentiable approximation: d rev(x) / dx taken as the identity."""
 
     def defended_logits(self, defense, x, generator):
-        with torch.no_grad():
-            purified = defense.purify(x.detach(), generator)
-        return defense.model(x + (purified - x).detach())
+        return bpda_logits(defense, x, generator)
 
 
 class Unrolled(_AdaptivePGD):

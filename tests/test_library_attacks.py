@@ -1,0 +1,186 @@
+"""APGD and AutoAttack from torchattacks (the `attacks` extra, part of the test extra): the attack
+contract, agreement with torchattacks called directly, the BPDA and EOT positions, the missing extra,
+the adaptive suite, and a smoke-preset run through the defense."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+import torchattacks
+from click.testing import CliRunner
+
+from ssrbench import suites
+from ssrbench.adversarial import autoattack as lib
+from ssrbench.adversarial.base import ATTACKS
+from ssrbench.adversarial.pgd import PGD
+from ssrbench.budget import ReverseConfig
+from ssrbench.cli import cli
+from ssrbench.config import load_attack_config
+from ssrbench.defense.reverse import Defense
+from ssrbench.leaderboard import store
+from ssrbench.pretext.rotation import RotationTask
+from ssrbench.testing import _tiny_model, check_attack_contract
+
+from .test_bad_inputs import TINY, make_cifar
+
+CONFIGS = ["apgd-ce", "apgd-dlr", "apgd-t", "autoattack", "autoattack-rand", "bpda-apgd-ce", "bpda-apgd-dlr",
+           "bpda-apgd-t", "bpda-autoattack", "eot-apgd-ce", "eot-apgd-dlr", "eot-autoattack-rand"]
+FAST = {"steps": 3}  # the contract does not need 100 iterations
+
+
+def _fast(cfg) -> dict:
+    params = dict(cfg.params) | FAST
+    if cfg.kind == "autoattack":
+        params |= {"n_queries": 20}
+    return params
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_library_config_keeps_the_attack_contract(name):
+    cfg = load_attack_config(name)
+    assert cfg.kind in ("apgd", "autoattack")
+    attack = ATTACKS.get(cfg.kind)(cfg.params)
+    assert attack.adaptive == name.startswith(("bpda-", "eot-"))
+    assert attack.threat_model().eps == pytest.approx(8 / 255) and attack.threat_model().steps == attack.params.steps == 100
+    check_attack_contract(ATTACKS.get(cfg.kind), _fast(cfg))
+
+
+def _setup(n=8, seed=0):
+    torch.manual_seed(seed)
+    model = _tiny_model("test_efficientnet", 32).eval()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # the model's own predictions: 100% clean accuracy, so there is something to lose
+    return model, x, y
+
+
+def test_apgd_is_torchattacks_apgd_with_the_cells_seed_and_leaves_the_global_rng_alone():
+    model, x, y = _setup()
+    attack = lib.APGD({"eps": 8 / 255, "steps": 10, "loss": "ce"})
+    gen = torch.Generator().manual_seed(5)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(5)))
+    state = torch.random.get_rng_state()
+    ours = attack(model, x, y, gen)
+    assert torch.equal(torch.random.get_rng_state(), state), "torchattacks reseeded the global RNG"
+    theirs = torchattacks.APGD(model, norm="Linf", eps=8 / 255, steps=10, n_restarts=1, seed=seed, loss="ce")(x, y)
+    assert torch.equal(ours, theirs.clamp(0, 1))
+    again = attack(model, x, y, torch.Generator().manual_seed(5))
+    assert torch.equal(ours, again)
+
+
+def test_apgd_fools_what_it_attacks():
+    model, x, y = _setup(n=16)  # clean accuracy 100% by construction; 16/255 is enough for this tiny model
+    eps = 16 / 255
+    pgd = PGD({"eps": eps, "step_size": eps / 4, "steps": 10, "random_start": True})(model, x, y, torch.Generator().manual_seed(0))
+    apgd = lib.APGD({"eps": eps, "steps": 10})(model, x, y, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        acc_pgd = (model(pgd).argmax(1) == y).float().mean().item()
+        acc_apgd = (model(apgd).argmax(1) == y).float().mean().item()
+    assert acc_apgd == 0.0 and acc_apgd <= acc_pgd
+
+
+def _defense(model, **reverse) -> Defense:
+    task = RotationTask()
+    return Defense(task.attach(model), task, ReverseConfig(**{"eps": 8 / 255, "step_size": 2 / 255, "steps": 2} | reverse))
+
+
+def test_bpda_through_a_no_op_defense_is_the_attack_on_the_classifier():
+    model, x, y = _setup()
+    defense = _defense(model, eps=0.0, steps=0)  # purify(x) == x: the defended model is the classifier
+    model.eval()
+    plain = lib.APGD({"steps": 5})(model, x, y, torch.Generator().manual_seed(3))
+    through = lib.APGD({"steps": 5, "through": "bpda"})(model, x, y, torch.Generator().manual_seed(3), defense=defense)
+    assert torch.equal(plain, through)
+
+
+def test_bpda_calls_the_defense_and_eot_draws_only_a_randomised_one(monkeypatch):
+    model, x, y = _setup(n=4)
+    calls = []
+    for random_start, expect in ((False, 1), (True, 20)):
+        defense = _defense(model, random_start=random_start)
+        model.eval()
+        purify = defense.purify
+        monkeypatch.setattr(defense, "purify", lambda z, g=None, purify=purify: calls.append(1) or purify(z, g))
+        calls.clear()
+        eot = lib.APGD({"steps": 2, "through": "bpda", "eot_iter": 20})
+        eot(model, x, y, torch.Generator().manual_seed(0), defense=defense)
+        assert eot.stats["eot_iter"] == expect and len(calls) >= 2 * expect
+        bpda = lib.APGD({"steps": 2, "through": "bpda"})
+        bpda(model, x, y, torch.Generator().manual_seed(0), defense=defense)
+        assert bpda.stats["eot_iter"] == 1
+    with pytest.raises(ValueError, match="needs the defense"):
+        lib.APGD({"through": "bpda"})(model, x, y, torch.Generator())
+
+
+def test_bad_params_are_named():
+    with pytest.raises(ValueError, match="DLR"):
+        lib.APGDParams(targeted=True, loss="ce")
+    for bad in ({"eps": 0}, {"eps": 2}, {"steps": 0}, {"through": "purifier"}, {"rho": 1.5}):
+        with pytest.raises(ValueError):
+            lib.APGDParams(**bad)
+    with pytest.raises(ValueError):
+        lib.AutoAttackParams(version="plus")
+
+
+def _without_torchattacks(monkeypatch):
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "torchattacks":
+            raise ImportError("No module named 'torchattacks'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(lib.importlib, "import_module", fake)
+    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
+
+
+def test_a_missing_extra_is_exit_2_naming_it(monkeypatch, tmp_path):
+    _without_torchattacks(monkeypatch)
+    with pytest.raises(lib.MissingExtraError, match=r"ssrbench\[attacks\]") as info:
+        lib.APGD({})
+    assert info.value.exit_code == 2
+    data = make_cifar(tmp_path / "data")
+    res = CliRunner().invoke(cli, ["run", *TINY, "--attacks", "apgd-ce", "--data-dir", str(data), "--no-download",
+                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "pip install 'ssrbench[attacks]'" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))  # nothing trained
+
+
+def test_the_adaptive_suite_adds_apgd_with_the_extra_and_names_it_without(monkeypatch):
+    suite = suites.load_suite("adaptive")
+    apgd = suite.extras["attacks"]
+    assert {"apgd-ce", "bpda-apgd-ce"} <= set(apgd)
+    assert suite.available() == suite.attacks + apgd  # torchattacks is installed here
+    assert suite.left_out() == []
+    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
+    assert suite.available() == suite.attacks
+    (line,) = suite.left_out()
+    assert "apgd-ce" in line and "pip install 'ssrbench[attacks]'" in line
+
+
+def test_apgd_through_bpda_on_the_smoke_preset(tmp_path):
+    """A whole run: APGD-CE on the classifier and through the defense, recorded as cells."""
+    data = make_cifar(tmp_path / "data")
+    configs = tmp_path / "configs" / "attacks"
+    configs.mkdir(parents=True)
+    for name in ("apgd-ce", "bpda-apgd-ce"):
+        (configs / f"{name}-5.toml").write_text(f'extends = "{name}"\n\n[params]\nsteps = 5\n')
+    out = tmp_path / "apgd.json"
+    res = CliRunner().invoke(cli, ["run", *TINY, "--attacks", "apgd-ce-5,bpda-apgd-ce-5", "--config-dir",
+                                   str(tmp_path / "configs"), "--data-dir", str(data), "--no-download",
+                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    board = store.load(out)
+    cells = {(c.mode, c.attack.name): c for c in board.cells}
+    for mode in ("multitask", "classifier-first"):
+        plain, bpda = cells[(mode, "apgd-ce-5")], cells[(mode, "bpda-apgd-ce-5")]
+        assert plain.attack.kind == bpda.attack.kind == "apgd"
+        assert not plain.adaptive and bpda.adaptive
+        assert bpda.attack.params["through"] == "bpda" and bpda.attack.params["steps"] == 5
+        assert bpda.threat.eps == pytest.approx(8 / 255) and bpda.threat.steps == 5
+        assert plain.adv.n == plain.clean.n == 16
+    assert board.worst_case  # the BPDA cells enter the worst case of each (task, mode)
