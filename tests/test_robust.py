@@ -137,3 +137,35 @@ def test_the_defense_is_judged_against_its_static_base():
     assert rows[0][1] == "multitask" and rows[0][4].startswith("+") and "*" in rows[0][4]  # ranked by the gain
     no_base = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
     assert no_base.versus_base == []  # without the classifier trained alone there is no base to beat
+
+
+def test_base_findings_answer_each_task_and_mode_from_versus_base(tmp_path):
+    from ssrbench.studies.robust_base import answer, markdown
+
+    assert answer(+2.0, 0.01).startswith("**yes**") and answer(-2.0, 0.01).startswith("**no**")
+    assert answer(+9.0, 0.2) == answer(-9.0, 0.06) == "no significant difference from its base"
+    board = store.load(FIXTURE)
+    text = markdown(board, "fixture.json")
+    for v in board.versus_base:
+        assert f"| {v.task} | {v.mode} | {v.base.percent:.1f}% | {v.defended.percent:.1f}% |" in text
+    assert "upper bounds" in text  # no adaptive attack in the fixture: no worst case is claimed
+    one_mode = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
+    path = tmp_path / "one-mode.json"
+    store.save(one_mode, path)
+    res = CliRunner().invoke(cli, ["base-findings", str(path), "--format", "markdown"])
+    assert res.exit_code == 2 and "no (task, mode) has a static base" in res.output
+
+
+def test_readme_base_findings_are_the_generated_output(monkeypatch):
+    """The `<!-- base-findings: FILE -->` block is `ssrbench base-findings FILE --format markdown`, unedited."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    blocks = re.findall(r"<!-- base-findings: (\S+) -->\n(.*?)\n<!-- base-findings end -->", readme, re.DOTALL)
+    assert "leaderboards/quick-robust.json" in [f for f, _ in blocks]
+    monkeypatch.chdir(repo)
+    for file, text in blocks:
+        res = CliRunner().invoke(cli, ["base-findings", file, "--format", "markdown"], catch_exceptions=False)
+        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"

@@ -138,7 +138,7 @@ def test_readme_leaderboard_tables_are_the_generated_output(monkeypatch):
     """Each `<!-- show: FILE -->` block is `ssrbench show FILE --format markdown`, unedited."""
     readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"<!-- show: (\S+) -->\n(.*?)\n<!-- show end -->", readme, re.DOTALL)
-    assert {"leaderboards/quick.json", "leaderboards/robust-fgsm-rs-first-look.json"} <= {f for f, _ in blocks}
+    assert {"leaderboards/quick.json", "leaderboards/quick-robust.json"} <= {f for f, _ in blocks}
     monkeypatch.chdir(REPO)
     for file, text in blocks:
         res = CliRunner().invoke(cli, ["show", file, "--format", "markdown"], catch_exceptions=False)
