@@ -339,6 +339,25 @@ def seed_findings(file: str, fmt: str) -> None:
     _echo_markdown(text, fmt)
 
 
+@cli.command("base-findings")
+@click.argument("file", default="leaderboards/quick-robust.json")
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
+              help="terminal or Markdown (the README's section is this output, unedited)")
+@_friendly
+def base_findings(file: str, fmt: str) -> None:
+    """Does the reverse attack beat its robust base? Per task and mode of FILE (default
+    leaderboards/quick-robust.json): the defended worst case over every attack against the classifier
+    trained alone, undefended, on the same images, with the McNemar p-value and the answer in words."""
+    from .leaderboard.compare import load_side
+    from .studies.robust_base import markdown
+
+    try:
+        text = markdown(load_side(file), file)
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    _echo_markdown(text, fmt)
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="merged leaderboard to write")

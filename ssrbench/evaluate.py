@@ -1,4 +1,9 @@
-"""One (task, mode) model against every attack, on the same images: the four accuracies of each cell."""
+"""One (task, mode) model against every attack, on the same images: the four accuracies of each cell.
+
+A randomised defense (a task that draws at test time, or a reverse attack with a random start) is
+evaluated three ways (see ``RandomizedDefense``): one fresh draw (the cell's Adv+Rev), the draws fixed
+and known to the attacker, and every one of ``DRAWS`` fresh draws correct.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,16 @@ from .pretext.base import PretextTask
 from .progress import Reporter
 
 
+DRAWS = 5  # fresh draws of a randomised defense's prediction, all of which must be correct in (c)
+FIXED_SEED = 0  # the fixed draw of (a): one seed, so the fixed defense is the same function for every attack
+
+
 @dataclass
 class AttackOutcome:
     adv: list[np.ndarray] = field(default_factory=list)
     adv_rev: list[np.ndarray] = field(default_factory=list)
+    adv_rev_fixed: list[np.ndarray] = field(default_factory=list)  # randomised defenses only: (a)
+    adv_rev_all: list[np.ndarray] = field(default_factory=list)  # and (c)
     pretext_adv: list[np.ndarray] = field(default_factory=list)
     pretext_adv_rev: list[np.ndarray] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: {"attack": 0.0, "reverse": 0.0})
@@ -35,6 +46,17 @@ class Outcome:
     pretext_clean: np.ndarray
     attacks: dict[str, AttackOutcome]
     seconds_clean: dict[str, float]
+    clean_rev_fixed: np.ndarray | None = None  # randomised defenses only
+    clean_rev_all: np.ndarray | None = None
+
+
+def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
+               generator: torch.Generator) -> np.ndarray:
+    """Correct in the first draw (already made) and in DRAWS - 1 more fresh draws of the defense."""
+    ok = first.copy()
+    for _ in range(DRAWS - 1):
+        ok &= _correct(model, defense.purify(x, generator), y)
+    return ok
 
 
 def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
@@ -56,9 +78,9 @@ def correct_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
                            for i in range(0, len(x), batch_size)])
 
 
-def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor) -> np.ndarray:
+def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor, generator: torch.Generator) -> np.ndarray:
     with torch.no_grad():
-        return task.pretext_metric(model, x).float().cpu().numpy()
+        return task.metric_for_eval(model, x, generator).float().cpu().numpy()
 
 
 def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
@@ -74,6 +96,14 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     rev_gens = {name: _seeded(seed, f"reverse/{name}", dev) for name in attacks}
     defense = Defense(model, task, reverse)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
+    pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here
+    randomised = defense.randomized
+    if randomised:  # separate streams: the single-draw numbers do not depend on whether the others are run
+        fixed = defense.with_fixed_draws(FIXED_SEED)
+        redraw_gen = _seeded(seed, "redraw", dev)
+        redraw_gens = {name: _seeded(seed, f"redraw/{name}", dev) for name in attacks}
+        fixed_gens = {name: _seeded(seed, f"fixed/{name}", dev) for name in attacks}
+        clean_fixed, clean_all = [], []
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
     t_clean = {"classify": 0.0, "reverse": 0.0}
@@ -84,9 +114,12 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
             y = y_all[i:i + batch_size].to(dev)
             t0 = time.perf_counter()
             clean.append(_correct(model, x, y))
-            pre_clean.append(_pretext(task, model, x))
+            pre_clean.append(_pretext(task, model, x, pre_gen))
             t1 = time.perf_counter()
             clean_rev.append(_correct(model, reverse_attack(model, task, x, reverse, rev_gen), y))
+            if randomised:
+                clean_all.append(_all_draws(model, defense, x, y, clean_rev[-1], redraw_gen))
+                clean_fixed.append(_correct(model, fixed.purify(x), y))
             t2 = time.perf_counter()
             t_clean["classify"] += t1 - t0
             t_clean["reverse"] += t2 - t1
@@ -101,9 +134,19 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
                 t2 = time.perf_counter()
                 o.adv.append(_correct(model, x_adv, y))
                 o.adv_rev.append(_correct(model, x_adv_rev, y))
-                o.pretext_adv.append(_pretext(task, model, x_adv))
-                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev))
+                o.pretext_adv.append(_pretext(task, model, x_adv, pre_gen))
+                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev, pre_gen))
                 o.seconds["attack"] += t1 - t0
                 o.seconds["reverse"] += t2 - t1
+                if randomised:
+                    t0 = time.perf_counter()
+                    o.adv_rev_all.append(_all_draws(model, defense, x_adv, y, o.adv_rev[-1], redraw_gens[name]))
+                    # (a): an attack that sees the defense attacks the fixed one; a blind one's images are the same
+                    x_fixed = attack(model, x, y, fixed_gens[name], defense=fixed) if attack.adaptive else x_adv
+                    o.adv_rev_fixed.append(_correct(model, fixed.purify(x_fixed), y))
+                    o.seconds["randomized"] = o.seconds.get("randomized", 0.0) + time.perf_counter() - t0
             advance(len(x))
-    return Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean)
+    out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean)
+    if randomised:
+        out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
+    return out

@@ -26,8 +26,9 @@ from .data import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
 from .defense.reverse import Defense
 from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
-from .evaluate import evaluate
+from .evaluate import DRAWS, AttackOutcome, Outcome, evaluate
 from .hashing import config_hash, weights_sha256
+from .leaderboard.records import Accuracy, RandomizedDefense
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -72,6 +73,10 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
     if classifier_checkpoint is not None:
         load_classifier_checkpoint(classifier_checkpoint, preset.backbone)  # a bad file fails here too
     task_configs = [load_task_config(t, config_dirs) for t in tasks]
+    attack_configs = [load_attack_config(a, config_dirs) for a in attacks]
+    for cfg, registry in [*((t, TASKS) for t in task_configs), *((a, ATTACKS) for a in attack_configs)]:
+        # built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
+        registry.get(cfg.task if registry is TASKS else cfg.kind)(cfg.params)
     for tcfg in task_configs:
         if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
             broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)
@@ -80,7 +85,7 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
                                   f"contract: {broken}; `ssrbench check-plugin {tcfg.task}` says more")
     return RunSpec(
         tasks=task_configs,
-        attacks=[load_attack_config(a, config_dirs) for a in attacks],
+        attacks=attack_configs,
         modes=modes, dataset=dataset, preset_name=preset_name, preset=preset,
         seed=seeds[0] if seeds else seed, seeds=seeds if seeds and len(seeds) > 1 else None,
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
@@ -155,6 +160,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                 seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
                 adaptive=attacks[acfg.name].adaptive,
                 zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
+                randomized=_randomized(outcome, o, attacks[acfg.name]),
             ))
         del built
     config = spec.model_dump(mode="json")
@@ -191,6 +197,18 @@ def _threat(attack: Attack, cfg: AttackConfig) -> ThreatModel | None:
     if cfg.probe:
         threat = (threat or ThreatModel(norm="other", eps=0.0, steps=0)).model_copy(update={"probe": True})
     return threat
+
+
+def _randomized(outcome: Outcome, o: AttackOutcome, attack: Attack) -> RandomizedDefense | None:
+    """A randomised defense's three evaluations of one cell (None for a deterministic defense)."""
+    if outcome.clean_rev_all is None:
+        return None
+    eot = getattr(attack.params, "eot_samples", None) or getattr(attack.params, "eot_iter", None)
+    return RandomizedDefense(
+        draws=DRAWS, eot_samples=eot if attack.adaptive else None,
+        fixed_draw=Accuracy.from_flags(_cat(o.adv_rev_fixed)), all_draws=Accuracy.from_flags(_cat(o.adv_rev_all)),
+        clean_fixed_draw=Accuracy.from_flags(outcome.clean_rev_fixed),
+        clean_all_draws=Accuracy.from_flags(outcome.clean_rev_all))
 
 
 def _cat(parts: list[Any]) -> np.ndarray:

@@ -8,19 +8,16 @@ extra is installed, and are named as left out when it is not -- never dropped si
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from dataclasses import dataclass, field
 
 from .config import builtin_config_dir
 from .errors import ConfigError
-
-# extra (pip install 'ssrbench[<extra>]') -> the module it brings
-EXTRA_MODULES = {"attacks": "torchattacks"}
+from .extras import EXTRA_MODULES, installed
 
 
 def extra_installed(extra: str) -> bool:
-    return importlib.util.find_spec(EXTRA_MODULES[extra]) is not None
+    return installed(extra)
 
 
 @dataclass(frozen=True)

@@ -46,14 +46,14 @@ def quick_task_check(task_cls: type[PretextTask], params: dict[str, Any] | None 
             task = task_cls({**(params or {}), "task_stages": 0})
             model = task.attach(_tiny_model(backbone, image_size)).eval()
             x = torch.rand(batch, 3, image_size, image_size)
-            loss = task.reverse_loss(model, x.clone().requires_grad_(True))
+            loss = task.loss_for_reverse(model, x.clone().requires_grad_(True), torch.Generator().manual_seed(0))
             if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (batch,):
                 return (f"reverse_loss must give one value per image (shape ({batch},) for a batch of {batch}), "
                         f"got {_shape(loss)}")
             if not loss.requires_grad:
                 return "reverse_loss has no gradient with respect to the input pixels"
             with torch.no_grad():
-                metric = task.pretext_metric(model, x)
+                metric = task.metric_for_eval(model, x, torch.Generator().manual_seed(0))
             if not isinstance(metric, torch.Tensor) or tuple(metric.shape) != (batch,):
                 return (f"pretext_metric must give one value per image (shape ({batch},) for a batch of {batch}), "
                         f"got {_shape(metric)}")
@@ -103,27 +103,33 @@ def check_task_contract(task_cls: type[PretextTask], params: dict | None = None,
     # evaluation: per-image, differentiable down to the pixels, deterministic unless declared random
     model.eval()
     z = x.clone().requires_grad_(True)
-    loss = task.reverse_loss(model, z)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731 - a randomised task's only source of randomness
+    loss = task.loss_for_reverse(model, z, gen())
     assert isinstance(loss, torch.Tensor) and loss.shape == (batch,), \
         f"reverse_loss must give one value per image (shape ({batch},) for a batch of {batch}), got {_shape(loss)}"
     assert loss.requires_grad, "reverse_loss has no gradient with respect to the input pixels"
     (g,) = torch.autograd.grad(loss.sum(), z, allow_unused=True)
     assert g is not None and g.abs().sum() > 0, "reverse_loss has no gradient with respect to the input pixels"
-    if not task.randomized_eval:
-        with torch.no_grad():
+    with torch.no_grad():
+        if not task.randomized_eval:
             assert torch.equal(task.reverse_loss(model, x), task.reverse_loss(model, x)), \
                 "reverse_loss is not deterministic; set randomized_eval = True if that is intended"
-    with torch.no_grad():
-        metric = task.pretext_metric(model, x)
+        else:
+            torch.manual_seed(12345)  # a state no seeded call could leave behind: reseeding without restoring shows
+            state = torch.random.get_rng_state()
+            assert torch.equal(task.loss_for_reverse(model, x, gen()), task.loss_for_reverse(model, x, gen())), \
+                "a randomised reverse_loss must draw only from the generator it is given (same seed, same value)"
+            assert torch.equal(state, torch.random.get_rng_state()), "reverse_loss changed the global random state"
+        metric = task.metric_for_eval(model, x, gen())
     assert isinstance(metric, torch.Tensor) and metric.shape == (batch,), \
         f"pretext_metric must give one value per image (shape ({batch},) for a batch of {batch}), got {_shape(metric)}"
     assert torch.isfinite(metric).all()
     assert isinstance(task.metric_name, str) and isinstance(task.higher_is_better, bool)
 
     # the reverse attack can do its job: it lowers the task's loss on these images
-    x_rev = reverse_attack(model, task, x, ReverseConfig(eps=8 / 255, step_size=1 / 255, steps=5))
+    x_rev = reverse_attack(model, task, x, ReverseConfig(eps=8 / 255, step_size=1 / 255, steps=5), gen())
     with torch.no_grad():
-        before, after = task.reverse_loss(model, x).mean(), task.reverse_loss(model, x_rev).mean()
+        before, after = task.loss_for_reverse(model, x, gen()).mean(), task.loss_for_reverse(model, x_rev, gen()).mean()
     assert after < before, f"the reverse attack did not lower the task loss ({before:.4g} -> {after:.4g})"
 
 

@@ -71,11 +71,18 @@ def test_peek_writes_a_picture(cifar_dir, tmp_path, task):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_adaptive_suite_end_to_end(cifar_dir, tmp_path):
+def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, monkeypatch):
+    # the suite as an installation without the `attacks` extra runs it (APGD's 100 iterations are covered on
+    # the smoke preset in test_library_attacks.py): the configs left out are named in the leaderboard
+    from ssrbench import suites
+
+    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
     _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "rotation", "--attacks", "fgsm",
                     "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
     names = {c.attack.name for c in board.cells}
     assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128"} <= names
+    assert not any("apgd" in n for n in names)
+    assert any("leaves out apgd-ce" in n and "ssrbench[attacks]" in n for n in board.notes)
     assert all(c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware")) for c in board.cells)
     (wc,) = board.worst_case
     assert "sanity-pgd10-eps128" not in wc.attacks and wc.defended.percent <= min(c.adv_rev.percent for c in board.cells)

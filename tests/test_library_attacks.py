@@ -11,7 +11,7 @@ import torch
 import torchattacks
 from click.testing import CliRunner
 
-from ssrbench import suites
+from ssrbench import extras, suites
 from ssrbench.adversarial import autoattack as lib
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.pgd import PGD
@@ -133,7 +133,7 @@ def _without_torchattacks(monkeypatch):
             raise ImportError("No module named 'torchattacks'")
         return real(name, *a, **k)
 
-    monkeypatch.setattr(lib.importlib, "import_module", fake)
+    monkeypatch.setattr(extras.importlib, "import_module", fake)
     monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
 
 

@@ -8,7 +8,7 @@ from ssrbench.pretext.base import TASKS
 from ssrbench.testing import check_task_contract
 
 
-@pytest.mark.parametrize("name", ["inpaint", "rotation", "jigsaw"])
+@pytest.mark.parametrize("name", ["inpaint", "rotation", "jigsaw", "contrastive"])
 def test_builtin_task_conforms(name):
     assert name in TASKS.names()
     check_task_contract(TASKS.get(name))

@@ -83,7 +83,7 @@ class SSLAware(Attack):
         p = self.params
 
         def loss(z):
-            return F.cross_entropy(model(z), y, reduction="none") - p.ssl_weight * defense.task.reverse_loss(model, z)
+            return F.cross_entropy(model(z), y, reduction="none") - p.ssl_weight * defense.task.loss_for_reverse(model, z, generator)
 
         return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
                         maximize=True, generator=generator, stats=self.stats)

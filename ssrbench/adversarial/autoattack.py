@@ -17,7 +17,6 @@ APGD-CE and APGD-DLR with 20 EOT draws (rand) at the published settings, with ``
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal
 
 import torch
@@ -26,24 +25,15 @@ from torch import nn
 
 from ..budget import PixelBudget, ThreatModel
 from ..defense.reverse import Defense
-from ..errors import ConfigError
+from ..extras import MissingExtraError, require  # noqa: F401 - MissingExtraError re-exported for callers
 from .adaptive import bpda_logits
 from .base import Attack
 
-EXTRA = "attacks"
-
-
-class MissingExtraError(ConfigError):
-    """An optional dependency is not installed: the message names the extra that brings it."""
 
 
 def torchattacks() -> Any:
     """The torchattacks module, or a MissingExtraError (exit 2) naming the extra."""
-    try:
-        return importlib.import_module("torchattacks")
-    except ImportError as exc:
-        raise MissingExtraError(f"the APGD/AutoAttack attack kinds need torchattacks, which is not installed: "
-                                f"pip install 'ssrbench[{EXTRA}]'") from exc
+    return require("attacks", "the APGD/AutoAttack attack kinds")
 
 
 class _LibraryParams(BaseModel):

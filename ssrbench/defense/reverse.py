@@ -7,7 +7,7 @@ in the hope of pulling an adversarial image back towards the data the task was t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -22,7 +22,7 @@ def reverse_attack(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: Rev
     if model.training:
         raise RuntimeError("the reverse attack runs on a model in eval mode")
     return linf_pgd(
-        lambda z: task.reverse_loss(model, z), x, eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps,
+        lambda z: task.loss_for_reverse(model, z, generator), x, eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps,
         random_start=cfg.random_start, maximize=False, generator=generator,
     )
 
@@ -50,7 +50,7 @@ def differentiable_reverse(model: SSRModel, task: PretextTask, x: torch.Tensor, 
         return x
     z = random_start_point(x, cfg.eps, generator) if cfg.random_start else x
     for _ in range(cfg.steps):
-        loss = task.reverse_loss(model, z).sum()
+        loss = task.loss_for_reverse(model, z, generator).sum()
         (g,) = torch.autograd.grad(loss, z, create_graph=True)
         z = project_linf(z - cfg.step_size * _sign_surrogate(g), x, cfg.eps)
     return z
@@ -58,19 +58,37 @@ def differentiable_reverse(model: SSRModel, task: PretextTask, x: torch.Tensor, 
 
 @dataclass
 class Defense:
-    """What an adaptive attack attacks: classify(rev(x))."""
+    """What an adaptive attack attacks: classify(rev(x)).
+
+    ``fixed_seed`` freezes a randomised defense: every call draws from a generator seeded with it, so the
+    defense is one deterministic function (the same draws for the same batch), known to the attacker.
+    """
 
     model: SSRModel
     task: PretextTask
     reverse: ReverseConfig
+    fixed_seed: int | None = None
 
     @property
-    def randomized(self) -> bool:
+    def draws_randomness(self) -> bool:
         moves = self.reverse.eps > 0 and self.reverse.steps > 0
         return bool(moves and (self.task.randomized_eval or self.reverse.random_start))
 
+    @property
+    def randomized(self) -> bool:
+        """Does each call draw afresh? (What EOT averages over; False once the draws are fixed.)"""
+        return self.draws_randomness and self.fixed_seed is None
+
+    def with_fixed_draws(self, seed: int) -> "Defense":
+        return replace(self, fixed_seed=seed)
+
+    def _generator(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Generator | None:
+        if self.fixed_seed is None:
+            return generator
+        return torch.Generator(device=x.device).manual_seed(self.fixed_seed)
+
     def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return reverse_attack(self.model, self.task, x, self.reverse, generator)
+        return reverse_attack(self.model, self.task, x, self.reverse, self._generator(x, generator))
 
     def purify_differentiably(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return differentiable_reverse(self.model, self.task, x, self.reverse, generator)
+        return differentiable_reverse(self.model, self.task, x, self.reverse, self._generator(x, generator))

@@ -78,6 +78,21 @@ class Component(Record):
     config_file: str | None = Field(None, description="the named config's file when it is not a built-in one")
 
 
+class RandomizedDefense(Record):
+    """A randomised defense evaluated three ways (Croce et al. 2022): the cell's Adv+Rev is one fresh draw
+    of the defense on images attacked through its randomness (with EOT when the attack is adaptive);
+    beside it (a) the randomness fixed and known to the attacker -- one draw, re-used at every call, so
+    the defense is a deterministic function it attacks exactly -- and (c) ``draws`` fresh draws of the
+    defended prediction, an image counting only if every draw is correct. The worst case reads (c)."""
+
+    draws: int = Field(ge=2, description="fresh draws of the defended prediction in (c)")
+    eot_samples: int | None = Field(None, description="draws the adaptive attack averaged per step (None: not adaptive)")
+    fixed_draw: Accuracy = Field(description="(a) Adv+Rev with the defense's randomness fixed and known to the attacker")
+    all_draws: Accuracy = Field(description="(c) Adv+Rev correct in every one of the draws")
+    clean_fixed_draw: Accuracy = Field(description="Clean+Rev with the fixed draw")
+    clean_all_draws: Accuracy = Field(description="Clean+Rev correct in every one of the draws")
+
+
 class Cell(Record):
     task: Component
     mode: str
@@ -100,6 +115,22 @@ class Cell(Record):
     seed: int = Field(0, description="the training and evaluation seed of this cell's model")
     weights_sha256: str | None = Field(None, description="SHA-256 of the evaluated model's weights: equal on two "
                                                          "sides means the same model was evaluated")
+    randomized: RandomizedDefense | None = Field(None, description="a randomised defense's three evaluations "
+                                                                  "(None: the defense is deterministic)")
+
+    @model_validator(mode="after")
+    def _draws_are_a_subset(self) -> "Cell":
+        r = self.randomized
+        if r is not None:
+            for every, one, what in ((r.all_draws, self.adv_rev, "Adv+Rev"), (r.clean_all_draws, self.clean_rev,
+                                                                             "Clean+Rev")):
+                if every.n != one.n or (every.flags() & ~one.flags()).any():
+                    raise ValueError(f"{what} correct in every draw must be a subset of the single draw it includes")
+        return self
+
+    def defended_flags(self):
+        """Per image, robust under the defense: every draw correct for a randomised one, else Adv+Rev."""
+        return (self.randomized.all_draws if self.randomized is not None else self.adv_rev).flags()
 
     @classmethod
     def from_flags(cls, *, clean, clean_rev, adv, adv_rev, **fields: Any) -> "Cell":

@@ -153,6 +153,32 @@ def _rank_caption(board: Leaderboard, per_seed: bool) -> str:
     return RANK_CAPTION + ("; over seeds: mean ± sd of each seed's worst case" if _aggregated(board, per_seed) else "")
 
 
+RANDOM_COLUMNS = ("task", "mode", "attack", "EOT", "(a) fixed draw", "(b) one draw", "(c) every draw", "(b) − (c)",
+                  "Clean+Rev (c)")
+RANDOM_CAPTION = ("randomised defense, Adv+Rev three ways: (a) its randomness fixed and known to the attacker, "
+                  "(b) one fresh draw (the tables' Adv+Rev), (c) robust only if all {draws} fresh draws are correct "
+                  "-- the worst case reads (c); EOT = draws the adaptive attack averaged per step")
+
+
+def randomized_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    """One row per cell of a randomised defense (none when every defense is deterministic)."""
+    rows = []
+    for c in board.cells:
+        r = c.randomized
+        if r is None:
+            continue
+        spread = c.adv_rev.percent - r.all_draws.percent
+        rows.append((c.task.name, c.mode + (f" (seed {c.seed})" if len(board.seeds) > 1 else ""), c.attack.name,
+                     str(r.eot_samples) if r.eot_samples else "—", _acc(r.fixed_draw), _acc(c.adv_rev),
+                     _acc(r.all_draws), f"{spread:+.2f}", _acc(r.clean_all_draws)))
+    return rows
+
+
+def _random_caption(board: Leaderboard) -> str:
+    draws = sorted({c.randomized.draws for c in board.cells if c.randomized is not None})
+    return RANDOM_CAPTION.format(draws="/".join(map(str, draws)))
+
+
 def header(board: Leaderboard) -> str:
     return (f"ssrbench {board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
             f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
@@ -167,6 +193,14 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
         for col in RANK_COLUMNS:
             t.add_column(col, justify="right" if "worst" in col or "base" in col else "left")
         for r in ranking(board, per_seed):
+            t.add_row(*r)
+        parts.append(t)
+    random_rows = randomized_rows(board)
+    if random_rows:
+        t = Table(title="randomised defense", caption=_random_caption(board))
+        for col in RANDOM_COLUMNS:
+            t.add_column(col, justify="left" if col in ("task", "mode", "attack") else "right")
+        for r in random_rows:
             t.add_row(*r)
         parts.append(t)
     parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
@@ -189,6 +223,12 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
+    random_rows = randomized_rows(board)
+    if random_rows:
+        lines += ["**randomised defense**", "", "| " + " | ".join(RANDOM_COLUMNS) + " |",
+                  "|---|---|---|" + "---:|" * (len(RANDOM_COLUMNS) - 3)]
+        lines += ["| " + " | ".join(r) + " |" for r in random_rows]
+        lines += ["", _random_caption(board), ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]
     return "\n".join(lines)
 

@@ -43,7 +43,7 @@ def worst_case(cells: Iterable[Cell]) -> list[WorstCase]:
     out = []
     for (task, mode, seed), group in _groups(cells).items():
         real = [c for c in group if not _probe(c)] or group
-        defended = np.logical_and.reduce([c.adv_rev.flags() for c in real])
+        defended = np.logical_and.reduce([c.defended_flags() for c in real])  # (c) for a randomised defense
         undefended = np.logical_and.reduce([c.adv.flags() for c in real])
         out.append(WorstCase(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
                              defended=Accuracy.from_flags(defended), undefended=Accuracy.from_flags(undefended)))
@@ -64,7 +64,7 @@ def versus_base(cells: Iterable[Cell]) -> list[VersusBase]:
         seen = [c for c in base_group if not c.adaptive and not _probe(c)]
         if not seen or any(c.adv.n != real[0].adv.n for c in seen):
             continue
-        defended = np.logical_and.reduce([c.adv_rev.flags() for c in real])
+        defended = np.logical_and.reduce([c.defended_flags() for c in real])
         base = np.logical_and.reduce([c.adv.flags() for c in seen])
         _, _, p = mcnemar_exact(base, defended)
         d, b = Accuracy.from_flags(defended), Accuracy.from_flags(base)

@@ -21,12 +21,12 @@ from .seeds import Aggregate, aggregate
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "TrainingRecord", "WorstCase"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None

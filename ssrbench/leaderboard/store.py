@@ -40,8 +40,15 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 adds a randomised defense's three evaluations (``Cell.randomized``); version-2 defenses were
+    deterministic or evaluated with one draw, which is what ``randomized = None`` says."""
+    doc["schema_version"] = 3
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:

@@ -42,7 +42,10 @@ class PretextTask(ABC):
     metric_name: ClassVar[str]
     higher_is_better: ClassVar[bool]
     aux_heads: ClassVar[tuple[str, ...]] = ()  # e.g. a GAN discriminator, trained by ``aux_loss``
-    randomized_eval: ClassVar[bool] = False  # does reverse_loss draw randomness at test time?
+    # Does the task draw randomness at test time (e.g. augmented views)? Then ``reverse_loss`` and
+    # ``pretext_metric`` take a keyword ``generator``, their only source of randomness; callers go through
+    # ``loss_for_reverse`` / ``metric_for_eval``, so deterministic tasks keep the two-argument signature.
+    randomized_eval: ClassVar[bool] = False
 
     def __init__(self, params: TaskParams | dict[str, Any] | None = None):
         self.params = params if isinstance(params, BaseModel) else self.Params(**(params or {}))
@@ -62,6 +65,18 @@ class PretextTask(ABC):
     @abstractmethod
     def pretext_metric(self, model: SSRModel, x: torch.Tensor) -> torch.Tensor:
         """Per-image quality of the pretext task at evaluation (see ``metric_name``)."""
+
+    def loss_for_reverse(self, model: SSRModel, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``reverse_loss``, handed the defense's random stream when the task draws at test time."""
+        if self.randomized_eval:
+            return self.reverse_loss(model, x, generator=generator)
+        return self.reverse_loss(model, x)
+
+    def metric_for_eval(self, model: SSRModel, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``pretext_metric``, handed a random stream when the task draws at test time."""
+        if self.randomized_eval:
+            return self.pretext_metric(model, x, generator=generator)
+        return self.pretext_metric(model, x)
 
     def describe(self) -> dict[str, Any]:
         """Derived facts a leaderboard should record beside the params (e.g. a permutation-set fingerprint)."""
