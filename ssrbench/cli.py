@@ -339,6 +339,24 @@ def seed_findings(file: str, fmt: str) -> None:
     _echo_markdown(text, fmt)
 
 
+@cli.command("task-ranking")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
+              help="terminal or Markdown (the README's section is this output, unedited)")
+@_friendly
+def task_ranking(files: tuple[str, ...], fmt: str) -> None:
+    """Tasks side by side across leaderboards FILES: clean cost, Adv+Rev gains and worst cases, recomputed
+    from the per-image flags on the first images every file evaluated, so rows are comparable."""
+    from .leaderboard.compare import load_side
+    from .studies.task_ranking import markdown
+
+    try:
+        text = markdown([(f, load_side(f)) for f in files])
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    _echo_markdown(text, fmt)
+
+
 @cli.command("base-findings")
 @click.argument("file", default="leaderboards/quick-robust.json")
 @click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,

@@ -1,0 +1,64 @@
+"""Tasks side by side across leaderboards: clean cost, Adv+Rev gain and worst case, on the same images.
+
+Leaderboards of different tasks are often run separately (other sizes, other attacks). Every number
+here is recomputed from the stored per-image flags on the first N images that every file evaluated,
+so rows are comparable; a worst case is given only over attacks every row has, or marked missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..leaderboard.schema import Leaderboard
+from ..stats import mcnemar_exact
+
+ALPHA = 0.05
+GAINS = ("fgsm", "pgd2")  # attack configs whose Adv+Rev gain is shown
+ADAPTIVE = ("pgd10", "bpda-pgd10", "ssl-aware-pgd10")  # added to GAINS for the adaptive worst case
+
+
+def _effect(before: np.ndarray, after: np.ndarray) -> str:
+    _, _, p = mcnemar_exact(before, after)
+    return f"{100 * (after.mean() - before.mean()):+.1f}{'*' if p < ALPHA else ''}"
+
+
+def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
+    if not boards:
+        raise ValueError("name at least one leaderboard")
+    n = min(b.dataset.eval_images for _, b in boards)
+    found: dict[tuple[str, str], dict] = {}  # (task config, mode) -> attack -> (cell, file), first file wins
+    for name, board in boards:
+        for c in board.cells:
+            if c.seed == board.seed:
+                found.setdefault((c.task.name, c.mode), {}).setdefault(c.attack.name, (c, name))
+    rows = []
+    for (task, mode), by_attack in found.items():
+        any_cell = next(iter(by_attack.values()))[0]
+        clean, clean_rev = any_cell.clean.flags()[:n], any_cell.clean_rev.flags()[:n]
+        gains = [_effect(by_attack[a][0].adv.flags()[:n], by_attack[a][0].adv_rev.flags()[:n]) if a in by_attack
+                 else "—" for a in GAINS]
+
+        def worst(attacks):
+            if not all(a in by_attack for a in attacks):
+                return None
+            return float(np.logical_and.reduce([by_attack[a][0].defended_flags()[:n] for a in attacks]).mean() * 100)
+
+        common, adaptive = worst(GAINS), worst(GAINS + ADAPTIVE)
+        used = [by_attack[a] for a in GAINS + ADAPTIVE if a in by_attack]
+        files = sorted({f for _, f in used})
+        same = len({c.weights_sha256 for c, _ in used}) == 1
+        rows.append(((adaptive if adaptive is not None else -1.0, common or 0.0),
+                     (task, mode, f"{100 * clean.mean():.1f}", _effect(clean, clean_rev), *gains,
+                      "—" if common is None else f"{common:.1f}", "—" if adaptive is None else f"{adaptive:.1f}",
+                      ", ".join(f"`{f}`" for f in files) + ("" if same else " †"))))
+    rows.sort(key=lambda r: (-r[0][0], -r[0][1]))
+    head = ("task", "mode", "Clean", "clean cost", *(f"{a} gain" for a in GAINS), f"worst case: {', '.join(GAINS)}",
+            f"worst case: + {', '.join(ADAPTIVE)}", "from")
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
+    lines += ["| " + " | ".join(r) + " |" for _, r in rows]
+    lines += ["", f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
+                  f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}. Worst case = defended "
+                  f"accuracy when an image must survive every listed attack (a randomised defense: every draw); — = "
+                  f"an attack not run for that row. Ranked by the adaptive worst case, then the other. † = the row's "
+                  f"cells come from different trainings of the same configuration (other weights)."]
+    return "\n".join(lines)

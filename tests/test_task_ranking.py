@@ -1,0 +1,51 @@
+"""Tasks side by side across leaderboards, recomputed on the images every file evaluated."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from ssrbench.cli import cli
+from ssrbench.leaderboard import store
+from ssrbench.leaderboard.records import Accuracy
+from ssrbench.studies.task_ranking import markdown
+
+from .conftest import REPO
+from .test_leaderboard import FIXTURE
+
+
+def test_rows_are_recomputed_on_the_images_every_file_has():
+    board = store.load(FIXTURE)
+    n = board.dataset.eval_images
+    cut = n // 2
+    small = board.model_copy(update={"dataset": board.dataset.model_copy(update={"eval_images": cut})})
+    text = markdown([("a.json", board), ("b.json", small)])
+    assert f"On the first {cut} test images" in text
+    c = board.cells[0]
+    clean = c.clean.flags()[:cut]
+    assert f"| {c.task.name} | {c.mode} | {100 * clean.mean():.1f} |" in text
+    assert "| — |" in text  # the fixture has no adaptive attacks: that worst case is missing, not invented
+
+
+def test_a_row_mixing_trainings_is_marked():
+    board = store.load(FIXTURE)
+    other = board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": "b" * 64,
+                                                                    "attack": c.attack.model_copy(update={"name": "pgd2"})})
+                                               for c in board.cells]})
+    ours = board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": "a" * 64}) for c in board.cells
+                                              if c.attack.name == "fgsm"]})
+    assert "†" in markdown([("a.json", ours), ("b.json", other)])
+    flags = ours.cells[0].adv_rev.flags()
+    assert Accuracy.from_flags(flags).correct == ours.cells[0].adv_rev.correct
+
+
+def test_readme_task_ranking_is_the_generated_output(monkeypatch):
+    """The `<!-- task-ranking: FILES -->` block is `ssrbench task-ranking FILES --format markdown`, unedited."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- task-ranking: ([^>]+?) -->\n(.*?)\n<!-- task-ranking end -->", readme, re.DOTALL)
+    assert blocks, "README lacks the task ranking"
+    monkeypatch.chdir(REPO)
+    for files, text in blocks:
+        res = CliRunner().invoke(cli, ["task-ranking", *files.split(), "--format", "markdown"], catch_exceptions=False)
+        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {files} differs"
