@@ -298,10 +298,23 @@ def _echo_markdown(text: str, fmt: str) -> None:
     wide_console().print(Markdown(text))
 
 
+# the study commands: a leaderboard (or several) turned into a generated README section
+STUDY_FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich",
+                            show_default=True, help="terminal or Markdown (the README's section is this output, unedited)")
+
+
+def _print_study(make, fmt: str) -> None:
+    """Print ``make()``'s Markdown; a leaderboard the study cannot use (ValueError) is exit 2."""
+    try:
+        text = make()
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    _echo_markdown(text, fmt)
+
+
 @cli.command("versus-report")
 @click.argument("file", default="leaderboards/seed.json")
-@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
-              help="terminal or Markdown (the README's section is this output, unedited)")
+@STUDY_FORMAT
 @_friendly
 def versus_report(file: str, fmt: str) -> None:
     """Set a leaderboard FILE (default leaderboards/seed.json) beside the source report's Table I.
@@ -313,17 +326,12 @@ def versus_report(file: str, fmt: str) -> None:
     from .leaderboard.compare import load_side
     from .studies.source_report import markdown
 
-    try:
-        text = markdown(load_side(file), file)
-    except ValueError as exc:
-        raise _Fail(str(exc), 2) from exc
-    _echo_markdown(text, fmt)
+    _print_study(lambda: markdown(load_side(file), file), fmt)
 
 
 @cli.command("seed-findings")
 @click.argument("file", default="leaderboards/quick-seeds.json")
-@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
-              help="terminal or Markdown (the README's section is this output, unedited)")
+@STUDY_FORMAT
 @_friendly
 def seed_findings(file: str, fmt: str) -> None:
     """The source report's four findings judged across the training seeds of FILE (default
@@ -332,17 +340,12 @@ def seed_findings(file: str, fmt: str) -> None:
     from .leaderboard.compare import load_side
     from .studies.seed_findings import markdown
 
-    try:
-        text = markdown(load_side(file), file)
-    except ValueError as exc:
-        raise _Fail(str(exc), 2) from exc
-    _echo_markdown(text, fmt)
+    _print_study(lambda: markdown(load_side(file), file), fmt)
 
 
 @cli.command("task-ranking")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
-              help="terminal or Markdown (the README's section is this output, unedited)")
+@STUDY_FORMAT
 @_friendly
 def task_ranking(files: tuple[str, ...], fmt: str) -> None:
     """Tasks side by side across leaderboards FILES: clean cost, Adv+Rev gains and worst cases, recomputed
@@ -350,17 +353,12 @@ def task_ranking(files: tuple[str, ...], fmt: str) -> None:
     from .leaderboard.compare import load_side
     from .studies.task_ranking import markdown
 
-    try:
-        text = markdown([(f, load_side(f)) for f in files])
-    except ValueError as exc:
-        raise _Fail(str(exc), 2) from exc
-    _echo_markdown(text, fmt)
+    _print_study(lambda: markdown([(f, load_side(f)) for f in files]), fmt)
 
 
 @cli.command("base-findings")
 @click.argument("file", default="leaderboards/quick-robust.json")
-@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
-              help="terminal or Markdown (the README's section is this output, unedited)")
+@STUDY_FORMAT
 @_friendly
 def base_findings(file: str, fmt: str) -> None:
     """Does the reverse attack beat its robust base? Per task and mode of FILE (default
@@ -369,11 +367,7 @@ def base_findings(file: str, fmt: str) -> None:
     from .leaderboard.compare import load_side
     from .studies.robust_base import markdown
 
-    try:
-        text = markdown(load_side(file), file)
-    except ValueError as exc:
-        raise _Fail(str(exc), 2) from exc
-    _echo_markdown(text, fmt)
+    _print_study(lambda: markdown(load_side(file), file), fmt)
 
 
 @cli.command()

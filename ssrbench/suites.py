@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from .config import builtin_config_dir
 from .errors import ConfigError
-from .extras import EXTRA_MODULES, installed
+from . import extras
+from .extras import EXTRA_MODULES
 
 
 def extra_installed(extra: str) -> bool:
-    return installed(extra)
+    return extras.installed(extra)
 
 
 @dataclass(frozen=True)

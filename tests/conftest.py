@@ -23,6 +23,25 @@ def _isolated(tmp_path, monkeypatch):
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def without_module(monkeypatch):
+    """``without_module("kornia")``: importing it through ssrbench.extras fails, and the extra counts as
+    not installed -- an installation without that optional extra."""
+    from ssrbench import extras
+
+    hidden = set()
+    real = extras.importlib.import_module
+
+    def fake(name, *a, **k):
+        if name in hidden:
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(extras.importlib, "import_module", fake)
+    monkeypatch.setattr(extras, "installed", lambda extra: extras.EXTRA_MODULES[extra] not in hidden)
+    return hidden.add
+
+
 @pytest.fixture(scope="session")
 def cifar_dir() -> Path:
     """The real CIFAR-10 (no download in tests). Missing data fails loudly rather than skipping work."""

@@ -3,7 +3,6 @@ from the generator and in one forward pass, gradients to the pixels, validation,
 
 from __future__ import annotations
 
-import importlib
 
 import pytest
 import torch
@@ -112,15 +111,8 @@ def test_a_bad_config_is_exit_2_naming_the_field(tmp_path):
     assert "params.n_views" in res.output and "Traceback" not in res.output
 
 
-def test_without_kornia_the_task_names_the_extra(monkeypatch):
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "kornia":
-            raise ImportError("No module named 'kornia'")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(extras.importlib, "import_module", fake)
+def test_without_kornia_the_task_names_the_extra(without_module):
+    without_module("kornia")
     with pytest.raises(extras.MissingExtraError, match=r"pip install 'ssrbench\[augment\]'") as info:
         ContrastiveTask()
     assert info.value.exit_code == 2

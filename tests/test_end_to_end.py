@@ -71,12 +71,10 @@ def test_peek_writes_a_picture(cifar_dir, tmp_path, task):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, monkeypatch):
+def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
     # the suite as an installation without the `attacks` extra runs it (APGD's 100 iterations are covered on
     # the smoke preset in test_library_attacks.py): the configs left out are named in the leaderboard
-    from ssrbench import suites
-
-    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
+    without_module("torchattacks")
     _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "rotation", "--attacks", "fgsm",
                     "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
     names = {c.attack.name for c in board.cells}

@@ -4,14 +4,13 @@ the adaptive suite, and a smoke-preset run through the defense."""
 
 from __future__ import annotations
 
-import importlib
 
 import pytest
 import torch
 import torchattacks
 from click.testing import CliRunner
 
-from ssrbench import extras, suites
+from ssrbench import suites
 from ssrbench.adversarial import autoattack as lib
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.pgd import PGD
@@ -125,20 +124,8 @@ def test_bad_params_are_named():
         lib.AutoAttackParams(version="plus")
 
 
-def _without_torchattacks(monkeypatch):
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "torchattacks":
-            raise ImportError("No module named 'torchattacks'")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(extras.importlib, "import_module", fake)
-    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
-
-
-def test_a_missing_extra_is_exit_2_naming_it(monkeypatch, tmp_path):
-    _without_torchattacks(monkeypatch)
+def test_a_missing_extra_is_exit_2_naming_it(without_module, tmp_path):
+    without_module("torchattacks")
     with pytest.raises(lib.MissingExtraError, match=r"ssrbench\[attacks\]") as info:
         lib.APGD({})
     assert info.value.exit_code == 2
@@ -150,13 +137,13 @@ def test_a_missing_extra_is_exit_2_naming_it(monkeypatch, tmp_path):
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))  # nothing trained
 
 
-def test_the_adaptive_suite_adds_apgd_with_the_extra_and_names_it_without(monkeypatch):
+def test_the_adaptive_suite_adds_apgd_with_the_extra_and_names_it_without(without_module):
     suite = suites.load_suite("adaptive")
     apgd = suite.extras["attacks"]
     assert {"apgd-ce", "bpda-apgd-ce"} <= set(apgd)
     assert suite.available() == suite.attacks + apgd  # torchattacks is installed here
     assert suite.left_out() == []
-    monkeypatch.setattr(suites, "extra_installed", lambda extra: False)
+    without_module("torchattacks")
     assert suite.available() == suite.attacks
     (line,) = suite.left_out()
     assert "apgd-ce" in line and "pip install 'ssrbench[attacks]'" in line

@@ -145,3 +145,15 @@ def test_a_run_with_a_random_start_reverse_attack_records_the_three_evaluations(
     assert wc.defended.correct == int(expected.sum())
     text = CliRunner().invoke(cli, ["show", str(out), "--format", "markdown"]).output
     assert "**randomised defense**" in text and "(c) every draw" in text and f"all {DRAWS} fresh draws" in text
+
+
+def test_a_version_2_leaderboard_migrates_to_deterministic_defenses():
+    from .conftest import REPO
+
+    board = store.load(REPO / "leaderboards" / "quick-robust.json")  # committed at schema 2
+    assert board.source_schema_version == 2 and board.schema_version == 3
+    assert all(c.randomized is None for c in board.cells)
+    assert [w.defended.correct for w in board.worst_case] == [
+        int(np.logical_and.reduce([c.adv_rev.flags() for c in board.cells
+                                   if (c.task.name, c.mode) == (w.task, w.mode) and not c.threat.probe]).sum())
+        for w in board.worst_case]
