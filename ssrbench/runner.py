@@ -28,7 +28,7 @@ from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import DRAWS, AttackOutcome, Outcome, evaluate
 from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, RandomizedDefense
+from .leaderboard.records import Accuracy, PerImage, RandomizedDefense
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -155,7 +155,9 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                 clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
                 pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
                                 clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
-                                adversarial_reversed=float(_cat(o.pretext_adv_rev).mean())),
+                                adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
+                                per_image=_per_image(label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv),
+                                                     _cat(o.pretext_adv_rev))),
                 model_key=built.key, seed=seed, weights_sha256=weights,
                 seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
                 adaptive=attacks[acfg.name].adaptive,
@@ -197,6 +199,14 @@ def _threat(attack: Attack, cfg: AttackConfig) -> ThreatModel | None:
     if cfg.probe:
         threat = (threat or ThreatModel(norm="other", eps=0.0, steps=0)).model_copy(update={"probe": True})
     return threat
+
+
+def _per_image(label: str, attack_name: str, *arrays) -> PerImage:
+    try:
+        return PerImage.from_arrays(*arrays)
+    except ValueError as exc:
+        raise SSRBenchError(f"{label}/{attack_name}: the task's pretext metric is not finite on every image ({exc}); "
+                            f"no leaderboard was written") from exc
 
 
 def _randomized(outcome: Outcome, o: AttackOutcome, attack: Attack) -> RandomizedDefense | None:

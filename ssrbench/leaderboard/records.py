@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..budget import ThreatModel
-from ..stats import pack_bits, unpack_bits, wilson_interval
+from ..stats import pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
 
 
 class Record(BaseModel):
@@ -55,6 +55,30 @@ class Accuracy(Record):
         return unpack_bits(self.per_image, self.n)
 
 
+class PerImage(Record):
+    """The pretext metric of every evaluated image (float16, base64: 2 bytes an image), so a detector
+    built on it can be scored, and recomputed and compared across commits."""
+
+    n: int = Field(ge=1)
+    clean: str
+    adversarial: str
+    adversarial_reversed: str
+
+    @classmethod
+    def from_arrays(cls, clean, adversarial, adversarial_reversed) -> "PerImage":
+        return cls(n=len(clean), clean=pack_float16(clean), adversarial=pack_float16(adversarial),
+                   adversarial_reversed=pack_float16(adversarial_reversed))
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "PerImage":
+        for name in ("clean", "adversarial", "adversarial_reversed"):
+            self.values(name)  # raises on a wrong length or bad base64
+        return self
+
+    def values(self, which: str):
+        return unpack_float16(getattr(self, which), self.n)
+
+
 class Pretext(Record):
     """The task's own metric on the evaluated images: does the attack hurt the pretext task?"""
 
@@ -63,6 +87,7 @@ class Pretext(Record):
     clean: float
     adversarial: float
     adversarial_reversed: float
+    per_image: PerImage | None = Field(None, description="every image's value (None in files before schema 3)")
 
 
 class Component(Record):
@@ -119,6 +144,13 @@ class Cell(Record):
                                                                   "(None: the defense is deterministic)")
 
     @model_validator(mode="after")
+    def _per_image_pretext_fits(self) -> "Cell":
+        p = self.pretext.per_image
+        if p is not None and p.n != self.clean.n:
+            raise ValueError(f"pretext.per_image holds {p.n} images, the cell {self.clean.n}")
+        return self
+
+    @model_validator(mode="after")
     def _draws_are_a_subset(self) -> "Cell":
         r = self.randomized
         if r is not None:
@@ -147,6 +179,22 @@ class Cell(Record):
     def group(self) -> tuple[str, str, str, str, str, str]:
         """The cell without its seed: what is aggregated over seeds and matched across files."""
         return (self.task.name, self.attack.name, self.mode, self.backbone, self.dataset, self.preset)
+
+
+class Detection(Record):
+    """The pretext metric as a detector of attacked images (the hypothesis behind every reverse attack:
+    an adversarial perturbation shows up in the self-supervised loss). Clean vs attacked, same images."""
+
+    task: str
+    mode: str
+    attack: str
+    seed: int = 0
+    score: str = Field(description="what is thresholded: the metric, or minus it, so that higher = attacked")
+    auroc: float = Field(ge=0, le=1)
+    auroc_ci95: tuple[float, float]
+    tpr_at_5fpr: float = Field(ge=0, le=1, description="attacked images flagged at the threshold that flags 5% "
+                                                        "of clean ones")
+    tpr_ci95: tuple[float, float]
 
 
 class WorstCase(Record):

@@ -174,6 +174,19 @@ def randomized_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     return rows
 
 
+DETECT_COLUMNS = ("task", "mode", "attack", "score", "AUROC", "TPR at 5% FPR")
+DETECT_CAPTION = ("the per-image pretext metric as a detector of attacked images (clean vs attacked, same images): "
+                  "AUROC 0.5 = blind, 1 = perfect; TPR = attacked images flagged at the threshold that flags 5% of "
+                  "clean ones; [95% paired bootstrap interval]")
+
+
+def detection_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    several = len(board.seeds) > 1
+    return [(d.task, d.mode + (f" (seed {d.seed})" if several else ""), d.attack, d.score,
+             f"{d.auroc:.3f} [{d.auroc_ci95[0]:.3f}, {d.auroc_ci95[1]:.3f}]",
+             f"{100 * d.tpr_at_5fpr:.1f}% [{100 * d.tpr_ci95[0]:.1f}, {100 * d.tpr_ci95[1]:.1f}]") for d in board.detection]
+
+
 def _random_caption(board: Leaderboard) -> str:
     draws = sorted({c.randomized.draws for c in board.cells if c.randomized is not None})
     return RANDOM_CAPTION.format(draws="/".join(map(str, draws)))
@@ -195,14 +208,16 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
         for r in ranking(board, per_seed):
             t.add_row(*r)
         parts.append(t)
-    random_rows = randomized_rows(board)
-    if random_rows:
-        t = Table(title="randomised defense", caption=_random_caption(board))
-        for col in RANDOM_COLUMNS:
-            t.add_column(col, justify="left" if col in ("task", "mode", "attack") else "right")
-        for r in random_rows:
-            t.add_row(*r)
-        parts.append(t)
+    for title, columns, rows, caption in (("randomised defense", RANDOM_COLUMNS, randomized_rows(board),
+                                           lambda: _random_caption(board)),
+                                          ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION)):
+        if rows:
+            t = Table(title=title, caption=caption())
+            for col in columns:
+                t.add_column(col, justify="left" if col in ("task", "mode", "attack", "score") else "right")
+            for r in rows:
+                t.add_row(*r)
+            parts.append(t)
     parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
     console.print(Group(*parts))
 
@@ -223,12 +238,14 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
-    random_rows = randomized_rows(board)
-    if random_rows:
-        lines += ["**randomised defense**", "", "| " + " | ".join(RANDOM_COLUMNS) + " |",
-                  "|---|---|---|" + "---:|" * (len(RANDOM_COLUMNS) - 3)]
-        lines += ["| " + " | ".join(r) + " |" for r in random_rows]
-        lines += ["", _random_caption(board), ""]
+    for title, columns, rows, caption, left in (
+            ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), lambda: _random_caption(board), 3),
+            ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION, 4)):
+        if rows:
+            lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
+                      "|" + "---|" * left + "---:|" * (len(columns) - left)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            lines += ["", caption(), ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]
     return "\n".join(lines)
 

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, computed_field, model_validator
 
-from .records import (Accuracy, Cell, Component, DatasetInfo, Environment, Pretext, Record, TrainingRecord,
-                      VersusBase, WorstCase)
+from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, Pretext, Record,
+                      TrainingRecord, VersusBase, WorstCase)
+from .detection import detection
 from .robustness import sanity_warnings, versus_base, worst_case
 from .seeds import Aggregate, aggregate
 
@@ -22,7 +23,7 @@ __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "En
            "Pretext", "TrainingRecord", "WorstCase"]
 
 SCHEMA_VERSION = 3
-DERIVED = ("worst_case", "warnings", "aggregates", "versus_base")
+DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection")
 
 
 class Leaderboard(Record):
@@ -55,6 +56,12 @@ class Leaderboard(Record):
     @property
     def versus_base(self) -> list[VersusBase]:
         return versus_base(self.cells)
+
+    @computed_field(description="per cell with per-image pretext values: the pretext metric as a detector of "
+                                "attacked images (AUROC, TPR at 5% FPR, paired bootstrap intervals)")
+    @property
+    def detection(self) -> list[Detection]:
+        return detection(self.cells)
 
     @computed_field(description="sanity checks that fired")
     @property
