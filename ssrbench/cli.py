@@ -17,6 +17,7 @@ from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from .suites import load_suite
+from .sweep import Grid, parse_budgets, parse_steps
 from .adversarial.base import ATTACKS
 from .data import DATASETS
 from .pretext.base import TASKS
@@ -51,6 +52,18 @@ def _friendly(fn):
                         "so the same command resumes", INTERRUPTED) from exc
 
     return wrapper
+
+
+def _sweep_values(parse):
+    """A click callback for a sweep list: None when absent, else the parsed values (bad input: exit 2)."""
+    def callback(_ctx, _param, value: str | None):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return callback
 
 
 def _seeds(_ctx, _param, value: str | None) -> list[int] | None:
@@ -142,6 +155,15 @@ def cli() -> None:
 @click.option("--deterministic", is_flag=True,
               help="enforce torch's deterministic algorithms (recorded); two trainings in one environment then give "
                    "byte-identical weights. Another CPU or GPU still gives other weights (kernels round differently)")
+@click.option("--attack-eps", callback=_sweep_values(parse_budgets), default=None,
+              help="sweep: each attack config at these eps (1/255,2/255,4/255,8/255,16/255), its step size scaled "
+                   "with eps; one cell per point, same models and images")
+@click.option("--attack-steps", callback=_sweep_values(lambda v: parse_steps(v, 1)), default=None,
+              help="sweep: each attack config at these step counts (1,2,5,10 or a range 1..10)")
+@click.option("--reverse-eps", callback=_sweep_values(parse_budgets), default=None,
+              help="sweep: each task config's reverse attack at these eps (0 = no reverse attack), step size scaled")
+@click.option("--reverse-steps", callback=_sweep_values(lambda v: parse_steps(v, 0)), default=None,
+              help="sweep: each task config's reverse attack at these step counts")
 @click.option("--classifier-checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="a state dict (torch.save(model.state_dict())) for the chosen backbone that replaces "
                    "classifier-first's classifier stage -- e.g. your own robust model; loaded with weights_only=True, "
@@ -156,7 +178,8 @@ def cli() -> None:
 @_preset_overrides
 @_friendly
 def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
-        classifier_checkpoint, threads, config_dirs, cache_dir, retrain, quiet, **overrides) -> None:
+        attack_eps, attack_steps, reverse_eps, reverse_steps, classifier_checkpoint, threads, config_dirs, cache_dir,
+        retrain, quiet, **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
     \b
@@ -188,8 +211,9 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
         torch.set_num_threads(threads)
     if deterministic:
         make_deterministic()
+    grid = Grid(attack_eps, attack_steps, reverse_eps, reverse_steps)
     spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds,
-                   classifier_checkpoint=classifier_checkpoint)
+                   classifier_checkpoint=classifier_checkpoint, grid=grid)
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
     cache = ModelCache(cache_dir)
@@ -368,6 +392,31 @@ def base_findings(file: str, fmt: str) -> None:
     from .studies.robust_base import markdown
 
     _print_study(lambda: markdown(load_side(file), file), fmt)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--kind", type=click.Choice(["eps", "reverse", "pareto", "roc"]), required=True,
+              help="eps: accuracy vs attack eps; reverse: the reverse attack's gain and clean cost vs its eps; pareto: "
+                   "clean vs worst-case accuracy with the front; roc: the pretext metric as an attack detector")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="figure to write (.png or .svg)")
+@_friendly
+def plot(file: Path, kind: str, out: Path) -> None:
+    """Draw a figure from a leaderboard FILE (needs the `plot` extra: pip install 'ssrbench[plot]').
+
+    The figure's caption names the leaderboard, commit, preset and images; its metadata holds the file's
+    SHA-256, so a figure can be checked against the leaderboard it claims to show.
+    """
+    from .fileio import check_writable
+    from .leaderboard import store
+    from .studies.plots import plot as draw
+
+    check_writable(out)
+    try:
+        draw(store.load(file), file, kind, out)
+    except ValueError as exc:
+        raise _Fail(f"{file}: {exc}", 2) from exc
+    Console(stderr=True).print(f"figure written to {out}")
 
 
 @cli.command()

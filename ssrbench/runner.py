@@ -35,6 +35,7 @@ from .presets import Preset
 from .pretext.base import TASKS
 from .progress import Reporter
 from .registry import BUILTIN_DIST
+from .sweep import Grid, expand
 from .testing import quick_task_check
 from .training.cache import ModelCache
 from .training.checkpoint import load_classifier_checkpoint
@@ -56,6 +57,7 @@ class RunSpec(BaseModel):
     # (and left out of the recorded config, so single-seed configs hash as before)
     seeds: list[int] | None = None
     classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
+    sweep: dict[str, list[float]] | None = None  # the budget grid the configs were expanded over (left out when None)
 
     @property
     def all_seeds(self) -> list[int]:
@@ -64,7 +66,8 @@ class RunSpec(BaseModel):
 
 def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name: str, preset: Preset,
             seed: int, dataset: str = DEFAULT_DATASET, config_dirs: list[Path] | None = None,
-            seeds: list[int] | None = None, classifier_checkpoint: Path | None = None) -> RunSpec:
+            seeds: list[int] | None = None, classifier_checkpoint: Path | None = None,
+            grid: Grid | None = None) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
         MODES.get(m)
@@ -74,6 +77,8 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
         load_classifier_checkpoint(classifier_checkpoint, preset.backbone)  # a bad file fails here too
     task_configs = [load_task_config(t, config_dirs) for t in tasks]
     attack_configs = [load_attack_config(a, config_dirs) for a in attacks]
+    if grid:
+        task_configs, attack_configs = expand(task_configs, attack_configs, grid)
     for cfg, registry in [*((t, TASKS) for t in task_configs), *((a, ATTACKS) for a in attack_configs)]:
         # built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
         registry.get(cfg.task if registry is TASKS else cfg.kind)(cfg.params)
@@ -89,6 +94,7 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
         modes=modes, dataset=dataset, preset_name=preset_name, preset=preset,
         seed=seeds[0] if seeds else seed, seeds=seeds if seeds and len(seeds) > 1 else None,
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
+        sweep=grid.record() if grid else None,
     )
 
 
@@ -166,7 +172,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
             ))
         del built
     config = spec.model_dump(mode="json")
-    for optional in ("seeds", "classifier_checkpoint"):  # single-seed, trained-classifier configs hash as before
+    for optional in ("seeds", "classifier_checkpoint", "sweep"):  # single-seed, trained-classifier configs hash as before
         if config.get(optional) is None:
             config.pop(optional)
     board = Leaderboard(

@@ -26,6 +26,7 @@ LAYERS = [
     ("attacks", ["adversarial"]),
     ("training", ["training"]),
     ("configs, evaluation", ["config", "evaluate", "testing", "suites"]),
+    ("sweep", ["sweep"]),
     ("runner, studies", ["runner", "studies", "catalogue", "preview"]),
     ("cli", ["cli", "cli_types", "__main__"]),
 ]

@@ -1,0 +1,144 @@
+"""Budget sweeps: every named attack and task config of a run expanded over a grid of budgets.
+
+Curves, not single points: one cell per (attack eps, attack steps, reverse eps, reverse steps) point,
+each with its own recorded params, on the same trained models (a task config's reverse attack is not
+part of its model's cache key) and the same images, so points are paired. A step size scales with
+its eps (PGD's 2/255 at 8/255 stays eps / 4), so a point differs from its config in the swept value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from pydantic import ValidationError
+
+from .adversarial.base import ATTACKS
+from .config import AttackConfig, TaskConfig
+from .errors import ConfigError, format_validation_error
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The swept values (None: the config's own value, not swept)."""
+
+    attack_eps: tuple[float, ...] | None = None
+    attack_steps: tuple[int, ...] | None = None
+    reverse_eps: tuple[float, ...] | None = None
+    reverse_steps: tuple[int, ...] | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in asdict(self).values())
+
+    def record(self) -> dict:
+        return {k: list(v) for k, v in asdict(self).items() if v is not None}
+
+
+def label(eps: float) -> str:
+    """8/255 for a multiple of 1/255 (how papers write budgets), else the number."""
+    k = eps * 255
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
+
+
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """"1/255,2/255,0.1" -> budgets in [0, 1]; a bad item is a ValueError naming it."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"{text!r} lists no value; give e.g. 1/255,2/255,4/255")
+    out = []
+    for t in items:
+        try:
+            v = float(Fraction(t))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{t!r} is not a number or a fraction like 8/255") from None
+        if not 0 <= v <= 1:
+            raise ValueError(f"{t!r} = {v:g} is outside [0, 1] (pixels are in [0, 1])")
+        out.append(v)
+    return tuple(dict.fromkeys(out))
+
+
+def parse_steps(text: str, minimum: int) -> tuple[int, ...]:
+    """"1,2,5" or a range "1..10" (inclusive) -> step counts >= ``minimum``."""
+    out: list[int] = []
+    for t in (t.strip() for t in text.split(",")):
+        if not t:
+            continue
+        lo, sep, hi = t.partition("..")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if sep else [int(t)]
+        except ValueError:
+            raise ValueError(f"{t!r} is not a whole number or a range like 1..10") from None
+    if not out:
+        raise ValueError(f"{text!r} lists no value; give e.g. 1,2,5,10 or 1..10")
+    bad = [s for s in out if s < minimum]
+    if bad:
+        raise ValueError(f"{bad[0]} steps is below the minimum of {minimum}")
+    return tuple(dict.fromkeys(out))
+
+
+def _scaled_step(params: dict, eps: float) -> dict:
+    old_eps, step = params.get("eps"), params.get("step_size")
+    if step is None:
+        return {}
+    return {"step_size": step * eps / old_eps if old_eps else step}
+
+
+def attack_points(cfg: AttackConfig, grid: Grid) -> list[AttackConfig]:
+    cls = ATTACKS.get(cfg.kind)
+    base = cls.Params(**cfg.params).model_dump()
+    if grid.attack_eps is not None and "eps" not in base:
+        raise ConfigError(f"--attack-eps: attack {cfg.name!r} ({cfg.kind}) has no eps to sweep")
+    if grid.attack_steps is not None and "steps" not in base:
+        raise ConfigError(f"--attack-steps: attack {cfg.name!r} ({cfg.kind}) has no steps to sweep")
+    out = []
+    for eps in grid.attack_eps or (None,):
+        for steps in grid.attack_steps or (None,):
+            params, parts = dict(base), []
+            if eps is not None:
+                params |= {"eps": eps, **_scaled_step(base, eps)}
+                parts.append(f"eps={label(eps)}")
+            if steps is not None:
+                params["steps"] = steps
+                parts.append(f"steps={steps}")
+            try:
+                cls.Params(**params)
+            except ValidationError as exc:
+                raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{','.join(parts)}", exc)) from exc
+            out.append(cfg.model_copy(update={"name": f"{cfg.name}@{','.join(parts)}", "params": params}))
+    return out
+
+
+def task_points(cfg: TaskConfig, grid: Grid) -> list[TaskConfig]:
+    out = []
+    base = cfg.reverse.model_dump()
+    for eps in grid.reverse_eps or (None,):
+        for steps in grid.reverse_steps or (None,):
+            rev, parts = dict(base), []
+            if eps is not None:
+                rev |= {"eps": eps, **_scaled_step(base, eps)}
+                parts.append(f"rev={label(eps)}")
+            if steps is not None:
+                rev["steps"] = steps
+                parts.append(f"rev-steps={steps}")
+            if rev["eps"] > 0 and rev["steps"] > 0 and rev["step_size"] == 0:
+                rev["step_size"] = rev["eps"] / 4  # swept up from eps 0: the default ratio
+            try:
+                reverse = type(cfg.reverse)(**rev)
+            except ValidationError as exc:
+                raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{','.join(parts)}", exc)) from exc
+            out.append(cfg.model_copy(update={"name": f"{cfg.name}@{','.join(parts)}", "reverse": reverse}))
+    return out
+
+
+def expand(tasks: list[TaskConfig], attacks: list[AttackConfig], grid: Grid) -> tuple[list[TaskConfig],
+                                                                                      list[AttackConfig]]:
+    """The configs of every grid point, tasks outer, in the order given."""
+    if grid.attack_eps is None and grid.attack_steps is None:
+        new_attacks = list(attacks)
+    else:
+        new_attacks = [p for a in attacks for p in attack_points(a, grid)]
+    if grid.reverse_eps is None and grid.reverse_steps is None:
+        new_tasks = list(tasks)
+    else:
+        new_tasks = [p for t in tasks for p in task_points(t, grid)]
+    return new_tasks, new_attacks
