@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -48,6 +50,21 @@ class Outcome:
     seconds_clean: dict[str, float]
     clean_rev_fixed: np.ndarray | None = None  # randomised defenses only
     clean_rev_all: np.ndarray | None = None
+    defense_passes: int = 0  # backbone image-passes of one reverse attack on every clean image
+    defense_seconds: float = 0.0  # and its seconds
+
+
+@contextmanager
+def counting_passes(model: nn.Module) -> Iterator[list[int]]:
+    """Images through the backbone while inside (the first convolution sees every pass, also a task's own
+    views, rotations or tiles; each pass of a PGD step is a forward and a backward)."""
+    seen: list[int] = []
+    stem = next((m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)), model.backbone)
+    handle = stem.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].shape[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
@@ -107,6 +124,7 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
     t_clean = {"classify": 0.0, "reverse": 0.0}
+    defense_passes, defense_seconds = 0, 0.0
     n = len(x_all)
     with reporter.bar(description, n) as advance:
         for i in range(0, n, batch_size):
@@ -116,7 +134,11 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
             clean.append(_correct(model, x, y))
             pre_clean.append(_pretext(task, model, x, pre_gen))
             t1 = time.perf_counter()
-            clean_rev.append(_correct(model, reverse_attack(model, task, x, reverse, rev_gen), y))
+            with counting_passes(model) as seen:
+                x_rev = reverse_attack(model, task, x, reverse, rev_gen)
+            defense_passes += sum(seen)
+            defense_seconds += time.perf_counter() - t1
+            clean_rev.append(_correct(model, x_rev, y))
             if randomised:
                 clean_all.append(_all_draws(model, defense, x, y, clean_rev[-1], redraw_gen))
                 clean_fixed.append(_correct(model, fixed.purify(x), y))
@@ -146,7 +168,8 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
                     o.adv_rev_fixed.append(_correct(model, fixed.purify(x_fixed), y))
                     o.seconds["randomized"] = o.seconds.get("randomized", 0.0) + time.perf_counter() - t0
             advance(len(x))
-    out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean)
+    out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean,
+                  defense_passes=defense_passes, defense_seconds=defense_seconds)
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
     return out

@@ -28,7 +28,7 @@ from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import DRAWS, AttackOutcome, Outcome, evaluate
 from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, PerImage, RandomizedDefense
+from .leaderboard.records import Accuracy, Cost, PerImage, RandomizedDefense
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -169,6 +169,9 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                 adaptive=attacks[acfg.name].adaptive,
                 zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
                 randomized=_randomized(outcome, o, attacks[acfg.name]),
+                cost=Cost(passes_per_image=outcome.defense_passes / n_eval,
+                          seconds_per_image=outcome.defense_seconds / n_eval,
+                          attack_seconds_per_image=o.seconds["attack"] / n_eval),
             ))
         del built
     config = spec.model_dump(mode="json")

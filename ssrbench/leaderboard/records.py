@@ -118,6 +118,15 @@ class RandomizedDefense(Record):
     clean_all_draws: Accuracy = Field(description="Clean+Rev correct in every one of the draws")
 
 
+class Cost(Record):
+    """What the defense costs, per defended image: a reverse attack on clean images, measured in the run."""
+
+    passes_per_image: float = Field(ge=0, description="backbone image-passes (each a forward and a backward) of "
+                                                      "one reverse attack, per image: steps x views")
+    seconds_per_image: float = Field(ge=0, description="its wall-clock seconds per image on the run's device")
+    attack_seconds_per_image: float = Field(ge=0, description="this cell's attack, seconds per image")
+
+
 class Cell(Record):
     task: Component
     mode: str
@@ -142,6 +151,7 @@ class Cell(Record):
                                                          "sides means the same model was evaluated")
     randomized: RandomizedDefense | None = Field(None, description="a randomised defense's three evaluations "
                                                                   "(None: the defense is deterministic)")
+    cost: Cost | None = Field(None, description="the defense's cost per image (None in files before schema 3)")
 
     @model_validator(mode="after")
     def _per_image_pretext_fits(self) -> "Cell":

@@ -187,6 +187,23 @@ def detection_rows(board: Leaderboard) -> list[tuple[str, ...]]:
              f"{100 * d.tpr_at_5fpr:.1f}% [{100 * d.tpr_ci95[0]:.1f}, {100 * d.tpr_ci95[1]:.1f}]") for d in board.detection]
 
 
+COST_COLUMNS = ("task", "mode", "reverse attack", "passes / image", "ms / image", "device")
+COST_CAPTION = ("what each defense costs per defended image, measured in the run: backbone passes (forward and "
+                "backward) of one reverse attack -- steps x views -- and its wall-clock milliseconds")
+
+
+def cost_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    """One row per defense (task config, mode): every cell of it carries the same measurement."""
+    rows = {}
+    for c in board.cells:
+        if c.cost is not None and (c.task.name, c.mode) not in rows:
+            r = c.reverse
+            rows[(c.task.name, c.mode)] = (c.task.name, c.mode, f"{r['steps']} x {255 * r['eps']:.0f}/255",
+                                           f"{c.cost.passes_per_image:.0f}", f"{1000 * c.cost.seconds_per_image:.1f}",
+                                           board.environment.device_name or board.environment.device)
+    return list(rows.values())
+
+
 def _random_caption(board: Leaderboard) -> str:
     draws = sorted({c.randomized.draws for c in board.cells if c.randomized is not None})
     return RANDOM_CAPTION.format(draws="/".join(map(str, draws)))
@@ -210,7 +227,8 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
         parts.append(t)
     for title, columns, rows, caption in (("randomised defense", RANDOM_COLUMNS, randomized_rows(board),
                                            lambda: _random_caption(board)),
-                                          ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION)):
+                                          ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION),
+                                          ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION)):
         if rows:
             t = Table(title=title, caption=caption())
             for col in columns:
@@ -240,7 +258,8 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["", _rank_caption(board, per_seed), ""]
     for title, columns, rows, caption, left in (
             ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), lambda: _random_caption(board), 3),
-            ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION, 4)):
+            ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION, 4),
+            ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION, 3)):
         if rows:
             lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
                       "|" + "---|" * left + "---:|" * (len(columns) - left)]
