@@ -67,6 +67,24 @@ def counting_passes(model: nn.Module) -> Iterator[list[int]]:
         handle.remove()
 
 
+GATE_IMAGES = 1000  # clean training images that fix the detection gate's threshold (never test images)
+GATE_FPR = 0.05
+
+
+def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *, batch_size: int,
+                   seed: int) -> float:
+    """The detection gate's threshold: the pretext score (oriented so that higher = more suspicious,
+    rounded as leaderboards store it) that flags ``GATE_FPR`` of clean *training* images."""
+    dev = next(model.parameters()).device
+    gen = _seeded(seed, "gate", dev)
+    sign = -1.0 if task.higher_is_better else 1.0
+    scores = np.concatenate([
+        _pretext(task, model, x_train[i:i + batch_size].to(dev).float().div_(255).contiguous(
+            memory_format=torch.channels_last), gen) for i in range(0, len(x_train), batch_size)])
+    scores = (sign * scores).astype(np.float16).astype(np.float64)
+    return float(np.quantile(scores, 1 - GATE_FPR, method="higher"))
+
+
 def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
                generator: torch.Generator) -> np.ndarray:
     """Correct in the first draw (already made) and in DRAWS - 1 more fresh draws of the defense."""

@@ -26,9 +26,9 @@ from .data import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
 from .defense.reverse import Defense
 from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
-from .evaluate import DRAWS, AttackOutcome, Outcome, evaluate
+from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
 from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, Cost, PerImage, RandomizedDefense
+from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -150,6 +150,10 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         label = f"{mode_name}/{tcfg.name}" + (f" seed {seed}" if several else "")
         outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
                            seed=seed, reporter=reporter, description=f"evaluate {label}")
+        n_gate = min(GATE_IMAGES, len(data.train_x))
+        gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
+                                             seed=seed),
+                    calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
         task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
         randomized = Defense(built.model, task, tcfg.reverse).randomized
         for acfg in spec.attacks:
@@ -169,6 +173,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                 adaptive=attacks[acfg.name].adaptive,
                 zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
                 randomized=_randomized(outcome, o, attacks[acfg.name]),
+                gate=gate,
                 cost=Cost(passes_per_image=outcome.defense_passes / n_eval,
                           seconds_per_image=outcome.defense_seconds / n_eval,
                           attack_seconds_per_image=o.seconds["attack"] / n_eval),

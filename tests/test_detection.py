@@ -91,3 +91,44 @@ def test_a_run_stores_per_image_pretext_values_and_scores_them(tmp_path):
     assert c.cost.passes_per_image == 4 * steps and c.cost.seconds_per_image > 0
     text = CliRunner().invoke(cli, ["show", str(out), "--format", "markdown"]).output
     assert "**cost**" in text and f"| {4 * steps} |" in text
+
+
+def test_the_gate_reverses_only_what_it_flags():
+    """A perfect detector: the gated defense keeps clean accuracy (nothing reversed) and defends attacked
+    images exactly as the ungated one; a gate that never fires is the undefended model."""
+    from ssrbench.leaderboard.records import Gate
+
+    board = store.load(FIXTURE)
+    n = board.cells[0].clean.n
+    cells = []
+    for c in board.cells:
+        sign = -1.0 if c.pretext.higher_is_better else 1.0
+        clean, adv = np.zeros(n), np.ones(n)  # oriented scores: attacked images score higher
+        c = _with_per_image(c, sign * clean, sign * adv)
+        cells.append(c.model_copy(update={"gate": Gate(threshold=0.5, calibration="test", target_fpr=0.05)}))
+    gated = board.model_copy(update={"cells": cells}).gated
+    assert gated
+    for g in gated:
+        assert g.clean_flagged == 0.0
+        group = [c for c in cells if (c.task.name, c.mode) == (g.task, g.mode)]
+        assert g.clean.per_image == group[0].clean.per_image  # nothing reversed: clean accuracy kept
+        assert g.worst_case == g.worst_case_ungated  # every attacked image reversed, as ungated
+    never = [c.model_copy(update={"gate": Gate(threshold=5.0, calibration="test", target_fpr=0.05)}) for c in cells]
+    for g in board.model_copy(update={"cells": never}).gated:
+        group = [c for c in never if (c.task.name, c.mode) == (g.task, g.mode)]
+        undefended = np.logical_and.reduce([c.adv.flags() for c in group if not c.threat.probe])
+        assert g.worst_case.correct == int(undefended.sum())
+
+
+def test_a_run_fixes_the_gate_on_training_images(tmp_path):
+    data = make_cifar(tmp_path / "data", train=256)
+    out = tmp_path / "g.json"
+    res = CliRunner().invoke(cli, ["run", *TINY, "--modes", "classifier-first", "--data-dir", str(data), "--no-download",
+                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    board = store.load(out)
+    (c,) = board.cells
+    assert c.gate.calibration == "the last 1000 training images" and c.gate.target_fpr == 0.05  # 5 x 256 here
+    (g,) = board.gated
+    assert g.clean_ungated == c.clean_rev and 0 <= g.clean_flagged <= 100
+    assert "**gated defense**" in CliRunner().invoke(cli, ["show", str(out), "--format", "markdown"]).output

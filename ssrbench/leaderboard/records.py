@@ -118,6 +118,15 @@ class RandomizedDefense(Record):
     clean_all_draws: Accuracy = Field(description="Clean+Rev correct in every one of the draws")
 
 
+class Gate(Record):
+    """A detection-gated reverse attack (the source report's future work): reverse only the images whose
+    pretext score exceeds a threshold fixed on clean training images at a 5% false-positive rate."""
+
+    threshold: float = Field(description="on the score `score` of the leaderboard's detection view (higher = flagged)")
+    calibration: str = Field(description="the images that fixed it, e.g. the last 1000 training images")
+    target_fpr: float = Field(gt=0, lt=1)
+
+
 class Cost(Record):
     """What the defense costs, per defended image: a reverse attack on clean images, measured in the run."""
 
@@ -152,6 +161,18 @@ class Cell(Record):
     randomized: RandomizedDefense | None = Field(None, description="a randomised defense's three evaluations "
                                                                   "(None: the defense is deterministic)")
     cost: Cost | None = Field(None, description="the defense's cost per image (None in files before schema 3)")
+    gate: Gate | None = Field(None, description="the detection gate of this defense (None in files before schema 3)")
+
+    def gated_flags(self, which: str):
+        """Per image, correct under the gated defense: the reversed image where the gate fires, else the
+        image itself. ``which`` is "clean" or "adversarial"; None without a gate or per-image values."""
+        p = self.pretext.per_image
+        if self.gate is None or p is None:
+            return None
+        sign = -1.0 if self.pretext.higher_is_better else 1.0
+        fired = sign * p.values(which) > self.gate.threshold
+        plain, reversed_ = (self.clean, self.clean_rev) if which == "clean" else (self.adv, self.adv_rev)
+        return fired, (fired & reversed_.flags()) | (~fired & plain.flags())
 
     @model_validator(mode="after")
     def _per_image_pretext_fits(self) -> "Cell":
@@ -205,6 +226,22 @@ class Detection(Record):
     tpr_at_5fpr: float = Field(ge=0, le=1, description="attacked images flagged at the threshold that flags 5% "
                                                         "of clean ones")
     tpr_ci95: tuple[float, float]
+
+
+class GatedDefense(Record):
+    """Per (task, mode): the gated defense beside the ungated one -- clean accuracy, and the worst case over
+    every attack (an image must survive them all). Every attack is evaluated against both."""
+
+    task: str
+    mode: str
+    seed: int = 0
+    threshold: float
+    clean_flagged: float = Field(ge=0, le=100, description="% of clean test images the gate reverses")
+    clean: Accuracy
+    clean_ungated: Accuracy
+    worst_case: Accuracy
+    worst_case_ungated: Accuracy
+    attacks: list[str]
 
 
 class WorstCase(Record):

@@ -187,6 +187,20 @@ def detection_rows(board: Leaderboard) -> list[tuple[str, ...]]:
              f"{100 * d.tpr_at_5fpr:.1f}% [{100 * d.tpr_ci95[0]:.1f}, {100 * d.tpr_ci95[1]:.1f}]") for d in board.detection]
 
 
+GATE_COLUMNS = ("task", "mode", "threshold", "clean reversed", "Clean+Rev gated", "ungated", "worst case gated",
+                "ungated", "over attacks")
+GATE_CAPTION = ("the detection-gated reverse attack: only images whose pretext score exceeds a threshold fixed at 5% "
+                "false positives on clean training images are reversed; clean reversed = % of clean test images the "
+                "gate fires on; worst case = an image must survive every attack, each evaluated against both")
+
+
+def gated_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    several = len(board.seeds) > 1
+    return [(g.task, g.mode + (f" (seed {g.seed})" if several else ""), f"{g.threshold:.4g}", f"{g.clean_flagged:.1f}%",
+             _acc(g.clean), _acc(g.clean_ungated), _acc(g.worst_case), _acc(g.worst_case_ungated), ", ".join(g.attacks))
+            for g in board.gated]
+
+
 COST_COLUMNS = ("task", "mode", "reverse attack", "passes / image", "ms / image", "device")
 COST_CAPTION = ("what each defense costs per defended image, measured in the run: backbone passes (forward and "
                 "backward) of one reverse attack -- steps x views -- and its wall-clock milliseconds")
@@ -228,11 +242,12 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
     for title, columns, rows, caption in (("randomised defense", RANDOM_COLUMNS, randomized_rows(board),
                                            lambda: _random_caption(board)),
                                           ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION),
+                                          ("gated defense", GATE_COLUMNS, gated_rows(board), lambda: GATE_CAPTION),
                                           ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION)):
         if rows:
             t = Table(title=title, caption=caption())
             for col in columns:
-                t.add_column(col, justify="left" if col in ("task", "mode", "attack", "score") else "right")
+                t.add_column(col, justify="left" if col in ("task", "mode", "attack", "score", "over attacks") else "right")
             for r in rows:
                 t.add_row(*r)
             parts.append(t)
@@ -259,6 +274,7 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
     for title, columns, rows, caption, left in (
             ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), lambda: _random_caption(board), 3),
             ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION, 4),
+            ("gated defense", GATE_COLUMNS, gated_rows(board), lambda: GATE_CAPTION, 2),
             ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION, 3)):
         if rows:
             lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",

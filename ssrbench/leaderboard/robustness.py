@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 
 from ..stats import mcnemar_exact
-from .records import Accuracy, Cell, VersusBase, WorstCase
+from .records import Accuracy, Cell, GatedDefense, VersusBase, WorstCase
 
 BASE_MODE = "classifier-first"  # its classifier is the one trained alone: the static base of every mode
 
@@ -116,3 +116,20 @@ def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
                                     f"more than non-adaptive {b.attack.name} ({b.adv_rev.percent:.1f}%): the adaptive "
                                     f"attack is not working")
     return warnings
+
+
+def gated_defense(cells: Iterable[Cell]) -> list[GatedDefense]:
+    """Per (task, mode, seed) whose cells carry a gate and per-image pretext values."""
+    out = []
+    for (task, mode, seed), group in _groups(cells).items():
+        real = [c for c in group if not _probe(c)] or group
+        if any(c.gated_flags("clean") is None for c in real):
+            continue
+        fired, clean = real[0].gated_flags("clean")
+        gated = np.logical_and.reduce([c.gated_flags("adversarial")[1] for c in real])
+        ungated = np.logical_and.reduce([c.defended_flags() for c in real])
+        out.append(GatedDefense(task=task, mode=mode, seed=seed, threshold=real[0].gate.threshold,
+                                clean_flagged=100 * float(fired.mean()), clean=Accuracy.from_flags(clean),
+                                clean_ungated=real[0].clean_rev, worst_case=Accuracy.from_flags(gated),
+                                worst_case_ungated=Accuracy.from_flags(ungated), attacks=[c.attack.name for c in real]))
+    return out

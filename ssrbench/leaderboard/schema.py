@@ -13,17 +13,17 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, computed_field, model_validator
 
-from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, Pretext, Record,
-                      TrainingRecord, VersusBase, WorstCase)
+from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, GatedDefense, Pretext,
+                      Record, TrainingRecord, VersusBase, WorstCase)
 from .detection import detection
-from .robustness import sanity_warnings, versus_base, worst_case
+from .robustness import gated_defense, sanity_warnings, versus_base, worst_case
 from .seeds import Aggregate, aggregate
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "TrainingRecord", "WorstCase"]
 
 SCHEMA_VERSION = 3
-DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection")
+DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
@@ -62,6 +62,12 @@ class Leaderboard(Record):
     @property
     def detection(self) -> list[Detection]:
         return detection(self.cells)
+
+    @computed_field(description="per (task, mode) with a detection gate: the gated reverse attack's clean accuracy "
+                                "and worst case beside the ungated one's")
+    @property
+    def gated(self) -> list[GatedDefense]:
+        return gated_defense(self.cells)
 
     @computed_field(description="sanity checks that fired")
     @property
