@@ -33,7 +33,7 @@ TORCH_STAMP := $(VENV)/.stamp-torch-$(shell printf '%s' '$(TORCH) $(TORCH_PIP_AR
 PROJECT_STAMP := $(VENV)/.stamp-project$(if $(EDITABLE),-editable)
 TEST_STAMP := $(VENV)/.stamp-test
 
-.PHONY: help run test setup setup-test check clean-venv venv
+.PHONY: help run test setup setup-test check clean-venv venv figures
 
 help:
 	@echo 'ssrbench — two commands:'
@@ -41,7 +41,8 @@ help:
 	@echo '  make test    set up .venv with the test extra if needed, then the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
-	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks)'
+	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks, kornia, matplotlib)'
+	@echo '  make figures      redraw the README figures from the committed leaderboards'
 	@echo '  make check        only check the prerequisites (python >= 3.11 with venv, make)'
 	@echo '  make clean-venv   remove .venv (the next command recreates it)'
 	@echo '  make -n test      show what would run (which installs, the exact commands) without running it'
@@ -52,6 +53,12 @@ help:
 	@echo '  PYTHON=python3.11      interpreter used to create .venv    EDITABLE=1   pip install -e .'
 	@echo '  TORCH="..." TORCH_PIP_ARGS="--index-url ..."   another torch build (default $(TORCH))'
 	@echo 'data dir now: $(or $(DATA_DIR),(ssrbench default))'
+
+# Every README figure, from the committed leaderboard it shows (tests check each figure's recorded hash).
+FIGURES := quick-robust-pareto:leaderboards/quick-robust.json:pareto
+
+figures: setup-test
+	@$(foreach f,$(FIGURES),$(VENV)/bin/ssrbench plot $(word 2,$(subst :, ,$(f))) --kind $(word 3,$(subst :, ,$(f))) --out docs/figures/$(word 1,$(subst :, ,$(f))).png &&) true
 
 run: setup
 	$(strip $(VENV)/bin/ssrbench run $(RUN_ARGS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS))
