@@ -3,6 +3,8 @@ from the generator and in one forward pass, gradients to the pixels, validation,
 
 from __future__ import annotations
 
+import importlib
+
 
 import pytest
 import torch
