@@ -59,7 +59,8 @@ def counting_passes(model: nn.Module) -> Iterator[list[int]]:
     """Images through the backbone while inside (the first convolution sees every pass, also a task's own
     views, rotations or tiles; each pass of a PGD step is a forward and a backward)."""
     seen: list[int] = []
-    stem = next((m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)), model.backbone)
+    body = getattr(model, "backbone", model)  # an SSRModel's backbone; any other classifier counts as itself
+    stem = next((m for m in body.modules() if isinstance(m, nn.Conv2d)), body)
     handle = stem.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].shape[0]))
     try:
         yield seen
