@@ -79,9 +79,11 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
     attack_configs = [load_attack_config(a, config_dirs) for a in attacks]
     if grid:
         task_configs, attack_configs = expand(task_configs, attack_configs, grid)
-    for cfg, registry in [*((t, TASKS) for t in task_configs), *((a, ATTACKS) for a in attack_configs)]:
-        # built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
-        registry.get(cfg.task if registry is TASKS else cfg.kind)(cfg.params)
+    # each built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
+    for tcfg in task_configs:
+        TASKS.get(tcfg.task)(tcfg.params)
+    for acfg in attack_configs:
+        ATTACKS.get(acfg.kind)(acfg.params)
     for tcfg in task_configs:
         if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
             broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)

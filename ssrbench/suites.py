@@ -17,10 +17,6 @@ from . import extras
 from .extras import EXTRA_MODULES
 
 
-def extra_installed(extra: str) -> bool:
-    return extras.installed(extra)
-
-
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -29,12 +25,12 @@ class Suite:
 
     def available(self) -> tuple[str, ...]:
         """The suite as this installation runs it, in order: its own configs, then each installed extra's."""
-        return self.attacks + tuple(a for e, names in self.extras.items() if extra_installed(e) for a in names)
+        return self.attacks + tuple(a for e, names in self.extras.items() if extras.installed(e) for a in names)
 
     def left_out(self) -> list[str]:
         """One line per missing extra: which configs of the suite it leaves out, and how to install it."""
         return [f"the {self.name} suite leaves out {', '.join(names)}: they need {EXTRA_MODULES[e]} "
-                f"(pip install 'ssrbench[{e}]')" for e, names in self.extras.items() if not extra_installed(e)]
+                f"(pip install 'ssrbench[{e}]')" for e, names in self.extras.items() if not extras.installed(e)]
 
     def describe(self) -> str:
         extra = "".join(f"; with the {e} extra also {','.join(names)}" for e, names in self.extras.items())

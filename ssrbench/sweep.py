@@ -83,6 +83,20 @@ def _scaled_step(params: dict, eps: float) -> dict:
     return {"step_size": step * eps / old_eps if old_eps else step}
 
 
+def _budget_points(base: dict, eps_values, steps_values, eps_tag: str, steps_tag: str):
+    """Every (eps, steps) of the grid applied to a budget's values: (values, name suffix) per point."""
+    for eps in eps_values or (None,):
+        for steps in steps_values or (None,):
+            values, parts = dict(base), []
+            if eps is not None:
+                values |= {"eps": eps, **_scaled_step(base, eps)}
+                parts.append(f"{eps_tag}={label(eps)}")
+            if steps is not None:
+                values["steps"] = steps
+                parts.append(f"{steps_tag}={steps}")
+            yield values, ",".join(parts)
+
+
 def attack_points(cfg: AttackConfig, grid: Grid) -> list[AttackConfig]:
     cls = ATTACKS.get(cfg.kind)
     base = cls.Params(**cfg.params).model_dump()
@@ -91,42 +105,26 @@ def attack_points(cfg: AttackConfig, grid: Grid) -> list[AttackConfig]:
     if grid.attack_steps is not None and "steps" not in base:
         raise ConfigError(f"--attack-steps: attack {cfg.name!r} ({cfg.kind}) has no steps to sweep")
     out = []
-    for eps in grid.attack_eps or (None,):
-        for steps in grid.attack_steps or (None,):
-            params, parts = dict(base), []
-            if eps is not None:
-                params |= {"eps": eps, **_scaled_step(base, eps)}
-                parts.append(f"eps={label(eps)}")
-            if steps is not None:
-                params["steps"] = steps
-                parts.append(f"steps={steps}")
-            try:
-                cls.Params(**params)
-            except ValidationError as exc:
-                raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{','.join(parts)}", exc)) from exc
-            out.append(cfg.model_copy(update={"name": f"{cfg.name}@{','.join(parts)}", "params": params}))
+    for params, suffix in _budget_points(base, grid.attack_eps, grid.attack_steps, "eps", "steps"):
+        try:
+            cls.Params(**params)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{suffix}", exc)) from exc
+        out.append(cfg.model_copy(update={"name": f"{cfg.name}@{suffix}", "params": params}))
     return out
 
 
 def task_points(cfg: TaskConfig, grid: Grid) -> list[TaskConfig]:
     out = []
-    base = cfg.reverse.model_dump()
-    for eps in grid.reverse_eps or (None,):
-        for steps in grid.reverse_steps or (None,):
-            rev, parts = dict(base), []
-            if eps is not None:
-                rev |= {"eps": eps, **_scaled_step(base, eps)}
-                parts.append(f"rev={label(eps)}")
-            if steps is not None:
-                rev["steps"] = steps
-                parts.append(f"rev-steps={steps}")
-            if rev["eps"] > 0 and rev["steps"] > 0 and rev["step_size"] == 0:
-                rev["step_size"] = rev["eps"] / 4  # swept up from eps 0: the default ratio
-            try:
-                reverse = type(cfg.reverse)(**rev)
-            except ValidationError as exc:
-                raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{','.join(parts)}", exc)) from exc
-            out.append(cfg.model_copy(update={"name": f"{cfg.name}@{','.join(parts)}", "reverse": reverse}))
+    for rev, suffix in _budget_points(cfg.reverse.model_dump(), grid.reverse_eps, grid.reverse_steps, "rev",
+                                      "rev-steps"):
+        if rev["eps"] > 0 and rev["steps"] > 0 and rev["step_size"] == 0:
+            rev["step_size"] = rev["eps"] / 4  # swept up from eps 0: the default ratio
+        try:
+            reverse = type(cfg.reverse)(**rev)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{suffix}", exc)) from exc
+        out.append(cfg.model_copy(update={"name": f"{cfg.name}@{suffix}", "reverse": reverse}))
     return out
 
 

@@ -17,6 +17,7 @@ from ssrbench.adversarial.pgd import PGD
 from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
 from ssrbench.config import load_attack_config
+from ssrbench.extras import MissingExtraError
 from ssrbench.defense.reverse import Defense
 from ssrbench.leaderboard import store
 from ssrbench.pretext.rotation import RotationTask
@@ -126,7 +127,7 @@ def test_bad_params_are_named():
 
 def test_a_missing_extra_is_exit_2_naming_it(without_module, tmp_path):
     without_module("torchattacks")
-    with pytest.raises(lib.MissingExtraError, match=r"ssrbench\[attacks\]") as info:
+    with pytest.raises(MissingExtraError, match=r"ssrbench\[attacks\]") as info:
         lib.APGD({})
     assert info.value.exit_code == 2
     data = make_cifar(tmp_path / "data")

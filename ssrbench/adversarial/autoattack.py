@@ -25,7 +25,7 @@ from torch import nn
 
 from ..budget import PixelBudget, ThreatModel
 from ..defense.reverse import Defense
-from ..extras import MissingExtraError, require  # noqa: F401 - MissingExtraError re-exported for callers
+from ..extras import require
 from .adaptive import bpda_logits
 from .base import Attack
 

@@ -223,6 +223,16 @@ def _random_caption(board: Leaderboard) -> str:
     return RANDOM_CAPTION.format(draws="/".join(map(str, draws)))
 
 
+def _extra_tables(board: Leaderboard) -> list[tuple[str, tuple[str, ...], list, str, int]]:
+    """(title, columns, rows, caption, how many leading columns are text) of each table after the worst
+    case that this leaderboard has rows for -- one list for the terminal and for Markdown."""
+    tables = [("randomised defense", RANDOM_COLUMNS, randomized_rows(board), _random_caption, 3),
+              ("detection", DETECT_COLUMNS, detection_rows(board), lambda b: DETECT_CAPTION, 4),
+              ("gated defense", GATE_COLUMNS, gated_rows(board), lambda b: GATE_CAPTION, 2),
+              ("cost", COST_COLUMNS, cost_rows(board), lambda b: COST_CAPTION, 3)]
+    return [(title, cols, rows, caption(board), left) for title, cols, rows, caption, left in tables if rows]
+
+
 def header(board: Leaderboard) -> str:
     return (f"ssrbench {board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
             f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
@@ -239,18 +249,13 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
         for r in ranking(board, per_seed):
             t.add_row(*r)
         parts.append(t)
-    for title, columns, rows, caption in (("randomised defense", RANDOM_COLUMNS, randomized_rows(board),
-                                           lambda: _random_caption(board)),
-                                          ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION),
-                                          ("gated defense", GATE_COLUMNS, gated_rows(board), lambda: GATE_CAPTION),
-                                          ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION)):
-        if rows:
-            t = Table(title=title, caption=caption())
-            for col in columns:
-                t.add_column(col, justify="left" if col in ("task", "mode", "attack", "score", "over attacks") else "right")
-            for r in rows:
-                t.add_row(*r)
-            parts.append(t)
+    for title, columns, rows, caption, left in _extra_tables(board):
+        t = Table(title=title, caption=caption)
+        for i, col in enumerate(columns):
+            t.add_column(col, justify="left" if i < left else "right")
+        for r in rows:
+            t.add_row(*r)
+        parts.append(t)
     parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
     console.print(Group(*parts))
 
@@ -271,16 +276,11 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
-    for title, columns, rows, caption, left in (
-            ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), lambda: _random_caption(board), 3),
-            ("detection", DETECT_COLUMNS, detection_rows(board), lambda: DETECT_CAPTION, 4),
-            ("gated defense", GATE_COLUMNS, gated_rows(board), lambda: GATE_CAPTION, 2),
-            ("cost", COST_COLUMNS, cost_rows(board), lambda: COST_CAPTION, 3)):
-        if rows:
-            lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
-                      "|" + "---|" * left + "---:|" * (len(columns) - left)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows]
-            lines += ["", caption(), ""]
+    for title, columns, rows, caption, left in _extra_tables(board):
+        lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
+                  "|" + "---|" * left + "---:|" * (len(columns) - left)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["", caption, ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]
     return "\n".join(lines)
 
