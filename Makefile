@@ -54,11 +54,12 @@ help:
 	@echo '  TORCH="..." TORCH_PIP_ARGS="--index-url ..."   another torch build (default $(TORCH))'
 	@echo 'data dir now: $(or $(DATA_DIR),(ssrbench default))'
 
-# Every README figure, from the committed leaderboard it shows (tests check each figure's recorded hash).
+# Every README figure, from the committed leaderboard it shows (tests check each figure's recorded hash):
+# name:leaderboard:kind[:option[:option]], each option one word (--tasks=..., --attacks=...) passed to plot.
 FIGURES := quick-robust-pareto:leaderboards/quick-robust.json:pareto
 
 figures: setup-test
-	@$(foreach f,$(FIGURES),$(VENV)/bin/ssrbench plot $(word 2,$(subst :, ,$(f))) --kind $(word 3,$(subst :, ,$(f))) --out docs/figures/$(word 1,$(subst :, ,$(f))).png &&) true
+	@$(foreach f,$(FIGURES),$(VENV)/bin/ssrbench plot $(word 2,$(subst :, ,$(f))) --kind $(word 3,$(subst :, ,$(f))) $(wordlist 4,5,$(subst :, ,$(f))) --out docs/figures/$(word 1,$(subst :, ,$(f))).png &&) true
 
 run: setup
 	$(strip $(VENV)/bin/ssrbench run $(RUN_ARGS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS))

@@ -395,13 +395,35 @@ def base_findings(file: str, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("file")
+@click.option("--tasks", callback=_csv, default=None,
+              help="only these task configs, as the leaderboard names them (a sweep point: inpaint@rev=8/255)")
+@click.option("--attacks", callback=_csv, default=None,
+              help="only these attack configs, as the leaderboard names them (a sweep point: pgd10@eps=8/255)")
+@STUDY_FORMAT
+@_friendly
+def curves(file: str, tasks: list[str] | None, attacks: list[str] | None, fmt: str) -> None:
+    """The numbers behind `plot --kind eps` and `--kind reverse`, as tables, from a sweep leaderboard FILE
+    (`run --attack-eps ... --reverse-eps ...`): accuracy against the attack's eps -- Adv, Adv+Rev of each
+    attack and their per-image worst case -- and the reverse attack's gain and clean cost against its eps."""
+    from .leaderboard.compare import load_side
+    from .studies.curves import markdown
+
+    _print_study(lambda: markdown(load_side(file), file, tasks, attacks), fmt)
+
+
+@cli.command()
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--kind", type=click.Choice(["eps", "reverse", "pareto", "roc"]), required=True,
               help="eps: accuracy vs attack eps; reverse: the reverse attack's gain and clean cost vs its eps; pareto: "
                    "clean vs worst-case accuracy with the front; roc: the pretext metric as an attack detector")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="figure to write (.png or .svg)")
+@click.option("--tasks", callback=_csv, default=None,
+              help="only these task configs, as the leaderboard names them (a sweep point: inpaint@rev=8/255)")
+@click.option("--attacks", callback=_csv, default=None,
+              help="only these attack configs, as the leaderboard names them (a sweep point: pgd10@eps=8/255)")
 @_friendly
-def plot(file: Path, kind: str, out: Path) -> None:
+def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: list[str] | None) -> None:
     """Draw a figure from a leaderboard FILE (needs the `plot` extra: pip install 'ssrbench[plot]').
 
     The figure's caption names the leaderboard, commit, preset and images; its metadata holds the file's
@@ -413,7 +435,7 @@ def plot(file: Path, kind: str, out: Path) -> None:
 
     check_writable(out)
     try:
-        draw(store.load(file), file, kind, out)
+        draw(store.load(file), file, kind, out, tasks=tasks, attacks=attacks)
     except ValueError as exc:
         raise _Fail(f"{file}: {exc}", 2) from exc
     Console(stderr=True).print(f"figure written to {out}")

@@ -19,6 +19,7 @@ from torch import nn
 
 from .adversarial.base import Attack
 from .budget import ReverseConfig
+from .defense.gate import gate_score, threshold_at
 from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask
@@ -74,16 +75,14 @@ GATE_FPR = 0.05
 
 def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *, batch_size: int,
                    seed: int) -> float:
-    """The detection gate's threshold: the pretext score (oriented so that higher = more suspicious,
-    rounded as leaderboards store it) that flags ``GATE_FPR`` of clean *training* images."""
+    """The detection gate's threshold: the pretext score (``gate_score``) that flags ``GATE_FPR`` of clean
+    *training* images."""
     dev = next(model.parameters()).device
     gen = _seeded(seed, "gate", dev)
-    sign = -1.0 if task.higher_is_better else 1.0
     scores = np.concatenate([
-        _pretext(task, model, x_train[i:i + batch_size].to(dev).float().div_(255).contiguous(
-            memory_format=torch.channels_last), gen) for i in range(0, len(x_train), batch_size)])
-    scores = (sign * scores).astype(np.float16).astype(np.float64)
-    return float(np.quantile(scores, 1 - GATE_FPR, method="higher"))
+        gate_score(task, model, x_train[i:i + batch_size].to(dev).float().div_(255).contiguous(
+            memory_format=torch.channels_last), gen).cpu().numpy() for i in range(0, len(x_train), batch_size)])
+    return threshold_at(scores, GATE_FPR)
 
 
 def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
@@ -121,8 +120,9 @@ def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor, generator: tor
 
 def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
              x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-             description: str) -> Outcome:
-    """``x_all`` are uint8 test images; every attack sees the same images in the same order."""
+             description: str, gate: float | None = None) -> Outcome:
+    """``x_all`` are uint8 test images; every attack sees the same images in the same order. ``gate`` is the
+    detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense."""
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     dev = next(model.parameters()).device
@@ -130,7 +130,7 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     # draws -- hence the numbers -- of a randomised reverse attack in the other cells
     rev_gen = _seeded(seed, "reverse", dev)
     rev_gens = {name: _seeded(seed, f"reverse/{name}", dev) for name in attacks}
-    defense = Defense(model, task, reverse)
+    defense = Defense(model, task, reverse, gate=gate)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
     pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here
     randomised = defense.randomized

@@ -34,18 +34,32 @@ def linf_pgd(
     maximize: bool,
     generator: torch.Generator | None = None,
     stats: dict[str, float] | None = None,
+    keep: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Signed-gradient steps projected onto the eps-ball around ``x`` and onto [0, 1].
 
     ``loss_fn`` returns one loss per sample; it is summed so that each sample's step is independent
     of the batch it sits in. ``stats`` (if given) receives the fraction of images whose input gradient
-    was exactly zero or not finite at the first step -- the signature of masked gradients.
+    was exactly zero or not finite at the first step -- the signature of masked gradients. ``keep`` (if
+    given) says per image whether an iterate already achieves the attack's goal; such an image returns
+    the first iterate that did, so a later step cannot undo a success the loss alone does not capture.
     """
     x = x.detach()
     if steps == 0 or eps == 0:
         return x.clone()
     x_adv = random_start_point(x, eps, generator) if random_start else x.clamp(0, 1)
     sign = 1.0 if maximize else -1.0
+    if keep is not None:  # per image: the first iterate that achieved the goal (no host sync per step)
+        found = torch.zeros(len(x), dtype=torch.bool, device=x.device).view(-1, *[1] * (x.ndim - 1))
+        kept = x_adv
+
+        def record(z: torch.Tensor) -> None:
+            nonlocal kept, found
+            with torch.no_grad():
+                hit = keep(z).view_as(found) & ~found
+            kept, found = torch.where(hit, z.detach(), kept), found | hit
+
+        record(x_adv)
     for step in range(steps):
         x_adv.requires_grad_(True)
         with torch.enable_grad():
@@ -59,4 +73,8 @@ def linf_pgd(
         grad = torch.nan_to_num(grad)
         x_adv = x_adv.detach() + sign * step_size * grad.sign()
         x_adv = project_linf(x_adv, x, eps)
+        if keep is not None:
+            record(x_adv)
+    if keep is not None:
+        x_adv = torch.where(found, kept, x_adv)
     return x_adv.detach()

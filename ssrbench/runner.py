@@ -150,12 +150,12 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         training += built.records
         weights = weights_sha256(built.model.state_dict())
         label = f"{mode_name}/{tcfg.name}" + (f" seed {seed}" if several else "")
-        outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                           seed=seed, reporter=reporter, description=f"evaluate {label}")
-        n_gate = min(GATE_IMAGES, len(data.train_x))
+        n_gate = min(GATE_IMAGES, len(data.train_x))  # fixed first: a detector-aware attack must stay under it
         gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
                                              seed=seed),
                     calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
+        outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
+                           seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold)
         task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
         randomized = Defense(built.model, task, tcfg.reverse).randomized
         for acfg in spec.attacks:

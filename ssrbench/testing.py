@@ -16,6 +16,7 @@ import torch
 
 from .adversarial.base import Attack, check_attack_class
 from .budget import ReverseConfig
+from .defense.gate import gate_score
 from .defense.reverse import Defense, reverse_attack
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask, TaskParams, check_task_class
@@ -137,21 +138,24 @@ def check_attack_contract(attack_cls: type[Attack], params: dict[str, Any] | Non
                           backbone: str = TINY_BACKBONE, batch: int = 4, image_size: int = 32) -> None:
     """Raise AssertionError naming the first broken promise of the attack contract: images of the
     input's shape, finite, in [0, 1], inside the eps-ball when the params declare ``eps``, the input
-    left untouched, the model left in eval mode. An adaptive attack gets a defense (rotation, 2 steps)."""
+    left untouched, the model left in eval mode. An adaptive attack gets a defense (rotation, 2 steps) with
+    a detection gate (its threshold: the batch's median pretext score)."""
     check_attack_class(getattr(attack_cls, "__name__", repr(attack_cls)), attack_cls)
     attack = attack_cls(params or {})
     torch.manual_seed(0)
     model = _tiny_model(backbone, image_size)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, image_size, image_size, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
     defense = None
     if attack.adaptive:
         from .pretext.rotation import RotationTask
 
         task = RotationTask()
-        defense = Defense(task.attach(model), task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=2))
+        model = task.attach(model).eval()
+        defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=2),
+                          gate=float(gate_score(task, model, x, None).median()))
     model.eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, 3, image_size, image_size, generator=g)
-    y = torch.randint(0, 10, (batch,), generator=g)
     x_before = x.clone()
     out = attack(model, x, y, torch.Generator().manual_seed(1), defense=defense)
     assert isinstance(out, torch.Tensor) and out.shape == x.shape, \

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrbench.adversarial.adaptive import BPDA, SSLAware, Unrolled
+from ssrbench.adversarial.adaptive import BPDA, DetectorAware, SSLAware, Unrolled
 from ssrbench.adversarial.pgd import PGD, linf_pgd
 from ssrbench.config import ReverseConfig
+from ssrbench.defense.gate import gate_score
 from ssrbench.defense.reverse import Defense
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.robustness import sanity_warnings, worst_case
@@ -98,6 +99,53 @@ def test_adaptive_attack_needs_the_defense(trained):
         SSLAware(BUDGET)(model, x, y, torch.Generator())
 
 
+def test_pgd_keeps_each_images_first_success():
+    """``keep``: an image that reached the goal returns that iterate; the others step as plain PGD."""
+    x = torch.full((3, 1, 2, 2), 0.5)
+    loss = lambda z: z.flatten(1).sum(1)  # noqa: E731 - ascent pushes every pixel up by a step each time
+    kw = dict(eps=0.3, step_size=0.1, steps=3, random_start=False, maximize=True)
+    plain = linf_pgd(loss, x, **kw)
+    goal = lambda z: z.flatten(1).mean(1) >= torch.tensor([0.5, 0.65, 9.0])  # noqa: E731 - start, step 2, never
+    kept = linf_pgd(loss, x, **kw, keep=goal)
+    assert torch.allclose(kept[0], x[0]) and torch.allclose(kept[1], x[1] + 0.2) and torch.equal(kept[2], plain[2])
+
+
+def _gated(defense, threshold):
+    return Defense(defense.model, defense.task, defense.reverse, gate=threshold)
+
+
+def test_detector_aware_attack_fools_the_classifier_behind_a_shut_gate(trained):
+    model, task, x, y = trained
+    base = Defense(model, task, ReverseConfig(eps=4 / 255, step_size=1 / 255, steps=5))
+    small = {"eps": 2 / 255, "step_size": 0.5 / 255, "steps": 10, "random_start": False}
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    with torch.no_grad():
+        clean_scores = gate_score(task, model, x, None)
+    threshold = float(clean_scores.quantile(0.95))
+    blind = PGD(small)(model, x, y, gen())
+    aware = DetectorAware(small)(model, x, y, gen(), defense=_gated(base, threshold))
+
+    def fooled_unseen(z):
+        with torch.no_grad():
+            return ((model(z).argmax(1) != y) & (gate_score(task, model, z, None) <= threshold)).sum().item()
+
+    assert 0 < fooled_unseen(blind) < fooled_unseen(aware)  # the gate catches some of the blind attack's images
+    # a gate that never fires: the attack is PGD that keeps its first success, so it fools every image PGD does
+    never = DetectorAware(small)(model, x, y, gen(), defense=_gated(base, float("inf")))
+    with torch.no_grad():
+        assert ((model(blind).argmax(1) != y) <= (model(never).argmax(1) != y)).all()
+    # a gate that always fires: only the task loss is descended, the gate cannot be shut
+    always = DetectorAware(small)(model, x, y, gen(), defense=_gated(base, float("-inf")))
+    with torch.no_grad():
+        assert (task.reverse_loss(model, always) < task.reverse_loss(model, x)).float().mean() > 0.9
+
+
+def test_detector_aware_attack_needs_a_gate(trained):
+    model, task, x, y = trained
+    with pytest.raises(ValueError, match="needs a gated defense"):
+        DetectorAware(BUDGET)(model, x, y, torch.Generator(), defense=Defense(model, task, ReverseConfig()))
+
+
 def test_masked_gradients_are_measured():
     class Rounding(nn.Module):  # a "defense" that hides its gradient: round() has zero derivative
         def forward(self, x):
@@ -178,3 +226,11 @@ def test_checks_read_the_declared_threat_model_not_parameter_names():
     assert "should not rise with budget" in "\n".join(sanity_warnings([l2_more, l2_less]))
     linf_same_kind = _cell(base, "linf", some, some, params={"eps": 0.5, "steps": 5}, kind="l2pgd")
     assert "should not rise with budget" not in "\n".join(sanity_warnings([l2_more, linf_same_kind]))
+
+
+@pytest.mark.parametrize("kind", ["bpda", "unrolled", "ssl-aware", "detector-aware"])
+def test_adaptive_kinds_keep_the_attack_contract(kind):
+    from ssrbench.adversarial.base import ATTACKS
+    from ssrbench.testing import check_attack_contract
+
+    check_attack_contract(ATTACKS.get(kind), {**BUDGET, "steps": 2})

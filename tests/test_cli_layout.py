@@ -80,7 +80,7 @@ LIST_BEFORE = {
     ]),
 }
 FREE_TEXT = ("description", "about")
-ADAPTIVE_BEFORE = ("pgd10", "bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128")
+ADAPTIVE_BEFORE = ("pgd10", "bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128")
 
 
 def _printed_tables(monkeypatch, args):

@@ -78,10 +78,13 @@ def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
     _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "rotation", "--attacks", "fgsm",
                     "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
     names = {c.attack.name for c in board.cells}
-    assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "sanity-pgd10-eps128"} <= names
+    assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128"} <= names
     assert not any("apgd" in n for n in names)
     assert any("leaves out apgd-ce" in n and "ssrbench[attacks]" in n for n in board.notes)
-    assert all(c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware")) for c in board.cells)
+    assert all(c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware", "detector-aware")) for c in board.cells)
     (wc,) = board.worst_case
     assert "sanity-pgd10-eps128" not in wc.attacks and wc.defended.percent <= min(c.adv_rev.percent for c in board.cells)
     assert all(c.zero_grad_fraction is not None for c in board.cells)
+    (g,) = board.gated  # the gated defense is attacked by the attack that aims at its gate, and judged by its worst case
+    aware = next(c for c in board.cells if c.attack.name == "detector-aware-pgd10")
+    assert "detector-aware-pgd10" in g.attacks and g.worst_case.correct <= aware.gated_flags("adversarial")[1].sum()

@@ -71,3 +71,65 @@ def test_readme_figures_were_drawn_from_the_committed_leaderboards_as_they_are()
         path, digest = source_of(REPO / fig)
         assert hashlib.sha256((REPO / path).read_bytes()).hexdigest() == digest, \
             f"{fig} was drawn from another version of {path}: regenerate it (README, 'Figures')"
+
+
+def test_the_eps_curves_hold_the_worst_case_of_the_attacks_at_each_eps(tmp_path):
+    from ssrbench.studies.curves import eps_series
+
+    board = store.load(_sweep_like(tmp_path))
+    task = board.cells[0].task.name
+    cells = [c for c in board.cells if c.task.name == task and c.mode == board.cells[0].mode]
+    series = eps_series(cells)
+    attacks = sorted({c.attack.name.split("@")[0] for c in cells})
+    assert len(attacks) > 1 and set(series) >= {f"Adv+Rev ({a})" for a in attacks} | {"worst case"}
+    xs, worst = series["worst case"]
+    assert xs == [2.0, 8.0]
+    for i, eps in enumerate(xs):
+        at = [c for c in cells if round(255 * c.threat.eps) == eps]
+        flags = np.logical_and.reduce([c.defended_flags() for c in at])
+        assert worst[i].correct == int(flags.sum()) <= min(c.adv_rev.correct for c in at)
+
+
+def test_plot_draws_only_the_named_configs_and_names_the_ones_it_lacks(tmp_path):
+    path = _sweep_like(tmp_path)
+    board = store.load(path)
+    task = board.cells[0].task.name
+    out = tmp_path / "one.png"
+    res = CliRunner().invoke(cli, ["plot", str(path), "--kind", "eps", "--tasks", task, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists()
+    from ssrbench.studies.curves import select
+
+    assert {c.task.name for c in select(board, [task]).cells} == {task}
+    bad = CliRunner().invoke(cli, ["plot", str(path), "--kind", "eps", "--attacks", "pgd99", "--out", str(out)])
+    assert bad.exit_code == 2 and "--attacks pgd99: no such cell" in bad.output and board.cells[0].attack.name in bad.output
+
+
+def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
+    from ssrbench.studies.curves import eps_groups, eps_series
+
+    path = _sweep_like(tmp_path)
+    board = store.load(path)
+    res = CliRunner().invoke(cli, ["curves", str(path), "--format", "markdown"])
+    assert res.exit_code == 0, res.output
+    (task, mode), cells = next(iter(eps_groups(board).items()))
+    worst = eps_series(cells)["worst case"][1]
+    row = next(l for l in res.output.splitlines() if l.startswith(f"| {task} | {mode} |") and "| 8/255 |" in l)
+    assert row.rstrip(" |").endswith(f"{worst[-1].percent:.1f}")  # the worst case is the last column
+    assert "Adv+Rev − Adv under" in res.output and "cost on clean" in res.output
+    only = CliRunner().invoke(cli, ["curves", str(path), "--format", "markdown", "--tasks", task])
+    assert only.exit_code == 0 and "against its own ε" not in only.output  # one reverse point: no reverse table
+    none = CliRunner().invoke(cli, ["curves", str(FIXTURE), "--format", "markdown"])
+    assert none.exit_code == 2 and "--attack-eps" in none.output
+
+
+def test_readme_curves_blocks_are_the_command_output_unedited(monkeypatch):
+    """`<!-- curves: FILE [OPTIONS] -->` blocks are `ssrbench curves FILE OPTIONS --format markdown`."""
+    readme = (REPO / "README.md").read_text()
+    monkeypatch.chdir(REPO)
+    blocks = re.findall(r"<!-- curves: (.+?) -->\n(.*?)\n<!-- curves end -->", readme, re.DOTALL)
+    assert blocks, "the README shows no curves block"
+    for args, body in blocks:
+        res = CliRunner().invoke(cli, ["curves", *args.split(), "--format", "markdown"], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert body.strip() == res.output.strip(), f"README block for {args} is stale"

@@ -6,6 +6,7 @@ attacks that account for them. Each kind here is L-inf PGD on a different loss:
 bpda       forward through the reverse attack, backward as if it were the identity (Athalye et al. 2018)
 unrolled   gradients through the unrolled reverse-attack steps (sign step via a tanh surrogate)
 ssl-aware  maximise cross-entropy minus lambda * the task loss, without purifying (Mao et al. 2021)
+detector-aware  against the detection-gated defense: fool the classifier while the gate stays shut
 
 ``eot_samples`` averages the loss over draws of the defense's randomness (EOT, Athalye et al. 2018);
 with a deterministic defense every draw is the same and one sample is exact.
@@ -87,3 +88,34 @@ class SSLAware(Attack):
 
         return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
                         maximize=True, generator=generator, stats=self.stats)
+
+
+class DetectorAware(Attack):
+    """Against the detection-gated reverse attack: an image the gate lets through is classified as it is,
+    so fool the classifier while keeping the pretext score under the gate's threshold.
+
+    Per image and step: where the gate fires, descend the task loss (the differentiable side of the
+    score) to close it; where it is shut, ascend the cross-entropy. The sign step makes both terms
+    scale-free, so no weight is tuned per task. Each image keeps its first iterate that is misclassified
+    with the gate shut -- the attack's goal, which the alternating loss alone could step away from.
+    """
+
+    adaptive = True
+    Params = PGDParams
+
+    def perturb(self, model, x, y, generator, defense: Defense):
+        p = self.params
+        if defense.gate is None:
+            raise ValueError("the detector-aware attack needs a gated defense (Defense(..., gate=threshold)); "
+                             "ssrbench run fixes the gate on training images before it attacks")
+
+        def loss(z):
+            shut = ~defense.gate_fires(z, generator)
+            ce = F.cross_entropy(model(z), y, reduction="none")
+            return torch.where(shut, ce, -defense.task.loss_for_reverse(model, z, generator))
+
+        def fooled_unseen(z):
+            return (model(z).argmax(1) != y) & ~defense.gate_fires(z, generator)
+
+        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
+                        maximize=True, generator=generator, stats=self.stats, keep=fooled_unseen)

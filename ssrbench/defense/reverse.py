@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..budget import ReverseConfig
+from .gate import gate_score
 from ..linf import linf_pgd, project_linf, random_start_point
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
@@ -62,12 +63,15 @@ class Defense:
 
     ``fixed_seed`` freezes a randomised defense: every call draws from a generator seeded with it, so the
     defense is one deterministic function (the same draws for the same batch), known to the attacker.
+    ``gate`` is the detection gate's threshold when the run fixed one (the gated defense reverses only
+    images whose ``gate_score`` exceeds it): what a detector-aware attack must stay under.
     """
 
     model: SSRModel
     task: PretextTask
     reverse: ReverseConfig
     fixed_seed: int | None = None
+    gate: float | None = None
 
     @property
     def draws_randomness(self) -> bool:
@@ -89,6 +93,13 @@ class Defense:
 
     def purify(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return reverse_attack(self.model, self.task, x, self.reverse, self._generator(x, generator))
+
+    def gate_fires(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per image, would the gated defense reverse it? (No gradient: the gate is a hard decision.)"""
+        if self.gate is None:
+            raise ValueError("this defense has no detection gate: the run fixes one on training images "
+                             "(evaluate(..., gate=threshold))")
+        return gate_score(self.task, self.model, x, self._generator(x, generator)) > self.gate
 
     def purify_differentiably(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return differentiable_reverse(self.model, self.task, x, self.reverse, self._generator(x, generator))

@@ -1,8 +1,9 @@
 """Figures from a leaderboard (matplotlib, extra ``plot``): robustness read as curves, not single points.
 
-eps      accuracy against the attack's eps: Clean, Adv, Adv+Rev (a randomised defense: every draw), with
-         95% Wilson bands, one panel per (task, mode)
-reverse  the reverse attack's gain on attacked images and its cost on clean ones against its own eps
+eps      accuracy against the attack's eps: Clean, Adv, Adv+Rev of each attack (a randomised defense: every
+         draw) and their worst case, with 95% Wilson bands, one panel per (task config, mode)
+reverse  the reverse attack's gain on attacked images and its cost on clean ones against its own eps,
+         one panel per task
 pareto   clean accuracy of the defended model against its worst case, one point per (task config,
          mode), with the Pareto front
 roc      the per-image pretext metric as a detector of attacked images, one curve per cell
@@ -21,16 +22,9 @@ import numpy as np
 from ..extras import require
 from ..fileio import atomic_write
 from ..leaderboard.schema import Leaderboard
+from .curves import MissingCellsError, defended, eps_groups, eps_series, reverse_groups, select
 
 KINDS = ("eps", "reverse", "pareto", "roc")
-
-
-class MissingCellsError(ValueError):
-    """The leaderboard lacks what the figure needs (the message says what)."""
-
-
-def _base(name: str) -> str:
-    return name.split("@", 1)[0]
 
 
 def _pyplot():
@@ -49,47 +43,47 @@ def _band(ax, x, accs, label, style="-"):
     ax.fill_between(x, [a.ci95[0] for a in accs], [a.ci95[1] for a in accs], alpha=0.15)
 
 
-def _defended(c):
-    return c.randomized.all_draws if c.randomized is not None else c.adv_rev
+def _grid(plt, n: int, width: float = 4.8, height: float = 3.8):
+    cols = min(2, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
 
 
 def _eps(board: Leaderboard, plt):
-    groups: dict[tuple, list] = {}
-    for c in board.cells:
-        if c.threat is not None and not c.threat.probe:
-            groups.setdefault((c.task.name, c.mode, _base(c.attack.name)), []).append(c)
-    groups = {k: v for k, v in groups.items() if len({c.threat.eps for c in v}) > 1}
-    if not groups:
-        raise MissingCellsError("kind eps needs one attack at two or more eps (run with --attack-eps ...)")
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False)
-    for ax, ((task, mode, attack), cells) in zip(axes[0], sorted(groups.items())):
-        x = [255 * c.threat.eps for c in cells]
+    groups = eps_groups(board)
+    fig, axes = _grid(plt, len(groups))
+    for ax, ((task, mode), cells) in zip(axes, groups.items()):
         ax.axhline(cells[0].clean.percent, color="grey", ls=":", label="Clean")
-        _band(ax, x, [c.adv for c in cells], f"Adv ({attack})")
-        _band(ax, x, [_defended(c) for c in cells], "Adv+Rev", "--")
+        ax.axhline(cells[0].clean_rev.percent, color="grey", ls="-.", lw=0.8, label="Clean+Rev")
+        for name, (x, accs) in eps_series(cells).items():
+            _band(ax, x, accs, name, "-" if name.startswith("Adv (") else ("-." if name == "worst case" else "--"))
         ax.set(title=f"{task} · {mode}", xlabel="attack ε (/255)", ylabel="accuracy (%)", ylim=(0, 100))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     return fig
 
 
 def _reverse(board: Leaderboard, plt):
-    groups: dict[tuple, list] = {}
-    for c in board.cells:
-        groups.setdefault((_base(c.task.name), c.mode, c.attack.name), []).append(c)
-    groups = {k: v for k, v in groups.items() if len({c.reverse["eps"] for c in v}) > 1}
-    if not groups:
-        raise MissingCellsError("kind reverse needs a task at two or more reverse eps (run with --reverse-eps ...)")
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (task, mode, attack), cells in sorted(groups.items()):
-        cells = sorted(cells, key=lambda c: c.reverse["eps"])
-        x = [255 * c.reverse["eps"] for c in cells]
-        line, = ax.plot(x, [_defended(c).percent - c.adv.percent for c in cells], marker="o",
-                        label=f"{task} · {mode} · {attack}: gain on attacked")
-        ax.plot(x, [c.clean_rev.percent - c.clean.percent for c in cells], ls=":", color=line.get_color(),
-                label=f"{task} · {mode}: cost on clean")
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="reverse-attack ε (/255)", ylabel="accuracy change (points)")
-    ax.legend(fontsize=7)
+    groups = reverse_groups(board)
+    tasks = sorted({task for task, _, _ in groups})
+    fig, axes = _grid(plt, len(tasks), 6.0, 4.4)
+    for ax, task in zip(axes, tasks):
+        costs = set()
+        for (t, mode, attack), cells in groups.items():
+            if t != task:
+                continue
+            x = [255 * c.reverse["eps"] for c in cells]
+            ax.plot(x, [defended(c).percent - c.adv.percent for c in cells], marker="o",
+                    label=f"{mode} · {attack}: gain on attacked")
+            if mode not in costs:  # the clean cost is the same for every attack of a (task, mode)
+                costs.add(mode)
+                ax.plot(x, [c.clean_rev.percent - c.clean.percent for c in cells], ls=":", marker=".",
+                        color="black" if mode == "multitask" else "dimgrey", label=f"{mode}: cost on clean")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(title=task, xlabel="reverse-attack ε (/255)", ylabel="accuracy change (points)")
+        ax.legend(fontsize=7)
     return fig
 
 
@@ -138,10 +132,13 @@ def _roc(board: Leaderboard, plt):
     return fig
 
 
-def plot(board: Leaderboard, source: Path, kind: str, out: Path) -> None:
-    """Draw ``kind`` from ``board`` (read from ``source``) into ``out`` (.png or .svg)."""
+def plot(board: Leaderboard, source: Path, kind: str, out: Path, *, tasks: list[str] | None = None,
+         attacks: list[str] | None = None) -> None:
+    """Draw ``kind`` from ``board`` (read from ``source``; only the named task / attack configs when
+    given) into ``out`` (.png or .svg)."""
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"--out {out}: write a .png or .svg file")
+    board = select(board, tasks, attacks)
     plt = _pyplot()
     fig = {"eps": _eps, "reverse": _reverse, "pareto": _pareto, "roc": _roc}[kind](board, plt)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
