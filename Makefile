@@ -56,7 +56,10 @@ help:
 
 # Every README figure, from the committed leaderboard it shows (tests check each figure's recorded hash):
 # name:leaderboard:kind[:option[:option]], each option one word (--tasks=..., --attacks=...) passed to plot.
-FIGURES := quick-robust-pareto:leaderboards/quick-robust.json:pareto
+FIGURES := quick-robust-pareto:leaderboards/quick-robust.json:pareto \
+	quick-sweep-eps:leaderboards/quick-sweep.json:eps:--tasks=inpaint@rev=8/255,rotation@rev=8/255 \
+	quick-sweep-reverse:leaderboards/quick-sweep.json:reverse:--attacks=pgd10@eps=2/255,bpda-pgd10@eps=2/255,pgd10@eps=8/255,bpda-pgd10@eps=8/255 \
+	quick-sweep-roc:leaderboards/quick-sweep.json:roc:--tasks=inpaint@rev=8/255,rotation@rev=8/255:--attacks=pgd10@eps=2/255,pgd10@eps=8/255
 
 figures: setup-test
 	@$(foreach f,$(FIGURES),$(VENV)/bin/ssrbench plot $(word 2,$(subst :, ,$(f))) --kind $(word 3,$(subst :, ,$(f))) $(wordlist 4,5,$(subst :, ,$(f))) --out docs/figures/$(word 1,$(subst :, ,$(f))).png &&) true

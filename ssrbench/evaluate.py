@@ -99,7 +99,7 @@ def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
 
 
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
+    with torch.inference_mode():  # nothing here is ever differentiated: the flags leave as numpy
         return (model(x).argmax(1) == y).cpu().numpy()
 
 
@@ -114,7 +114,7 @@ def correct_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
 
 
 def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor, generator: torch.Generator) -> np.ndarray:
-    with torch.no_grad():
+    with torch.inference_mode():
         return task.metric_for_eval(model, x, generator).float().cpu().numpy()
 
 

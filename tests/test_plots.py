@@ -115,8 +115,12 @@ def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
     (task, mode), cells = next(iter(eps_groups(board).items()))
     worst = eps_series(cells)["worst case"][1]
     row = next(l for l in res.output.splitlines() if l.startswith(f"| {task} | {mode} |") and "| 8/255 |" in l)
-    assert row.rstrip(" |").endswith(f"{worst[-1].percent:.1f}")  # the worst case is the last column
-    assert "Adv+Rev − Adv under" in res.output and "cost on clean" in res.output
+    *_, worst_col, gain_col, _ = row.split("|")
+    assert worst_col.strip() == f"{worst[-1].percent:.1f}"  # the worst case, then its gain over the undefended model
+    at = [c for c in cells if round(255 * c.threat.eps) == 8]
+    base = np.logical_and.reduce([c.adv.flags() for c in at])  # the fixture's attacks are blind: all give a baseline
+    assert gain_col.strip().startswith(f"{worst[-1].percent - 100 * base.mean():+.1f} (")
+    assert "defended − undefended under" in res.output and "cost on clean" in res.output
     only = CliRunner().invoke(cli, ["curves", str(path), "--format", "markdown", "--tasks", task])
     assert only.exit_code == 0 and "against its own ε" not in only.output  # one reverse point: no reverse table
     none = CliRunner().invoke(cli, ["curves", str(FIXTURE), "--format", "markdown"])
@@ -133,3 +137,20 @@ def test_readme_curves_blocks_are_the_command_output_unedited(monkeypatch):
         res = CliRunner().invoke(cli, ["curves", *args.split(), "--format", "markdown"], catch_exceptions=False)
         assert res.exit_code == 0, res.output
         assert body.strip() == res.output.strip(), f"README block for {args} is stale"
+
+
+def test_an_adaptive_attacks_gain_is_read_against_the_undefended_model_not_its_own_adv(tmp_path):
+    """An adaptive attack's Adv is the bare classifier on images aimed at the defense: its gain is its
+    defended accuracy against the blind attacks' Adv at the same eps."""
+    from ssrbench.studies.curves import reverse_gain
+
+    board = store.load(_sweep_like(tmp_path))
+    cell = board.cells[0]
+    twin = cell.model_copy(update={"adaptive": True, "attack": cell.attack.model_copy(update={"name": "bpda@x"})})
+    board = board.model_copy(update={"cells": [*board.cells, twin]})
+    same = [c for c in board.cells if (c.task.name, c.mode, c.threat.eps) == (cell.task.name, cell.mode, cell.threat.eps)
+            and not c.adaptive]
+    base = 100 * np.logical_and.reduce([c.adv.flags() for c in same]).mean()
+    assert reverse_gain(board, twin) == pytest.approx(twin.adv_rev.percent - base)
+    alone = board.model_copy(update={"cells": [twin]})
+    assert reverse_gain(alone, twin) is None  # no blind attack at that eps: no baseline, no number

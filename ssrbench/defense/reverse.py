@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..budget import ReverseConfig
-from .gate import gate_score
 from ..linf import linf_pgd, project_linf, random_start_point
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
+from .gate import gate_score
 
 
 def reverse_attack(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig,

@@ -2,8 +2,10 @@
 
 eps      per (task config, mode) and attack eps: Adv of each attack that does not see the defense, Adv+Rev
          of each attack and, with two or more attacks, their worst case (per image, over the attacks)
-reverse  per (task, mode, attack) and reverse eps: the reverse attack's gain on attacked images, and its
-         cost on clean ones
+reverse  per (task, mode, attack) and reverse eps: what the defense adds under the attack -- its defended
+         accuracy against the undefended model's at that eps (the attacks that do not see the defense:
+         an adaptive attack's own Adv is the bare classifier on images aimed at the defense) -- and its
+         cost on clean images
 
 Everything is read off the cells; ``select`` narrows a leaderboard to named task / attack configs (a
 sweep point is named as the leaderboard names it, e.g. ``inpaint@rev=8/255``).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..leaderboard.schema import Accuracy, Leaderboard
+from ..stats import mcnemar_exact
 from ..sweep import label
 
 
@@ -62,6 +65,19 @@ def eps_groups(board: Leaderboard) -> dict[tuple[str, str], list]:
     return groups
 
 
+def undefended(group) -> Accuracy | None:
+    """The model without its reverse attack, at one eps: per image, correct under every attack that does not
+    see the defense (an adaptive attack's Adv is the bare classifier on images aimed at the defense, no
+    baseline). None when every attack there is adaptive."""
+    blind = [c.adv.flags() for c in group if not c.adaptive]
+    return Accuracy.from_flags(np.logical_and.reduce(blind)) if blind else None
+
+
+def worst(group) -> Accuracy:
+    """The defended model at one eps: per image, defended against every attack there."""
+    return Accuracy.from_flags(np.logical_and.reduce([c.defended_flags() for c in group]))
+
+
 def eps_series(cells) -> dict[str, tuple[list[float], list[Accuracy]]]:
     """One (task, mode)'s curves: name -> (attack eps in /255, accuracies)."""
     by_eps: dict[float, list] = {}
@@ -81,7 +97,7 @@ def eps_series(cells) -> dict[str, tuple[list[float], list[Accuracy]]]:
                 add(f"Adv ({base_name(c.attack.name)})", eps, c.adv)
             add(f"Adv+Rev ({base_name(c.attack.name)})", eps, defended(c))
         if several:
-            add("worst case", eps, Accuracy.from_flags(np.logical_and.reduce([c.defended_flags() for c in group])))
+            add("worst case", eps, worst(group))
     return series
 
 
@@ -102,8 +118,8 @@ def _eps_table(board: Leaderboard) -> list[str]:
     series = {k: eps_series(v) for k, v in groups.items()}
     names = sorted({n for s in series.values() for n in s}, key=lambda n: (not n.startswith("Adv ("),
                                                                            n == "worst case", n))
-    lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(names) + " |",
-             "|---|---|---:|---:|---:|" + "---:|" * len(names)]
+    lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(names) + " | defended − undefended (p) |",
+             "|---|---|---:|---:|---:|" + "---:|" * (len(names) + 1)]
     for (task, mode), cells in groups.items():
         s = series[(task, mode)]
         for eps in sorted({x for xs, _ in s.values() for x in xs}):
@@ -111,9 +127,20 @@ def _eps_table(board: Leaderboard) -> list[str]:
             for n in names:
                 xs, accs = s.get(n, ([], []))
                 values.append(f"{accs[xs.index(eps)].percent:.1f}" if eps in xs else "")
+            group = [c for c in cells if 255 * c.threat.eps == eps]
             lines.append(f"| {task} | {mode} | {cells[0].clean.percent:.1f} | {cells[0].clean_rev.percent:.1f} | "
-                         f"{label(eps / 255)} | " + " | ".join(values) + " |")
+                         f"{label(eps / 255)} | " + " | ".join(values) + f" | {_gain(group)} |")
     return lines
+
+
+def _gain(group) -> str:
+    """The worst case over the attacks at one eps against the undefended model, with the exact McNemar p."""
+    base = undefended(group)
+    if base is None:
+        return ""
+    defended_acc = worst(group)
+    _, _, p = mcnemar_exact(base.flags(), defended_acc.flags())
+    return f"{defended_acc.percent - base.percent:+.1f} ({p:.2g})"
 
 
 def _reverse_table(board: Leaderboard) -> list[str]:
@@ -128,9 +155,23 @@ def _reverse_table(board: Leaderboard) -> list[str]:
             costs_done.add((task, mode))
             lines.append(f"| {task} | {mode} | Clean+Rev − Clean (cost on clean) | " + " | ".join(
                 f"{at[r].clean_rev.percent - at[r].clean.percent:+.1f}" if r in at else "" for r in revs) + " |")
-        lines.append(f"| {task} | {mode} | Adv+Rev − Adv under {attack} | " + " | ".join(
-            f"{defended(at[r]).percent - at[r].adv.percent:+.1f}" if r in at else "" for r in revs) + " |")
+        lines.append(f"| {task} | {mode} | defended − undefended under {attack} | " + " | ".join(
+            _points(board, at[r]) if r in at else "" for r in revs) + " |")
     return lines
+
+
+def _points(board: Leaderboard, cell) -> str:
+    gain = reverse_gain(board, cell)
+    return "" if gain is None else f"{gain:+.1f}"
+
+
+def reverse_gain(board: Leaderboard, cell) -> float | None:
+    """Points the defense adds under ``cell``'s attack: its defended accuracy against the undefended model's
+    at the same eps (the attacks there that do not see the defense); None without such an attack."""
+    group = [c for c in _measured(board) if (c.task.name, c.mode, c.seed) == (cell.task.name, cell.mode, cell.seed)
+             and c.threat.eps == cell.threat.eps]
+    base = undefended(group)
+    return None if base is None else defended(cell).percent - base.percent
 
 
 def markdown(board: Leaderboard, source: str, tasks: list[str] | None = None,

@@ -22,7 +22,7 @@ import numpy as np
 from ..extras import require
 from ..fileio import atomic_write
 from ..leaderboard.schema import Leaderboard
-from .curves import MissingCellsError, defended, eps_groups, eps_series, reverse_groups, select
+from .curves import MissingCellsError, eps_groups, eps_series, reverse_gain, reverse_groups, select
 
 KINDS = ("eps", "reverse", "pareto", "roc")
 
@@ -58,8 +58,14 @@ def _eps(board: Leaderboard, plt):
     for ax, ((task, mode), cells) in zip(axes, groups.items()):
         ax.axhline(cells[0].clean.percent, color="grey", ls=":", label="Clean")
         ax.axhline(cells[0].clean_rev.percent, color="grey", ls="-.", lw=0.8, label="Clean+Rev")
-        for name, (x, accs) in eps_series(cells).items():
+        series = eps_series(cells)
+        for name, (x, accs) in sorted(series.items(), key=lambda kv: (not kv[0].startswith("Adv ("),
+                                                                      kv[0] == "worst case", kv[0])):
             _band(ax, x, accs, name, "-" if name.startswith("Adv (") else ("-." if name == "worst case" else "--"))
+        ticks = sorted({x for xs, _ in series.values() for x in xs})
+        if ticks[0] > 0 and ticks[-1] / ticks[0] >= 8:  # budgets that double: equal steps on a log axis
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set(title=f"{task} · {mode}", xlabel="attack ε (/255)", ylabel="accuracy (%)", ylim=(0, 100))
         ax.legend(fontsize=7)
     return fig
@@ -68,22 +74,27 @@ def _eps(board: Leaderboard, plt):
 def _reverse(board: Leaderboard, plt):
     groups = reverse_groups(board)
     tasks = sorted({task for task, _, _ in groups})
-    fig, axes = _grid(plt, len(tasks), 6.0, 4.4)
-    for ax, task in zip(axes, tasks):
+    # one panel per task, and one legend beside them (the same lines, in the same colours, in every panel)
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(5.0 * len(tasks) + 4.2, 4.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [5.0] * len(tasks) + [4.2]})
+    for ax, task in zip(axes[0], tasks):
         costs = set()
         for (t, mode, attack), cells in groups.items():
             if t != task:
                 continue
-            x = [255 * c.reverse["eps"] for c in cells]
-            ax.plot(x, [defended(c).percent - c.adv.percent for c in cells], marker="o",
+            gains = [(255 * c.reverse["eps"], reverse_gain(board, c)) for c in cells]
+            ax.plot([x for x, g in gains if g is not None], [g for _, g in gains if g is not None], marker="o",
                     label=f"{mode} · {attack}: gain on attacked")
             if mode not in costs:  # the clean cost is the same for every attack of a (task, mode)
                 costs.add(mode)
-                ax.plot(x, [c.clean_rev.percent - c.clean.percent for c in cells], ls=":", marker=".",
-                        color="black" if mode == "multitask" else "dimgrey", label=f"{mode}: cost on clean")
+                ax.plot([255 * c.reverse["eps"] for c in cells], [c.clean_rev.percent - c.clean.percent for c in cells],
+                        ls=":", marker=".", color="black" if mode == "multitask" else "dimgrey",
+                        label=f"{mode}: cost on clean")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(title=task, xlabel="reverse-attack ε (/255)", ylabel="accuracy change (points)")
-        ax.legend(fontsize=7)
+    legend = axes[0][-1]
+    legend.axis("off")
+    legend.legend(*axes[0][0].get_legend_handles_labels(), loc="center left", fontsize=7, frameon=False)
     return fig
 
 
