@@ -394,12 +394,19 @@ def base_findings(file: str, fmt: str) -> None:
     _print_study(lambda: markdown(load_side(file), file), fmt)
 
 
+# `plot` and `curves` draw or print only the named configs of a leaderboard
+SELECT_TASKS = click.option("--tasks", callback=_csv, default=None,
+                            help="only these task configs, as the leaderboard names them (a sweep point: "
+                                 "inpaint@rev=8/255)")
+SELECT_ATTACKS = click.option("--attacks", callback=_csv, default=None,
+                              help="only these attack configs, as the leaderboard names them (a sweep point: "
+                                   "pgd10@eps=8/255)")
+
+
 @cli.command()
 @click.argument("file")
-@click.option("--tasks", callback=_csv, default=None,
-              help="only these task configs, as the leaderboard names them (a sweep point: inpaint@rev=8/255)")
-@click.option("--attacks", callback=_csv, default=None,
-              help="only these attack configs, as the leaderboard names them (a sweep point: pgd10@eps=8/255)")
+@SELECT_TASKS
+@SELECT_ATTACKS
 @STUDY_FORMAT
 @_friendly
 def curves(file: str, tasks: list[str] | None, attacks: list[str] | None, fmt: str) -> None:
@@ -418,10 +425,8 @@ def curves(file: str, tasks: list[str] | None, attacks: list[str] | None, fmt: s
               help="eps: accuracy vs attack eps; reverse: the reverse attack's gain and clean cost vs its eps; pareto: "
                    "clean vs worst-case accuracy with the front; roc: the pretext metric as an attack detector")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="figure to write (.png or .svg)")
-@click.option("--tasks", callback=_csv, default=None,
-              help="only these task configs, as the leaderboard names them (a sweep point: inpaint@rev=8/255)")
-@click.option("--attacks", callback=_csv, default=None,
-              help="only these attack configs, as the leaderboard names them (a sweep point: pgd10@eps=8/255)")
+@SELECT_TASKS
+@SELECT_ATTACKS
 @_friendly
 def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: list[str] | None) -> None:
     """Draw a figure from a leaderboard FILE (needs the `plot` extra: pip install 'ssrbench[plot]').
