@@ -109,13 +109,19 @@ class DetectorAware(Attack):
             raise ValueError("the detector-aware attack needs a gated defense (Defense(..., gate=threshold)); "
                              "ssrbench run fixes the gate on training images before it attacks")
 
+        last: dict = {}
+
+        def shut(z):  # linf_pgd asks ``keep`` about an iterate, then steps from it: one gate pass serves both
+            if last.get("z") is not z:
+                last.update(z=z, shut=~defense.gate_fires(z, generator))
+            return last["shut"]
+
         def loss(z):
-            shut = ~defense.gate_fires(z, generator)
             ce = F.cross_entropy(model(z), y, reduction="none")
-            return torch.where(shut, ce, -defense.task.loss_for_reverse(model, z, generator))
+            return torch.where(shut(z), ce, -defense.task.loss_for_reverse(model, z, generator))
 
         def fooled_unseen(z):
-            return (model(z).argmax(1) != y) & ~defense.gate_fires(z, generator)
+            return (model(z).argmax(1) != y) & shut(z)
 
         return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
                         maximize=True, generator=generator, stats=self.stats, keep=fooled_unseen)
