@@ -175,11 +175,27 @@ def cli() -> None:
               help="trained-model cache (default ~/.cache/ssrbench/models)")
 @click.option("--retrain", is_flag=True, help="ignore cached models and train again (the cache is refreshed)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or table, only errors")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: every unit of work in this process; ray: training stages and model evaluations as Ray "
+                   "tasks, on a cluster or a local Ray instance (extra: ssrbench[ray]) -- the same numbers")
+@click.option("--address", default=None,
+              help="--executor ray: the cluster, host:port (ray start --head prints it), ray://host:10001 (Ray "
+                   "Client) or auto (the cluster this machine joined); default: start a local Ray instance")
+@click.option("--cpus-per-task", type=FiniteFloat(gt=0), default=None,
+              help="--executor ray: CPUs each unit asks for (default 1); also its torch threads unless --threads")
+@click.option("--gpus-per-task", type=FiniteFloat(ge=0), default=None,
+              help="--executor ray: GPUs each unit asks for (default 0); above 0, units run on CUDA on GPU workers")
+@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+              help="--executor ray: times a unit whose worker died is started again (default 2; attempts recorded)")
+@click.option("--shared-cache", is_flag=True,
+              help="--executor ray: --cache-dir is on a filesystem every node mounts at that path; workers use it "
+                   "directly (default: weights travel through Ray's object store to and from the driver's cache)")
 @_preset_overrides
 @_friendly
 def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
         attack_eps, attack_steps, reverse_eps, reverse_steps, classifier_checkpoint, threads, config_dirs, cache_dir,
-        retrain, quiet, **overrides) -> None:
+        retrain, quiet, executor, address, cpus_per_task, gpus_per_task, max_retries, shared_cache,
+        **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
     \b
@@ -195,6 +211,11 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     from .runner import resolve, run as run_all
     from .training.cache import ModelCache
 
+    ray_options = {"--address": address, "--cpus-per-task": cpus_per_task, "--gpus-per-task": gpus_per_task,
+                   "--max-retries": max_retries, "--shared-cache": shared_cache or None}
+    given = [name for name, value in ray_options.items() if value is not None]
+    if executor == "local" and given:
+        raise click.UsageError(f"{given[0]} is an option of --executor ray; add --executor ray, or leave it out")
     run_notes = []
     if adaptive:
         attacks = attacks + [a for a in ADAPTIVE_SUITE.available() if a not in attacks]
@@ -211,6 +232,10 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
         torch.set_num_threads(threads)
     if deterministic:
         make_deterministic()
+    units_on = None
+    if executor == "ray":
+        units_on = _ray_executor(address, cpus_per_task, gpus_per_task, max_retries, shared_cache, threads,
+                                 deterministic, device)
     grid = Grid(attack_eps, attack_steps, reverse_eps, reverse_steps)
     spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds,
                    classifier_checkpoint=classifier_checkpoint, grid=grid)
@@ -224,11 +249,29 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
         reporter.log(f"loading {spec.dataset}")
         data = DATASETS.get(spec.dataset)(data_dir, download=download)
         board = run_all(spec, data, device=dev, cache=cache, reporter=reporter, retrain=retrain, notes=run_notes,
-                        command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None)
+                        command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None,
+                        executor=units_on)
     store.save(board, out)
     if not quiet:
         render.render(board)
         console.print(f"leaderboard written to [bold]{out}[/bold]")
+
+
+def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deterministic, device):
+    """The Ray executor the options describe; Ray itself is imported (and a missing extra reported) here,
+    before any data is read."""
+    from .distributed.ray_executor import RayExecutor, WorkerSettings
+    from .extras import require
+
+    require("ray", "--executor ray")
+    gpus = gpus or 0.0
+    if device not in ("auto", "cpu" if gpus == 0 else "cuda"):
+        raise click.BadParameter(f"{device!r}: with --executor ray the units' device follows --gpus-per-task (CUDA "
+                                 f"when above 0, else the CPU); leave --device out", param_hint="--device")
+    cpus = cpus or 1.0
+    settings = WorkerSettings(cpus=cpus, gpus=gpus, threads=threads or max(1, int(cpus)), deterministic=deterministic,
+                              max_retries=2 if max_retries is None else max_retries, shared_cache=shared_cache)
+    return RayExecutor(address, settings)
 
 
 @cli.command(name="list")

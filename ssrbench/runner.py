@@ -7,11 +7,13 @@ leaderboard is written once, atomically, at the end.
 
 from __future__ import annotations
 
+import platform
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
 from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense
+from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -116,8 +118,124 @@ def _outside_file(cfg: TaskConfig | AttackConfig) -> str | None:
     return None if Path(cfg.source).resolve().parent == own else display_path(Path(cfg.source))
 
 
+@dataclass(frozen=True)
+class ModelUnit:
+    """One trained model of a run -- a (seed, training mode, task config) -- evaluated against every attack."""
+
+    seed: int
+    mode: str
+    task: TaskConfig
+
+    def label(self, several_seeds: bool) -> str:
+        return f"{self.mode}/{self.task.name}" + (f" seed {self.seed}" if several_seeds else "")
+
+
+@dataclass
+class ModelResult:
+    """What one model unit adds to the leaderboard: its training stages and its cells, in order."""
+
+    records: list[TrainingRecord]
+    cells: list[Cell]
+
+
+class Executor(Protocol):
+    """Runs a run's model units -- in this process (``LocalExecutor``) or spread over workers -- and gives
+    their results in the units' order, each unit's numbers those ``evaluate_model`` computes."""
+
+    name: str
+
+    def run_units(self, spec: RunSpec, units: list[ModelUnit], data: ImageDataset, *, device: torch.device,
+                  cache: ModelCache, reporter: Reporter, retrain: bool) -> list[ModelResult]: ...
+
+
+def model_units(spec: RunSpec) -> list[ModelUnit]:
+    return [ModelUnit(s, m, t) for s in spec.all_seeds for m in spec.modes for t in spec.tasks]
+
+
+def train_context(spec: RunSpec, data: ImageDataset, seed: int, *, device: torch.device, cache: ModelCache,
+                  reporter: Reporter, retrain: bool) -> TrainContext:
+    checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
+    return TrainContext(data=data, preset=spec.preset, device=device, seed=seed, cache=cache, reporter=reporter,
+                        retrain=retrain, classifier_checkpoint=checkpoint)
+
+
+def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device: torch.device, cache: ModelCache,
+                   reporter: Reporter, retrain: bool = False) -> ModelResult:
+    """Build (train, or load from ``cache``) one unit's model and evaluate it against every attack of the
+    run: the same numbers wherever it runs, given the same weights, device and threads."""
+    p = spec.preset
+    n_eval = p.eval_images
+    x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
+    attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
+    seed, mode_name, tcfg = unit.seed, unit.mode, unit.task
+    ctx = train_context(spec, data, seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
+    task_cls = TASKS.get(tcfg.task)
+    task = task_cls(tcfg.params)
+    built = build_model(MODES.get(mode_name)(), ctx, task)
+    weights = weights_sha256(built.model.state_dict())
+    label = unit.label(len(spec.all_seeds) > 1)
+    n_gate = min(GATE_IMAGES, len(data.train_x))  # fixed first: a detector-aware attack must stay under it
+    gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
+                                         seed=seed),
+                calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
+    outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
+                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold)
+    task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
+    randomized = Defense(built.model, task, tcfg.reverse).randomized
+    cells = []
+    for acfg in spec.attacks:
+        o = outcome.attacks[acfg.name]
+        cells.append(_cell(label, acfg.name,
+            task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
+            threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
+            preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
+            clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
+            pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
+                            clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
+                            adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
+                            per_image=_per_image(label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv),
+                                                 _cat(o.pretext_adv_rev))),
+            model_key=built.key, seed=seed, weights_sha256=weights,
+            seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
+            adaptive=attacks[acfg.name].adaptive,
+            zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
+            randomized=_randomized(outcome, o, attacks[acfg.name]),
+            gate=gate,
+            cost=Cost(passes_per_image=outcome.defense_passes / n_eval,
+                      seconds_per_image=outcome.defense_seconds / n_eval,
+                      attack_seconds_per_image=o.seconds["attack"] / n_eval),
+        ))
+    return ModelResult(built.records, cells)
+
+
+def ran_here(result: ModelResult, seconds: float, device: torch.device, executor: str = "local",
+             node: str | None = None, attempts: int = 1) -> ModelResult:
+    """``result`` with where its unit ran: on each cell, and on each stage it trained (not loaded)."""
+    env = capture(device)
+    where = dict(executor=executor, node=node or platform.node(), attempts=attempts, threads=env.threads,
+                 device=env.device_name, cpu_capability=env.cpu_capability)
+    return ModelResult(
+        [r if r.cached else r.model_copy(update={"ran_on": RanOn(seconds=r.seconds, **where)}) for r in result.records],
+        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells])
+
+
+class LocalExecutor:
+    """Every unit in turn, in this process (the default)."""
+
+    name = "local"
+
+    def run_units(self, spec, units, data, *, device, cache, reporter, retrain):
+        results = []
+        for unit in units:
+            t0 = time.perf_counter()
+            result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter, retrain=retrain)
+            results.append(ran_here(result, time.perf_counter() - t0, device))
+        return results
+
+
 def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
-        retrain: bool = False, command: list[str] | None = None, notes: list[str] | None = None) -> Leaderboard:
+        retrain: bool = False, command: list[str] | None = None, notes: list[str] | None = None,
+        executor: Executor | None = None) -> Leaderboard:
     t_start = time.perf_counter()
     commit, dirty = git_state()  # the code as it was when the run started
     notes = [*(notes or []), *shadowed_builtins([*spec.tasks, *spec.attacks])]  # notes: the caller's, e.g. left-out extras
@@ -130,57 +248,14 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
     n_eval = p.eval_images
-    x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
-    attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
-    cells: list[Cell] = []
-    training: list[TrainingRecord] = []
-    several = len(spec.all_seeds) > 1
     TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter).train_range()
-    checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
-    if checkpoint is not None and "multitask" in spec.modes:
+    if spec.classifier_checkpoint is not None and "multitask" in spec.modes:
         notes.append("--classifier-checkpoint replaces classifier-first's classifier only; multitask trains its own")
-    for seed, mode_name, tcfg in ((s, m, t) for s in spec.all_seeds for m in spec.modes for t in spec.tasks):
-        # one (seed, mode, task) model against every attack
-        ctx = TrainContext(data=data, preset=p, device=device, seed=seed, cache=cache, reporter=reporter,
-                           retrain=retrain, classifier_checkpoint=checkpoint)
-        mode = MODES.get(mode_name)()
-        task_cls = TASKS.get(tcfg.task)
-        task = task_cls(tcfg.params)
-        built = build_model(mode, ctx, task)
-        training += built.records
-        weights = weights_sha256(built.model.state_dict())
-        label = f"{mode_name}/{tcfg.name}" + (f" seed {seed}" if several else "")
-        n_gate = min(GATE_IMAGES, len(data.train_x))  # fixed first: a detector-aware attack must stay under it
-        gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
-                                             seed=seed),
-                    calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
-        outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                           seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold)
-        task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
-        randomized = Defense(built.model, task, tcfg.reverse).randomized
-        for acfg in spec.attacks:
-            o = outcome.attacks[acfg.name]
-            cells.append(_cell(label, acfg.name,
-                task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
-                threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
-                preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
-                clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
-                pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
-                                clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
-                                adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
-                                per_image=_per_image(label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv),
-                                                     _cat(o.pretext_adv_rev))),
-                model_key=built.key, seed=seed, weights_sha256=weights,
-                seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
-                adaptive=attacks[acfg.name].adaptive,
-                zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
-                randomized=_randomized(outcome, o, attacks[acfg.name]),
-                gate=gate,
-                cost=Cost(passes_per_image=outcome.defense_passes / n_eval,
-                          seconds_per_image=outcome.defense_seconds / n_eval,
-                          attack_seconds_per_image=o.seconds["attack"] / n_eval),
-            ))
-        del built
+    executor = executor or LocalExecutor()
+    results = executor.run_units(spec, model_units(spec), data, device=device, cache=cache, reporter=reporter,
+                                 retrain=retrain)
+    training = [r for res in results for r in res.records]
+    cells = [c for res in results for c in res.cells]
     config = spec.model_dump(mode="json")
     for optional in ("seeds", "classifier_checkpoint", "sweep"):  # single-seed, trained-classifier configs hash as before
         if config.get(optional) is None:

@@ -75,7 +75,7 @@ def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
     # the suite as an installation without the `attacks` extra runs it (APGD's 100 iterations are covered on
     # the smoke preset in test_library_attacks.py): the configs left out are named in the leaderboard
     without_module("torchattacks")
-    _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "rotation", "--attacks", "fgsm",
+    _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "inpaint", "--attacks", "fgsm",
                     "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
     names = {c.attack.name for c in board.cells}
     assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128"} <= names

@@ -28,6 +28,7 @@ LAYERS = [
     ("configs, evaluation", ["config", "evaluate", "testing", "suites"]),
     ("sweep", ["sweep"]),
     ("runner, studies", ["runner", "studies", "catalogue", "preview"]),
+    ("executors", ["distributed"]),
     ("cli", ["cli", "cli_types", "__main__"]),
 ]
 

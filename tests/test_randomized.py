@@ -14,7 +14,7 @@ from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
 from ssrbench.defense.reverse import Defense
 from ssrbench.evaluate import DRAWS, evaluate
-from ssrbench.leaderboard import store
+from ssrbench.leaderboard import schema, store
 from ssrbench.leaderboard.records import Accuracy
 from ssrbench.pretext.base import PretextTask
 from ssrbench.progress import Reporter
@@ -151,7 +151,7 @@ def test_a_version_2_leaderboard_migrates_to_deterministic_defenses():
     from .conftest import REPO
 
     board = store.load(REPO / "leaderboards" / "quick-robust.json")  # committed at schema 2
-    assert board.source_schema_version == 2 and board.schema_version == 3
+    assert board.source_schema_version == 2 and board.schema_version == schema.SCHEMA_VERSION
     assert all(c.randomized is None for c in board.cells)
     assert [w.defended.correct for w in board.worst_case] == [
         int(np.logical_and.reduce([c.adv_rev.flags() for c in board.cells

@@ -136,6 +136,20 @@ class Cost(Record):
     attack_seconds_per_image: float = Field(ge=0, description="this cell's attack, seconds per image")
 
 
+class RanOn(Record):
+    """Where and how long one unit of work ran (a training stage, or a model's evaluation), and how many
+    times it was started: a unit whose worker died is retried, and the count says so."""
+
+    executor: str = Field(description="local, or ray")
+    node: str = Field(description="the host name (local) or Ray node address the unit ran on")
+    seconds: float = Field(ge=0, description="the unit's wall-clock seconds on that node (the attempt that finished)")
+    attempts: int = Field(1, ge=1, description="times the unit was started: more than 1 = retried after a worker died")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads the unit ran with")
+    device: str | None = Field(None, description="the unit's device: the CPU model or GPU name")
+    cpu_capability: str | None = Field(None, description="the CPU kernels torch used there (AVX2, AVX512, ...): nodes "
+                                                         "of one cluster may round differently")
+
+
 class Cell(Record):
     task: Component
     mode: str
@@ -162,6 +176,7 @@ class Cell(Record):
                                                                   "(None: the defense is deterministic)")
     cost: Cost | None = Field(None, description="the defense's cost per image (None in files before schema 3)")
     gate: Gate | None = Field(None, description="the detection gate of this defense (None in files before schema 3)")
+    ran_on: RanOn | None = Field(None, description="where the model's evaluation ran (None in files before schema 4)")
 
     def gated_flags(self, which: str):
         """Per image, correct under the gated defense: the reversed image where the gate fires, else the
@@ -283,6 +298,8 @@ class TrainingRecord(Record):
                                        "CPU capability or GPU, torch, threads, deterministic algorithms")
     warnings: list[str] = Field(default_factory=list, description="what training found wrong with the model "
                                                                    "(e.g. catastrophic overfitting)")
+    ran_on: RanOn | None = Field(None, description="where this stage was trained in this run (None: loaded from the "
+                                                   "cache, or a file before schema 4)")
 
 
 class Environment(Record):

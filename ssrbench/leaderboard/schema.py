@@ -14,20 +14,20 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, computed_field, model_validator
 
 from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, GatedDefense, Pretext,
-                      Record, TrainingRecord, VersusBase, WorstCase)
+                      RanOn, Record, TrainingRecord, VersusBase, WorstCase)
 from .detection import detection
 from .robustness import gated_defense, sanity_warnings, versus_base, worst_case
 from .seeds import Aggregate, aggregate
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
-           "Pretext", "TrainingRecord", "WorstCase"]
+           "Pretext", "RanOn", "TrainingRecord", "WorstCase"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None

@@ -47,8 +47,15 @@ def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 records where each unit of work ran (``ran_on`` of cells and training stages, for runs
+    spread over a cluster); version-3 files did not say, which is what ``ran_on = None`` says."""
+    doc["schema_version"] = 4
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:

@@ -31,6 +31,11 @@ class ModelCache:
     def __init__(self, root: Path | str | None = None, enabled: bool = True):
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
+        self._fresh: set[str] = set()  # keys saved through this object: trained in this run
+
+    def fresh(self, key: str) -> bool:
+        """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
+        return key in self._fresh
 
     def prepare(self) -> None:
         """Before any work: the folder must take files, and temp files of killed writers are removed."""
@@ -65,6 +70,7 @@ class ModelCache:
             return None
 
     def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
+        self._fresh.add(key)
         if not self.enabled:
             return
         if not all_finite(state):

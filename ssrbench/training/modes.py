@@ -217,7 +217,7 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     ``warnings_out`` is what ``train`` found wrong with the model (kept in the cache with it)."""
     warnings_out = warnings_out if warnings_out is not None else []
     key = ModelCache.key(spec)
-    hit = None if ctx.retrain else ctx.cache.load(key)
+    hit = None if ctx.retrain and not ctx.cache.fresh(key) else ctx.cache.load(key)
     if hit is not None:
         state, info = hit
         try:
@@ -282,11 +282,23 @@ class TrainingMode(ABC):
         """A trained model for ``task`` in eval mode on ``ctx.device``, with its training records.
         Seeds torch's global RNG: call through ``build_model``."""
 
+    def build_shared(self, ctx: TrainContext) -> Built | None:
+        """The stage every task's model of this mode starts from (trained or loaded), so that a scheduler
+        can train it once before the tasks' stages; None when the mode has none. Seeds torch's global RNG:
+        call through ``build_shared``."""
+        return None
+
 
 def build_model(mode: TrainingMode, ctx: TrainContext, task: PretextTask) -> Built:
     """``mode.build`` with its global-RNG seedings kept inside."""
     with isolated_rng():
         return mode.build(ctx, task)
+
+
+def build_shared(mode: TrainingMode, ctx: TrainContext) -> Built | None:
+    """``mode.build_shared`` with its global-RNG seedings kept inside."""
+    with isolated_rng():
+        return mode.build_shared(ctx)
 
 
 def _task_param_groups(model: SSRModel, task: PretextTask) -> tuple[list, list]:
@@ -336,9 +348,13 @@ class ClassifierFirst(TrainingMode):
     name = "classifier-first"
     description = "classifier trained first (once, shared by all tasks); backbone frozen; then task heads"
 
-    def build(self, ctx, task):
-        p = ctx.preset
+    def build_shared(self, ctx):
         model = _to_device(ctx.new_model(), ctx.device)
+        return Built(model.eval(), [self._classifier(ctx, model)])
+
+    def _classifier(self, ctx: TrainContext, model: SSRModel) -> TrainingRecord:
+        """Train (or load) ``model``'s backbone and classifier: the stage every task shares."""
+        p = ctx.preset
         cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
         steps = steps_for(ctx, p.epochs_classifier)
 
@@ -359,10 +375,13 @@ class ClassifierFirst(TrainingMode):
             return {**logs, **final()}
 
         if ctx.classifier_checkpoint is not None:
-            cls_record = _from_checkpoint(ctx, model)
-        else:
-            cls_record = _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state,
-                                          train_classifier, found)
+            return _from_checkpoint(ctx, model)
+        return _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier, found)
+
+    def build(self, ctx, task):
+        p = ctx.preset
+        model = _to_device(ctx.new_model(), ctx.device)
+        cls_record = self._classifier(ctx, model)
 
         torch.manual_seed(ctx.seed + 1)
         model = _to_device(task.attach(model), ctx.device)

@@ -1,0 +1,320 @@
+"""``ssrbench run --executor ray``: a run's units of work as Ray tasks, one leaderboard, the same numbers.
+
+Units: a mode's shared stage (classifier-first's classifier, per seed), each model's own training stage
+(which waits for the shared one), and each model's evaluation against every attack (which waits for its
+training). Every unit runs the code the local executor runs (``build_shared``, ``build_model``,
+``runner.evaluate_model``) with the same seeds, so with the same weights, device and threads each cell
+is equal image for image to the local run's.
+
+Weights never need a shared filesystem: a coordinator actor pinned to the driver's node owns the
+driver's model cache, so a finished stage is in that cache at once (an interrupted run keeps it) and
+the next unit loads it through Ray's object store. With ``--shared-cache`` the workers read and write
+the cache folder themselves (a folder every node mounts at the same path).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+
+from ..data import ImageDataset
+from ..environment import make_deterministic
+from ..errors import ConfigError, SSRBenchError
+from ..extras import require
+from ..pretext.base import TASKS
+from ..progress import Reporter
+from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
+from ..training.cache import ModelCache
+from ..training.modes import MODES, TrainingMode, build_model, build_shared
+
+CONNECT_TIMEOUT_S = 5.0
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How every unit runs on its worker: resources asked of Ray, and what the numbers depend on."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    threads: int = 1
+    deterministic: bool = False
+    max_retries: int = 2
+    shared_cache: bool = False  # workers use the cache folder directly (it is on a shared filesystem)
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus > 0 else "cpu"
+
+
+class Coordinator:
+    """A Ray actor on the driver's node: the driver's model cache for the workers, and a ledger of which
+    unit started where, how often (a count above 1 is a retry after a worker died)."""
+
+    def __init__(self, cache_root: str, cache_enabled: bool):
+        self.cache = ModelCache(cache_root, cache_enabled)
+        self.memory: dict[str, tuple[dict, dict]] = {}  # this run's stages, also when the cache is disabled
+        self.units: dict[str, dict[str, Any]] = {}
+
+    def load(self, key: str):
+        return self.memory.get(key) or self.cache.load(key)
+
+    def save(self, key: str, state: dict, spec: dict, info: dict) -> None:
+        self.cache.save(key, state, spec, info)
+        self.memory[key] = (state, {"spec": spec, **info})
+
+    def mark_fresh(self, key: str) -> None:
+        self.cache._fresh.add(key)
+
+    def fresh(self, key: str) -> bool:
+        return self.cache.fresh(key)
+
+    def started(self, unit: str, node: str, pid: int) -> int:
+        entry = self.units.setdefault(unit, {"attempts": 0})
+        entry.update(attempts=entry["attempts"] + 1, node=node, pid=pid, since=time.time())
+        return entry["attempts"]
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.units.items()}
+
+
+class CoordinatedCache(ModelCache):
+    """A worker's view of the driver's cache, through the coordinator (or the shared folder itself)."""
+
+    def __init__(self, coordinator, root: str, enabled: bool, shared: bool):
+        super().__init__(root, enabled)
+        self.coordinator, self.shared = coordinator, shared
+
+    def load(self, key):
+        import ray
+
+        return super().load(key) if self.shared else ray.get(self.coordinator.load.remote(key))
+
+    def save(self, key, state, spec, info):
+        import ray
+
+        state = {k: v.detach().cpu() for k, v in state.items()}
+        if self.shared:
+            super().save(key, state, spec, info)
+            ray.get(self.coordinator.mark_fresh.remote(key))
+        else:
+            ray.get(self.coordinator.save.remote(key, state, spec, info))
+
+    def fresh(self, key):
+        import ray
+
+        return ray.get(self.coordinator.fresh.remote(key))
+
+
+def _has_shared_stage(mode: TrainingMode) -> bool:
+    return type(mode).build_shared is not TrainingMode.build_shared
+
+
+def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: ImageDataset, settings: WorkerSettings,
+             coordinator, cache_root: str, cache_enabled: bool, retrain: bool, *_upstream) -> ModelResult:
+    """One unit on a worker (``_upstream``: results of the units it waits for, passed so Ray orders them)."""
+    import ray
+
+    node = ray.util.get_node_ip_address()
+    attempts = ray.get(coordinator.started.remote(unit_id, node, os.getpid()))
+    torch.set_num_threads(settings.threads)
+    if settings.deterministic:
+        make_deterministic()
+    cache = CoordinatedCache(coordinator, cache_root, cache_enabled, settings.shared_cache)
+    device = torch.device(settings.device)
+    reporter = Reporter(quiet=True)
+    t0 = time.perf_counter()
+    if kind == "evaluate":
+        result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter)
+    else:
+        ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
+        mode = MODES.get(unit.mode)()
+        built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
+        result = ModelResult(built.records if built else [], [])
+    return ran_here(result, time.perf_counter() - t0, device, executor="ray", node=node, attempts=attempts)
+
+
+def check_address(address: str) -> None:
+    """An address that cannot be reached fails in seconds, with the fix, before Ray tries for minutes."""
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    if not parsed.hostname or parsed.port is None:
+        raise ConfigError(f"--address {address!r}: give host:port (ray://host:10001 for Ray Client), 'auto' for the "
+                          f"cluster this machine belongs to, or leave it out for a local Ray instance")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+                          f"with `ray start --head` on that machine, or leave --address out for a local "
+                          f"instance") from None
+
+
+def connect(address: str | None) -> bool:
+    """Connect to Ray (an instance already started in this process is used as it is); True when this call
+    started it, so the executor shuts it down again."""
+    ray = require("ray", "--executor ray")
+    if address not in (None, "auto"):
+        check_address(address)
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except ConnectionError as exc:
+        raise ConfigError(f"--address {address}: {str(exc).strip().splitlines()[0]}; start a cluster with "
+                          f"`ray start --head`, or leave --address out for a local instance") from None
+    return True
+
+
+def check_resources(settings: WorkerSettings) -> None:
+    """Units asking for more than any node has would wait forever: refused before any work."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for what, asked, flag in (("CPU", settings.cpus, "--cpus-per-task"), ("GPU", settings.gpus, "--gpus-per-task")):
+        most = max((r.get(what, 0.0) for r in nodes), default=0.0)
+        if asked > most:
+            raise ConfigError(f"{flag} {asked:g}: no node of the Ray cluster has {asked:g} {what}s (the most is "
+                              f"{most:g}); ask for at most {most:g}" + (", or leave --gpus-per-task out to run on "
+                                                                       "CPUs" if what == "GPU" else ""))
+
+
+class RayExecutor:
+    """Units as Ray tasks; results in the local executor's order. ``observe(snapshot, done)`` is called on
+    every poll with the coordinator's ledger and the finished unit ids (the progress view is one)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, settings: WorkerSettings | None = None,
+                 observe: Callable[[dict, set], None] | None = None):
+        self.address, self.settings, self.observe = address, settings or WorkerSettings(), observe
+        self.cancelled: int = 0
+
+    def run_units(self, spec, units, data, *, device, cache, reporter, retrain):
+        import ray
+
+        owns = connect(self.address)
+        try:
+            check_resources(self.settings)
+            return self._run(ray, spec, units, data, cache, reporter, retrain)
+        finally:
+            if owns:
+                ray.shutdown()
+
+    def _run(self, ray, spec, units, data, cache, reporter, retrain):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        s = self.settings
+        here = ray.get_runtime_context().get_node_id()
+        coordinator = ray.remote(Coordinator).options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
+        ).remote(str(cache.root), cache.enabled)
+        remote = ray.remote(run_unit).options(num_cpus=s.cpus, num_gpus=s.gpus, max_retries=s.max_retries)
+        data_ref = ray.put(data)
+        several = len(spec.all_seeds) > 1
+        common = (data_ref, s, coordinator, str(cache.root), cache.enabled, retrain)
+
+        shared: dict[tuple[int, str], tuple[str, Any]] = {}
+        refs: dict[str, Any] = {}
+        for unit in units:
+            key = (unit.seed, unit.mode)
+            if key not in shared and _has_shared_stage(MODES.get(unit.mode)()):
+                uid = f"shared {unit.mode}" + (f" seed {unit.seed}" if several else "")
+                shared[key] = (uid, remote.remote("shared", uid, spec, unit, *common))
+                refs[uid] = shared[key][1]
+        plan: list[tuple[str, str]] = []  # (train unit, evaluate unit) per model unit, in order
+        for unit in units:
+            label = unit.label(several)
+            upstream = [shared[(unit.seed, unit.mode)][1]] if (unit.seed, unit.mode) in shared else []
+            train_ref = remote.remote("build", f"train {label}", spec, unit, *common, *upstream)
+            refs[f"train {label}"] = train_ref
+            refs[f"evaluate {label}"] = remote.remote("evaluate", f"evaluate {label}", spec, unit, *common, train_ref)
+            plan.append((f"train {label}", f"evaluate {label}"))
+
+        results = self._wait(ray, refs, coordinator, reporter)
+        shared_records = {r.key: r for uid, _ in shared.values() for r in results[uid].records}
+        out = []
+        for train_id, eval_id in plan:
+            records = []
+            for r in results[train_id].records:  # the shared stage as trained, where it first appears
+                records.append(shared_records.pop(r.key) if r.key in shared_records else r)
+            out.append(ModelResult(records, results[eval_id].cells))
+        return out
+
+    def _wait(self, ray, refs: dict[str, Any], coordinator, reporter: Reporter) -> dict[str, ModelResult]:
+        pending = {ref: uid for uid, ref in refs.items()}
+        results: dict[str, ModelResult] = {}
+        view = _UnitView(reporter, list(refs))
+        try:
+            with view:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+                    for ref in ready:
+                        uid = pending.pop(ref)
+                        results[uid] = _result(ray, uid, ref)
+                    snapshot = ray.get(coordinator.snapshot.remote())
+                    view.update(snapshot, set(results))
+                    if self.observe is not None:
+                        self.observe(snapshot, set(results))
+        except BaseException:
+            for ref in pending:  # Ctrl-C or a failed unit: nothing more runs; models cached so far stay cached
+                ray.cancel(ref, force=True)
+                self.cancelled += 1
+            raise
+        return results
+
+
+def _result(ray, uid: str, ref) -> ModelResult:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, SSRBenchError):
+            raise exc.cause from None
+        raise SSRBenchError(f"{uid} failed on its Ray worker: {type(exc.cause).__name__}: "
+                            f"{str(exc.cause).strip().splitlines()[0] if str(exc.cause).strip() else ''}") from None
+    except ray.exceptions.RayError as exc:  # a worker that died more often than --max-retries allows, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SSRBenchError(f"{uid} did not finish on Ray: {first}") from None
+
+
+class _UnitView:
+    """One progress line per unit -- queued, running on a node (attempt n: retried), done -- and a total."""
+
+    def __init__(self, reporter: Reporter, units: list[str]):
+        self.reporter, self.units = reporter, units
+        self.stack = ExitStack()
+        self.bars: dict[str, Callable] = {}
+        self.done: set[str] = set()
+
+    def __enter__(self):
+        self.total = self.stack.enter_context(self.reporter.bar("units on Ray", len(self.units)))
+        for uid in self.units:
+            self.bars[uid] = self.stack.enter_context(self.reporter.bar(uid, 1))
+            self.bars[uid](0, "queued")
+        return self
+
+    def __exit__(self, *exc):
+        self.stack.close()
+
+    def update(self, snapshot: dict, finished: set[str]) -> None:
+        retried = 0
+        for uid in self.units:
+            entry = snapshot.get(uid)
+            attempts = entry["attempts"] if entry else 0
+            retried += attempts > 1
+            again = f" (attempt {attempts}: retried)" if attempts > 1 else ""
+            if uid in finished and uid not in self.done:
+                self.done.add(uid)
+                self.bars[uid](1, f"done on {entry['node'] if entry else '?'}{again}")
+            elif uid not in finished:
+                self.bars[uid](0, f"running on {entry['node']}{again}" if entry else "queued")
+        running = sum(1 for uid in self.units if uid in snapshot and uid not in finished)
+        new = len(finished) - self._counted if hasattr(self, "_counted") else len(finished)
+        self._counted = len(finished)
+        self.total(new, f"{len(finished)} done, {running} running, {len(self.units) - len(finished) - running} "
+                        f"queued, {retried} retried")
