@@ -224,7 +224,7 @@ class RayExecutor:
         for unit in units:
             key = (unit.seed, unit.mode)
             if key not in shared and _has_shared_stage(MODES.get(unit.mode)()):
-                uid = f"shared {unit.mode}" + (f" seed {unit.seed}" if several else "")
+                uid = f"train the stage {unit.mode} shares" + (f" seed {unit.seed}" if several else "")
                 shared[key] = (uid, remote.remote("shared", uid, spec, unit, *common))
                 refs[uid] = shared[key][1]
         plan: list[tuple[str, str]] = []  # (train unit, evaluate unit) per model unit, in order
