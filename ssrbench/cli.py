@@ -260,10 +260,12 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
 def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deterministic, device):
     """The Ray executor the options describe; Ray itself is imported (and a missing extra reported) here,
     before any data is read."""
-    from .distributed.ray_executor import RayExecutor, WorkerSettings
+    from .distributed.ray_executor import RayExecutor, WorkerSettings, check_address
     from .extras import require
 
     require("ray", "--executor ray")
+    if address not in (None, "auto"):
+        check_address(address)  # before the data is read: an unreachable cluster fails in seconds
     gpus = gpus or 0.0
     if device not in ("auto", "cpu" if gpus == 0 else "cuda"):
         raise click.BadParameter(f"{device!r}: with --executor ray the units' device follows --gpus-per-task (CUDA "
