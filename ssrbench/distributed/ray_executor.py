@@ -71,7 +71,8 @@ class Coordinator:
         self.memory[key] = (state, {"spec": spec, **info})
 
     def mark_fresh(self, key: str) -> None:
-        self.cache._fresh.add(key)
+        """A worker saved ``key`` into the shared folder itself: it counts as trained in this run."""
+        self.cache.mark_fresh(key)
 
     def fresh(self, key: str) -> bool:
         return self.cache.fresh(key)
@@ -290,6 +291,7 @@ class _UnitView:
         self.stack = ExitStack()
         self.bars: dict[str, Callable] = {}
         self.done: set[str] = set()
+        self.counted = 0  # finished units already added to the total bar
 
     def __enter__(self):
         self.total = self.stack.enter_context(self.reporter.bar("units on Ray", len(self.units)))
@@ -314,7 +316,6 @@ class _UnitView:
             elif uid not in finished:
                 self.bars[uid](0, f"running on {entry['node']}{again}" if entry else "queued")
         running = sum(1 for uid in self.units if uid in snapshot and uid not in finished)
-        new = len(finished) - self._counted if hasattr(self, "_counted") else len(finished)
-        self._counted = len(finished)
+        new, self.counted = len(finished) - self.counted, len(finished)
         self.total(new, f"{len(finished)} done, {running} running, {len(self.units) - len(finished) - running} "
                         f"queued, {retried} retried")

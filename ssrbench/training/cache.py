@@ -37,6 +37,9 @@ class ModelCache:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
         return key in self._fresh
 
+    def mark_fresh(self, key: str) -> None:
+        self._fresh.add(key)
+
     def prepare(self) -> None:
         """Before any work: the folder must take files, and temp files of killed writers are removed."""
         if not self.enabled:
@@ -70,7 +73,7 @@ class ModelCache:
             return None
 
     def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
-        self._fresh.add(key)
+        self.mark_fresh(key)
         if not self.enabled:
             return
         if not all_finite(state):
