@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssrbench.fileio import atomic_write_text
 from ssrbench.leaderboard import store
 
 MARK = ("<!-- bench-ray -->", "<!-- bench-ray end -->")
@@ -84,8 +85,7 @@ def main() -> None:
               "environment": capture(torch.device("cpu")).model_dump(mode="json"), "command": ["python", *sys.argv]}
     text = json.dumps(result, indent=1)
     if a.keep:
-        a.keep.mkdir(parents=True, exist_ok=True)
-        (a.keep / "bench_ray.json").write_text(text + "\n")
+        atomic_write_text(a.keep / "bench_ray.json", text + "\n")
     print(markdown(result))
 
 

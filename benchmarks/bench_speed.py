@@ -35,6 +35,7 @@ from ssrbench.adversarial.base import ATTACKS
 from ssrbench.budget import ReverseConfig
 from ssrbench.data import ImageDataset, augment
 from ssrbench.environment import capture
+from ssrbench.fileio import atomic_write_text
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.presets import resolve_preset
 from ssrbench.pretext.base import TASKS
@@ -284,8 +285,7 @@ def main() -> None:
     result["rows"] = attack_rows(a.batch, a.repeats) + training_rows(a.repeats, a.train_steps)
     text = json.dumps(result, indent=1)
     if a.keep:
-        a.keep.mkdir(parents=True, exist_ok=True)
-        (a.keep / "bench_speed.json").write_text(text + "\n")
+        atomic_write_text(a.keep / "bench_speed.json", text + "\n")
     print(markdown(result))
 
 

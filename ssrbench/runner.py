@@ -248,7 +248,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
     n_eval = p.eval_images
-    TrainContext(data=data, preset=p, device=device, seed=spec.seed, cache=cache, reporter=reporter).train_range()
+    train_context(spec, data, spec.seed, device=device, cache=cache, reporter=reporter, retrain=retrain).train_range()
     if spec.classifier_checkpoint is not None and "multitask" in spec.modes:
         notes.append("--classifier-checkpoint replaces classifier-first's classifier only; multitask trains its own")
     executor = executor or LocalExecutor()

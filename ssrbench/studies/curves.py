@@ -78,6 +78,12 @@ def worst(group) -> Accuracy:
     return Accuracy.from_flags(np.logical_and.reduce([c.defended_flags() for c in group]))
 
 
+def series_order(name: str) -> tuple:
+    """How the eps series are listed (table columns, plot legends): the undefended Adv curves first, then
+    Adv+Rev of each attack, the worst case last."""
+    return not name.startswith("Adv ("), name == "worst case", name
+
+
 def eps_series(cells) -> dict[str, tuple[list[float], list[Accuracy]]]:
     """One (task, mode)'s curves: name -> (attack eps in /255, accuracies)."""
     by_eps: dict[float, list] = {}
@@ -116,8 +122,7 @@ def reverse_groups(board: Leaderboard) -> dict[tuple[str, str, str], list]:
 def _eps_table(board: Leaderboard) -> list[str]:
     groups = eps_groups(board)
     series = {k: eps_series(v) for k, v in groups.items()}
-    names = sorted({n for s in series.values() for n in s}, key=lambda n: (not n.startswith("Adv ("),
-                                                                           n == "worst case", n))
+    names = sorted({n for s in series.values() for n in s}, key=series_order)
     lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(names) + " | defended − undefended (p) |",
              "|---|---|---:|---:|---:|" + "---:|" * (len(names) + 1)]
     for (task, mode), cells in groups.items():

@@ -22,7 +22,7 @@ import numpy as np
 from ..extras import require
 from ..fileio import atomic_write
 from ..leaderboard.schema import Leaderboard
-from .curves import MissingCellsError, eps_groups, eps_series, reverse_gain, reverse_groups, select
+from .curves import MissingCellsError, eps_groups, eps_series, reverse_gain, reverse_groups, select, series_order
 
 KINDS = ("eps", "reverse", "pareto", "roc")
 
@@ -59,8 +59,7 @@ def _eps(board: Leaderboard, plt):
         ax.axhline(cells[0].clean.percent, color="grey", ls=":", label="Clean")
         ax.axhline(cells[0].clean_rev.percent, color="grey", ls="-.", lw=0.8, label="Clean+Rev")
         series = eps_series(cells)
-        for name, (x, accs) in sorted(series.items(), key=lambda kv: (not kv[0].startswith("Adv ("),
-                                                                      kv[0] == "worst case", kv[0])):
+        for name, (x, accs) in sorted(series.items(), key=lambda kv: series_order(kv[0])):
             _band(ax, x, accs, name, "-" if name.startswith("Adv (") else ("-." if name == "worst case" else "--"))
         ticks = sorted({x for xs, _ in series.values() for x in xs})
         if ticks[0] > 0 and ticks[-1] / ticks[0] >= 8:  # budgets that double: equal steps on a log axis
