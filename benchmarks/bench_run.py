@@ -7,6 +7,14 @@
 
     python benchmarks/bench_run.py --data-dir ../shared/data            # quick preset (~15 min on 2 cores)
     python benchmarks/bench_run.py --data-dir ../shared/data --preset smoke
+
+Whole-run figures (issue "Performance"): where a run's time goes, phase by phase, read from the seconds
+every leaderboard records (training per stage; per cell: clean classification, clean reverse attack,
+attack, reverse attack, a randomised defense's extra draws). The README's block is
+
+    python benchmarks/bench_run.py --phases benchmarks/results/main-cold.json benchmarks/results/adaptive-warm.json
+
+(`ssrbench run ... --out` of the two runs, kept unedited.)
 """
 
 from __future__ import annotations
@@ -20,6 +28,46 @@ from pathlib import Path
 
 from ssrbench.leaderboard import store
 
+MARK = "<!-- whole-run -->", "<!-- whole-run end -->"
+KEPT = ("benchmarks/results/main-cold.json", "benchmarks/results/adaptive-warm.json")  # the README's runs
+PHASES = (("clean_classify", "evaluation: clean images classified"), ("clean_reverse", "evaluation: reverse attack on clean images"),
+          ("attack", "evaluation: attacks"), ("reverse", "evaluation: reverse attack on attacked images"),
+          ("randomized", "evaluation: a randomised defense's extra draws"))
+
+
+def phases(board) -> list[tuple[str, float]]:
+    """(phase, seconds) of one run: each stage it trained, each evaluation phase summed over its cells (a
+    model's clean phases once, not once per attack), and the rest (data, gate, writing)."""
+    rows = [(f"training: {r.stage}", r.seconds) for r in board.training if not r.cached]
+    per_model: dict[tuple, dict] = {}
+    attack_side: dict[str, float] = {}
+    for c in board.cells:
+        per_model[(c.task.name, c.mode, c.model_key)] = c.seconds
+        for key in ("attack", "reverse", "randomized"):
+            attack_side[key] = attack_side.get(key, 0.0) + c.seconds.get(key, 0.0)
+    clean = {k: sum(s.get(k, 0.0) for s in per_model.values()) for k in ("clean_classify", "clean_reverse")}
+    for key, label in PHASES:
+        value = clean.get(key, attack_side.get(key, 0.0))
+        if value:
+            rows.append((label, value))
+    rows.append(("other: data, detection gate, writing", board.seconds_total - sum(v for _, v in rows)))
+    return rows
+
+
+def markdown(boards) -> str:
+    lines = []
+    for b in boards:
+        env = b.environment
+        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached))
+        lines += [f"`{' '.join(b.command)}` — preset {b.preset}, commit `{(b.git_commit or '?')[:7]}`, on "
+                  f"{env.device_name} ({env.cpu_capability}), {env.threads} threads, torch {env.torch}: "
+                  f"**{b.seconds_total / 60:.1f} min**"
+                  + (f" (models cached: {', '.join(cached)})" if cached else " (cold: every model trained)"), "",
+                  "| phase | minutes | share |", "|---|---:|---:|"]
+        lines += [f"| {label} | {sec / 60:.1f} | {100 * sec / b.seconds_total:.0f}% |" for label, sec in phases(b)]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
 
 def _run(args: list[str]) -> float:
     t0 = time.perf_counter()
@@ -29,10 +77,16 @@ def _run(args: list[str]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--data-dir")
+    ap.add_argument("--phases", type=Path, nargs="+", help="print the README's whole-run block from these leaderboards")
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--keep", type=Path, help="folder to keep the two leaderboards in")
     a = ap.parse_args()
+    if a.phases:
+        print("\n".join([MARK[0], markdown([store.load(p) for p in a.phases]), MARK[1]]))
+        return
+    if not a.data_dir:
+        ap.error("--data-dir is needed to run (or --phases to print the block)")
     work = Path(tempfile.mkdtemp(prefix="ssrbench-bench-"))
     out_dir = a.keep or work
     common = ["--preset", a.preset, "--data-dir", a.data_dir, "--cache-dir", str(work / "cache"), "--tasks", "inpaint"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -64,6 +66,18 @@ def trained_on(device: torch.device) -> dict:
     env = capture(device)
     return {"device": env.device, "device_name": env.device_name, "cpu_capability": env.cpu_capability,
             "torch": env.torch, "threads": env.threads, "deterministic": env.deterministic}
+
+
+@contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 arithmetic that is fp32 on CUDA too: PyTorch lets cuDNN convolutions use TF32 (10-bit
+    mantissa) by default, which an attack's gradients should not depend on. No effect on a CPU."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def make_deterministic() -> None:

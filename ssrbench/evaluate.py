@@ -21,6 +21,7 @@ from .adversarial.base import Attack
 from .budget import ReverseConfig
 from .defense.gate import gate_score, threshold_at
 from .defense.reverse import Defense, reverse_attack
+from .environment import exact_fp32
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask
 from .progress import Reporter
@@ -79,10 +80,21 @@ def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *,
     *training* images."""
     dev = next(model.parameters()).device
     gen = _seeded(seed, "gate", dev)
-    scores = np.concatenate([
-        gate_score(task, model, x_train[i:i + batch_size].to(dev).float().div_(255).contiguous(
-            memory_format=torch.channels_last), gen).cpu().numpy() for i in range(0, len(x_train), batch_size)])
+    with exact_fp32():
+        scores = np.concatenate([gate_score(task, model, _on_device(x_train, i, batch_size, dev), gen).cpu().numpy()
+                                 for i in range(0, len(x_train), batch_size)])
     return threshold_at(scores, GATE_FPR)
+
+
+def _pinned(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` in page-locked memory when it goes to a GPU, so its batches copy without a staging copy."""
+    return x.pin_memory() if device.type == "cuda" and not x.is_pinned() else x
+
+
+def _on_device(x_all: torch.Tensor, i: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Batch ``i`` of uint8 images as float pixels in [0, 1], channels-last on ``device``."""
+    x = x_all[i:i + batch_size].to(device, non_blocking=True)
+    return x.float().div_(255).contiguous(memory_format=torch.channels_last)
 
 
 def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
@@ -125,7 +137,16 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense."""
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
+    with exact_fp32():
+        return _evaluate(model, task, attacks, reverse, x_all, y_all, batch_size=batch_size, seed=seed,
+                         reporter=reporter, description=description, gate=gate)
+
+
+def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
+              x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
+              description: str, gate: float | None) -> Outcome:
     dev = next(model.parameters()).device
+    x_all = _pinned(x_all, dev)
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
     # draws -- hence the numbers -- of a randomised reverse attack in the other cells
     rev_gen = _seeded(seed, "reverse", dev)
@@ -147,7 +168,7 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     n = len(x_all)
     with reporter.bar(description, n) as advance:
         for i in range(0, n, batch_size):
-            x = x_all[i:i + batch_size].to(dev).float().div_(255).contiguous(memory_format=torch.channels_last)
+            x = _on_device(x_all, i, batch_size, dev)
             y = y_all[i:i + batch_size].to(dev)
             t0 = time.perf_counter()
             clean.append(_correct(model, x, y))

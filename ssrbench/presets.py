@@ -37,15 +37,20 @@ class Preset(BaseModel):
     adv_eps: PixelBudget = Field(8 / 255, gt=0, description="adversarial training: eps, in (0, 1]")
     adv_step_size: PixelBudget = Field(2 / 255, gt=0, description="adversarial training with pgd: step size")
     adv_steps: int = Field(7, ge=1, le=100, description="adversarial training with pgd: steps")
+    train_precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="training arithmetic: fp32, bf16 (autocast) or auto (bf16 on a CUDA device with "
+                            "bf16, else fp32); attacks and reverse attacks always run in fp32")
 
     @model_serializer(mode="wrap")
-    def _without_unused_adversarial_values(self, handler):
-        """Standard training records no adversarial values, so configs written before they existed stay
-        the same."""
+    def _without_defaults_added_later(self, handler):
+        """Standard training records no adversarial values, and the default precision none, so configs
+        written before they existed stay the same."""
         out = handler(self)
         if self.adversarial_training == "none":
             for name in ADVERSARIAL:
                 out.pop(name, None)
+        if self.train_precision == "fp32":  # likewise for configs written before the choice existed
+            out.pop("train_precision", None)
         return out
 
 
@@ -72,10 +77,11 @@ PRESETS: dict[str, Preset] = {
     "seed": Preset(
         backbone="ssr_context_encoder", epochs_classifier=5, epochs_head=5, epochs_multitask=5, eval_images=2000,
     ),
-    # paper scale, meant for a GPU
+    # paper scale, meant for a GPU: bf16 training there (2.1x a fp32 step of resnet18 at batch 128 on an
+    # H200, benchmarks/bench_speed.py), fp32 on a CPU
     "full": Preset(
         backbone="resnet18", epochs_classifier=30, epochs_head=15, epochs_multitask=30, batch_size=128,
-        lr=0.05, eval_images=10000, eval_batch_size=500,
+        lr=0.05, eval_images=10000, eval_batch_size=500, train_precision="auto",
     ),
 }
 

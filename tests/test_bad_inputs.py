@@ -103,6 +103,7 @@ def test_diverged_training_names_stage_and_step_caches_nothing_and_keeps_the_old
 
 
 def test_a_non_finite_loss_stops_at_its_step():
+    from contextlib import nullcontext
     from types import SimpleNamespace
 
     from ssrbench.presets import PRESETS
@@ -110,7 +111,7 @@ def test_a_non_finite_loss_stops_at_its_step():
 
     ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
     ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 2}), device=torch.device("cpu"),
-                          seed=0, reporter=Reporter(quiet=True), train_range=lambda: (8, 8))
+                          seed=0, reporter=Reporter(quiet=True), train_range=lambda: (8, 8), autocast=nullcontext)
     losses = iter([1.0, 0.5, float("nan"), 0.1])
     with pytest.raises(TrainingDivergedError, match=r"train x: .*epoch 1/2, step 3/4 \(ce=nan\)"):
         train_epochs(ctx, "train x", 2, lambda x, y, g: {"ce": next(losses)})

@@ -16,20 +16,38 @@ def _bench(name: str):
     return bench
 
 
-def _block(bench) -> str:
+def _block(marks: tuple[str, str]) -> str:
     readme = (REPO / "README.md").read_text()
-    (block,) = re.findall(re.escape(bench.MARK[0]) + r"\n(.*?)\n" + re.escape(bench.MARK[1]), readme, re.DOTALL)
+    (block,) = re.findall(re.escape(marks[0]) + r"\n(.*?)\n" + re.escape(marks[1]), readme, re.DOTALL)
     return block.strip()
 
 
-@pytest.mark.parametrize("name", ["bench_speed", "bench_ray"])
-def test_readme_performance_block_is_generated_from_the_kept_measurement(name):
+@pytest.mark.parametrize("name,kept", [("bench_speed", "bench_speed.json"), ("bench_speed", "bench_speed_cuda.json"),
+                                       ("bench_ray", "bench_ray.json")])
+def test_readme_performance_block_is_generated_from_the_kept_measurement(name, kept):
     bench = _bench(name)
-    kept = json.loads((REPO / "benchmarks" / "results" / f"{name}.json").read_text())
-    assert _block(bench) == bench.markdown(kept).strip()
+    result = json.loads((REPO / "benchmarks" / "results" / kept).read_text())
+    assert _block(bench.marks(result) if name == "bench_speed" else bench.MARK) == bench.markdown(result).strip()
     if name == "bench_speed":
-        assert {r["what"] for r in kept["rows"]} == set(bench.TARGETS)  # every target measured
+        assert {r["what"] for r in result["rows"]} == set(bench.TARGETS)  # every target measured
+        assert any("torch.compile" in r["what"] for r in result["options"])  # and what the options buy
+        on_gpu = result["environment"]["device"].startswith("cuda")
+        assert on_gpu == (kept == "bench_speed_cuda.json")  # each block from its own device
+        assert on_gpu == any("bf16" in r["what"] for r in result["options"])
     else:  # both executors measured as often, on the same grid, every run complete
-        runs = kept["runs"]
+        runs = result["runs"]
         assert sum(r["executor"] == "local" for r in runs) == sum(r["executor"] == "ray" for r in runs) >= 2
         assert len({r["cells"] for r in runs}) == 1
+
+
+def test_readme_whole_run_block_is_generated_from_the_kept_runs():
+    from ssrbench.leaderboard import store
+
+    bench = _bench("bench_run")
+    boards = [store.load(REPO / p) for p in bench.KEPT]
+    assert _block(bench.MARK) == bench.markdown(boards).strip()
+    cold = boards[0]
+    trained = {r.stage for r in cold.training if not r.cached}
+    assert trained == {r.stage for r in cold.training} and cold.git_dirty is False  # cold, from a clean checkout
+    for b in boards:
+        assert sum(sec for _, sec in bench.phases(b)) == pytest.approx(b.seconds_total)

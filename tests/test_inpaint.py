@@ -36,7 +36,7 @@ def test_training_loss_parts(inpaint_model, images):
     out = task.training_loss(model, images, torch.Generator().manual_seed(0))
     p = task.params
     assert out.loss.ndim == 0 and out.aux_loss is not None
-    assert out.loss.item() == pytest.approx(p.lambda_adv * out.logs["adv"] + p.lambda_rec * out.logs["rec"], rel=1e-4)
+    assert out.loss.item() == pytest.approx(p.lambda_adv * float(out.logs["adv"]) + p.lambda_rec * float(out.logs["rec"]), rel=1e-4)
     # the discriminator's loss must not reach the generator or the backbone
     out.aux_loss.backward()
     assert all(q.grad is None for q in model.heads["generator"].parameters())

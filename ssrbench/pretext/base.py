@@ -31,7 +31,9 @@ class TaskParams(BaseModel):
 @dataclass
 class TaskLoss:
     loss: torch.Tensor  # minimised over the task heads (and the backbone in multitask mode)
-    logs: dict[str, float] = field(default_factory=dict)
+    # shown and recorded per step: floats or detached 0-dim tensors (tensors are read by the host every few
+    # steps in one synchronisation, not one per value per step, which stalls a GPU)
+    logs: dict[str, float | torch.Tensor] = field(default_factory=dict)
     aux_loss: torch.Tensor | None = None  # minimised over ``aux_heads`` only, with their own optimiser
 
 

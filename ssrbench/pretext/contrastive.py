@@ -115,7 +115,7 @@ class ContrastiveTask(PretextTask):
         sim = self._similarity(model, x, generator)
         b = x.shape[0]
         nce = self._nce(sim, b).mean()
-        return TaskLoss(nce, {"nce": nce.item(), "view_acc": self._retrieval(sim.detach(), b).mean().item()})
+        return TaskLoss(nce, {"nce": nce.detach(), "view_acc": self._retrieval(sim.detach(), b).mean()})
 
     def reverse_loss(self, model, x, generator=None):
         return self._nce(self._similarity(model, x, generator), x.shape[0])

@@ -156,7 +156,7 @@ class InpaintTask(PretextTask):
             F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
             + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         )
-        return TaskLoss(loss_g, {"rec": rec.mean().item(), "adv": adv.mean().item(), "d": loss_d.item()}, aux_loss=loss_d)
+        return TaskLoss(loss_g, {"rec": rec.detach().mean(), "adv": adv.detach().mean(), "d": loss_d.detach()}, aux_loss=loss_d)
 
     def reverse_loss(self, model, x):
         p = self.params

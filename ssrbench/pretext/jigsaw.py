@@ -145,7 +145,7 @@ class JigsawTask(PretextTask):
         target = torch.randint(0, self.params.permutations, (x.shape[0],), generator=generator,
                                device=generator.device).to(x.device)
         logits = self._logits(model, feats, target)
-        return TaskLoss(F.cross_entropy(logits, target), {"perm_acc": (logits.argmax(1) == target).float().mean().item()})
+        return TaskLoss(F.cross_entropy(logits, target), {"perm_acc": (logits.argmax(1) == target).float().mean()})
 
     def _fixed_subset(self, model, x):
         feats = self.tile_features(model, x, None)

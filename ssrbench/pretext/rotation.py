@@ -61,7 +61,7 @@ class RotationTask(PretextTask):
         k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
         logits = self._logits(model, rotate(x, k).contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, k)
-        return TaskLoss(loss, {"rot_acc": (logits.argmax(1) == k).float().mean().item()})
+        return TaskLoss(loss, {"rot_acc": (logits.argmax(1) == k).float().mean()})
 
     def reverse_loss(self, model, x):
         logits, k = self._all_four(model, x)

@@ -11,7 +11,7 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -25,7 +25,7 @@ from ..presets import Preset
 from ..pretext.base import PretextTask
 from ..progress import Reporter
 from ..models.ssr_model import SSRModel
-from ..environment import trained_on
+from ..environment import exact_fp32, trained_on
 from ..errors import ConfigError, SSRBenchError
 from ..hashing import weights_sha256
 from ..leaderboard.records import TrainingRecord
@@ -54,6 +54,23 @@ class TrainContext:
         d = self.data
         return SSRModel(self.preset.backbone, d.mean, d.std, len(d.classes), d.image_size)
 
+    @property
+    def precision(self) -> str:
+        """The training arithmetic: ``auto`` is bf16 autocast on a CUDA device that has bf16, else fp32
+        (bf16 on a CPU without bf16 units is emulated, slower than fp32)."""
+        choice = self.preset.train_precision
+        if choice != "auto":
+            return choice
+        bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return "bf16" if bf16 else "fp32"
+
+    def autocast(self) -> AbstractContextManager:
+        """Where a training step runs: bf16 autocast (weights, optimiser state and gradients stay fp32)
+        or fp32 (no TF32 on CUDA). Only training steps: what an attack or a reverse attack sees is fp32."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return exact_fp32()
+
     def base_spec(self) -> dict[str, Any]:
         p = self.preset
         return {
@@ -63,6 +80,7 @@ class TrainContext:
             # recorded only when not the original choice, so models cached before the option stay valid
             **({"optimizer": p.optimizer} if p.optimizer != "sgd" else {}),
             **({"adversarial": adversarial.spec(p)} if adversarial.enabled(p) else {}),
+            **({"precision": self.precision} if self.precision != "fp32" else {}),  # other weights, other key
         }
 
     def train_range(self) -> tuple[int, int]:
@@ -158,7 +176,8 @@ def isolated_rng() -> Iterator[None]:
         yield
 
 
-StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, float]]
+StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, "float | torch.Tensor"]]
+LOG_EVERY = 20  # training steps between two readings of their logs by the host (one synchronisation each)
 
 
 class TrainingDivergedError(SSRBenchError):
@@ -176,7 +195,11 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
 
 def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                  after_epoch: Callable[[], None] | None = None) -> dict[str, float]:
-    """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch."""
+    """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch.
+
+    A step's logs stay on the device until ``LOG_EVERY`` steps (or the epoch) are done and are then read
+    in one transfer: a GPU is never stalled by a per-step ``.item()``. Divergence is still caught at the
+    step where it happened, at most ``LOG_EVERY`` steps later."""
     data, p, dev = ctx.data, ctx.preset, ctx.device
     n, _ = ctx.train_range()
     x_all, y_all = data.train_x[:n].to(dev), data.train_y[:n].to(dev)
@@ -188,21 +211,37 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
     with ctx.reporter.bar(description, epochs * per_epoch) as advance:
         for epoch in range(epochs):
             last = {}
+            pending: list[dict[str, float | torch.Tensor]] = []
             perm = torch.randperm(n, generator=order_gen).to(dev)
             for i in range(per_epoch):
                 idx = perm[i * bs:(i + 1) * bs]
                 xb = augment(x_all[idx].float().div_(255), dev_gen).contiguous(memory_format=torch.channels_last)
-                logs = step(xb, y_all[idx], dev_gen)
-                bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
-                if bad:  # the logs are host floats already: this check costs no synchronisation
-                    raise _diverged(description, f"epoch {epoch + 1}/{epochs}, step {i + 1}/{per_epoch}",
-                                    ", ".join(f"{k}={v}" for k, v in bad.items()))
-                for k, v in logs.items():
-                    last.setdefault(k, []).append(v)
-                advance(1, f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()))
+                with ctx.autocast():
+                    pending.append(step(xb, y_all[idx], dev_gen))
+                if len(pending) == LOG_EVERY or i == per_epoch - 1:
+                    read = _read_logs(pending, dev)
+                    for j, logs in enumerate(read):
+                        bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
+                        if bad:
+                            at = i + 1 - len(read) + j + 1
+                            raise _diverged(description, f"epoch {epoch + 1}/{epochs}, step {at}/{per_epoch}",
+                                            ", ".join(f"{k}={v}" for k, v in bad.items()))
+                        for k, v in logs.items():
+                            last.setdefault(k, []).append(v)
+                    advance(len(read), f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()))
+                    pending = []
             if after_epoch is not None:
-                after_epoch()
+                with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
+                    after_epoch()
     return {k: sum(v) / len(v) for k, v in last.items()}
+
+
+def _read_logs(steps: list[dict[str, float | torch.Tensor]], device: torch.device) -> list[dict[str, float]]:
+    """The steps' logs as host floats, read in one transfer (the values are those ``.item()`` gives)."""
+    keys = [list(s) for s in steps]
+    flat = [torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for s in steps for v in s.values()]
+    values = iter(torch.stack(flat).tolist() if flat else [])
+    return [{k: next(values) for k in ks} for ks in keys]
 
 
 def steps_for(ctx: TrainContext, epochs: int) -> int:
@@ -334,8 +373,8 @@ class Multitask(TrainingMode):
                 ce = F.cross_entropy(logits, y)
                 tl = task.training_loss(model, x, gen)
                 opts.step(ce + weight * tl.loss, tl.aux_loss)
-                return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item(),
-                        "ssl": tl.loss.item(), **tl.logs}
+                return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean(),
+                        "ssl": tl.loss.detach(), **tl.logs}
 
             logs = train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step, after_epoch)
             return {**logs, **final()}
@@ -369,7 +408,7 @@ class ClassifierFirst(TrainingMode):
                 logits = model(adversarial.adversarial_batch(model, x, y, p, gen))
                 ce = F.cross_entropy(logits, y)
                 opts.step(ce, None)
-                return {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
+                return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean()}
 
             logs = train_epochs(ctx, "train classifier", p.epochs_classifier, step, after_epoch)
             return {**logs, **final()}
@@ -401,7 +440,7 @@ class ClassifierFirst(TrainingMode):
             def step(x, y, gen):
                 tl = task.training_loss(model, x, gen)
                 opts.step(tl.loss, tl.aux_loss)
-                return {"ssl": tl.loss.item(), **tl.logs}
+                return {"ssl": tl.loss.detach(), **tl.logs}
 
             return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step)
 
