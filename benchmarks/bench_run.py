@@ -58,7 +58,8 @@ def markdown(boards) -> str:
     lines = []
     for b in boards:
         env = b.environment
-        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached))
+        trained = {r.stage for r in b.training if not r.cached}  # a stage shared by tasks shows as cached again
+        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached and r.stage not in trained))
         lines += [f"`{' '.join(b.command)}` — preset {b.preset}, commit `{(b.git_commit or '?')[:7]}`, on "
                   f"{env.device_name} ({env.cpu_capability}), {env.threads} threads, torch {env.torch}: "
                   f"**{b.seconds_total / 60:.1f} min**"
