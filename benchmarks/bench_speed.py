@@ -76,18 +76,22 @@ def _sync() -> None:
         torch.cuda.synchronize(DEV)
 
 
+def _seconds(fn) -> float:
+    """One call's seconds; a GPU's queue is drained before and after, so a time is the work's, not its launch's."""
+    _sync()
+    t0 = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - t0
+
+
 def _median_pair(ours, theirs, repeats: int) -> tuple[float, float]:
-    """Median seconds of two callables, alternated so neither gets the warm-up or a quieter spell (a GPU's
-    queue is drained before and after each, so a time is the work's, not its launch's)."""
+    """Median seconds of two callables, alternated so neither gets the warm-up or a quieter spell."""
     ours(), theirs()  # warm-up: allocator, kernels, lazy imports, compilation
     a, b = [], []
     for _ in range(repeats):
         for fn, out in ((ours, a), (theirs, b)):
-            _sync()
-            t0 = time.perf_counter()
-            fn()
-            _sync()
-            out.append(time.perf_counter() - t0)
+            out.append(_seconds(fn))
     return statistics.median(a), statistics.median(b)
 
 
@@ -270,13 +274,8 @@ def _ours_training(mode: str, stage_record: int, data: ImageDataset, preset, sec
 
 
 def _timed(fn, times: list[float]):
-    def run() -> None:
-        _sync()
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        times.append(time.perf_counter() - t0)
-    return run
+    """``fn``, keeping each call's seconds in ``times``."""
+    return lambda: times.append(_seconds(fn))
 
 
 def training_rows(repeats: int, steps: int) -> list[dict]:
@@ -320,15 +319,6 @@ def _plain_classifier_steps(data: ImageDataset, preset, steps: int, compiled: bo
     return run
 
 
-def _first_call_seconds(fn) -> float:
-    """The first call's time: for a compiled callable, mostly its compilation."""
-    _sync()
-    t0 = time.perf_counter()
-    fn()
-    _sync()
-    return time.perf_counter() - t0
-
-
 def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
     """What each option of the GPU path buys against the same work without it (speed × = without / with)."""
     out = []
@@ -353,7 +343,7 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
     preset = _preset(steps)
     with exact_fp32():
         compiled = _plain_classifier_steps(data, preset, steps, compiled=True)
-        first = _first_call_seconds(compiled)
+        first = _seconds(compiled)  # a compiled callable's first call: mostly its compilation
         a, b = _median_pair(compiled, _plain_classifier_steps(data, preset, steps, compiled=False), repeats)
         add("training step (classifier), torch.compile", "the same step, eager", a / steps, b / steps,
             first_call_s=first)
@@ -362,14 +352,14 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
         y = torch.randint(0, 10, (batch,), device=DEV)
         pgd = ATTACKS.get("pgd")({"eps": EPS, "step_size": STEP, "steps": 10, "random_start": True})
         net = compile_model(model)
-        first = _first_call_seconds(lambda: pgd(net, x, y, _gen()))
+        first = _seconds(lambda: pgd(net, x, y, _gen()))
         a, b = _median_pair(lambda: pgd(net, x, y, _gen()), lambda: pgd(model, x, y, _gen()), repeats)
         add("PGD-10, torch.compile", "the same attack, eager", a, b, first_call_s=first)
         if DEV.type == "cuda":  # CUDA graphs: one launch per graph instead of one per kernel
             what = "PGD-10, torch.compile (CUDA graphs)"
             try:
                 net = torch.compile(model, mode="reduce-overhead")
-                first = _first_call_seconds(lambda: pgd(net, x, y, _gen()))
+                first = _seconds(lambda: pgd(net, x, y, _gen()))
                 a, b = _median_pair(lambda: pgd(net, x, y, _gen()), lambda: pgd(model, x, y, _gen()), repeats)
                 add(what, "the same attack, eager", a, b, first_call_s=first)
             except Exception as exc:  # noqa: BLE001 - a failed option is a finding, kept with its reason
