@@ -26,7 +26,8 @@ from ssrbench.testing import _tiny_model, check_attack_contract
 from .test_bad_inputs import TINY, make_cifar
 
 CONFIGS = ["apgd-ce", "apgd-dlr", "apgd-t", "autoattack", "autoattack-rand", "bpda-apgd-ce", "bpda-apgd-dlr",
-           "bpda-apgd-t", "bpda-autoattack", "eot-apgd-ce", "eot-apgd-dlr", "eot-autoattack-rand"]
+           "bpda-apgd-t", "bpda-autoattack", "eot-apgd-ce", "eot-apgd-dlr", "eot-autoattack-rand",
+           "eot4-apgd-ce"]
 FAST = {"steps": 3}  # the contract does not need 100 iterations
 
 
@@ -42,7 +43,7 @@ def test_every_library_config_keeps_the_attack_contract(name):
     cfg = load_attack_config(name)
     assert cfg.kind in ("apgd", "autoattack")
     attack = ATTACKS.get(cfg.kind)(cfg.params)
-    assert attack.adaptive == name.startswith(("bpda-", "eot-"))
+    assert attack.adaptive == name.startswith(("bpda-", "eot"))
     assert attack.threat_model().eps == pytest.approx(8 / 255) and attack.threat_model().steps == attack.params.steps == 100
     check_attack_contract(ATTACKS.get(cfg.kind), _fast(cfg))
 
