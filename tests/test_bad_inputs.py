@@ -371,12 +371,13 @@ def _start(data: Path, out: Path, cache: Path, *extra) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_first_model(proc: subprocess.Popen, cache: Path, timeout: float = 120) -> None:
+def _wait_for(proc: subprocess.Popen, cache: Path, pattern: str, timeout: float = 120) -> None:
     end = time.monotonic() + timeout
-    while not list(cache.glob("*.pt")):
+    while not list(cache.glob(pattern)):
         assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < end, "no model was cached in time"
-        time.sleep(0.1)
+        assert time.monotonic() < end, f"no {pattern} in the cache in time"
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)])
@@ -385,18 +386,21 @@ def test_interrupted_run_writes_nothing_keeps_models_and_resumes(data, tmp_path,
     out.write_bytes(FIXTURE.read_bytes())
     before = out.read_bytes()
     proc = _start(data, out, cache)
-    _wait_for_first_model(proc, cache)  # the classifier is cached; its heads are training now
+    _wait_for(proc, cache, "*.partial.pt")  # the classifier is cached; its heads have finished an epoch
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == status, output
     if sig == signal.SIGINT:
         assert "interrupted" in output and "Traceback" not in output
     assert out.read_bytes() == before
+    (kept,) = cache.glob("*.partial.pt")  # the heads' last finished epoch
+    assert 1 <= torch.load(kept, weights_only=True)["epoch"] < 150
     resumed = _start(data, out, cache)
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
     stages = {r.stage: r.cached for r in store.load(out).training}
     assert stages == {"classifier": True, "classifier-first/rotation": False}
+    assert not kept.exists()
 
 
 def test_compare_caption_states_the_alpha_it_judged_with(tmp_path):

@@ -181,7 +181,7 @@ def test_retrain_trains_a_shared_stage_once_per_run_not_once_per_model(tmp_path)
     model = torch.nn.Linear(1, 1, bias=False)
     trained = []
 
-    def train():
+    def train(resume):
         trained.append(1)
         return {}
 

@@ -1,7 +1,8 @@
 """Trained weights keyed by a hash of everything that determines them.
 
 Adding an attack to a finished run, or changing the reverse attack, never retrains. A corrupt or
-mismatching entry is reported and retrained, never a crash.
+mismatching entry is reported and retrained, never a crash. A stage being trained keeps its last finished
+epoch beside the entries (``<key>.partial.pt``), so a killed run resumes that stage where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..hashing import config_hash
 from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
+PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
 
 
 def default_cache_dir() -> Path:
@@ -53,6 +55,39 @@ class ModelCache:
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.pt", self.root / f"{key}.json"
+
+    def partial_path(self, key: str) -> Path:
+        """Where stage ``key``'s training keeps its last finished epoch until the stage is cached."""
+        return self.root / f"{key}.partial.pt"
+
+    def load_partial(self, key: str) -> dict[str, Any] | None:
+        """The epoch checkpoint of stage ``key``, or None: absent, the cache off, or unreadable (warned, then
+        the stage starts again from its first epoch -- never a crash, never code run from the file)."""
+        path = self.partial_path(key)
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or state.get("format") != PARTIAL_FORMAT or state.get("key") != key:
+                raise ValueError("not an epoch checkpoint of this stage")
+            if not all_finite(state["model"]):
+                raise ValueError("it holds NaN or infinite weights")
+            return state
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is simply not resumed from
+            warnings.warn(f"epoch checkpoint {path} is unreadable ({_reason(exc)}); training this stage from its "
+                          f"first epoch")
+            return None
+
+    def save_partial(self, key: str, state: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        buf = io.BytesIO()
+        torch.save({"format": PARTIAL_FORMAT, "key": key, **state}, buf)
+        atomic_write(self.partial_path(key), lambda fh: fh.write(buf.getvalue()))
+
+    def drop_partial(self, key: str) -> None:
+        if self.enabled:
+            self.partial_path(key).unlink(missing_ok=True)
 
     def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:

@@ -7,6 +7,7 @@ classifier-first -- train backbone + classifier once (shared by every task), fre
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -94,15 +95,15 @@ class TrainContext:
             return n - adversarial.HELDOUT, n
         return n, n
 
-    def adversarial_monitor(self, model: nn.Module, warnings: list[str]) -> tuple[Callable[[], None], Callable[[], dict]]:
-        """(after_epoch, final) for a stage that trains the classifier adversarially: held-out PGD accuracy
-        per epoch, and a warning in ``warnings`` if it collapses. Does nothing for standard training."""
+    def adversarial_monitor(self, model: nn.Module, warnings: list[str]) -> HeldoutMonitor:
+        """For a stage that trains the classifier adversarially: held-out PGD accuracy per epoch, and a
+        warning in ``warnings`` if it collapses. Does nothing for standard training."""
+        history: list[float] = []
         if not adversarial.enabled(self.preset):
-            return (lambda: None), (lambda: {})
+            return HeldoutMonitor(None, lambda: {}, history)
         start, stop = self.train_range()
         x = self.data.train_x[start:stop].to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
         y = self.data.train_y[start:stop].to(self.device)
-        history: list[float] = []
 
         def after_epoch() -> None:
             history.append(adversarial.heldout_pgd_accuracy(model, x, y, self.preset, self.seed))
@@ -113,7 +114,17 @@ class TrainContext:
                 warnings.append(warning)
             return {"heldout_pgd_acc": history[-1]} if history else {}
 
-        return after_epoch, final
+        return HeldoutMonitor(after_epoch, final, history)
+
+
+@dataclass
+class HeldoutMonitor:
+    """What ``TrainContext.adversarial_monitor`` watches: ``after_epoch`` (None when there is nothing to
+    watch) appends to ``history``; ``final`` gives the stage's last reading and warns of a collapse."""
+
+    after_epoch: Callable[[], None] | None
+    final: Callable[[], dict]
+    history: list[float]
 
 
 def task_spec(task: PretextTask) -> dict[str, Any]:
@@ -193,13 +204,110 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
         f"Lower --lr / --head-lr (or check the task's loss)")
 
 
+@dataclass
+class StageResume:
+    """A stage's epoch checkpoints: after every finished epoch but the last, ``train_epochs`` keeps
+    everything the rest of the training depends on -- weights and buffers, optimiser and schedule states,
+    the data-order, device and global random generators, the held-out monitor's readings -- in the model
+    cache; the same stage started again continues from there. On the same machine the weights are those
+    of an uninterrupted run (a test checks it), so a stage longer than a session is trained in pieces."""
+
+    cache: ModelCache
+    key: str
+    ignore_saved: bool = False  # --retrain: start from the first epoch whatever was kept
+    seconds_before: float = 0.0  # training time of the runs that wrote the checkpoint resumed from
+    model: nn.Module | None = None
+    optimizers: _Optimizers | None = None
+    history: list[float] = field(default_factory=list)
+    _started: float = field(default_factory=time.perf_counter)
+
+    def track(self, model: nn.Module, optimizers: _Optimizers, monitor: HeldoutMonitor | None = None) -> StageResume:
+        """What the stage's training changes from epoch to epoch."""
+        self.model, self.optimizers = model, optimizers
+        self.history = monitor.history if monitor is not None else []
+        return self
+
+    def _pairs(self) -> list:
+        return self.optimizers.main + self.optimizers.aux
+
+    def restore(self, epochs: int) -> dict[str, Any] | None:
+        """Load the kept epoch into the tracked objects; its generator states, or None to start afresh."""
+        if self.ignore_saved:
+            self.cache.drop_partial(self.key)
+            return None
+        saved = self.cache.load_partial(self.key)
+        if saved is None:
+            return None
+        untouched = self._snapshot()
+        try:
+            if saved["epochs"] != epochs or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
+                raise ValueError(f"it stopped at epoch {saved['epoch']} of {saved['epochs']}, this stage has {epochs}")
+            self.model.load_state_dict(saved["model"])
+            for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), saved["optimizers"]):
+                opt.load_state_dict(opt_state)
+                sched.load_state_dict(sched_state)
+            history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
+            states = {name: saved["rng"][name] for name in _generator_names(self.model)}
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            self._load(untouched)  # whatever was half loaded: the stage starts as if nothing had been kept
+            warnings.warn(f"epoch checkpoint {self.cache.partial_path(self.key)} does not fit this stage "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); training it from its first epoch")
+            return None
+        self.history[:], self.seconds_before = history, seconds
+        return {"epoch": saved["epoch"], "rng": states}
+
+    def _snapshot(self) -> tuple:
+        return (copy.deepcopy(self.model.state_dict()),
+                [(copy.deepcopy(opt.state_dict()), copy.deepcopy(sched.state_dict())) for opt, sched in self._pairs()])
+
+    def _load(self, snapshot: tuple) -> None:
+        model_state, optimizers = snapshot
+        self.model.load_state_dict(model_state)
+        for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), optimizers):
+            opt.load_state_dict(opt_state)
+            sched.load_state_dict(sched_state)
+
+    def save(self, epoch: int, epochs: int, generators: dict[str, torch.Tensor]) -> None:
+        self.cache.save_partial(self.key, {
+            "epoch": epoch, "epochs": epochs, "seconds": self.seconds(), "history": list(self.history),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizers": [(opt.state_dict(), sched.state_dict()) for opt, sched in self._pairs()],
+            "rng": generators})
+
+    def seconds(self) -> float:
+        """Training time of this stage so far, over every run that worked on it."""
+        return self.seconds_before + time.perf_counter() - self._started
+
+
+def _generator_names(model: nn.Module) -> tuple[str, ...]:
+    cuda = next(model.parameters()).device.type == "cuda"
+    return ("order", "device", "torch", "cuda") if cuda else ("order", "device", "torch")
+
+
+def _generator_states(order_gen: torch.Generator, dev_gen: torch.Generator, device: torch.device) -> dict:
+    states = {"order": order_gen.get_state(), "device": dev_gen.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_generator_states(states: dict, order_gen: torch.Generator, dev_gen: torch.Generator,
+                          device: torch.device) -> None:
+    order_gen.set_state(states["order"])
+    dev_gen.set_state(states["device"])
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
 def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
-                 after_epoch: Callable[[], None] | None = None) -> dict[str, float]:
+                 after_epoch: Callable[[], None] | None = None, resume: StageResume | None = None) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch.
 
     A step's logs stay on the device until ``LOG_EVERY`` steps (or the epoch) are done and are then read
     in one transfer: a GPU is never stalled by a per-step ``.item()``. Divergence is still caught at the
-    step where it happened, at most ``LOG_EVERY`` steps later."""
+    step where it happened, at most ``LOG_EVERY`` steps later. With ``resume``, every finished epoch is
+    kept and a kept one is continued from."""
     data, p, dev = ctx.data, ctx.preset, ctx.device
     n, _ = ctx.train_range()
     x_all, y_all = data.train_x[:n].to(dev), data.train_y[:n].to(dev)
@@ -207,9 +315,18 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
     per_epoch = n // bs
     order_gen = torch.Generator().manual_seed(ctx.seed)
     dev_gen = torch.Generator(device=dev).manual_seed(ctx.seed + 1)
+    saved = resume.restore(epochs) if resume is not None else None
+    first = 0
+    if saved is not None:
+        _set_generator_states(saved["rng"], order_gen, dev_gen, dev)
+        first = saved["epoch"]
+        ctx.reporter.log(f"{description}: resumed after epoch {first}/{epochs} "
+                         f"(kept in {display_path(resume.cache.partial_path(resume.key))})")
     last: dict[str, list[float]] = {}
     with ctx.reporter.bar(description, epochs * per_epoch) as advance:
-        for epoch in range(epochs):
+        if first:
+            advance(first * per_epoch, f"epoch {first}/{epochs} (resumed)")
+        for epoch in range(first, epochs):
             last = {}
             pending: list[dict[str, float | torch.Tensor]] = []
             perm = torch.randperm(n, generator=order_gen).to(dev)
@@ -233,6 +350,8 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
             if after_epoch is not None:
                 with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
                     after_epoch()
+            if resume is not None and epoch + 1 < epochs:
+                resume.save(epoch + 1, epochs, _generator_states(order_gen, dev_gen, dev))
     return {k: sum(v) / len(v) for k, v in last.items()}
 
 
@@ -250,10 +369,11 @@ def steps_for(ctx: TrainContext, epochs: int) -> int:
 
 
 def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model: nn.Module,
-                     state_of: Callable[[], dict], train: Callable[[], dict[str, float]],
+                     state_of: Callable[[], dict], train: Callable[[StageResume], dict[str, float]],
                      warnings_out: list[str] | None = None) -> TrainingRecord:
     """Load ``model``'s weights from the cache, or train it and store them; the stage's record either way.
-    ``warnings_out`` is what ``train`` found wrong with the model (kept in the cache with it)."""
+    ``train`` gets the stage's epoch checkpoints to keep (and continue from); ``warnings_out`` is what
+    ``train`` found wrong with the model (kept in the cache with it)."""
     warnings_out = warnings_out if warnings_out is not None else []
     key = ModelCache.key(spec)
     hit = None if ctx.retrain and not ctx.cache.fresh(key) else ctx.cache.load(key)
@@ -271,9 +391,9 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
                                   warnings=info.get("warnings", []))
         except RuntimeError as exc:
             warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
-    t0 = time.perf_counter()
-    logs = train()
-    seconds = time.perf_counter() - t0
+    resume = StageResume(ctx.cache, key, ignore_saved=ctx.retrain)
+    logs = train(resume)
+    seconds = resume.seconds()
     state = state_of()
     if not all_finite(state):
         raise _diverged(stage, "the end of training", "the weights hold NaN or infinite values")
@@ -282,6 +402,7 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     if warnings_out:
         info["warnings"] = list(warnings_out)
     ctx.cache.save(key, state, spec, info)
+    ctx.cache.drop_partial(key)  # only now: a run killed before the save resumes from the last kept epoch
     return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec,
                           weights_sha256=weights_sha256(state), trained_on=where, warnings=list(warnings_out))
 
@@ -360,13 +481,13 @@ class Multitask(TrainingMode):
 
         found: list[str] = []  # what training finds wrong with the model (catastrophic overfitting)
 
-        def train():
+        def train(resume):
             head_main, head_aux = _task_param_groups(model, task)
             shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
             opts = _Optimizers([_shared_optimizer(shared, p, steps), _adam(head_main, p.head_lr, steps)],
                                [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None)
             model.train()
-            after_epoch, final = ctx.adversarial_monitor(model, found)
+            monitor = ctx.adversarial_monitor(model, found)
 
             def step(x, y, gen):
                 logits = model(adversarial.adversarial_batch(model, x, y, p, gen))  # the task loss sees clean x
@@ -376,8 +497,9 @@ class Multitask(TrainingMode):
                 return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean(),
                         "ssl": tl.loss.detach(), **tl.logs}
 
-            logs = train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step, after_epoch)
-            return {**logs, **final()}
+            logs = train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step, monitor.after_epoch,
+                                resume.track(model, opts, monitor))
+            return {**logs, **monitor.final()}
 
         record = _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train, found)
         return Built(model.eval(), [record])
@@ -399,10 +521,10 @@ class ClassifierFirst(TrainingMode):
 
         found: list[str] = []
 
-        def train_classifier():
+        def train_classifier(resume):
             opts = _Optimizers([_shared_optimizer(model.parameters(), p, steps)])
             model.train()
-            after_epoch, final = ctx.adversarial_monitor(model, found)
+            monitor = ctx.adversarial_monitor(model, found)
 
             def step(x, y, gen):
                 logits = model(adversarial.adversarial_batch(model, x, y, p, gen))
@@ -410,8 +532,9 @@ class ClassifierFirst(TrainingMode):
                 opts.step(ce, None)
                 return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean()}
 
-            logs = train_epochs(ctx, "train classifier", p.epochs_classifier, step, after_epoch)
-            return {**logs, **final()}
+            logs = train_epochs(ctx, "train classifier", p.epochs_classifier, step, monitor.after_epoch,
+                                resume.track(model, opts, monitor))
+            return {**logs, **monitor.final()}
 
         if ctx.classifier_checkpoint is not None:
             return _from_checkpoint(ctx, model)
@@ -430,7 +553,7 @@ class ClassifierFirst(TrainingMode):
                      "epochs": p.epochs_head, **task_spec(task)}
         head_steps = steps_for(ctx, p.epochs_head)
 
-        def train_heads():
+        def train_heads(resume):
             head_main, head_aux = _task_param_groups(model, task)
             opts = _Optimizers([_adam(head_main, p.head_lr, head_steps)],
                                [_adam(head_aux, p.head_lr / 10, head_steps)] if head_aux else None)
@@ -442,7 +565,8 @@ class ClassifierFirst(TrainingMode):
                 opts.step(tl.loss, tl.aux_loss)
                 return {"ssl": tl.loss.detach(), **tl.logs}
 
-            return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step)
+            return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step,
+                                resume=resume.track(model, opts))
 
         heads_state = lambda: {k: v for k, v in model.state_dict().items() if k.startswith("heads.")}  # noqa: E731
         record = _cached_or_train(ctx, f"classifier-first/{task.name}", head_spec, model, heads_state, train_heads)
