@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -43,12 +44,34 @@ def without_module(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def cifar_dir() -> Path:
-    """The real CIFAR-10 (no download in tests). Missing data fails loudly rather than skipping work."""
+def cifar_dir() -> Iterator[Path]:
+    """The real CIFAR-10 (no download in tests). Missing data fails loudly rather than skipping work.
+
+    The integration tests run several in-process commands on it; each would read and normalise the same
+    60,000 images again (seconds apiece), so the first read is kept for the session and handed to the
+    later ones. The loader itself runs on the first read, as for a user."""
     root = Path(os.environ.get("SSRBENCH_DATA_DIR") or REPO.parent / "shared" / "data")
     if not (root / "cifar-10-batches-py" / "test_batch").is_file():
         pytest.fail(f"integration tests need CIFAR-10 under {root}/cifar-10-batches-py; set SSRBENCH_DATA_DIR")
-    return root
+    from ssrbench import data
+
+    real, kept = data.load_cifar10, {}
+    folder = (root / data.CIFAR10_FOLDER).resolve()
+
+    def read_once(data_dir=None, download=True):
+        where = Path(data_dir) if data_dir is not None else data.default_data_dir()
+        where = (where if where.name == data.CIFAR10_FOLDER else where / data.CIFAR10_FOLDER).resolve()
+        if where != folder:
+            return real(data_dir, download)
+        if where not in kept:
+            kept[where] = real(data_dir, download)
+        return kept[where]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(data, "load_cifar10", read_once)
+        data.DATASETS.reset()  # the registry loads its entry point again: now read_once
+        yield root
+    data.DATASETS.reset()
 
 
 @pytest.fixture

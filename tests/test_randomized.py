@@ -127,10 +127,13 @@ def test_a_run_with_a_random_start_reverse_attack_records_the_three_evaluations(
     tasks = tmp_path / "configs" / "tasks"
     tasks.mkdir(parents=True)
     (tasks / "rotation-rs.toml").write_text('extends = "rotation"\n\n[reverse]\nrandom_start = true\n')
+    attacks = tmp_path / "configs" / "attacks"
+    attacks.mkdir()
+    (attacks / "bpda-pgd2.toml").write_text('extends = "bpda-pgd10"\n\n[params]\nsteps = 2\n')  # EOT over 4 draws kept
     out = tmp_path / "rs.json"
     args = list(TINY)
     args[args.index("--tasks") + 1] = "rotation-rs"
-    args[args.index("--attacks") + 1] = "fgsm,bpda-pgd10"
+    args[args.index("--attacks") + 1] = "fgsm,bpda-pgd2"
     res = CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first", "--config-dir", str(tmp_path / "configs"),
                                    "--data-dir", str(data), "--no-download", "--cache-dir", str(tmp_path / "cache"),
                                    "--out", str(out)])

@@ -53,25 +53,26 @@ def test_catastrophic_overfitting_is_a_leaderboard_warning():
     assert isinstance(again.training[0], TrainingRecord)
 
 
-def test_fgsm_rs_training_is_recorded_and_keyed_apart(tmp_path):
+def test_fgsm_rs_training_is_recorded_and_keyed_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(adversarial, "HELDOUT", 64)  # not 512 held-out images: the same code, a fraction of the time
     data = make_cifar(tmp_path / "data", train=256)
     common = ["run", *TINY, "--data-dir", str(data), "--no-download", "--cache-dir", str(tmp_path / "cache"),
               "--modes", "classifier-first", "--epochs-classifier", "2"]
     res = CliRunner().invoke(cli, [*common, "--adversarial-training", "fgsm-rs", "--adv-eps", "8/255",
-                                   "--train-images", "1280", "--out", str(tmp_path / "robust.json")])
+                                   "--train-images", "192", "--out", str(tmp_path / "robust.json")])
     assert res.exit_code == 0, res.output
     robust = store.load(tmp_path / "robust.json")
     cls = next(r for r in robust.training if r.stage == "classifier")
     assert cls.spec["adversarial"] == {"kind": "fgsm-rs", "eps": 8 / 255, "heldout": adversarial.HELDOUT}
     assert "heldout_pgd_acc" in cls.final_logs
     assert robust.config["preset"]["adversarial_training"] == "fgsm-rs"
-    res = CliRunner().invoke(cli, [*common, "--train-images", "1280", "--out", str(tmp_path / "plain.json")])
+    res = CliRunner().invoke(cli, [*common, "--train-images", "192", "--out", str(tmp_path / "plain.json")])
     assert res.exit_code == 0, res.output
     plain = store.load(tmp_path / "plain.json")
     cls_plain = next(r for r in plain.training if r.stage == "classifier")
     assert "adversarial" not in cls_plain.spec and cls_plain.key != cls.key
     assert "adversarial_training" not in plain.config["preset"]  # standard configs are written as before
-    too_few = CliRunner().invoke(cli, [*common, "--adversarial-training", "pgd", "--train-images", "512",
+    too_few = CliRunner().invoke(cli, [*common, "--adversarial-training", "pgd", "--train-images", "64",
                                        "--out", str(tmp_path / "x.json")])
     assert too_few.exit_code == 2 and "leaves none to train on" in too_few.output
 
