@@ -183,6 +183,12 @@ def _missing_message(folder: Path) -> str:
     )
 
 
+def pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 images as the float pixels in [0, 1] a model takes, channels-last on ``device``: what an attack,
+    a reverse attack and the held-out monitor of adversarial training see alike."""
+    return x.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=torch.channels_last)
+
+
 def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crop (reflect-padded) and horizontal flip on a float batch, vectorised."""
     b, _, h, w = x.shape

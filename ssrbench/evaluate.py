@@ -19,6 +19,7 @@ from torch import nn
 
 from .adversarial.base import Attack
 from .budget import ReverseConfig
+from .data import pixels
 from .defense.gate import gate_score, threshold_at
 from .defense.reverse import Defense, reverse_attack
 from .environment import exact_fp32
@@ -81,7 +82,7 @@ def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *,
     dev = next(model.parameters()).device
     gen = _seeded(seed, "gate", dev)
     with exact_fp32():
-        scores = np.concatenate([gate_score(task, model, _on_device(x_train, i, batch_size, dev), gen).cpu().numpy()
+        scores = np.concatenate([gate_score(task, model, pixels(x_train[i:i + batch_size], dev), gen).cpu().numpy()
                                  for i in range(0, len(x_train), batch_size)])
     return threshold_at(scores, GATE_FPR)
 
@@ -89,12 +90,6 @@ def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *,
 def _pinned(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``x`` in page-locked memory when it goes to a GPU, so its batches copy without a staging copy."""
     return x.pin_memory() if device.type == "cuda" and not x.is_pinned() else x
-
-
-def _on_device(x_all: torch.Tensor, i: int, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Batch ``i`` of uint8 images as float pixels in [0, 1], channels-last on ``device``."""
-    x = x_all[i:i + batch_size].to(device, non_blocking=True)
-    return x.float().div_(255).contiguous(memory_format=torch.channels_last)
 
 
 def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
@@ -168,7 +163,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     n = len(x_all)
     with reporter.bar(description, n) as advance:
         for i in range(0, n, batch_size):
-            x = _on_device(x_all, i, batch_size, dev)
+            x = pixels(x_all[i:i + batch_size], dev)
             y = y_all[i:i + batch_size].to(dev)
             t0 = time.perf_counter()
             clean.append(_correct(model, x, y))

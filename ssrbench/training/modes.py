@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageDataset, augment, display_path
+from ..data import ImageDataset, augment, display_path, pixels
 from ..presets import Preset
 from ..pretext.base import PretextTask
 from ..progress import Reporter
@@ -102,7 +102,7 @@ class TrainContext:
         if not adversarial.enabled(self.preset):
             return HeldoutMonitor(None, lambda: {}, history)
         start, stop = self.train_range()
-        x = self.data.train_x[start:stop].to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
+        x = pixels(self.data.train_x[start:stop], self.device)
         y = self.data.train_y[start:stop].to(self.device)
 
         def after_epoch() -> None:
