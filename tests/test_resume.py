@@ -8,7 +8,6 @@ import pickle
 import pytest
 import torch
 
-from ssrbench.data import ImageDataset
 from ssrbench.presets import resolve_preset
 from ssrbench.pretext.base import TASKS
 from ssrbench.progress import Reporter
@@ -16,17 +15,9 @@ from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model, build_shared
 
 from .conftest import TINY_BACKBONE
+from .test_precision import _data  # synthetic uint8 images in an ImageDataset
 
 EPOCHS = 3
-
-
-def _data(n: int) -> ImageDataset:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
-    return ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=x[:8], test_y=y[:8], mean=(0.5,) * 3,
-                        std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)), fingerprint="synthetic",
-                        source="test")
 
 
 @pytest.fixture(autouse=True)

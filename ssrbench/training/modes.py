@@ -7,7 +7,6 @@ classifier-first -- train backbone + classifier once (shared by every task), fre
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -34,6 +33,7 @@ from ..registry import Registry
 from . import adversarial
 from .checkpoint import file_sha256, load_classifier_checkpoint
 from .cache import ModelCache, all_finite
+from .resume import StageResume, generator_states, set_generator_states
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
 
@@ -204,102 +204,6 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
         f"Lower --lr / --head-lr (or check the task's loss)")
 
 
-@dataclass
-class StageResume:
-    """A stage's epoch checkpoints: after every finished epoch but the last, ``train_epochs`` keeps
-    everything the rest of the training depends on -- weights and buffers, optimiser and schedule states,
-    the data-order, device and global random generators, the held-out monitor's readings -- in the model
-    cache; the same stage started again continues from there. On the same machine the weights are those
-    of an uninterrupted run (a test checks it), so a stage longer than a session is trained in pieces."""
-
-    cache: ModelCache
-    key: str
-    ignore_saved: bool = False  # --retrain: start from the first epoch whatever was kept
-    seconds_before: float = 0.0  # training time of the runs that wrote the checkpoint resumed from
-    model: nn.Module | None = None
-    optimizers: _Optimizers | None = None
-    history: list[float] = field(default_factory=list)
-    _started: float = field(default_factory=time.perf_counter)
-
-    def track(self, model: nn.Module, optimizers: _Optimizers, monitor: HeldoutMonitor | None = None) -> StageResume:
-        """What the stage's training changes from epoch to epoch."""
-        self.model, self.optimizers = model, optimizers
-        self.history = monitor.history if monitor is not None else []
-        return self
-
-    def _pairs(self) -> list:
-        return self.optimizers.main + self.optimizers.aux
-
-    def restore(self, epochs: int) -> dict[str, Any] | None:
-        """Load the kept epoch into the tracked objects; its generator states, or None to start afresh."""
-        if self.ignore_saved:
-            self.cache.drop_partial(self.key)
-            return None
-        saved = self.cache.load_partial(self.key)
-        if saved is None:
-            return None
-        untouched = self._snapshot()
-        try:
-            if saved["epochs"] != epochs or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
-                raise ValueError(f"it stopped at epoch {saved['epoch']} of {saved['epochs']}, this stage has {epochs}")
-            self.model.load_state_dict(saved["model"])
-            for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), saved["optimizers"]):
-                opt.load_state_dict(opt_state)
-                sched.load_state_dict(sched_state)
-            history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
-            states = {name: saved["rng"][name] for name in _generator_names(self.model)}
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            self._load(untouched)  # whatever was half loaded: the stage starts as if nothing had been kept
-            warnings.warn(f"epoch checkpoint {self.cache.partial_path(self.key)} does not fit this stage "
-                          f"({type(exc).__name__}: {str(exc)[:200]}); training it from its first epoch")
-            return None
-        self.history[:], self.seconds_before = history, seconds
-        return {"epoch": saved["epoch"], "rng": states}
-
-    def _snapshot(self) -> tuple:
-        return (copy.deepcopy(self.model.state_dict()),
-                [(copy.deepcopy(opt.state_dict()), copy.deepcopy(sched.state_dict())) for opt, sched in self._pairs()])
-
-    def _load(self, snapshot: tuple) -> None:
-        model_state, optimizers = snapshot
-        self.model.load_state_dict(model_state)
-        for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), optimizers):
-            opt.load_state_dict(opt_state)
-            sched.load_state_dict(sched_state)
-
-    def save(self, epoch: int, epochs: int, generators: dict[str, torch.Tensor]) -> None:
-        self.cache.save_partial(self.key, {
-            "epoch": epoch, "epochs": epochs, "seconds": self.seconds(), "history": list(self.history),
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizers": [(opt.state_dict(), sched.state_dict()) for opt, sched in self._pairs()],
-            "rng": generators})
-
-    def seconds(self) -> float:
-        """Training time of this stage so far, over every run that worked on it."""
-        return self.seconds_before + time.perf_counter() - self._started
-
-
-def _generator_names(model: nn.Module) -> tuple[str, ...]:
-    cuda = next(model.parameters()).device.type == "cuda"
-    return ("order", "device", "torch", "cuda") if cuda else ("order", "device", "torch")
-
-
-def _generator_states(order_gen: torch.Generator, dev_gen: torch.Generator, device: torch.device) -> dict:
-    states = {"order": order_gen.get_state(), "device": dev_gen.get_state(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def _set_generator_states(states: dict, order_gen: torch.Generator, dev_gen: torch.Generator,
-                          device: torch.device) -> None:
-    order_gen.set_state(states["order"])
-    dev_gen.set_state(states["device"])
-    torch.set_rng_state(states["torch"])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(states["cuda"], device)
-
-
 def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                  after_epoch: Callable[[], None] | None = None, resume: StageResume | None = None) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch.
@@ -318,7 +222,7 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
     saved = resume.restore(epochs) if resume is not None else None
     first = 0
     if saved is not None:
-        _set_generator_states(saved["rng"], order_gen, dev_gen, dev)
+        set_generator_states(saved["rng"], order_gen, dev_gen, dev)
         first = saved["epoch"]
         ctx.reporter.log(f"{description}: resumed after epoch {first}/{epochs} "
                          f"(kept in {display_path(resume.cache.partial_path(resume.key))})")
@@ -351,7 +255,7 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                 with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
                     after_epoch()
             if resume is not None and epoch + 1 < epochs:
-                resume.save(epoch + 1, epochs, _generator_states(order_gen, dev_gen, dev))
+                resume.save(epoch + 1, epochs, generator_states(order_gen, dev_gen, dev))
     return {k: sum(v) / len(v) for k, v in last.items()}
 
 
