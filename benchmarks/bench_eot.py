@@ -10,14 +10,18 @@ forms alternated in this one process, median of --repeats.
 (The contrastive defense is not batched at all: its InfoNCE loss takes every other image of the batch as a
 negative, so EOT copies of an image in one batch would be negatives of each other -- another defense.)
 
-    python benchmarks/bench_eot.py            # about 2 minutes on 2 cores
+    python benchmarks/bench_eot.py --keep benchmarks/results        # about 3 minutes on 2 cores
+    python benchmarks/bench_eot.py --readme benchmarks/results/bench_eot.json   # the README block
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +29,8 @@ import torch.nn.functional as F
 from ssrbench.adversarial.adaptive import bpda_logits
 from ssrbench.budget import ReverseConfig
 from ssrbench.defense.reverse import Defense
+from ssrbench.environment import capture
+from ssrbench.fileio import atomic_write_text
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
 
@@ -42,13 +48,32 @@ def eot_gradient_batched(defense: Defense, x: torch.Tensor, y: torch.Tensor, sam
     return torch.autograd.grad(loss, z)[0]
 
 
+MARK = ("<!-- bench-eot -->", "<!-- bench-eot end -->")
+
+
+def markdown(kept: dict) -> str:
+    env, med = kept["environment"], {k: statistics.median(v) for k, v in kept["seconds"].items()}
+    return (f"Measured with `python benchmarks/bench_eot.py --keep benchmarks/results` on {env['device_name']} "
+            f"({env['cpu_capability']}), {env['threads']} threads, torch {env['torch']}: {kept['images']} images, "
+            f"`ssr_resnet8`, BPDA through a random-start rotation reverse attack of 10 steps, EOT over "
+            f"{kept['samples']} draws, the two forms alternated, median of {len(kept['seconds']['loop'])}: one EOT "
+            f"gradient takes {med['loop']:.1f} s as a loop of draws and {med['batched']:.1f} s as one reverse attack "
+            f"on the batch repeated {kept['samples']} times -- batching is **{med['loop'] / med['batched']:.2f}×** "
+            f"the loop's speed.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--samples", type=int, default=4, help="EOT draws per gradient (bpda-pgd10 and eot4-apgd-ce: 4)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--keep", type=Path, help="folder to keep bench_eot.json in")
+    ap.add_argument("--readme", type=Path, help="print the README block from a kept JSON instead of measuring")
     a = ap.parse_args()
+    if a.readme:
+        print("\n".join([MARK[0], markdown(json.loads(a.readme.read_text())), MARK[1]]))
+        return
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     task = RotationTask()
@@ -66,13 +91,11 @@ def main() -> None:
             fn(defense, x, y, a.samples, torch.Generator().manual_seed(i))
             if i:
                 times[label].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"machine: {torch.backends.cpu.get_cpu_capability()} CPU, {a.threads} threads, torch {torch.__version__}; "
-          f"{a.images} images, ssr_resnet8, BPDA through a random-start rotation reverse attack (10 steps), "
-          f"EOT over {a.samples} draws, median of {a.repeats}")
-    for label, s in med.items():
-        print(f"  {label:8s} {1000 * s:8.0f} ms per EOT gradient  ({a.images / s:6.1f} images/s)")
-    print(f"  batched / loop speed: {med['loop'] / med['batched']:.2f}x")
+    result = {"images": a.images, "samples": a.samples, "repeats": a.repeats, "seconds": times,
+              "environment": capture(torch.device("cpu")).model_dump(mode="json"), "command": ["python", *sys.argv]}
+    if a.keep:
+        atomic_write_text(a.keep / "bench_eot.json", json.dumps(result, indent=1) + "\n")
+    print(markdown(result))
 
 
 if __name__ == "__main__":

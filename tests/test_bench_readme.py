@@ -23,7 +23,7 @@ def _block(marks: tuple[str, str]) -> str:
 
 
 @pytest.mark.parametrize("name,kept", [("bench_speed", "bench_speed.json"), ("bench_speed", "bench_speed_cuda.json"),
-                                       ("bench_ray", "bench_ray.json")])
+                                       ("bench_ray", "bench_ray.json"), ("bench_eot", "bench_eot.json")])
 def test_readme_performance_block_is_generated_from_the_kept_measurement(name, kept):
     bench = _bench(name)
     result = json.loads((REPO / "benchmarks" / "results" / kept).read_text())
@@ -34,6 +34,9 @@ def test_readme_performance_block_is_generated_from_the_kept_measurement(name, k
         on_gpu = result["environment"]["device"].startswith("cuda")
         assert on_gpu == (kept == "bench_speed_cuda.json")  # each block from its own device
         assert on_gpu == any("bf16" in r["what"] for r in result["options"])
+    elif name == "bench_eot":  # both forms measured as often, from one run on a CPU
+        assert len(result["seconds"]["loop"]) == len(result["seconds"]["batched"]) == result["repeats"] >= 5
+        assert result["environment"]["device"] == "cpu"
     else:  # both executors measured as often, on the same grid, every run complete
         runs = result["runs"]
         assert sum(r["executor"] == "local" for r in runs) == sum(r["executor"] == "ray" for r in runs) >= 2
