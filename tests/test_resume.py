@@ -103,8 +103,9 @@ def test_a_kept_epoch_that_is_broken_hostile_or_of_another_stage_is_not_resumed_
     other = dict(good, epochs=EPOCHS + 5)
     bad_model = dict(good, model={k: torch.zeros(1) for k in good["model"]})
 
+    bad_rng = dict(good, rng=dict(good["rng"], torch=torch.zeros(3)))
     cases = {"truncated": b"PK\x03\x04 not a checkpoint", "code": pickle.dumps({"format": 1, "x": _Evil()}, protocol=2),
-             "other stage": other, "wrong shapes": bad_model}
+             "other stage": other, "wrong shapes": bad_model, "bad generator": bad_rng}
     for name, content in cases.items():
         cache = tmp_path / name.replace(" ", "-")
         cache.mkdir()

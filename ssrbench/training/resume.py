@@ -62,6 +62,7 @@ class StageResume:
                 sched.load_state_dict(sched_state)
             history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
             states = {name: saved["rng"][name] for name in generator_names(self.model)}
+            _check_generator_states(states, next(self.model.parameters()).device)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             self._load(untouched)  # whatever was half loaded: the stage starts as if nothing had been kept
             warnings.warn(f"epoch checkpoint {self.cache.partial_path(self.key)} does not fit this stage "
@@ -96,6 +97,20 @@ class StageResume:
 def generator_names(model: nn.Module) -> tuple[str, ...]:
     cuda = next(model.parameters()).device.type == "cuda"
     return ("order", "device", "torch", "cuda") if cuda else ("order", "device", "torch")
+
+
+def _check_generator_states(states: dict, device: torch.device) -> None:
+    """Each kept state loads into a generator of its kind (tried on throwaway ones first: a bad state must not
+    leave the real generators half set)."""
+    torch.Generator().set_state(states["order"])
+    torch.Generator(device=device).set_state(states["device"])
+    own = torch.get_rng_state()
+    if not isinstance(states["torch"], torch.Tensor) or states["torch"].dtype != own.dtype or states["torch"].shape != own.shape:
+        raise ValueError("the global generator's state has another shape")
+    if "cuda" in states:
+        own = torch.cuda.get_rng_state(device)
+        if not isinstance(states["cuda"], torch.Tensor) or states["cuda"].dtype != own.dtype or states["cuda"].shape != own.shape:
+            raise ValueError("the CUDA generator's state has another shape")
 
 
 def generator_states(order_gen: torch.Generator, dev_gen: torch.Generator, device: torch.device) -> dict:
