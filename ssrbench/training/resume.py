@@ -56,10 +56,7 @@ class StageResume:
         try:
             if saved["epochs"] != epochs or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
                 raise ValueError(f"it stopped at epoch {saved['epoch']} of {saved['epochs']}, this stage has {epochs}")
-            self.model.load_state_dict(saved["model"])
-            for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), saved["optimizers"]):
-                opt.load_state_dict(opt_state)
-                sched.load_state_dict(sched_state)
+            self._load((saved["model"], saved["optimizers"]))
             history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
             states = {name: saved["rng"][name] for name in generator_names(self.model)}
             _check_generator_states(states, next(self.model.parameters()).device)
@@ -76,6 +73,7 @@ class StageResume:
                 [(copy.deepcopy(opt.state_dict()), copy.deepcopy(sched.state_dict())) for opt, sched in self._pairs()])
 
     def _load(self, snapshot: tuple) -> None:
+        """Model state and (optimiser, schedule) states into the tracked objects: a kept epoch or a snapshot."""
         model_state, optimizers = snapshot
         self.model.load_state_dict(model_state)
         for (opt, sched), (opt_state, sched_state) in zip(self._pairs(), optimizers):
