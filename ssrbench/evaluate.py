@@ -143,12 +143,13 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     dev = next(model.parameters()).device
     x_all = _pinned(x_all, dev)
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
-    # draws -- hence the numbers -- of a randomised reverse attack in the other cells
+    # draws -- hence the numbers -- of a randomised reverse attack or pretext metric in the other cells
     rev_gen = _seeded(seed, "reverse", dev)
     rev_gens = {name: _seeded(seed, f"reverse/{name}", dev) for name in attacks}
     defense = Defense(model, task, reverse, gate=gate)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
-    pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here
+    pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here (clean images)
+    pre_gens = {name: _seeded(seed, f"pretext/{name}", dev) for name in attacks}
     randomised = defense.randomized
     if randomised:  # separate streams: the single-draw numbers do not depend on whether the others are run
         fixed = defense.with_fixed_draws(FIXED_SEED)
@@ -191,8 +192,8 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
                 t2 = time.perf_counter()
                 o.adv.append(_correct(model, x_adv, y))
                 o.adv_rev.append(_correct(model, x_adv_rev, y))
-                o.pretext_adv.append(_pretext(task, model, x_adv, pre_gen))
-                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev, pre_gen))
+                o.pretext_adv.append(_pretext(task, model, x_adv, pre_gens[name]))
+                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev, pre_gens[name]))
                 o.seconds["attack"] += t1 - t0
                 o.seconds["reverse"] += t2 - t1
                 if randomised:

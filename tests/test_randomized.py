@@ -105,6 +105,34 @@ def test_eot_averages_a_randomised_defense_and_not_a_fixed_one(monkeypatch):
     assert len(calls) == 2
 
 
+class NoisyMetricTask(NoisyTask):
+    """NoisyTask whose pretext metric draws too (as contrastive view retrieval does)."""
+
+    def pretext_metric(self, model, x, generator=None):
+        return torch.rand(len(x), generator=generator, device=generator.device)
+
+
+def test_a_cells_pretext_draws_do_not_depend_on_the_other_attacks_evaluated():
+    """Each attack (and the clean images) has its own pretext stream: adding an attack to a run leaves the
+    pretext columns of the cells already there as they were."""
+    model, x, y = _setup(16, model=OnePixel())
+    reverse = ReverseConfig(eps=8 / 255, step_size=8 / 255, steps=1)
+    pgd = {"eps": 1 / 255, "steps": 1, "step_size": 1 / 255}
+
+    def run(names):
+        return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in names}, reverse, x, y, batch_size=8,
+                        seed=0, reporter=Reporter(None, quiet=True), description="toy")
+
+    alone, beside = run(["a"]), run(["a", "b"])
+    np.testing.assert_array_equal(alone.pretext_clean, beside.pretext_clean)
+    for column in ("pretext_adv", "pretext_adv_rev"):
+        np.testing.assert_array_equal(np.concatenate(getattr(alone.attacks["a"], column)),
+                                      np.concatenate(getattr(beside.attacks["a"], column)))
+    # the same images under two attacks with the same settings still draw differently: streams per attack
+    assert not np.array_equal(np.concatenate(beside.attacks["a"].pretext_adv),
+                              np.concatenate(beside.attacks["b"].pretext_adv))
+
+
 def test_a_doctored_all_draws_count_is_refused():
     board = store.load(__import__("tests.test_leaderboard", fromlist=["FIXTURE"]).FIXTURE)
     c = board.cells[0]
