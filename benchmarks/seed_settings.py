@@ -25,7 +25,7 @@ import torch
 
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.config import ReverseConfig, load_task_config
-from ssrbench.data import DATASETS
+from ssrbench.data import DATASETS, pixels
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.evaluate import correct_flags
 from ssrbench.presets import PRESETS
@@ -53,7 +53,7 @@ def main() -> None:
     preset = PRESETS[a.preset]
     data = DATASETS.get("cifar10")(a.data_dir, download=False)
     n = a.images or preset.eval_images
-    x = data.test_x[:n].float().div(255).contiguous(memory_format=torch.channels_last)
+    x = pixels(data.test_x[:n], torch.device("cpu"))
     y = data.test_y[:n]
     bs = preset.eval_batch_size
     reporter = Reporter(quiet=True)
