@@ -105,6 +105,11 @@ def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
 
 
+def _per_attack(seed: int, purpose: str, attacks: dict[str, Attack], device: torch.device) -> dict[str, torch.Generator]:
+    """One stream per attack for one purpose (``purpose/attack``), so a cell's draws never depend on the others'."""
+    return {name: _seeded(seed, f"{purpose}/{name}", device) for name in attacks}
+
+
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     with torch.inference_mode():  # nothing here is ever differentiated: the flags leave as numpy
         return (model(x).argmax(1) == y).cpu().numpy()
@@ -145,17 +150,17 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
     # draws -- hence the numbers -- of a randomised reverse attack or pretext metric in the other cells
     rev_gen = _seeded(seed, "reverse", dev)
-    rev_gens = {name: _seeded(seed, f"reverse/{name}", dev) for name in attacks}
+    rev_gens = _per_attack(seed, "reverse", attacks, dev)
     defense = Defense(model, task, reverse, gate=gate)
     gens = {name: _seeded(seed, name, dev) for name in attacks}
     pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here (clean images)
-    pre_gens = {name: _seeded(seed, f"pretext/{name}", dev) for name in attacks}
+    pre_gens = _per_attack(seed, "pretext", attacks, dev)
     randomised = defense.randomized
     if randomised:  # separate streams: the single-draw numbers do not depend on whether the others are run
         fixed = defense.with_fixed_draws(FIXED_SEED)
         redraw_gen = _seeded(seed, "redraw", dev)
-        redraw_gens = {name: _seeded(seed, f"redraw/{name}", dev) for name in attacks}
-        fixed_gens = {name: _seeded(seed, f"fixed/{name}", dev) for name in attacks}
+        redraw_gens = _per_attack(seed, "redraw", attacks, dev)
+        fixed_gens = _per_attack(seed, "fixed", attacks, dev)
         clean_fixed, clean_all = [], []
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
