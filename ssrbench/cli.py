@@ -48,8 +48,9 @@ def _friendly(fn):
         except OSError as exc:
             raise _Fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1) from exc
         except KeyboardInterrupt as exc:
-            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache "
-                        "and a stage in training at its last finished epoch, so the same command resumes",
+            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache, "
+                        "a stage in training at its last finished epoch and an evaluation at its last finished batch, "
+                        "so the same command resumes",
                         INTERRUPTED) from exc
 
     return wrapper
@@ -253,6 +254,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
                         command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None,
                         executor=units_on)
     store.save(board, out)
+    cache.drop_progress()  # the board is safely written: its evaluations' kept batches are no longer needed
     if not quiet:
         render.render(board)
         console.print(f"leaderboard written to [bold]{out}[/bold]")
