@@ -254,7 +254,6 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
                         command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None,
                         executor=units_on)
     store.save(board, out)
-    cache.drop_progress()  # the board is safely written: its evaluations' kept batches are no longer needed
     if not quiet:
         render.render(board)
         console.print(f"leaderboard written to [bold]{out}[/bold]")

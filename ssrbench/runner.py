@@ -303,6 +303,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         training=training, cells=cells,
         seconds_total=time.perf_counter() - t_start, notes=notes,
     )
+    cache.drop_progress()  # every cell is built: the evaluations' kept batches would only go stale
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board

@@ -111,7 +111,7 @@ def _run(tmp_path, cache):
                                     "--no-download", "--cache-dir", str(cache), "--out", str(tmp_path / "b.json")])
 
 
-def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_it_once_written(tmp_path, monkeypatch):
+def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_both_when_done(tmp_path, monkeypatch):
     import ssrbench.runner as runner
 
     make_cifar(tmp_path / "data")
@@ -141,4 +141,4 @@ def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_i
     resumed = _run(tmp_path, cache)
     assert resumed.exit_code == 0, resumed.output
     assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
-    assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # written: nothing kept any more
+    assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more

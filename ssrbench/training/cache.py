@@ -3,7 +3,7 @@
 Adding an attack to a finished run, or changing the reverse attack, never retrains. A corrupt or
 mismatching entry is reported and retrained, never a crash. A stage being trained keeps its last finished
 epoch beside the entries (``<key>.partial.pt``), so a killed run resumes that stage where it stopped;
-an evaluation keeps its finished batches the same way (``<key>.eval.pt``) until its leaderboard is written.
+an evaluation keeps its finished batches the same way (``<key>.eval.pt``) until its run has built every cell.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ModelCache:
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
-        self._progress: set[str] = set()  # evaluations kept through this object, dropped once their board is written
+        self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
 
     def fresh(self, key: str) -> bool:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
@@ -93,7 +93,7 @@ class ModelCache:
             self.partial_path(key).unlink(missing_ok=True)
 
     def progress_path(self, key: str) -> Path:
-        """Where evaluation ``key`` keeps its finished batches until the run's leaderboard is written."""
+        """Where evaluation ``key`` keeps its finished batches until its run has built every cell."""
         return self.root / f"{key}.eval.pt"
 
     def load_progress(self, key: str) -> dict[str, Any] | None:
@@ -121,7 +121,8 @@ class ModelCache:
         atomic_write(self.progress_path(key), lambda fh: fh.write(buf.getvalue()))
 
     def drop_progress(self) -> None:
-        """Forget the evaluations kept by this run: called once its leaderboard is safely written."""
+        """Forget the evaluations kept by this run: called once every cell is built (a later run of the same
+        command evaluates afresh, with its own timings)."""
         if self.enabled:
             for key in sorted(self._progress):
                 self.progress_path(key).unlink(missing_ok=True)
