@@ -48,8 +48,9 @@ def _friendly(fn):
         except OSError as exc:
             raise _Fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1) from exc
         except KeyboardInterrupt as exc:
-            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache "
-                        "and a stage in training at its last finished epoch, so the same command resumes",
+            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache, "
+                        "a stage in training at its last finished epoch and an evaluation at its last finished batch, "
+                        "so the same command resumes",
                         INTERRUPTED) from exc
 
     return wrapper

@@ -8,10 +8,11 @@ and known to the attacker, and every one of ``DRAWS`` fresh draws correct.
 from __future__ import annotations
 
 import time
+import warnings
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -130,21 +131,32 @@ def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor, generator: tor
         return task.metric_for_eval(model, x, generator).float().cpu().numpy()
 
 
+class KeptBatches(Protocol):
+    """Where an evaluation keeps its finished batches (``ModelCache.load_progress``/``save_progress`` under
+    the evaluation's key), so a killed run continues after its last finished batch."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, state: dict[str, Any]) -> None: ...
+
+
 def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
              x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-             description: str, gate: float | None = None) -> Outcome:
+             description: str, gate: float | None = None, kept: KeptBatches | None = None) -> Outcome:
     """``x_all`` are uint8 test images; every attack sees the same images in the same order. ``gate`` is the
-    detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense."""
+    detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense. With
+    ``kept``, every finished batch is kept there and a kept evaluation continues after its last one; every
+    draw comes from the streams below, so it ends with the numbers of an uninterrupted evaluation."""
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     with exact_fp32():
         return _evaluate(model, task, attacks, reverse, x_all, y_all, batch_size=batch_size, seed=seed,
-                         reporter=reporter, description=description, gate=gate)
+                         reporter=reporter, description=description, gate=gate, kept=kept)
 
 
 def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
               x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-              description: str, gate: float | None) -> Outcome:
+              description: str, gate: float | None, kept: KeptBatches | None) -> Outcome:
     dev = next(model.parameters()).device
     x_all = _pinned(x_all, dev)
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
@@ -162,13 +174,37 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
         redraw_gens = _per_attack(seed, "redraw", attacks, dev)
         fixed_gens = _per_attack(seed, "fixed", attacks, dev)
         clean_fixed, clean_all = [], []
+    else:
+        fixed = redraw_gen = clean_fixed = clean_all = None
+        redraw_gens = fixed_gens = {}
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
     t_clean = {"classify": 0.0, "reverse": 0.0}
     defense_passes, defense_seconds = 0, 0.0
     n = len(x_all)
+    streams = {"reverse": rev_gen, "pretext": pre_gen, "redraw": redraw_gen,
+               **{f"{purpose}/{name}": g for purpose, table in (("attack", gens), ("reverse", rev_gens),
+                  ("pretext", pre_gens), ("redraw", redraw_gens), ("fixed", fixed_gens)) for name, g in table.items()}}
+    streams = {k: g for k, g in streams.items() if g is not None}
+    lists = {"clean": clean, "clean_rev": clean_rev, "pretext_clean": pre_clean, "clean_fixed": clean_fixed,
+             "clean_all": clean_all}
+    lists = {k: v for k, v in lists.items() if v is not None}
+    start = 0
+    if kept is not None and (saved := kept.load()) is not None:
+        try:
+            start = _check_kept(saved, n, batch_size, streams, lists, outs)
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:  # checked before anything is set
+            warnings.warn(f"{description}: its kept batches do not fit this evaluation ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); evaluating from the first image")
+        else:
+            _restore(saved, streams, lists, outs)
+            t_clean.update(saved["seconds_clean"])
+            defense_passes, defense_seconds = saved["defense_passes"], saved["defense_seconds"]
+            reporter.log(f"{description}: resumed after {start}/{n} images")
     with reporter.bar(description, n) as advance:
-        for i in range(0, n, batch_size):
+        if start:
+            advance(start)
+        for i in range(start, n, batch_size):
             x = pixels(x_all[i:i + batch_size], dev)
             y = y_all[i:i + batch_size].to(dev)
             t0 = time.perf_counter()
@@ -208,9 +244,85 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
                     x_fixed = attack(model, x, y, fixed_gens[name], defense=fixed) if attack.adaptive else x_adv
                     o.adv_rev_fixed.append(_correct(model, fixed.purify(x_fixed), y))
                     o.seconds["randomized"] = o.seconds.get("randomized", 0.0) + time.perf_counter() - t0
+            if kept is not None:
+                kept.save(_state(i + len(x), streams, lists, outs, t_clean, defense_passes, defense_seconds))
             advance(len(x))
     out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean,
                   defense_passes=defense_passes, defense_seconds=defense_seconds)
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
     return out
+
+
+_FLAGS = ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all")  # an AttackOutcome's per-image arrays: correct or not
+_SCORES = ("pretext_adv", "pretext_adv_rev")  # and its pretext metric
+
+
+def _joined(parts: list[np.ndarray]) -> torch.Tensor | None:
+    return torch.from_numpy(np.concatenate(parts)) if parts else None
+
+
+def _state(done: int, streams: dict[str, torch.Generator], lists: dict[str, list], outs: dict[str, AttackOutcome],
+           t_clean: dict[str, float], passes: int, seconds: float) -> dict[str, Any]:
+    """Everything the rest of an evaluation depends on after ``done`` images: its per-image results so far,
+    its timings and the state of every stream it draws from (tensors and numbers only: loaded weights-only)."""
+    return {"done": done, "streams": {k: g.get_state() for k, g in streams.items()},
+            "lists": {k: _joined(v) for k, v in lists.items()},
+            "attacks": {name: {"arrays": {f: _joined(getattr(o, f)) for f in _FLAGS + _SCORES},
+                               "seconds": dict(o.seconds), "zero_grad": [float(z) for z in o.zero_grad]}
+                        for name, o in outs.items()},
+            "seconds_clean": dict(t_clean), "defense_passes": int(passes), "defense_seconds": float(seconds)}
+
+
+def _check_array(value: Any, done: int, dtype: torch.dtype, what: str) -> None:
+    if not isinstance(value, torch.Tensor) or value.dtype != dtype or value.shape != (done,):
+        raise ValueError(f"{what} is not {done} values of {dtype}")
+
+
+def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[str, torch.Generator],
+                lists: dict[str, list], outs: dict[str, AttackOutcome]) -> int:
+    """The number of images a kept evaluation finished, once every part of it is checked to fit this one
+    (nothing is set here: a misfit leaves the evaluation as it was)."""
+    done = saved["done"]
+    if type(done) is not int or not 0 < done <= n or (done % batch_size and done != n):
+        raise ValueError(f"it stopped after {done!r} images; this evaluation has {n} in batches of {batch_size}")
+    if set(saved["streams"]) != set(streams):
+        raise ValueError("its random streams are not this evaluation's (other attacks?)")
+    for name, g in streams.items():
+        torch.Generator(device=g.device).set_state(saved["streams"][name])  # a throwaway one: must load
+    if set(saved["lists"]) != set(lists) or set(saved["attacks"]) != set(outs):
+        raise ValueError("its results are not this evaluation's (other attacks, or another defense)")
+    for k in lists:
+        _check_array(saved["lists"][k], done, torch.float32 if k == "pretext_clean" else torch.bool, k)
+    randomised = "clean_all" in lists
+    for name, kept in saved["attacks"].items():
+        for f in _FLAGS + _SCORES:
+            if f in ("adv_rev_fixed", "adv_rev_all") and not randomised:
+                if kept["arrays"][f] is not None:
+                    raise ValueError(f"{name}: {f} kept for a deterministic defense")
+                continue
+            _check_array(kept["arrays"][f], done, torch.float32 if f in _SCORES else torch.bool, f"{name}: {f}")
+        if not all(isinstance(v, float) for v in [*kept["seconds"].values(), *kept["zero_grad"]]):
+            raise ValueError(f"{name}: its timings are not numbers")
+    if set(saved["seconds_clean"]) != {"classify", "reverse"} or not all(
+            isinstance(v, float) for v in [*saved["seconds_clean"].values(), saved["defense_seconds"]]):
+        raise ValueError("its clean timings are not numbers")
+    if type(saved["defense_passes"]) is not int:
+        raise ValueError("its pass count is not a number")
+    return done
+
+
+def _restore(saved: dict[str, Any], streams: dict[str, torch.Generator], lists: dict[str, list],
+             outs: dict[str, AttackOutcome]) -> None:
+    """Set a checked kept evaluation (``_check_kept``) into this one's streams and results."""
+    for name, g in streams.items():
+        g.set_state(saved["streams"][name])
+    for k, v in lists.items():
+        v[:] = [saved["lists"][k].numpy()]
+    for name, o in outs.items():
+        kept = saved["attacks"][name]
+        for f in _FLAGS + _SCORES:
+            value = kept["arrays"][f]
+            getattr(o, f)[:] = [] if value is None else [value.numpy()]
+        o.seconds.update(kept["seconds"])
+        o.zero_grad[:] = kept["zero_grad"]

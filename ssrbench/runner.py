@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -159,10 +160,38 @@ def train_context(spec: RunSpec, data: ImageDataset, seed: int, *, device: torch
                         retrain=retrain, classifier_checkpoint=checkpoint)
 
 
+@dataclass(frozen=True)
+class _KeptInCache:
+    """An evaluation's finished batches in the model cache (``evaluate``'s ``kept``); ``fresh``: never resumed."""
+
+    cache: ModelCache
+    key: str
+    fresh: bool = False
+
+    def load(self) -> dict[str, Any] | None:
+        return None if self.fresh else self.cache.load_progress(self.key)
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.cache.save_progress(self.key, state)
+
+
+def evaluation_key(spec: RunSpec, unit: ModelUnit, data: ImageDataset, model_key: str, weights: str, gate: float,
+                   device: torch.device) -> str:
+    """Everything an evaluation's numbers depend on: its model, images, attacks, defense, seed, batch and device."""
+    p = spec.preset
+    x, y = data.test_x[:p.eval_images], data.test_y[:p.eval_images]
+    images = zlib.crc32(y.numpy().tobytes(), zlib.crc32(x.contiguous().numpy().tobytes()))
+    return config_hash({"evaluation": 1, "model": model_key, "weights": weights, "task": unit.task.model_dump(mode="json"),
+                        "attacks": [a.model_dump(mode="json") for a in spec.attacks], "seed": unit.seed,
+                        "images": [data.name, p.eval_images, images], "batch": p.eval_batch_size, "gate": gate,
+                        "device": device.type})
+
+
 def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device: torch.device, cache: ModelCache,
-                   reporter: Reporter, retrain: bool = False) -> ModelResult:
+                   reporter: Reporter, retrain: bool = False, resumable: bool = False) -> ModelResult:
     """Build (train, or load from ``cache``) one unit's model and evaluate it against every attack of the
-    run: the same numbers wherever it runs, given the same weights, device and threads."""
+    run: the same numbers wherever it runs, given the same weights, device and threads. ``resumable``: keep
+    each finished batch in ``cache`` and continue a kept evaluation (not with ``retrain``)."""
     p = spec.preset
     n_eval = p.eval_images
     x_eval, y_eval = data.test_x[:n_eval], data.test_y[:n_eval]
@@ -178,8 +207,12 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
     gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
                                          seed=seed),
                 calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
+    kept = None
+    if resumable and cache.enabled:
+        kept = _KeptInCache(cache, evaluation_key(spec, unit, data, built.key, weights, gate.threshold, device),
+                            fresh=retrain)
     outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold)
+                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold, kept=kept)
     task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
     randomized = Defense(built.model, task, tcfg.reverse).randomized
     cells = []
@@ -228,7 +261,8 @@ class LocalExecutor:
         results = []
         for unit in units:
             t0 = time.perf_counter()
-            result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter, retrain=retrain)
+            result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter, retrain=retrain,
+                                    resumable=True)
             results.append(ran_here(result, time.perf_counter() - t0, device))
         return results
 
@@ -269,6 +303,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
         training=training, cells=cells,
         seconds_total=time.perf_counter() - t_start, notes=notes,
     )
+    cache.drop_progress()  # every cell is built: the evaluations' kept batches would only go stale
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board

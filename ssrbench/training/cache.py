@@ -2,7 +2,8 @@
 
 Adding an attack to a finished run, or changing the reverse attack, never retrains. A corrupt or
 mismatching entry is reported and retrained, never a crash. A stage being trained keeps its last finished
-epoch beside the entries (``<key>.partial.pt``), so a killed run resumes that stage where it stopped.
+epoch beside the entries (``<key>.partial.pt``), so a killed run resumes that stage where it stopped;
+an evaluation keeps its finished batches the same way (``<key>.eval.pt``) until its run has built every cell.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
+PROGRESS_FORMAT = 1  # layout of an evaluation's kept batches (``<key>.eval.pt``)
 
 
 def default_cache_dir() -> Path:
@@ -34,6 +36,7 @@ class ModelCache:
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
+        self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
 
     def fresh(self, key: str) -> bool:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
@@ -88,6 +91,42 @@ class ModelCache:
     def drop_partial(self, key: str) -> None:
         if self.enabled:
             self.partial_path(key).unlink(missing_ok=True)
+
+    def progress_path(self, key: str) -> Path:
+        """Where evaluation ``key`` keeps its finished batches until its run has built every cell."""
+        return self.root / f"{key}.eval.pt"
+
+    def load_progress(self, key: str) -> dict[str, Any] | None:
+        """Evaluation ``key``'s kept batches, or None: absent, the cache off, or unreadable (warned; the
+        evaluation then starts from its first image -- never a crash, never code run from the file)."""
+        path = self.progress_path(key)
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or state.get("format") != PROGRESS_FORMAT or state.get("key") != key:
+                raise ValueError("not the kept batches of this evaluation")
+            self._progress.add(key)
+            return state
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is simply not resumed from
+            warnings.warn(f"evaluation progress {path} is unreadable ({_reason(exc)}); evaluating from the first image")
+            return None
+
+    def save_progress(self, key: str, state: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self._progress.add(key)
+        buf = io.BytesIO()
+        torch.save({"format": PROGRESS_FORMAT, "key": key, **state}, buf)
+        atomic_write(self.progress_path(key), lambda fh: fh.write(buf.getvalue()))
+
+    def drop_progress(self) -> None:
+        """Forget the evaluations kept by this run: called once every cell is built (a later run of the same
+        command evaluates afresh, with its own timings)."""
+        if self.enabled:
+            for key in sorted(self._progress):
+                self.progress_path(key).unlink(missing_ok=True)
+        self._progress.clear()
 
     def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:

@@ -1,0 +1,144 @@
+"""An evaluation keeps its finished batches, so a killed run continues where it stopped -- with the numbers
+of an uninterrupted evaluation -- and a kept file that does not fit, or is hostile, is never trusted."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ssrbench.adversarial.pgd import PGD
+from ssrbench.budget import ReverseConfig
+from ssrbench.cli import cli
+from ssrbench.evaluate import evaluate
+from ssrbench.progress import Reporter
+from ssrbench.training.cache import ModelCache
+
+from .test_bad_inputs import TINY, make_cifar
+from .test_randomized import NoisyMetricTask, OnePixel, _setup
+from .test_resume import _Evil
+
+REVERSE = ReverseConfig(eps=24 / 255, step_size=24 / 255, steps=1)
+
+
+class _Kept:
+    """The cache's kept batches, with a kill (KeyboardInterrupt) after ``stop_after`` saves."""
+
+    def __init__(self, cache: ModelCache, stop_after: int | None = None):
+        self.cache, self.stop_after, self.saves = cache, stop_after, 0
+
+    def load(self):
+        return self.cache.load_progress("k")
+
+    def save(self, state):
+        self.cache.save_progress("k", state)
+        self.saves += 1
+        if self.saves == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def _evaluate(kept=None, attacks=("a", "b")):
+    model, x, y = _setup(40, model=OnePixel())
+    pgd = {"eps": 2 / 255, "steps": 2, "step_size": 1 / 255, "random_start": True}
+    return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in attacks}, REVERSE, x, y, batch_size=8, seed=3,
+                    reporter=Reporter(None, quiet=True), description="toy", kept=kept)
+
+
+def _same(a, b):
+    for k in ("clean", "clean_rev", "pretext_clean", "clean_rev_fixed", "clean_rev_all"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    assert a.defense_passes == b.defense_passes
+    for name in a.attacks:
+        for f in ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "pretext_adv", "pretext_adv_rev"):
+            np.testing.assert_array_equal(np.concatenate(getattr(a.attacks[name], f)),
+                                          np.concatenate(getattr(b.attacks[name], f)), err_msg=f"{name}: {f}")
+
+
+def test_a_killed_evaluation_resumes_after_its_last_batch_with_the_numbers_of_an_uninterrupted_one(tmp_path):
+    whole = _evaluate()
+    assert not np.array_equal(whole.clean_rev, whole.clean_rev_all)  # the toy defense draws: streams matter
+    cache = ModelCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(_Kept(cache, stop_after=3))  # 3 of 5 batches finished, then killed
+    assert (tmp_path / "k.eval.pt").exists()
+    rest = _Kept(cache)
+    resumed = _evaluate(rest)
+    assert rest.saves == 2  # only the two batches left were evaluated
+    _same(whole, resumed)
+    # a finished evaluation kept (a later unit of the run was killed) is taken whole: nothing evaluated again
+    again = _Kept(cache)
+    _same(whole, _evaluate(again))
+    assert again.saves == 0
+    cache.drop_progress()
+    assert not list(tmp_path.glob("*.eval.pt"))
+
+
+def test_kept_batches_that_are_broken_hostile_or_of_another_evaluation_are_not_resumed_from(tmp_path):
+    whole = _evaluate()
+    src = ModelCache(tmp_path / "src")
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(_Kept(src, stop_after=2))
+    good = torch.load(tmp_path / "src" / "k.eval.pt", weights_only=True)
+    cases = {"truncated": b"PK\x03\x04 not kept batches", "code": pickle.dumps({"format": 1, "x": _Evil()}, protocol=2),
+             "odd stop": dict(good, done=7), "short flags": dict(good, lists=dict(good["lists"], clean=torch.ones(3, dtype=torch.bool))),
+             "bad generator": dict(good, streams=dict(good["streams"], reverse=torch.zeros(3, dtype=torch.uint8)))}
+    for name, content in cases.items():
+        cache = ModelCache(tmp_path / name.replace(" ", "-"))
+        cache.root.mkdir()
+        path = cache.progress_path("k")
+        path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
+        kept = _Kept(cache)
+        with pytest.warns(UserWarning, match="(unreadable|do not fit)"):
+            out = _evaluate(kept)
+        assert kept.saves == 5, name  # evaluated from the first image
+        _same(whole, out)
+    # other attacks: other streams, so the kept batches of a run of "a" alone do not fit a run of "a" and "b"
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(_Kept(ModelCache(tmp_path / "one"), stop_after=2), attacks=("a",))
+    kept = _Kept(ModelCache(tmp_path / "one"))
+    with pytest.warns(UserWarning, match="do not fit"):
+        _same(whole, _evaluate(kept))
+    assert kept.saves == 5
+
+
+def _run(tmp_path, cache):
+    args = list(TINY)
+    args[args.index("--tasks") + 1] = "rotation,jigsaw"  # two models (one classifier, two heads): two evaluations
+    return CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first", "--data-dir", str(tmp_path / "data"),
+                                    "--no-download", "--cache-dir", str(cache), "--out", str(tmp_path / "b.json")])
+
+
+def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_both_when_done(tmp_path, monkeypatch):
+    import ssrbench.runner as runner
+
+    make_cifar(tmp_path / "data")
+    real, kept = runner.evaluate, []
+
+    def killed_in_second(*args, **kwargs):
+        kept.append(kwargs["kept"])
+        if len(kept) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(runner, "evaluate", killed_in_second)
+    stopped = _run(tmp_path, cache)
+    assert stopped.exit_code == 130 and "an evaluation at its last finished batch" in stopped.output
+    assert [p.name for p in cache.glob("*.eval.pt")] == [f"{kept[0].key}.eval.pt"]
+    assert not (tmp_path / "b.json").exists()
+
+    resumed_whole = []
+
+    def spying(*args, **kwargs):
+        saved = kwargs["kept"].load()
+        resumed_whole.append(saved is not None and saved["done"] == 16)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", spying)
+    resumed = _run(tmp_path, cache)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
+    assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more
