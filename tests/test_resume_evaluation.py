@@ -130,15 +130,30 @@ def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_b
     assert [p.name for p in cache.glob("*.eval.pt")] == [f"{kept[0].key}.eval.pt"]
     assert not (tmp_path / "b.json").exists()
 
-    resumed_whole = []
+    resumed_whole, saves = [], []
+
+    class Counting:
+        """The run's kept batches, counting the batches evaluated (each one is saved)."""
+
+        def __init__(self, inner):
+            self.inner, self.saves = inner, 0
+            saves.append(self)
+
+        def load(self):
+            return self.inner.load()
+
+        def save(self, state):
+            self.saves += 1
+            self.inner.save(state)
 
     def spying(*args, **kwargs):
         saved = kwargs["kept"].load()
         resumed_whole.append(saved is not None and saved["done"] == 16)
-        return real(*args, **kwargs)
+        return real(*args, **{**kwargs, "kept": Counting(kwargs["kept"])})
 
     monkeypatch.setattr(runner, "evaluate", spying)
     resumed = _run(tmp_path, cache)
     assert resumed.exit_code == 0, resumed.output
     assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
+    assert [k.saves for k in saves] == [0, 1]  # so only the second model's one batch was evaluated
     assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more
