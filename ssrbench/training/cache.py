@@ -14,7 +14,7 @@ import os
 import pickle
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -66,27 +66,15 @@ class ModelCache:
     def load_partial(self, key: str) -> dict[str, Any] | None:
         """The epoch checkpoint of stage ``key``, or None: absent, the cache off, or unreadable (warned, then
         the stage starts again from its first epoch -- never a crash, never code run from the file)."""
-        path = self.partial_path(key)
-        if not self.enabled or not path.exists():
-            return None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or state.get("format") != PARTIAL_FORMAT or state.get("key") != key:
-                raise ValueError("not an epoch checkpoint of this stage")
+        def finite(state: dict[str, Any]) -> None:
             if not all_finite(state["model"]):
                 raise ValueError("it holds NaN or infinite weights")
-            return state
-        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is simply not resumed from
-            warnings.warn(f"epoch checkpoint {path} is unreadable ({_reason(exc)}); training this stage from its "
-                          f"first epoch")
-            return None
+
+        return self._load_kept(self.partial_path(key), PARTIAL_FORMAT, key, "an epoch checkpoint of this stage",
+                               "epoch checkpoint", "training this stage from its first epoch", finite)
 
     def save_partial(self, key: str, state: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        buf = io.BytesIO()
-        torch.save({"format": PARTIAL_FORMAT, "key": key, **state}, buf)
-        atomic_write(self.partial_path(key), lambda fh: fh.write(buf.getvalue()))
+        self._save_kept(self.partial_path(key), PARTIAL_FORMAT, key, state)
 
     def drop_partial(self, key: str) -> None:
         if self.enabled:
@@ -99,26 +87,40 @@ class ModelCache:
     def load_progress(self, key: str) -> dict[str, Any] | None:
         """Evaluation ``key``'s kept batches, or None: absent, the cache off, or unreadable (warned; the
         evaluation then starts from its first image -- never a crash, never code run from the file)."""
-        path = self.progress_path(key)
+        state = self._load_kept(self.progress_path(key), PROGRESS_FORMAT, key, "the kept batches of this evaluation",
+                                "evaluation progress", "evaluating from the first image")
+        if state is not None:
+            self._progress.add(key)
+        return state
+
+    def save_progress(self, key: str, state: dict[str, Any]) -> None:
+        if self.enabled:
+            self._progress.add(key)
+        self._save_kept(self.progress_path(key), PROGRESS_FORMAT, key, state)
+
+    def _load_kept(self, path: Path, fmt: int, key: str, what: str, name: str, then: str,
+                   check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+        """A kept file (epoch checkpoint or evaluation progress) of ``key``, loaded weights-only, its format and
+        key checked (and ``check`` passed), or None: absent, the cache off, or unreadable (warned: ``then``)."""
         if not self.enabled or not path.exists():
             return None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or state.get("format") != PROGRESS_FORMAT or state.get("key") != key:
-                raise ValueError("not the kept batches of this evaluation")
-            self._progress.add(key)
+            if not isinstance(state, dict) or state.get("format") != fmt or state.get("key") != key:
+                raise ValueError(f"not {what}")
+            if check is not None:
+                check(state)
             return state
         except Exception as exc:  # noqa: BLE001 - any unreadable file is simply not resumed from
-            warnings.warn(f"evaluation progress {path} is unreadable ({_reason(exc)}); evaluating from the first image")
+            warnings.warn(f"{name} {path} is unreadable ({_reason(exc)}); {then}")
             return None
 
-    def save_progress(self, key: str, state: dict[str, Any]) -> None:
+    def _save_kept(self, path: Path, fmt: int, key: str, state: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self._progress.add(key)
         buf = io.BytesIO()
-        torch.save({"format": PROGRESS_FORMAT, "key": key, **state}, buf)
-        atomic_write(self.progress_path(key), lambda fh: fh.write(buf.getvalue()))
+        torch.save({"format": fmt, "key": key, **state}, buf)
+        atomic_write(path, lambda fh: fh.write(buf.getvalue()))
 
     def drop_progress(self) -> None:
         """Forget the evaluations kept by this run: called once every cell is built (a later run of the same
