@@ -49,3 +49,13 @@ def test_readme_task_ranking_is_the_generated_output(monkeypatch):
     for files, text in blocks:
         res = CliRunner().invoke(cli, ["task-ranking", *files.split(), "--format", "markdown"], catch_exceptions=False)
         assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {files} differs"
+
+
+def test_files_evaluated_at_different_batches_are_named():
+    board = store.load(FIXTURE)
+    batch = board.config["preset"]["eval_batch_size"]
+    other = board.model_copy(update={"config": {**board.config,
+                                                "preset": {**board.config["preset"], "eval_batch_size": batch + 1}}})
+    assert "batches differ" not in markdown([("a.json", board), ("b.json", board)])
+    text = markdown([("a.json", board), ("b.json", other)])
+    assert f"Evaluation batches differ: {batch} images (`a.json`); {batch + 1} images (`b.json`)" in text

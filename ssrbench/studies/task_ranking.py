@@ -3,6 +3,8 @@
 Leaderboards of different tasks are often run separately (other sizes, other attacks). Every number
 here is recomputed from the stored per-image flags on the first N images that every file evaluated,
 so rows are comparable; a worst case is given only over attacks every row has, or marked missing.
+Files evaluated at different batch sizes are named in the caption: a reverse attack may depend on its
+batch (the contrastive task takes its negatives from it), which the per-image flags cannot undo.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ ADAPTIVE = ("pgd10", "bpda-pgd10", "ssl-aware-pgd10")  # added to GAINS for the 
 def _effect(before: np.ndarray, after: np.ndarray) -> str:
     _, _, p = mcnemar_exact(before, after)
     return f"{100 * (after.mean() - before.mean()):+.1f}{'*' if p < ALPHA else ''}"
+
+
+def _batches(boards: list[tuple[str, Leaderboard]]) -> str:
+    """The caption's sentence naming each file's evaluation batch, empty when they all agree."""
+    by_batch: dict[str, list[str]] = {}
+    for name, board in boards:
+        batch = (board.config.get("preset") or {}).get("eval_batch_size", "unrecorded")
+        by_batch.setdefault(str(batch), []).append(f"`{name}`")
+    if len(by_batch) < 2:
+        return ""
+    return (" Evaluation batches differ: " + "; ".join(f"{b} images ({', '.join(n)})" for b, n in by_batch.items())
+            + " -- a reverse attack that depends on its batch (contrastive: negatives from the batch) is compared "
+              "at different batches.")
 
 
 def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
@@ -60,5 +75,5 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
                   f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}. Worst case = defended "
                   f"accuracy when an image must survive every listed attack (a randomised defense: every draw); — = "
                   f"an attack not run for that row. Ranked by the adaptive worst case, then the other. † = the row's "
-                  f"cells come from different trainings of the same configuration (other weights)."]
+                  f"cells come from different trainings of the same configuration (other weights)." + _batches(boards)]
     return "\n".join(lines)
