@@ -56,6 +56,7 @@ class Outcome:
     clean_rev_all: np.ndarray | None = None
     defense_passes: int = 0  # backbone image-passes of one reverse attack on every clean image
     defense_seconds: float = 0.0  # and its seconds
+    resumed_after: int = 0  # images taken from kept batches of an earlier, interrupted process
 
 
 @contextmanager
@@ -248,7 +249,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
                 kept.save(_state(i + len(x), streams, lists, outs, t_clean, defense_passes, defense_seconds))
             advance(len(x))
     out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean,
-                  defense_passes=defense_passes, defense_seconds=defense_seconds)
+                  defense_passes=defense_passes, defense_seconds=defense_seconds, resumed_after=start)
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
     return out

@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,10 +133,12 @@ class ModelUnit:
 
 @dataclass
 class ModelResult:
-    """What one model unit adds to the leaderboard: its training stages and its cells, in order."""
+    """What one model unit adds to the leaderboard: its training stages, its cells, in order, and what the
+    leaderboard's notes must say about them."""
 
     records: list[TrainingRecord]
     cells: list[Cell]
+    notes: list[str] = field(default_factory=list)
 
 
 class Executor(Protocol):
@@ -238,7 +240,11 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
                       seconds_per_image=outcome.defense_seconds / n_eval,
                       attack_seconds_per_image=o.seconds["attack"] / n_eval),
         ))
-    return ModelResult(built.records, cells)
+    resumed = []
+    if outcome.resumed_after:
+        resumed = [f"evaluate {label} resumed after {outcome.resumed_after}/{n_eval} images kept by an earlier, "
+                   f"interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"]
+    return ModelResult(built.records, cells, resumed)
 
 
 def ran_here(result: ModelResult, seconds: float, device: torch.device, executor: str = "local",
@@ -249,7 +255,7 @@ def ran_here(result: ModelResult, seconds: float, device: torch.device, executor
                  device=env.device_name, cpu_capability=env.cpu_capability)
     return ModelResult(
         [r if r.cached else r.model_copy(update={"ran_on": RanOn(seconds=r.seconds, **where)}) for r in result.records],
-        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells])
+        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells], result.notes)
 
 
 class LocalExecutor:
@@ -290,6 +296,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
                                  retrain=retrain)
     training = [r for res in results for r in res.records]
     cells = [c for res in results for c in res.cells]
+    notes += [n for res in results for n in res.notes]
     config = spec.model_dump(mode="json")
     for optional in ("seeds", "classifier_checkpoint", "sweep"):  # single-seed, trained-classifier configs hash as before
         if config.get(optional) is None:

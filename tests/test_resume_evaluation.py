@@ -14,6 +14,7 @@ from ssrbench.adversarial.pgd import PGD
 from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
 from ssrbench.evaluate import evaluate
+from ssrbench.leaderboard import store
 from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 
@@ -68,6 +69,7 @@ def test_a_killed_evaluation_resumes_after_its_last_batch_with_the_numbers_of_an
     resumed = _evaluate(rest)
     assert rest.saves == 2  # only the two batches left were evaluated
     _same(whole, resumed)
+    assert (whole.resumed_after, resumed.resumed_after) == (0, 24)  # and the outcome says where it took over
     # a finished evaluation kept (a later unit of the run was killed) is taken whole: nothing evaluated again
     again = _Kept(cache)
     _same(whole, _evaluate(again))
@@ -157,3 +159,7 @@ def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_b
     assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
     assert [k.saves for k in saves] == [0, 1]  # so only the second model's one batch was evaluated
     assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more
+    notes = store.load(tmp_path / "b.json").notes  # the file says which evaluation was resumed, so its times read right
+    assert [n for n in notes if "resumed" in n] == [
+        "evaluate classifier-first/rotation resumed after 16/16 images kept by an earlier, "
+        "interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"]
