@@ -15,6 +15,7 @@ from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
 from ssrbench.evaluate import evaluate
 from ssrbench.leaderboard import store
+from ssrbench.leaderboard.render import markdown
 from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 
@@ -159,7 +160,8 @@ def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_b
     assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
     assert [k.saves for k in saves] == [0, 1]  # so only the second model's one batch was evaluated
     assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more
-    notes = store.load(tmp_path / "b.json").notes  # the file says which evaluation was resumed, so its times read right
-    assert [n for n in notes if "resumed" in n] == [
-        "evaluate classifier-first/rotation resumed after 16/16 images kept by an earlier, "
-        "interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"]
+    board = store.load(tmp_path / "b.json")  # the file says which evaluation was resumed, so its times read right
+    said = ("evaluate classifier-first/rotation resumed after 16/16 images kept by an earlier, interrupted process: "
+            "its cells' seconds include that process's, seconds_total and ran_on do not")
+    assert [n for n in board.notes if "resumed" in n] == [said]
+    assert f"> note: {said}" in markdown(board)  # and `show` says it

@@ -257,6 +257,7 @@ def render(board: Leaderboard, console: Console | None = None, per_seed: bool = 
             t.add_row(*r)
         parts.append(t)
     parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
+    parts += [Text(f"note: {n}") for n in board.notes]
     console.print(Group(*parts))
 
 
@@ -282,6 +283,7 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         lines += ["", caption, ""]
     lines += [f"> sanity check: {w}" for w in board.warnings]
+    lines += [f"> note: {n}" for n in board.notes]  # what the run adjusted or how it ran (e.g. resumed)
     return "\n".join(lines)
 
 
