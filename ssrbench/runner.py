@@ -10,7 +10,6 @@ from __future__ import annotations
 import platform
 import sys
 import time
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,13 +179,11 @@ class _KeptInCache:
 def evaluation_key(spec: RunSpec, unit: ModelUnit, data: ImageDataset, model_key: str, weights: str, gate: float,
                    device: torch.device) -> str:
     """Everything an evaluation's numbers depend on: its model, images, attacks, defense, seed, batch and device."""
-    p = spec.preset
-    x, y = data.test_x[:p.eval_images], data.test_y[:p.eval_images]
-    images = zlib.crc32(y.numpy().tobytes(), zlib.crc32(x.contiguous().numpy().tobytes()))
+    p = spec.preset  # the images: the first eval_images of the data the fingerprint identifies
     return config_hash({"evaluation": 1, "model": model_key, "weights": weights, "task": unit.task.model_dump(mode="json"),
                         "attacks": [a.model_dump(mode="json") for a in spec.attacks], "seed": unit.seed,
-                        "images": [data.name, p.eval_images, images], "batch": p.eval_batch_size, "gate": gate,
-                        "device": device.type})
+                        "images": [data.name, data.fingerprint, p.eval_images], "batch": p.eval_batch_size,
+                        "gate": gate, "device": device.type})
 
 
 def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device: torch.device, cache: ModelCache,
