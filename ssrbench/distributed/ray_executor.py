@@ -244,7 +244,7 @@ class RayExecutor:
             records = []
             for r in results[train_id].records:  # the shared stage as trained, where it first appears
                 records.append(shared_records.pop(r.key) if r.key in shared_records else r)
-            out.append(ModelResult(records, results[eval_id].cells))
+            out.append(ModelResult(records, results[eval_id].cells, results[eval_id].notes))
         return out
 
     def _wait(self, ray, refs: dict[str, Any], coordinator, reporter: Reporter) -> dict[str, ModelResult]:
