@@ -429,16 +429,20 @@ def task_ranking(files: tuple[str, ...], fmt: str) -> None:
 
 @cli.command("base-findings")
 @click.argument("file", default="leaderboards/quick-robust.json")
+@click.option("--alpha", type=FiniteFloat(gt=0, le=1), default=0.05, show_default=True,
+              help="family-wise significance level: verdicts are judged on Holm-adjusted p-values")
 @STUDY_FORMAT
 @_friendly
-def base_findings(file: str, fmt: str) -> None:
-    """Does the reverse attack beat its robust base? Per task and mode of FILE (default
+def base_findings(file: str, alpha: float, fmt: str) -> None:
+    """Does the reverse attack beat its robust base? Per task, mode and seed of FILE (default
     leaderboards/quick-robust.json): the defended worst case over every attack against the classifier
-    trained alone, undefended, on the same images, with the McNemar p-value and the answer in words."""
+    trained alone, undefended, attacked alike (its own attacks, AutoAttack, transfer both ways), on the same
+    images; a randomised defense with one draw and with every draw; McNemar p-values, Holm-adjusted over the
+    file's verdicts; the two-sided answer in words, and with several seeds whether it holds across them."""
     from .leaderboard.compare import load_side
     from .studies.robust_base import markdown
 
-    _print_study(lambda: markdown(load_side(file), file), fmt)
+    _print_study(lambda: markdown(load_side(file), file, alpha), fmt)
 
 
 # `plot` and `curves` draw or print only the named configs of a leaderboard

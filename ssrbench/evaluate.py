@@ -39,6 +39,9 @@ class AttackOutcome:
     adv_rev: list[np.ndarray] = field(default_factory=list)
     adv_rev_fixed: list[np.ndarray] = field(default_factory=list)  # randomised defenses only: (a)
     adv_rev_all: list[np.ndarray] = field(default_factory=list)  # and (c)
+    to_base: list[np.ndarray] = field(default_factory=list)  # with a static base: it on this attack's images
+    from_base: list[np.ndarray] = field(default_factory=list)  # (b) the defense on the attack made against the base
+    from_base_all: list[np.ndarray] = field(default_factory=list)  # (c) the same, every draw (randomised defenses)
     pretext_adv: list[np.ndarray] = field(default_factory=list)
     pretext_adv_rev: list[np.ndarray] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: {"attack": 0.0, "reverse": 0.0})
@@ -78,15 +81,17 @@ GATE_FPR = 0.05
 
 
 def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *, batch_size: int,
-                   seed: int) -> float:
+                   seed: int) -> tuple[float, float]:
     """The detection gate's threshold: the pretext score (``gate_score``) that flags ``GATE_FPR`` of clean
-    *training* images."""
+    *training* images; and the share of them it does flag (0 on a discrete score whose top value is
+    that common: such a gate cannot fire)."""
     dev = next(model.parameters()).device
     gen = _seeded(seed, "gate", dev)
     with exact_fp32():
         scores = np.concatenate([gate_score(task, model, pixels(x_train[i:i + batch_size], dev), gen).cpu().numpy()
                                  for i in range(0, len(x_train), batch_size)])
-    return threshold_at(scores, GATE_FPR)
+    threshold = threshold_at(scores, GATE_FPR)
+    return threshold, float((scores > threshold).mean())
 
 
 def _pinned(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -143,21 +148,27 @@ class KeptBatches(Protocol):
 
 def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
              x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-             description: str, gate: float | None = None, kept: KeptBatches | None = None) -> Outcome:
+             description: str, gate: float | None = None, kept: KeptBatches | None = None,
+             base: nn.Module | None = None) -> Outcome:
     """``x_all`` are uint8 test images; every attack sees the same images in the same order. ``gate`` is the
     detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense. With
     ``kept``, every finished batch is kept there and a kept evaluation continues after its last one; every
-    draw comes from the streams below, so it ends with the numbers of an uninterrupted evaluation."""
+    draw comes from the streams below, so it ends with the numbers of an uninterrupted evaluation.
+
+    ``base`` (eval mode): the static base this model is judged against, when it is another model. Every
+    attack's images are then also classified by it (transfer to the base), and every attack that sees only
+    the classifier is also made against the base, from the base's own stream (the images classifier-first
+    makes), and defended by this model (transfer from the base): neither side escapes the other's attacks."""
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     with exact_fp32():
         return _evaluate(model, task, attacks, reverse, x_all, y_all, batch_size=batch_size, seed=seed,
-                         reporter=reporter, description=description, gate=gate, kept=kept)
+                         reporter=reporter, description=description, gate=gate, kept=kept, base=base)
 
 
 def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
               x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-              description: str, gate: float | None, kept: KeptBatches | None) -> Outcome:
+              description: str, gate: float | None, kept: KeptBatches | None, base: nn.Module | None) -> Outcome:
     dev = next(model.parameters()).device
     x_all = _pinned(x_all, dev)
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
@@ -178,6 +189,13 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     else:
         fixed = redraw_gen = clean_fixed = clean_all = None
         redraw_gens = fixed_gens = {}
+    blind = {name: a for name, a in attacks.items() if not a.adaptive} if base is not None else {}
+    base_gens = {name: _seeded(seed, name, dev) for name in blind}  # the streams classifier-first attacks the base with
+    base_rev_gens = _per_attack(seed, "from-base/reverse", blind, dev)
+    base_redraw_gens = _per_attack(seed, "from-base/redraw", blind, dev) if randomised else {}
+    expected = {name: {"adv", "adv_rev", *(("adv_rev_fixed", "adv_rev_all") if randomised else ()),
+                       *(("to_base",) if base is not None else ()), *(("from_base",) if name in blind else ()),
+                       *(("from_base_all",) if name in blind and randomised else ())} for name in attacks}
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
     t_clean = {"classify": 0.0, "reverse": 0.0}
@@ -185,7 +203,9 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     n = len(x_all)
     streams = {"reverse": rev_gen, "pretext": pre_gen, "redraw": redraw_gen,
                **{f"{purpose}/{name}": g for purpose, table in (("attack", gens), ("reverse", rev_gens),
-                  ("pretext", pre_gens), ("redraw", redraw_gens), ("fixed", fixed_gens)) for name, g in table.items()}}
+                  ("pretext", pre_gens), ("redraw", redraw_gens), ("fixed", fixed_gens), ("base-attack", base_gens),
+                  ("from-base/reverse", base_rev_gens), ("from-base/redraw", base_redraw_gens))
+                  for name, g in table.items()}}
     streams = {k: g for k, g in streams.items() if g is not None}
     lists = {"clean": clean, "clean_rev": clean_rev, "pretext_clean": pre_clean, "clean_fixed": clean_fixed,
              "clean_all": clean_all}
@@ -193,7 +213,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     start = 0
     if kept is not None and (saved := kept.load()) is not None:
         try:
-            start = _check_kept(saved, n, batch_size, streams, lists, outs)
+            start = _check_kept(saved, n, batch_size, streams, lists, outs, expected)
         except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:  # checked before anything is set
             warnings.warn(f"{description}: its kept batches do not fit this evaluation ({type(exc).__name__}: "
                           f"{str(exc)[:200]}); evaluating from the first image")
@@ -245,6 +265,17 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
                     x_fixed = attack(model, x, y, fixed_gens[name], defense=fixed) if attack.adaptive else x_adv
                     o.adv_rev_fixed.append(_correct(model, fixed.purify(x_fixed), y))
                     o.seconds["randomized"] = o.seconds.get("randomized", 0.0) + time.perf_counter() - t0
+                if base is not None:
+                    t0 = time.perf_counter()
+                    o.to_base.append(_correct(base, x_adv, y))
+                    if name in blind:
+                        x_base = attack(base, x, y, base_gens[name])
+                        o.from_base.append(_correct(model, reverse_attack(model, task, x_base, reverse,
+                                                                          base_rev_gens[name]), y))
+                        if randomised:
+                            o.from_base_all.append(_all_draws(model, defense, x_base, y, o.from_base[-1],
+                                                              base_redraw_gens[name]))
+                    o.seconds["transfer"] = o.seconds.get("transfer", 0.0) + time.perf_counter() - t0
             if kept is not None:
                 kept.save(_state(i + len(x), streams, lists, outs, t_clean, defense_passes, defense_seconds))
             advance(len(x))
@@ -255,7 +286,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     return out
 
 
-_FLAGS = ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all")  # an AttackOutcome's per-image arrays: correct or not
+_FLAGS = ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "to_base", "from_base", "from_base_all")  # correct or not
 _SCORES = ("pretext_adv", "pretext_adv_rev")  # and its pretext metric
 
 
@@ -281,7 +312,7 @@ def _check_array(value: Any, done: int, dtype: torch.dtype, what: str) -> None:
 
 
 def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[str, torch.Generator],
-                lists: dict[str, list], outs: dict[str, AttackOutcome]) -> int:
+                lists: dict[str, list], outs: dict[str, AttackOutcome], expected: dict[str, set[str]]) -> int:
     """The number of images a kept evaluation finished, once every part of it is checked to fit this one
     (nothing is set here: a misfit leaves the evaluation as it was)."""
     done = saved["done"]
@@ -295,12 +326,11 @@ def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[st
         raise ValueError("its results are not this evaluation's (other attacks, or another defense)")
     for k in lists:
         _check_array(saved["lists"][k], done, torch.float32 if k == "pretext_clean" else torch.bool, k)
-    randomised = "clean_all" in lists
     for name, kept in saved["attacks"].items():
         for f in _FLAGS + _SCORES:
-            if f in ("adv_rev_fixed", "adv_rev_all") and not randomised:
+            if f in _FLAGS and f not in expected[name]:
                 if kept["arrays"][f] is not None:
-                    raise ValueError(f"{name}: {f} kept for a deterministic defense")
+                    raise ValueError(f"{name}: {f} kept, which this evaluation does not make")
                 continue
             _check_array(kept["arrays"][f], done, torch.float32 if f in _SCORES else torch.bool, f"{name}: {f}")
         if not all(isinstance(v, float) for v in [*kept["seconds"].values(), *kept["zero_grad"]]):

@@ -30,7 +30,8 @@ from .environment import capture, git_state
 from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
 from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn
+from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer
+from .leaderboard.robustness import BASE_MODE
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
 from .presets import Preset
@@ -41,7 +42,7 @@ from .sweep import Grid, expand
 from .testing import quick_task_check
 from .training.cache import ModelCache
 from .training.checkpoint import load_classifier_checkpoint
-from .training.modes import MODES, TrainContext, build_model
+from .training.modes import MODES, Built, TrainContext, build_model, build_shared
 
 
 class RunSpec(BaseModel):
@@ -177,13 +178,13 @@ class _KeptInCache:
 
 
 def evaluation_key(spec: RunSpec, unit: ModelUnit, data: ImageDataset, model_key: str, weights: str, gate: float,
-                   device: torch.device) -> str:
+                   device: torch.device, base: str | None = None) -> str:
     """Everything an evaluation's numbers depend on: its model, images, attacks, defense, seed, batch and device."""
     p = spec.preset  # the images: the first eval_images of the data the fingerprint identifies
     return config_hash({"evaluation": 1, "model": model_key, "weights": weights, "task": unit.task.model_dump(mode="json"),
                         "attacks": [a.model_dump(mode="json") for a in spec.attacks], "seed": unit.seed,
                         "images": [data.name, data.fingerprint, p.eval_images], "batch": p.eval_batch_size,
-                        "gate": gate, "device": device.type})
+                        "gate": gate, "device": device.type, **({"base": base} if base else {})})
 
 
 def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device: torch.device, cache: ModelCache,
@@ -201,17 +202,21 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
     task = task_cls(tcfg.params)
     built = build_model(MODES.get(mode_name)(), ctx, task)
     weights = weights_sha256(built.model.state_dict())
+    base = static_base(ctx) if mode_name != BASE_MODE else None  # classifier-first's classifier *is* the base
+    base_sha = (base or built).records[0].weights_sha256
     label = unit.label(len(spec.all_seeds) > 1)
     n_gate = min(GATE_IMAGES, len(data.train_x))  # fixed first: a detector-aware attack must stay under it
-    gate = Gate(threshold=gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
-                                         seed=seed),
-                calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR)
+    threshold, flagged = gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
+                                        seed=seed)
+    gate = Gate(threshold=threshold, calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR,
+                calibration_flagged=flagged)
     kept = None
     if resumable and cache.enabled:
-        kept = _KeptInCache(cache, evaluation_key(spec, unit, data, built.key, weights, gate.threshold, device),
-                            fresh=retrain)
+        kept = _KeptInCache(cache, evaluation_key(spec, unit, data, built.key, weights, gate.threshold, device,
+                                                  base_sha if base is not None else None), fresh=retrain)
     outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold, kept=kept)
+                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold, kept=kept,
+                       base=base.model if base is not None else None)
     task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
     randomized = Defense(built.model, task, tcfg.reverse).randomized
     cells = []
@@ -227,7 +232,8 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
                             adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
                             per_image=_per_image(label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv),
                                                  _cat(o.pretext_adv_rev))),
-            model_key=built.key, seed=seed, weights_sha256=weights,
+            model_key=built.key, seed=seed, weights_sha256=weights, base_weights_sha256=base_sha,
+            transfer=_transfer(o) if base is not None else None,
             seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
             adaptive=attacks[acfg.name].adaptive,
             zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
@@ -241,7 +247,21 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
     if outcome.resumed_after:
         resumed = [f"evaluate {label} resumed after {outcome.resumed_after}/{n_eval} images kept by an earlier, "
                    f"interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"]
-    return ModelResult(built.records, cells, resumed)
+    return ModelResult([*(base.records if base is not None else []), *built.records], cells, resumed)
+
+
+def static_base(ctx: TrainContext) -> Built:
+    """The static base every mode is judged against: classifier-first's classifier (trained alone, or the
+    user's checkpoint), from the cache when classifier-first trained it already."""
+    base = build_shared(MODES.get(BASE_MODE)(), ctx)
+    assert base is not None, "classifier-first shares its classifier stage"
+    return base
+
+
+def _transfer(o: AttackOutcome) -> Transfer:
+    """A cell's attack across its model and the static base (``evaluate``'s ``base``)."""
+    acc = lambda parts: Accuracy.from_flags(_cat(parts)) if parts else None  # noqa: E731
+    return Transfer(to_base=acc(o.to_base), from_base=acc(o.from_base), from_base_all_draws=acc(o.from_base_all))
 
 
 def ran_here(result: ModelResult, seconds: float, device: torch.device, executor: str = "local",
@@ -291,7 +311,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     executor = executor or LocalExecutor()
     results = executor.run_units(spec, model_units(spec), data, device=device, cache=cache, reporter=reporter,
                                  retrain=retrain)
-    training = [r for res in results for r in res.records]
+    training = _one_per_stage([r for res in results for r in res.records])
     cells = [c for res in results for c in res.cells]
     notes += [n for res in results for n in res.notes]
     config = spec.model_dump(mode="json")
@@ -311,6 +331,17 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     for w in board.warnings:
         reporter.log(f"[yellow]sanity check: {w}")
     return board
+
+
+def _one_per_stage(records: list[TrainingRecord]) -> list[TrainingRecord]:
+    """Each stage once, where it first appears, as trained when this run trained it: a stage several units
+    use (the classifier every mode is judged against) is trained by one and loaded from the cache by the others."""
+    kept: dict[tuple[str, str], TrainingRecord] = {}
+    for r in records:
+        first = kept.setdefault((r.stage, r.key), r)
+        if first.cached and not r.cached:
+            kept[(r.stage, r.key)] = r
+    return list(kept.values())
 
 
 def _cell(label: str, attack_name: str, **fields: Any) -> Cell:

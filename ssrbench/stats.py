@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+ALPHA = 0.05  # the default significance level of every paired test ssrbench reports
+
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """95% Wilson score interval for a proportion, in percent (well-behaved at 0% and 100%)."""
@@ -102,3 +104,16 @@ def detection_scores(neg, pos, fpr: float = 0.05, reps: int = 200, seed: int = 0
     tpr, boot_tpr = _tpr_rows(neg[None], pos[None], fpr)[0], _tpr_rows(neg[idx], pos[idx], fpr)
     ci = lambda b: (float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975)))  # noqa: E731
     return {"auroc": float(auc), "auroc_ci95": ci(boot_auc), "tpr": float(tpr), "tpr_ci95": ci(boot_tpr)}
+
+
+def holm(p_values) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the given order: reject where adjusted p < alpha and the
+    family-wise error rate of all the tests together is at most alpha (step-down, no independence needed)."""
+    p = [float(v) for v in p_values]
+    m = len(p)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted

@@ -156,7 +156,8 @@ def test_a_malicious_cache_entry_never_runs_and_is_retrained(data, tmp_path):
     marker = tmp_path / "payload-ran"
     res = smoke(data, tmp_path / "a.json", tmp_path / "cache", "--modes", "multitask")
     assert res.exit_code == 0, res.output
-    (victim,) = (tmp_path / "cache").glob("*.pt")
+    stage = next(r for r in store.load(tmp_path / "a.json").training if r.stage.startswith("multitask/"))
+    victim = tmp_path / "cache" / f"{stage.key}.pt"  # beside it: the static base's classifier, which it is judged against
     buf = io.BytesIO()
     torch.save({"w": Payload(marker)}, buf)
     victim.write_bytes(buf.getvalue())
@@ -168,7 +169,7 @@ def test_a_malicious_cache_entry_never_runs_and_is_retrained(data, tmp_path):
     messages = " ".join(str(w.message) for w in caught)
     assert "unreadable" in messages and "weights only" in messages
     assert "weights_only=False" not in messages  # never suggest the unsafe load
-    assert not store.load(tmp_path / "b.json").training[0].cached
+    assert not next(r for r in store.load(tmp_path / "b.json").training if r.key == stage.key).cached
 
 
 # 3. an unwritable cache is found before any work --------------------------------------------------------------

@@ -42,11 +42,12 @@ class _Kept:
             raise KeyboardInterrupt
 
 
-def _evaluate(kept=None, attacks=("a", "b")):
+def _evaluate(kept=None, attacks=("a", "b"), base=False):
     model, x, y = _setup(40, model=OnePixel())
+    other = _setup(40, model=OnePixel())[0] if base else None  # a second model as the static base
     pgd = {"eps": 2 / 255, "steps": 2, "step_size": 1 / 255, "random_start": True}
     return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in attacks}, REVERSE, x, y, batch_size=8, seed=3,
-                    reporter=Reporter(None, quiet=True), description="toy", kept=kept)
+                    reporter=Reporter(None, quiet=True), description="toy", kept=kept, base=other)
 
 
 def _same(a, b):
@@ -54,26 +55,37 @@ def _same(a, b):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     assert a.defense_passes == b.defense_passes
     for name in a.attacks:
-        for f in ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "pretext_adv", "pretext_adv_rev"):
-            np.testing.assert_array_equal(np.concatenate(getattr(a.attacks[name], f)),
-                                          np.concatenate(getattr(b.attacks[name], f)), err_msg=f"{name}: {f}")
+        for f in ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "pretext_adv", "pretext_adv_rev", "to_base",
+                  "from_base", "from_base_all"):
+            parts_a, parts_b = getattr(a.attacks[name], f), getattr(b.attacks[name], f)
+            assert bool(parts_a) == bool(parts_b), f"{name}: {f}"
+            if parts_a:
+                np.testing.assert_array_equal(np.concatenate(parts_a), np.concatenate(parts_b), err_msg=f"{name}: {f}")
 
 
-def test_a_killed_evaluation_resumes_after_its_last_batch_with_the_numbers_of_an_uninterrupted_one(tmp_path):
-    whole = _evaluate()
+@pytest.mark.parametrize("base", [False, True], ids=["own-base", "judged-against-another-base"])
+def test_a_killed_evaluation_resumes_after_its_last_batch_with_the_numbers_of_an_uninterrupted_one(tmp_path, base):
+    whole = _evaluate(base=base)
     assert not np.array_equal(whole.clean_rev, whole.clean_rev_all)  # the toy defense draws: streams matter
+    assert bool(whole.attacks["a"].from_base_all) == base  # transfer both ways, every draw, only with a base
     cache = ModelCache(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        _evaluate(_Kept(cache, stop_after=3))  # 3 of 5 batches finished, then killed
+        _evaluate(_Kept(cache, stop_after=3), base=base)  # 3 of 5 batches finished, then killed
     assert (tmp_path / "k.eval.pt").exists()
+    if base:  # a kept evaluation made without the base's streams does not fit one with them, and vice versa
+        with pytest.warns(UserWarning, match="do not fit"):
+            _evaluate(_Kept(ModelCache(tmp_path)), base=False)
+        cache.drop_progress()
+        with pytest.raises(KeyboardInterrupt):
+            _evaluate(_Kept(cache, stop_after=3), base=base)
     rest = _Kept(cache)
-    resumed = _evaluate(rest)
+    resumed = _evaluate(rest, base=base)
     assert rest.saves == 2  # only the two batches left were evaluated
     _same(whole, resumed)
     assert (whole.resumed_after, resumed.resumed_after) == (0, 24)  # and the outcome says where it took over
     # a finished evaluation kept (a later unit of the run was killed) is taken whole: nothing evaluated again
     again = _Kept(cache)
-    _same(whole, _evaluate(again))
+    _same(whole, _evaluate(again, base=base))
     assert again.saves == 0
     cache.drop_progress()
     assert not list(tmp_path.glob("*.eval.pt"))

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -30,7 +30,8 @@ from ..errors import ConfigError, SSRBenchError
 from ..extras import require
 from ..pretext.base import TASKS
 from ..progress import Reporter
-from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
+from ..leaderboard.robustness import BASE_MODE
+from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, static_base, train_context
 from ..training.cache import ModelCache
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
 
@@ -138,7 +139,8 @@ def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: Imag
         ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
         mode = MODES.get(unit.mode)()
         built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
-        result = ModelResult(built.records if built else [], [])
+        base = static_base(ctx).records if kind == "build" and unit.mode != BASE_MODE else []  # from the cache
+        result = ModelResult([*base, *(built.records if built else [])], [])
     return ran_here(result, time.perf_counter() - t0, device, executor="ray", node=node, attempts=attempts)
 
 
@@ -222,16 +224,18 @@ class RayExecutor:
 
         shared: dict[tuple[int, str], tuple[str, Any]] = {}
         refs: dict[str, Any] = {}
-        for unit in units:
-            key = (unit.seed, unit.mode)
-            if key not in shared and _has_shared_stage(MODES.get(unit.mode)()):
-                uid = f"train the stage {unit.mode} shares" + (f" seed {unit.seed}" if several else "")
-                shared[key] = (uid, remote.remote("shared", uid, spec, unit, *common))
-                refs[uid] = shared[key][1]
+        for unit in units:  # every mode is judged against classifier-first's classifier: its stage comes first
+            for mode in dict.fromkeys([BASE_MODE, unit.mode]):
+                key = (unit.seed, mode)
+                if key not in shared and _has_shared_stage(MODES.get(mode)()):
+                    uid = f"train the stage {mode} shares" + (f" seed {unit.seed}" if several else "")
+                    shared[key] = (uid, remote.remote("shared", uid, spec, replace(unit, mode=mode), *common))
+                    refs[uid] = shared[key][1]
         plan: list[tuple[str, str]] = []  # (train unit, evaluate unit) per model unit, in order
         for unit in units:
             label = unit.label(several)
-            upstream = [shared[(unit.seed, unit.mode)][1]] if (unit.seed, unit.mode) in shared else []
+            upstream = [shared[k][1] for k in dict.fromkeys([(unit.seed, unit.mode), (unit.seed, BASE_MODE)])
+                        if k in shared]
             train_ref = remote.remote("build", f"train {label}", spec, unit, *common, *upstream)
             refs[f"train {label}"] = train_ref
             refs[f"evaluate {label}"] = remote.remote("evaluate", f"evaluate {label}", spec, unit, *common, train_ref)

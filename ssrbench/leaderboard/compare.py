@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stats import mcnemar_exact
+from ..stats import ALPHA, holm, mcnemar_exact
 from .schema import Cell, Leaderboard
 from .seeds import by_group, seed_differences
 from .store import LeaderboardError, load, loads
 
 METRICS = ("clean", "clean_rev", "adv", "adv_rev")
-ALPHA = 0.05  # the default significance level of every paired test ssrbench reports
 
 
 def load_side(spec: str, repo: Path | None = None) -> Leaderboard:
@@ -44,6 +43,7 @@ class MetricChange:
     alpha: float = ALPHA  # the level the verdict was judged at
     threshold: float = 1.0  # the smallest |delta| (points) that could count
     test: str = "McNemar"  # what the verdict rests on
+    p_adjusted: float | None = None  # Holm-adjusted over every judged metric of the comparison; the verdict reads it
 
     @property
     def delta(self) -> float:
@@ -140,20 +140,32 @@ def compare(old: Leaderboard, new: Leaderboard, threshold: float = 1.0, alpha: f
             continue
         weights, changes = _compare_group(o, n, threshold, alpha)
         out.append(CellComparison(key, "compared", changes=changes, weights=weights))
-    return out
+    return _holm_verdicts(out, threshold, alpha)
+
+
+def _holm_verdicts(result: list[CellComparison], threshold: float, alpha: float) -> list[CellComparison]:
+    """Every judged metric of every compared cell is one test of one family: its verdict is re-judged on the
+    Holm-adjusted p (kept beside the raw one), so a regression gate over many cells does not fire by chance."""
+    judged = [ch for r in result for ch in r.changes if ch.verdict != "undecided"]
+    for ch, p in zip(judged, holm([ch.p_value for ch in judged])):
+        ch.p_adjusted = p
+        ch.verdict = _judge(ch.delta, p, threshold, alpha)
+    return result
 
 
 @dataclass(frozen=True)
 class Effect:
-    """The reverse attack's own effect inside one cell, judged once here; renderers only display it."""
+    """The reverse attack's own effect inside one cell, judged once here; renderers only display it.
+    ``p_adjusted``: Holm-adjusted over the file's effects (``reverse_effects``); significance reads it."""
 
     points: float
     p_value: float
     alpha: float
+    p_adjusted: float | None = None
 
     @property
     def significant(self) -> bool:
-        return self.p_value < self.alpha
+        return (self.p_value if self.p_adjusted is None else self.p_adjusted) < self.alpha
 
 
 def reverse_effect(cell: Cell, clean: bool, alpha: float = ALPHA) -> Effect:
@@ -161,3 +173,19 @@ def reverse_effect(cell: Cell, clean: bool, alpha: float = ALPHA) -> Effect:
     before, after = (cell.clean, cell.clean_rev) if clean else (cell.adv, cell.adv_rev)
     _, _, p = mcnemar_exact(before.flags(), after.flags())
     return Effect(after.percent - before.percent, p, alpha)
+
+
+def effect_key(cell: Cell, clean: bool) -> tuple:
+    """A model's clean effect is one test, whichever attack's cell shows it; each cell's adversarial effect one."""
+    return ("clean", cell.task.name, cell.mode, cell.seed) if clean else ("adv", *cell.id)
+
+
+def reverse_effects(cells: list[Cell], alpha: float = ALPHA) -> dict[tuple, Effect]:
+    """Every reverse-attack effect of a file (by ``effect_key``), Holm-corrected together: a table of dozens
+    of cells marks an effect only when it survives the file's number of tests."""
+    raw: dict[tuple, Effect] = {}
+    for c in cells:
+        for clean in (True, False):
+            raw.setdefault(effect_key(c, clean), reverse_effect(c, clean, alpha))
+    adjusted = holm([e.p_value for e in raw.values()])
+    return {k: Effect(e.points, e.p_value, alpha, p) for (k, e), p in zip(raw.items(), adjusted)}

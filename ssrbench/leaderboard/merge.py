@@ -50,7 +50,7 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                     seen.add(key)
                     merged.append(item)
         config[field] = merged
-    return Leaderboard(
+    board = Leaderboard(
         ssrbench_version=first.ssrbench_version, git_commit=first.git_commit, git_dirty=first.git_dirty,
         created=datetime.now(timezone.utc), command=command, environment=first.environment, dataset=first.dataset,
         preset=first.preset, seed=min(b.seed for b in boards), config=config, config_hash=config_hash(config),
@@ -60,3 +60,8 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
         merged_from=[{"file": n, "command": b.command, "git_commit": b.git_commit, "created": b.created.isoformat(),
                       "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
     )
+    try:  # parts judged against different static bases (or images) cannot share a verdict
+        board.versus_base
+    except ValueError as exc:
+        raise LeaderboardError(f"cannot merge {', '.join(names)}: {exc}") from exc
+    return board

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -125,6 +125,8 @@ class Gate(Record):
     threshold: float = Field(description="on the score `score` of the leaderboard's detection view (higher = flagged)")
     calibration: str = Field(description="the images that fixed it, e.g. the last 1000 training images")
     target_fpr: float = Field(gt=0, lt=1)
+    calibration_flagged: float | None = Field(None, ge=0, le=1, description="the share of calibration images the "
+                                              "threshold flags: 0 means the gate cannot fire (None before schema 5)")
 
 
 class Cost(Record):
@@ -148,6 +150,30 @@ class RanOn(Record):
     device: str | None = Field(None, description="the unit's device: the CPU model or GPU name")
     cpu_capability: str | None = Field(None, description="the CPU kernels torch used there (AVX2, AVX512, ...): nodes "
                                                          "of one cluster may round differently")
+
+
+class Transfer(Record):
+    """A cell's attack across its defended model and the static base (the classifier trained alone,
+    classifier-first's), on the same images, so that neither side of the verdict escapes an attack run only
+    on the other. classifier-first cells need none: their classifier is the base."""
+
+    to_base: Accuracy = Field(description="the static base on the images this cell's attack crafted against "
+                                          "this model (through its defense when the attack is adaptive)")
+    from_base: Accuracy | None = Field(None, description="(b) the defended model, one draw, on the images the "
+                                       "same attack crafted against the static base (attacks that see only the "
+                                       "classifier; None for adaptive ones)")
+    from_base_all_draws: Accuracy | None = Field(None, description="(c) the same, correct in every draw "
+                                                 "(randomised defenses only)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Transfer":
+        every, one = self.from_base_all_draws, self.from_base
+        if every is not None and (one is None or every.n != one.n or (every.flags() & ~one.flags()).any()):
+            raise ValueError("from_base_all_draws must be a subset of from_base, on the same images")
+        for a in (one, every):
+            if a is not None and a.n != self.to_base.n:
+                raise ValueError(f"transfer images differ: {a.n} vs {self.to_base.n}")
+        return self
 
 
 class Cell(Record):
@@ -177,6 +203,10 @@ class Cell(Record):
     cost: Cost | None = Field(None, description="the defense's cost per image (None in files before schema 3)")
     gate: Gate | None = Field(None, description="the detection gate of this defense (None in files before schema 3)")
     ran_on: RanOn | None = Field(None, description="where the model's evaluation ran (None in files before schema 4)")
+    base_weights_sha256: str | None = Field(None, description="SHA-256 of the static base's weights (the classifier "
+                                            "trained alone) this cell is judged against (None before schema 5)")
+    transfer: Transfer | None = Field(None, description="the attack across this model and its static base (None: "
+                                      "classifier-first, whose classifier is the base, or a file before schema 5)")
 
     def gated_flags(self, which: str):
         """Per image, correct under the gated defense: the reversed image where the gate fires, else the
@@ -194,6 +224,20 @@ class Cell(Record):
         p = self.pretext.per_image
         if p is not None and p.n != self.clean.n:
             raise ValueError(f"pretext.per_image holds {p.n} images, the cell {self.clean.n}")
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_fits(self) -> "Cell":
+        t = self.transfer
+        if t is None:
+            return self
+        if t.to_base.n != self.clean.n:
+            raise ValueError(f"transfer holds {t.to_base.n} images, the cell {self.clean.n}")
+        if (t.from_base is not None) == self.adaptive:
+            raise ValueError("transfer.from_base is the attack crafted against the bare base: it belongs to "
+                             "attacks that see only the classifier, and to every one of them")
+        if (t.from_base_all_draws is not None) != (t.from_base is not None and self.randomized is not None):
+            raise ValueError("transfer.from_base_all_draws belongs to a randomised defense's from_base, and only there")
         return self
 
     @model_validator(mode="after")
@@ -251,10 +295,13 @@ class GatedDefense(Record):
     mode: str
     seed: int = 0
     threshold: float
+    can_fire: bool = Field(description="False when the threshold flags no calibration image (or, in files that do "
+                           "not record that, no evaluated image at all): the gated rows would be the bare "
+                           "classifier's, so none is computed")
     clean_flagged: float = Field(ge=0, le=100, description="% of clean test images the gate reverses")
-    clean: Accuracy
+    clean: Accuracy | None = Field(description="None when the gate cannot fire")
     clean_ungated: Accuracy
-    worst_case: Accuracy
+    worst_case: Accuracy | None = Field(description="None when the gate cannot fire")
     worst_case_ungated: Accuracy
     attacks: list[str]
 
@@ -270,20 +317,46 @@ class WorstCase(Record):
     undefended: Accuracy  # per-image minimum of Adv over the attacks
 
 
+class BaseSource(Record):
+    """One source of attacks on the static base, and how many of its images that source alone fooled."""
+
+    source: Literal["attacks", "autoattack", "transfer"] = Field(description="attacks: the run's attacks on the "
+        "bare base; autoattack: standard AutoAttack on it; transfer: images crafted against its defended models")
+    attacks: list[str]
+    accuracy: Accuracy = Field(description="the base under this source alone (an image must survive all of it)")
+    decided: int = Field(ge=0, description="images this source alone fooled: every other source left them correct")
+
+
+Verdict = Literal["beats its base", "worse than its base", "no significant difference"]
+
+
 class VersusBase(Record):
-    """Does the defense beat its static base? The defended worst case of (task, mode) against the same
-    attacks' undefended worst case of the classifier trained alone (classifier-first's classifier: for
-    classifier-first the very model without the reverse attack), on the same images, paired."""
+    """Does the defense beat its static base (the classifier trained alone, classifier-first's; for
+    classifier-first the very model without the reverse attack)? Both sides face the same attacks on the
+    same images: the base's worst case is over the run's attacks on it, standard AutoAttack when run, and
+    every image crafted against its defended models (transfer); the defense's over every attack, the base's
+    images included. A randomised defense is read both ways -- one draw (b) and every draw (c) -- and the
+    verdict is two-sided: it beats its base only if even (c) is significantly above, and is worse only if
+    even (b) is significantly below, after Holm's correction over every verdict of the file."""
 
     task: str
     mode: str
     seed: int = 0
-    attacks: list[str]  # the defense's worst case is over these
-    base_attacks: list[str]  # the base's: the non-adaptive ones, which see the base itself
-    defended: Accuracy
+    attacks: list[str] = Field(description="the defense's worst case is over these (and the base's images)")
+    base_attacks: list[str] = Field(description="every attack the base's worst case is over, transfers included")
+    base_sources: list[BaseSource] = Field(default_factory=list)
+    defended: Accuracy = Field(description="(c) the defended worst case, every draw correct (= (b) if deterministic)")
+    defended_one_draw: Accuracy = Field(description="(b) the defended worst case under one fresh draw")
     base: Accuracy
-    points: float = Field(description="defended minus base, accuracy points")
-    p_value: float = Field(ge=0, le=1, description="exact McNemar test on the same images")
+    points: float = Field(description="(c) minus base, accuracy points")
+    points_one_draw: float = Field(description="(b) minus base, accuracy points")
+    p_value: float = Field(ge=0, le=1, description="exact McNemar test of (c) against the base, same images")
+    p_one_draw: float = Field(ge=0, le=1, description="exact McNemar test of (b) against the base")
+    randomized: bool = Field(description="the defense draws at test time: (b) and (c) differ")
+    p_adjusted: float = Field(ge=0, le=1, description="Holm-adjusted p of the test that can decide the verdict "
+                              "((c) when above the base, (b) when below, else 1), over every verdict of the file")
+    alpha: float = Field(gt=0, le=1)
+    verdict: Verdict
 
 
 class TrainingRecord(Record):

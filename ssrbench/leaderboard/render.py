@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .compare import ALPHA, METRICS, CellComparison, reverse_effect
+from .compare import ALPHA, METRICS, CellComparison, Effect, effect_key, reverse_effects
 from .schema import Accuracy, Cell, Leaderboard
 from .seeds import Spread
 
@@ -27,8 +27,8 @@ def _acc(a: Accuracy) -> str:
     return f"{a.percent:.2f}±{(hi - lo) / 2:.1f}"
 
 
-def _delta(c: Cell, clean: bool) -> tuple[float, bool]:
-    effect = reverse_effect(c, clean)
+def _delta(effects: dict[tuple, Effect], c: Cell, clean: bool) -> tuple[float, bool]:
+    effect = effects[effect_key(c, clean)]
     return effect.points, effect.significant
 
 
@@ -61,10 +61,11 @@ def _rows(board: Leaderboard, mode: str, per_seed: bool = False) -> list[tuple]:
                          (m["adv_effect"].mean, m["adv_effect"].excludes_zero), pre))
         return rows
     several = len(board.seeds) > 1
+    effects = reverse_effects(board.cells)  # one family: every effect of the file, not only this mode's
     for c in (c for c in board.cells if c.mode == mode):
         attack = f"{c.attack.name} (seed {c.seed})" if several else c.attack.name
-        rows.append((c.task.name, attack, _acc(c.clean), _acc(c.clean_rev), _delta(c, True),
-                     _acc(c.adv), _acc(c.adv_rev), _delta(c, False), _pretext(c)))
+        rows.append((c.task.name, attack, _acc(c.clean), _acc(c.clean_rev), _delta(effects, c, True),
+                     _acc(c.adv), _acc(c.adv_rev), _delta(effects, c, False), _pretext(c)))
     return rows
 
 
@@ -80,8 +81,10 @@ def _caption(board: Leaderboard, mode: str, per_seed: bool = False) -> str:
         return (f"accuracy % as mean±sd across {len(board.seeds)} training seeds [95% interval: bootstrap over seeds, "
                 f"then images]; Δ = mean effect of the reverse attack, * = its interval excludes 0\npretext = mean "
                 f"over seeds of clean → adversarial → adversarial+rev ({metrics}); --per-seed shows each seed")
-    return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant "
-            f"(paired McNemar, p < {ALPHA})\npretext = clean → adversarial → adversarial+rev ({metrics})")
+    n_tests = len(reverse_effects(board.cells))
+    return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant (paired "
+            f"McNemar, Holm-adjusted over the file's {n_tests} effects, p < {ALPHA})\npretext = clean → adversarial → "
+            f"adversarial+rev ({metrics})")
 
 
 def _modes(board: Leaderboard) -> list[str]:
@@ -105,10 +108,12 @@ def tables(board: Leaderboard, per_seed: bool = False) -> list[Table]:
     return out
 
 
-def _versus(v, alpha: float = ALPHA) -> str:
+def _versus(v) -> str:
     if v is None:
         return "—"
-    return f"{v.points:+.2f}{'*' if v.p_value < alpha else ''} (p={v.p_value:.2g})"
+    sig = "*" if v.verdict != "no significant difference" else ""
+    one = f"(b) {v.points_one_draw:+.2f}, " if v.randomized else ""
+    return f"{one}{v.points:+.2f}{sig} (Holm p={v.p_adjusted:.2g})"
 
 
 def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]:
@@ -145,8 +150,10 @@ def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]
 
 RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "vs static base", "over attacks")
 RANK_CAPTION = ("per image: robust only if it survives every attack; vs static base = worst case Adv+Rev minus the "
-                "classifier trained alone (classifier-first's, no reverse attack) under the non-adaptive attacks, "
-                "same images, * = McNemar p < 0.05; ranked by it")
+                "classifier trained alone (classifier-first's, no reverse attack) attacked alike -- its own attacks, "
+                "AutoAttack when run, the images crafted against its defended models -- same images; a randomised "
+                "defense every draw (c), and one draw (b) beside it; * = two-sided verdict at Holm-adjusted McNemar "
+                "p < 0.05 over the file's verdicts; ranked by it")
 
 
 def _rank_caption(board: Leaderboard, per_seed: bool) -> str:
@@ -196,8 +203,10 @@ GATE_CAPTION = ("the detection-gated reverse attack: only images whose pretext s
 
 def gated_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     several = len(board.seeds) > 1
+    never = "gate cannot fire"
     return [(g.task, g.mode + (f" (seed {g.seed})" if several else ""), f"{g.threshold:.4g}", f"{g.clean_flagged:.1f}%",
-             _acc(g.clean), _acc(g.clean_ungated), _acc(g.worst_case), _acc(g.worst_case_ungated), ", ".join(g.attacks))
+             _acc(g.clean) if g.can_fire else never, _acc(g.clean_ungated),
+             _acc(g.worst_case) if g.can_fire else never, _acc(g.worst_case_ungated), ", ".join(g.attacks))
             for g in board.gated]
 
 
@@ -307,7 +316,7 @@ def comparison_rows(result: list[CellComparison]) -> list[dict]:
             row["reasons"] = [*r.reasons, WEIGHTS_NOTE[r.weights]]
         for ch in r.changes:
             row[ch.metric] = {"old": ch.old, "new": ch.new, "delta": ch.delta, "lost": ch.lost, "gained": ch.gained,
-                              "p_value": ch.p_value, "verdict": ch.verdict, "test": ch.test}
+                              "p_value": ch.p_value, "p_adjusted": ch.p_adjusted, "verdict": ch.verdict, "test": ch.test}
         rows.append(row)
     return rows
 
@@ -316,7 +325,8 @@ def _change_text(row: dict, metric: str, markup: bool) -> str:
     if metric not in row:
         return ""
     m = row[metric]
-    text = f"{m['old']:.2f} → {m['new']:.2f} ({m['delta']:+.2f}, p={m['p_value']:.2g})"
+    holm = f", Holm p={m['p_adjusted']:.2g}" if m.get("p_adjusted") is not None else ""
+    text = f"{m['old']:.2f} → {m['new']:.2f} ({m['delta']:+.2f}, p={m['p_value']:.2g}{holm})"
     if not markup:
         return text if m["verdict"] == "unchanged" else f"**{m['verdict']}** {text}"
     colour = {"better": "green", "worse": "red"}.get(m["verdict"], "dim")
@@ -337,7 +347,7 @@ def render_comparison(result: list[CellComparison], fmt: str, console: Console |
                                              *[_change_text(r, m, False) for m in METRICS]]) + " |")
         return "\n".join([*lines, "", f"tests: {_tests_used(result)}"])
     judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, alpha)}
-    rule = "; ".join(f"|Δ| ≥ {t:g} points and p < {a:g}" for t, a in sorted(judged))
+    rule = "; ".join(f"|Δ| ≥ {t:g} points and Holm-adjusted p < {a:g}" for t, a in sorted(judged))
     t = Table(title="comparison (old → new)", caption=f"a change counts only when {rule}\ntests: {_tests_used(result)}")
     for col in header_cols:
         t.add_column(col)

@@ -22,12 +22,12 @@ from .seeds import Aggregate, aggregate
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "RanOn", "TrainingRecord", "WorstCase"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[4] = SCHEMA_VERSION
+    schema_version: Literal[5] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None
@@ -52,7 +52,8 @@ class Leaderboard(Record):
         return worst_case(self.cells)
 
     @computed_field(description="per (task, mode): the defended worst case against the static base (the classifier "
-                                "trained alone, undefended) under the same attacks, paired")
+                                "trained alone, undefended) under the same attacks -- its own, AutoAttack, and "
+                                "transfer both ways -- paired, read one draw and every draw, Holm-corrected")
     @property
     def versus_base(self) -> list[VersusBase]:
         return versus_base(self.cells)

@@ -54,8 +54,20 @@ def _v3_to_v4(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v4_to_v5(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 judges a defense against its base symmetrically (``Cell.transfer``, ``base_weights_sha256``;
+    a two-sided, Holm-corrected ``versus_base``), records whether a detection gate can fire
+    (``Gate.calibration_flagged``) and warns about gates that cannot. Version-4 cells carry no transfer,
+    which is what ``None`` says; the views whose shape or rules changed are recomputed, not compared."""
+    doc["schema_version"] = 5
+    for view in ("versus_base", "gated", "warnings"):
+        doc.pop(view, None)
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+                                                                   4: _v4_to_v5}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:

@@ -415,7 +415,8 @@ class ClassifierFirst(TrainingMode):
 
     def build_shared(self, ctx):
         model = _to_device(ctx.new_model(), ctx.device)
-        return Built(model.eval(), [self._classifier(ctx, model)])
+        record = self._classifier(ctx, model)  # first: training leaves the model in train mode
+        return Built(model.eval(), [record])
 
     def _classifier(self, ctx: TrainContext, model: SSRModel) -> TrainingRecord:
         """Train (or load) ``model``'s backbone and classifier: the stage every task shares."""
