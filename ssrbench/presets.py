@@ -65,8 +65,9 @@ PRESETS: dict[str, Preset] = {
         backbone="ssr_resnet8", epochs_classifier=6, epochs_head=4, epochs_multitask=4, eval_images=1000,
     ),
     # off the floor on a laptop CPU (issue "Off the floor"): a fast-FGSM (Wong et al. 2020) adversarially
-    # trained base, 8/255. Calibrated by clean and PGD-10 accuracy of the classifier alone on the first
-    # 1,000 test images (README: "Robust base"), never by what the reverse attack does on top of it.
+    # trained base, 8/255. Calibrated by clean and PGD-10 accuracy of the classifier alone on the 512
+    # held-out training images adversarial training keeps out (benchmarks/bench_quick_robust.py; never on
+    # test images), never by what the reverse attack does on top of it (README: "Off the floor").
     "quick-robust": Preset(
         backbone="ssr_resnet8", epochs_classifier=15, epochs_head=4, epochs_multitask=15, lr=0.2, eval_images=1000,
         adversarial_training="fgsm-rs", adv_eps=8 / 255,

@@ -54,6 +54,25 @@ def adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Pre
                     steps=p.adv_steps, random_start=True, maximize=True, generator=generator)
 
 
+def heldout_range(images: int) -> tuple[int, int]:
+    """(start, stop) of the held-out training images of a run that uses the first ``images`` training
+    images: the last ``HELDOUT`` of them, never trained on (and never test images)."""
+    return images - HELDOUT, images
+
+
+def heldout_clean_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
+    """Clean accuracy (percent) on held-out training images, the model in eval mode (what a calibration
+    on accuracy reads instead of test images; the weights and the batch-norm statistics are untouched)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+    model.train(was_training)
+    return 100 * correct / max(1, len(x))
+
+
 def heldout_pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Preset, seed: int,
                          batch_size: int = 256) -> float:
     """PGD-10 accuracy (percent) at the training eps on held-out training images, the model in eval mode."""

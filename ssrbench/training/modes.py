@@ -92,12 +92,13 @@ class TrainContext:
             if n <= adversarial.HELDOUT:
                 raise ConfigError(f"adversarial training keeps {adversarial.HELDOUT} training images out to watch "
                                     f"for catastrophic overfitting; --train-images {n} leaves none to train on")
-            return n - adversarial.HELDOUT, n
+            return adversarial.heldout_range(n)
         return n, n
 
     def adversarial_monitor(self, model: nn.Module, warnings: list[str]) -> HeldoutMonitor:
         """For a stage that trains the classifier adversarially: held-out PGD accuracy per epoch, and a
-        warning in ``warnings`` if it collapses. Does nothing for standard training."""
+        warning in ``warnings`` if it collapses; the final logs also hold the trained model's clean accuracy
+        on the same held-out training images. Does nothing for standard training."""
         history: list[float] = []
         if not adversarial.enabled(self.preset):
             return HeldoutMonitor(None, lambda: {}, history)
@@ -112,7 +113,11 @@ class TrainContext:
             warning = adversarial.collapse_warning(history)
             if warning:
                 warnings.append(warning)
-            return {"heldout_pgd_acc": history[-1]} if history else {}
+            if not history:
+                return {}
+            with exact_fp32():  # an evaluation: fp32, whatever training ran in
+                clean = adversarial.heldout_clean_accuracy(model, x, y)
+            return {"heldout_pgd_acc": history[-1], "heldout_clean_acc": clean}
 
         return HeldoutMonitor(after_epoch, final, history)
 
