@@ -168,11 +168,16 @@ class Effect:
         return (self.p_value if self.p_adjusted is None else self.p_adjusted) < self.alpha
 
 
+def paired_effect(before: np.ndarray, after: np.ndarray, alpha: float = ALPHA) -> Effect:
+    """``after`` vs ``before``, per-image correctness of the same images, paired (exact McNemar)."""
+    _, _, p = mcnemar_exact(before, after)
+    return Effect(100 * (float(np.mean(after)) - float(np.mean(before))), p, alpha)
+
+
 def reverse_effect(cell: Cell, clean: bool, alpha: float = ALPHA) -> Effect:
-    """Clean+Rev vs Clean (``clean``) or Adv+Rev vs Adv, on the same images, paired (exact McNemar)."""
+    """Clean+Rev vs Clean (``clean``) or Adv+Rev vs Adv, on the same images."""
     before, after = (cell.clean, cell.clean_rev) if clean else (cell.adv, cell.adv_rev)
-    _, _, p = mcnemar_exact(before.flags(), after.flags())
-    return Effect(after.percent - before.percent, p, alpha)
+    return paired_effect(before.flags(), after.flags(), alpha)
 
 
 def effect_key(cell: Cell, clean: bool) -> tuple:

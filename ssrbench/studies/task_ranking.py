@@ -9,25 +9,23 @@ batch (the contrastive task takes its negatives from it), which the per-image fl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from ..leaderboard.compare import Effect, paired_effect
 from ..leaderboard.schema import Leaderboard
-from ..stats import ALPHA, holm, mcnemar_exact
+from ..stats import ALPHA, holm
 
 GAINS = ("fgsm", "pgd2")  # attack configs whose Adv+Rev gain is shown
 ADAPTIVE = ("pgd10", "bpda-pgd10", "ssl-aware-pgd10")  # added to GAINS for the adaptive worst case
 
 
-class _Effect:
-    """One paired effect of the table; starred once every effect of the table is known (Holm over them all)."""
-
-    def __init__(self, before: np.ndarray, after: np.ndarray):
-        self.points = 100 * (after.mean() - before.mean())
-        self.p = mcnemar_exact(before, after)[2]
-        self.p_adjusted = self.p
-
-    def __str__(self) -> str:
-        return f"{self.points:+.1f}{'*' if self.p_adjusted < ALPHA else ''}"
+def _shown(effect: Effect | str) -> str:
+    """A table entry: an effect in points, starred when significant after correction, or a dash."""
+    if isinstance(effect, str):
+        return effect
+    return f"{effect.points:+.1f}{'*' if effect.significant else ''}"
 
 
 def _batches(boards: list[tuple[str, Leaderboard]]) -> str:
@@ -56,7 +54,7 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
     for (task, mode), by_attack in found.items():
         any_cell = next(iter(by_attack.values()))[0]
         clean, clean_rev = any_cell.clean.flags()[:n], any_cell.clean_rev.flags()[:n]
-        gains = [_Effect(by_attack[a][0].adv.flags()[:n], by_attack[a][0].adv_rev.flags()[:n]) if a in by_attack
+        gains = [paired_effect(by_attack[a][0].adv.flags()[:n], by_attack[a][0].adv_rev.flags()[:n]) if a in by_attack
                  else "—" for a in GAINS]
 
         def worst(attacks):
@@ -69,17 +67,17 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
         files = sorted({f for _, f in used})
         same = len({c.weights_sha256 for c, _ in used}) == 1
         rows.append(((adaptive if adaptive is not None else -1.0, common or 0.0),
-                     [task, mode, f"{100 * clean.mean():.1f}", _Effect(clean, clean_rev), *gains,
+                     [task, mode, f"{100 * clean.mean():.1f}", paired_effect(clean, clean_rev), *gains,
                       "—" if common is None else f"{common:.1f}", "—" if adaptive is None else f"{adaptive:.1f}",
                       ", ".join(f"`{f}`" for f in files) + ("" if same else " †")]))
     rows.sort(key=lambda r: (-r[0][0], -r[0][1]))
-    effects = [e for _, r in rows for e in r if isinstance(e, _Effect)]
-    for e, p in zip(effects, holm([e.p for e in effects])):
-        e.p_adjusted = p
+    effects = [e for _, r in rows for e in r if isinstance(e, Effect)]
+    adjusted = iter(holm([e.p_value for e in effects]))
+    rows = [(key, [replace(e, p_adjusted=next(adjusted)) if isinstance(e, Effect) else e for e in r]) for key, r in rows]
     head = ("task", "mode", "Clean", "clean cost", *(f"{a} gain" for a in GAINS), f"worst case: {', '.join(GAINS)}",
             f"worst case: + {', '.join(ADAPTIVE)}", "from")
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for _, r in rows]
+    lines += ["| " + " | ".join(map(_shown, r)) + " |" for _, r in rows]
     lines += ["", f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
                   f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}, Holm-adjusted over the table's "
                   f"{len(effects)} effects. Worst case = defended "
