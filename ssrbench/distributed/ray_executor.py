@@ -31,7 +31,7 @@ from ..extras import require
 from ..pretext.base import TASKS
 from ..progress import Reporter
 from ..leaderboard.robustness import BASE_MODE
-from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, static_base, train_context
+from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
 from ..training.cache import ModelCache
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
 
@@ -139,8 +139,7 @@ def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: Imag
         ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
         mode = MODES.get(unit.mode)()
         built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
-        base = static_base(ctx).records if kind == "build" and unit.mode != BASE_MODE else []  # from the cache
-        result = ModelResult([*base, *(built.records if built else [])], [])
+        result = ModelResult(built.records if built else [], [])
     return ran_here(result, time.perf_counter() - t0, device, executor="ray", node=node, attempts=attempts)
 
 
@@ -231,7 +230,7 @@ class RayExecutor:
                     uid = f"train the stage {mode} shares" + (f" seed {unit.seed}" if several else "")
                     shared[key] = (uid, remote.remote("shared", uid, spec, replace(unit, mode=mode), *common))
                     refs[uid] = shared[key][1]
-        plan: list[tuple[str, str]] = []  # (train unit, evaluate unit) per model unit, in order
+        plan: list[tuple[ModelUnit, str, str]] = []  # (model unit, train unit, evaluate unit), in order
         for unit in units:
             label = unit.label(several)
             upstream = [shared[k][1] for k in dict.fromkeys([(unit.seed, unit.mode), (unit.seed, BASE_MODE)])
@@ -239,14 +238,16 @@ class RayExecutor:
             train_ref = remote.remote("build", f"train {label}", spec, unit, *common, *upstream)
             refs[f"train {label}"] = train_ref
             refs[f"evaluate {label}"] = remote.remote("evaluate", f"evaluate {label}", spec, unit, *common, train_ref)
-            plan.append((f"train {label}", f"evaluate {label}"))
+            plan.append((unit, f"train {label}", f"evaluate {label}"))
 
         results = self._wait(ray, refs, coordinator, reporter)
         shared_records = {r.key: r for uid, _ in shared.values() for r in results[uid].records}
         out = []
-        for train_id, eval_id in plan:
+        for unit, train_id, eval_id in plan:
+            # a model's records begin with its base's, as the local executor's do (the run keeps each stage once)
+            base = results[shared[(unit.seed, BASE_MODE)][0]].records if unit.mode != BASE_MODE else []
             records = []
-            for r in results[train_id].records:  # the shared stage as trained, where it first appears
+            for r in [*base, *results[train_id].records]:  # the shared stage as trained, where it first appears
                 records.append(shared_records.pop(r.key) if r.key in shared_records else r)
             out.append(ModelResult(records, results[eval_id].cells, results[eval_id].notes))
         return out
