@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..leaderboard.schema import Leaderboard
+from ..plaintext import md
 from ..stats import ALPHA, holm, mcnemar_exact
 
 GAINS = ("fgsm", "pgd2")  # attack configs whose Adv+Rev gain is shown
@@ -35,7 +36,7 @@ def _batches(boards: list[tuple[str, Leaderboard]]) -> str:
     by_batch: dict[str, list[str]] = {}
     for name, board in boards:
         batch = (board.config.get("preset") or {}).get("eval_batch_size", "unrecorded")
-        by_batch.setdefault(str(batch), []).append(f"`{name}`")
+        by_batch.setdefault(md(batch), []).append(f"`{md(name)}`")
     if len(by_batch) < 2:
         return ""
     return (" Evaluation batches differ: " + "; ".join(f"{b} images ({', '.join(n)})" for b, n in by_batch.items())
@@ -79,7 +80,7 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
     head = ("task", "mode", "Clean", "clean cost", *(f"{a} gain" for a in GAINS), f"worst case: {', '.join(GAINS)}",
             f"worst case: + {', '.join(ADAPTIVE)}", "from")
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for _, r in rows]
+    lines += ["| " + " | ".join(map(md, r)) + " |" for _, r in rows]  # names from the files, as text
     lines += ["", f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
                   f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}, Holm-adjusted over the table's "
                   f"{len(effects)} effects. Worst case = defended "
