@@ -1,6 +1,7 @@
 """What can be named in ``ssrbench run``, as tables: the content of ``ssrbench list``.
 
-Kept out of the command line so that it only chooses sections and prints them.
+Kept out of the command line so that it only chooses sections and prints them. Every cell is text
+(``ssrbench.plaintext``): names, descriptions and errors come from config files and plugins' metadata.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from .adversarial.base import ATTACKS
 from .config import load_attack_config, load_task_config, named_files
 from .data import DATASETS
 from .errors import SSRBenchError
 from .models.backbone import BACKBONES, SPATIAL_ONLY
+from .plaintext import text
 from .presets import PRESETS, preset_fields
 from .pretext.base import TASKS
 from .training.modes import MODES
@@ -22,6 +25,12 @@ BACKBONE_CAPTION = ("any other timm model name works too, adapted to 32x32 (see 
                     + "; `ssrbench run` checks it before any work")
 
 SECTIONS = ("tasks", "attacks", "modes", "backbones", "datasets", "presets")
+ERROR = Text("error", style="red")
+
+
+def _row(t: Table, *cells) -> None:
+    """A row of text: what a config or a plugin says is shown, never read as markup."""
+    t.add_row(*[c if isinstance(c, Text) else text(c, keep="\n") for c in cells])
 
 
 def table(section: str, config_dirs: list[Path] | None = None) -> Table:
@@ -47,11 +56,11 @@ def tasks_table(config_dirs: list[Path] | None = None) -> Table:
         try:
             cfg = load_task_config(name, dirs)
         except SSRBenchError as exc:
-            t.add_row(name, "[red]error[/red]", "", "", str(exc), config)
+            _row(t, name, ERROR, "", "", str(exc), config)
             continue
         cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
         r = cfg.reverse
-        t.add_row(name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
+        _row(t, name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
                   f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255", config)
     return t
 
@@ -68,10 +77,10 @@ def attacks_table(config_dirs: list[Path] | None = None) -> Table:
         try:
             cfg = load_attack_config(name, dirs)
         except SSRBenchError as exc:
-            t.add_row(name, "[red]error[/red]", str(exc), config, "")
+            _row(t, name, ERROR, str(exc), config, "")
             continue
         params = ", ".join(f"{k}={_budget(v)}" for k, v in cfg.params.items())
-        t.add_row(name, cfg.kind, params, config, cfg.description)
+        _row(t, name, cfg.kind, params, config, cfg.description)
     return t
 
 
@@ -82,7 +91,7 @@ def presets_table() -> Table:
     for name in PRESETS:
         t.add_column(name, justify="right")
     for f in preset_fields():
-        t.add_row(f"--{f.name.replace('_', '-')}", *[str(getattr(p, f.name)) for p in PRESETS.values()])
+        _row(t, f"--{f.name.replace('_', '-')}", *[str(getattr(p, f.name)) for p in PRESETS.values()])
     return t
 
 
@@ -96,7 +105,7 @@ def registry_table(section: str) -> Table:
     for name in reg.names():
         obj, origin = reg.get(name), reg.origin(name)
         about = getattr(obj, "description", None) or (obj.__doc__ or "").strip().split("\n")[0]
-        t.add_row(name, f"{origin.distribution} {origin.version}", about)
+        _row(t, name, f"{origin.distribution} {origin.version}", about)
     if section == "backbones":
         t.caption = BACKBONE_CAPTION
     return t

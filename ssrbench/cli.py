@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from .catalogue import SECTIONS, table
 from .cli_types import FiniteFloat, preset_param_type
 from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
+from .plaintext import json_text, printable, text
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from .suites import load_suite
 from .sweep import Grid, parse_budgets, parse_steps
@@ -28,8 +30,11 @@ ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/
 
 
 class _Fail(click.ClickException):
+    """An error message and exit status. The message often quotes a file (a leaderboard's names, a config's
+    values, a plugin's error): it is printed as text, its control characters escaped."""
+
     def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
+        super().__init__(printable(message, keep="\n"))
         self.exit_code = exit_code
 
 
@@ -256,7 +261,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     store.save(board, out)
     if not quiet:
         render.render(board)
-        console.print(f"leaderboard written to [bold]{out}[/bold]")
+        console.print(Text.assemble("leaderboard written to ", text(out, style="bold")))
 
 
 def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deterministic, device):
@@ -315,7 +320,7 @@ def show(file: str, fmt: str, per_seed: bool) -> None:
     elif fmt == "markdown":
         click.echo(render.markdown(board, per_seed=per_seed))
     else:
-        click.echo(store.dumps(board), nl=False)
+        click.echo(json_text(store.dumps(board)), nl=False)
 
 
 @cli.command()
@@ -345,9 +350,9 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
     from .leaderboard.render import render_comparison
 
     result = run_compare(load_side(old), load_side(new), threshold=threshold, alpha=alpha)
-    text = render_comparison(result, fmt, threshold=threshold, alpha=alpha)
-    if text is not None:
-        click.echo(text)
+    shown = render_comparison(result, fmt, threshold=threshold, alpha=alpha)
+    if shown is not None:
+        click.echo(shown)
     regressed = [r for r in result if r.regressed]
     if fail_on_regression and regressed:
         raise _Fail(f"{len(regressed)} cell(s) regressed: " + ", ".join("/".join(r.key[:3]) for r in regressed), 1)
@@ -357,16 +362,18 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
                     f"of the same configuration, or pass --allow-no-comparable", 1)
 
 
-def _echo_markdown(text: str, fmt: str) -> None:
-    """A study's Markdown as it is (README-ready), or rendered for the terminal."""
+def _echo_markdown(body: str, fmt: str) -> None:
+    """A study's Markdown as it is (README-ready), or rendered for the terminal. Each study escapes the file's
+    strings in its cells; no control character reaches the terminal even if one is missed."""
+    body = printable(body, keep="\n")
     if fmt == "markdown":
-        click.echo(text)
+        click.echo(body)
         return
     from rich.markdown import Markdown
 
     from .leaderboard.render import wide_console
 
-    wide_console().print(Markdown(text))
+    wide_console().print(Markdown(body))
 
 
 # the study commands: a leaderboard (or several) turned into a generated README section
@@ -377,10 +384,10 @@ STUDY_FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markd
 def _print_study(make, fmt: str) -> None:
     """Print ``make()``'s Markdown; a leaderboard the study cannot use (ValueError) is exit 2."""
     try:
-        text = make()
+        body = make()
     except ValueError as exc:
         raise _Fail(str(exc), 2) from exc
-    _echo_markdown(text, fmt)
+    _echo_markdown(body, fmt)
 
 
 @cli.command("versus-report")
@@ -494,7 +501,7 @@ def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: lis
         draw(store.load(file), file, kind, out, tasks=tasks, attacks=attacks)
     except ValueError as exc:
         raise _Fail(f"{file}: {exc}", 2) from exc
-    Console(stderr=True).print(f"figure written to {out}")
+    Console(stderr=True).print(text(f"figure written to {out}"))
 
 
 @cli.command()
@@ -509,7 +516,7 @@ def merge(files: tuple[str, ...], out: Path) -> None:
 
     board = run_merge([load_side(f) for f in files], list(files), ["ssrbench", "merge", *files, "--out", str(out)])
     store.save(board, out)
-    Console(stderr=True).print(f"merged {len(files)} leaderboards ({len(board.cells)} cells) into {out}")
+    Console(stderr=True).print(text(f"merged {len(files)} leaderboards ({len(board.cells)} cells) into {out}"))
 
 
 @cli.command()
@@ -538,7 +545,7 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
         raise click.UsageError(f"task {task!r} defines no preview")
     grid, views = picture
     atomic_write(out, lambda fh: save_image(grid, fh, format="png"))  # never half a picture
-    Console().print(f"wrote {out}: columns = original, " + ", ".join(views))
+    Console().print(text(f"wrote {out}: columns = original, " + ", ".join(views)))
 
 
 @cli.command("check-plugin")
@@ -575,13 +582,14 @@ def check_plugin(name: str) -> None:
             check(reg.get(name))
         except AssertionError as exc:
             failed = True
-            click.echo(f"FAIL  {what}: {exc}")
+            click.echo(printable(f"FAIL  {what}: {exc}", keep="\n"))
         except Exception as exc:  # noqa: BLE001 - a crash inside the plugin is a broken promise too
             failed = True
             frame = traceback.extract_tb(exc.__traceback__)[-1]
-            click.echo(f"FAIL  {what}: {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})")
+            click.echo(printable(f"FAIL  {what}: {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})",
+                                 keep="\n"))
         else:
-            click.echo(f"PASS  {what}")
+            click.echo(printable(f"PASS  {what}"))
     if failed:
         raise click.exceptions.Exit(1)
 

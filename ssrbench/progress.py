@@ -8,6 +8,8 @@ from typing import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .plaintext import markup, text
+
 
 class Reporter:
     def __init__(self, console: Console | None = None, quiet: bool = False):
@@ -32,16 +34,18 @@ class Reporter:
 
     @contextmanager
     def bar(self, description: str, total: int) -> Iterator[Callable[..., None]]:
-        """Yields ``advance(n=1, info="")``."""
+        """Yields ``advance(n=1, info="")``. ``description`` and ``info`` are text (they name configs read from
+        files): the columns' markup templates get them escaped."""
         if self._progress is None:
             yield lambda n=1, info="": None
             return
-        tid = self._progress.add_task(description, total=total, info="")
+        tid = self._progress.add_task(markup(description), total=total, info="")
         try:
-            yield lambda n=1, info="": self._progress.update(tid, advance=n, info=info)
+            yield lambda n=1, info="": self._progress.update(tid, advance=n, info=markup(info))
         finally:
             self._progress.stop_task(tid)
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, style: str = "") -> None:
+        """Log ``message`` as text in ``style`` (it quotes configs and notes read from files: never markup)."""
         if not self.quiet:
-            (self._progress.console if self._progress else self.console).log(message)
+            (self._progress.console if self._progress else self.console).log(text(message, style=style, keep="\n"))

@@ -297,11 +297,11 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     commit, dirty = git_state()  # the code as it was when the run started
     notes = [*(notes or []), *shadowed_builtins([*spec.tasks, *spec.attacks])]  # notes: the caller's, e.g. left-out extras
     for n in notes:
-        reporter.log(f"[yellow]{n}")
+        reporter.log(n, style="yellow")
     if spec.preset.eval_images > len(data.test_x):  # record what was used, and say so
         notes.append(f"--eval-images {spec.preset.eval_images} is more than the {len(data.test_x)} test images of "
                      f"{data.name}; all {len(data.test_x)} were evaluated")
-        reporter.log(f"[yellow]{notes[-1]}")
+        reporter.log(notes[-1], style="yellow")
         spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
     n_eval = p.eval_images
@@ -329,7 +329,7 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     )
     cache.drop_progress()  # every cell is built: the evaluations' kept batches would only go stale
     for w in board.warnings:
-        reporter.log(f"[yellow]sanity check: {w}")
+        reporter.log(f"sanity check: {w}", style="yellow")
     return board
 
 

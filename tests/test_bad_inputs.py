@@ -434,3 +434,213 @@ def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
     flags = {m: getattr(cell, m).flags() for m in ("clean", "clean_rev", "adv", "adv_rev")}
     with pytest.raises(SSRBenchError, match="multitask/inpaint/fgsm: the run produced a value that cannot be"):
         _cell("multitask/inpaint", "fgsm", **fields, **flags)
+
+
+# --- round two: terminal injection ---
+# Everything read from a file is printed as text: a leaderboard's names, notes and command, a config's
+# description, an error that quotes them. Control sequences are shown escaped (\x1b), never sent to the
+# terminal; rich markup in them is shown, never applied (nor a MarkupError); a Markdown cell keeps its table.
+
+import re  # noqa: E402 -- this section's own, kept here so that the sections merge as appended
+
+from ssrbench.plaintext import printable  # noqa: E402
+
+OSC_TITLE = "\x1b]0;pwned\x07"  # sets the terminal's title
+CLEAR = "\x1b[2J"  # clears the screen
+C1_CSI = "\x9b2J"  # the same, as one C1 character
+HOSTILE_TASK = f"inp{CLEAR}[/x]"  # a closing tag with no opening: rich's MarkupError
+HOSTILE_ATTACK = f"fgsm{OSC_TITLE}[red]"
+HOSTILE_NOTE = f"see [link=https://evil.example]here[/link] {C1_CSI} [bold red]now[/bold red] {OSC_TITLE} {CLEAR}|x"
+HOSTILE_DEVICE = f"cpu{C1_CSI}\x7f[/x]"
+HOSTILE_COMMAND = ["ssrbench", "run", f"--tasks=[bold red]x{OSC_TITLE}"]
+RAW = ("\x07", "\x9b", "\x7f", "\x1b]0;", "\x1b[2J", "evil.example\x1b")
+# what rich itself writes to a terminal: colours, the cursor hidden and shown, a line cleared, links to source files
+RICH_OWN = re.compile(r"\x1b\[[0-9;]*m|\x1b\[\?25[lh]|\x1b\[2K|\x1b\]8;[^;\x1b]*;(file://[^\x1b]*)?\x1b\\")
+
+
+def shown(value: str) -> str:
+    """How a file's string must look once printed: its control characters escaped."""
+    return printable(value)
+
+
+def hostile_board(seeds: tuple[int, ...] = (0,)):
+    """The committed fixture with control sequences and rich markup in its free text -- names (renamed
+    everywhere they are recorded), notes, device, command -- and otherwise valid; one copy of its cells
+    per seed."""
+    from ssrbench.hashing import config_hash
+    from ssrbench.leaderboard.schema import DERIVED
+
+    doc = json.loads(store.dumps(store.load(FIXTURE)))
+    for view in DERIVED:  # recomputed from the doctored cells
+        doc.pop(view)
+    cells = []
+    for seed in seeds:
+        for c in json.loads(json.dumps(doc["cells"])):
+            c["seed"] = seed
+            c["task"]["name"] = HOSTILE_TASK
+            if c["attack"]["name"] == "fgsm":
+                c["attack"]["name"] = HOSTILE_ATTACK
+            cells.append(c)
+    doc["cells"] = cells
+    for t in doc["config"]["tasks"]:
+        t["name"] = HOSTILE_TASK
+    for a in doc["config"]["attacks"]:
+        if a["name"] == "fgsm":
+            a["name"] = HOSTILE_ATTACK
+    for r in doc["training"]:
+        r["stage"] = r["stage"].replace("/inpaint", f"/{HOSTILE_TASK}")
+    doc["config_hash"] = config_hash(doc["config"])
+    doc.update(notes=[HOSTILE_NOTE], command=HOSTILE_COMMAND)
+    doc["environment"]["device_name"] = HOSTILE_DEVICE
+    return store.loads(json.dumps(doc), "hostile.json")
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch) -> Path:
+    """A folder with one.json (one seed) and seeds.json (two); rich renders as for a terminal, so markup would
+    apply and escapes would reach the screen."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    store.save(hostile_board(), tmp_path / "one.json")
+    store.save(hostile_board((0, 1)), tmp_path / "seeds.json")
+    return tmp_path
+
+
+def assert_plain(output: str, *visible: str) -> None:
+    """No control sequence of the file reached the output; each of ``visible`` is there, escaped."""
+    for raw in RAW:
+        assert raw not in output, f"{raw!r} reached the terminal:\n{output}"
+    plain = RICH_OWN.sub("", output)
+    assert "\x1b" not in plain, plain
+    for v in visible:
+        assert shown(v) in plain, f"{shown(v)!r} not shown:\n{plain}"
+
+
+INJECTED = [  # command, format, what must be visible (escaped); compare's JSON is json.dumps's, ASCII already
+    (["show", "one.json"], "rich", [HOSTILE_TASK, HOSTILE_ATTACK, HOSTILE_NOTE]),
+    (["show", "one.json"], "markdown", [HOSTILE_TASK, HOSTILE_ATTACK, HOSTILE_DEVICE]),
+    (["show", "one.json"], "json", []),
+    (["show", "seeds.json"], "rich", [HOSTILE_TASK, HOSTILE_NOTE]),
+    (["show", "seeds.json", "--per-seed"], "markdown", [HOSTILE_TASK, HOSTILE_ATTACK]),
+    (["compare", "one.json", "one.json"], "rich", [HOSTILE_TASK]),
+    (["compare", "one.json", "one.json"], "markdown", [HOSTILE_TASK, HOSTILE_ATTACK]),
+    (["task-ranking", "one.json"], "rich", []),
+    (["task-ranking", "one.json"], "markdown", [HOSTILE_TASK]),
+    (["versus-report", "one.json"], "rich", []),
+    (["versus-report", "one.json"], "markdown", [" ".join(HOSTILE_COMMAND)]),
+    (["base-findings", "one.json"], "rich", []),
+    (["base-findings", "one.json"], "markdown", [HOSTILE_TASK, HOSTILE_DEVICE]),
+    (["seed-findings", "seeds.json"], "rich", []),
+    (["seed-findings", "seeds.json"], "markdown", [HOSTILE_TASK, HOSTILE_ATTACK, HOSTILE_DEVICE]),
+]
+
+
+@pytest.mark.parametrize("args,fmt,visible", INJECTED, ids=[f"{a[0]}-{a[1]}-{f}" for a, f, _ in INJECTED])
+def test_a_files_strings_are_printed_as_text(hostile, monkeypatch, args, fmt, visible):
+    monkeypatch.chdir(hostile)
+    res = invoke(*args, "--format", fmt)
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert_plain(res.output, *visible)
+    if fmt == "json":  # the same JSON value, only its unprintable characters written as \u escapes
+        data = json.loads(res.output)
+        if args[0] == "show":
+            assert data["notes"] == [HOSTILE_NOTE] and data["environment"]["device_name"] == HOSTILE_DEVICE
+        else:
+            assert {r["task"] for r in data} == {HOSTILE_TASK}
+
+
+def test_a_markdown_table_keeps_its_columns():
+    """A ``|`` or a newline in a name stays inside its cell: every row of a table has its header's columns."""
+    from ssrbench.leaderboard.render import markdown
+
+    board = hostile_board()
+    board.cells[0].task.name = "a|b\nc"
+    text = markdown(board)
+    assert "a\\|b\\nc" in text
+    tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
+    assert tables
+    for table in tables:
+        assert len({len(re.split(r"(?<!\\)\|", row)) for row in table}) == 1, table
+
+
+def test_merge_and_its_message_print_as_text(hostile, monkeypatch):
+    """Merging files with hostile names works, and its message (naming the output) is text."""
+    board = store.load(hostile / "one.json")
+    for mode in ("multitask", "classifier-first"):
+        half = board.model_copy(update={"cells": [c for c in board.cells if c.mode == mode]})
+        store.save(half, hostile / f"{mode}.json")
+    monkeypatch.chdir(hostile)
+    out = f"m[/x]{CLEAR}.json"
+    res = invoke("merge", "multitask.json", "classifier-first.json", "--out", out)
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert_plain(res.output, out)
+
+
+def test_an_error_quoting_a_file_prints_as_text(hostile, monkeypatch):
+    """A message that quotes a file's names (versus-report refusing two FGSM cells of one mode, naming their
+    attacks) is shown escaped, on one line; so is a refused file's (a duplicated cell)."""
+    board = store.load(hostile / "one.json")
+    fgsm = next(c for c in board.cells if c.attack.kind == "fgsm")
+    twin = fgsm.model_copy(update={"attack": fgsm.attack.model_copy(update={"name": f"{HOSTILE_ATTACK}2"})})
+    store.save(board.model_copy(update={"cells": [*board.cells, twin]}), hostile / "twins.json")
+    doc = json.loads((hostile / "one.json").read_text())
+    doc["cells"].append(doc["cells"][0])
+    for view in ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated"):
+        doc.pop(view)
+    (hostile / "dup.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(hostile)
+    res = invoke("versus-report", "twins.json")
+    assert res.exit_code == 2, res.output
+    assert "several fgsm cells" in error_line(res)
+    assert_plain(res.output, f"{HOSTILE_ATTACK}, {HOSTILE_ATTACK}2")
+    for cmd in (["show", "dup.json"], ["merge", "dup.json", "one.json", "--out", "m.json"]):
+        res = invoke(*cmd)
+        assert res.exit_code == 2, (cmd, res.output)
+        error_line(res)
+        assert_plain(res.output)
+
+
+def test_friendly_errors_print_as_text():
+    """Whatever an ssrbench error quotes (a config's value, a plugin's message) is escaped on the way out."""
+    import click
+
+    from ssrbench.cli import _friendly
+    from ssrbench.errors import ConfigError
+
+    @click.command()
+    @_friendly
+    def fails():
+        raise ConfigError(f"x.toml: bad value {HOSTILE_NOTE}")
+
+    res = CliRunner().invoke(fails, [])
+    assert res.exit_code == 2
+    assert_plain(res.output, HOSTILE_NOTE)
+
+
+def test_list_shows_a_configs_description_and_name_as_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    attacks = tmp_path / "mine" / "attacks"
+    attacks.mkdir(parents=True)
+    description = HOSTILE_NOTE.replace("\x1b", "\\u001b").replace("\x07", "\\u0007").replace("\x9b", "\\u009b")
+    (attacks / "evil.toml").write_text(f'description = "{description}"\nkind = "fgsm"\n[params]\neps = "8/255"\n')
+    (attacks / "[bold]x.toml").write_text('kind = "fgsm"\n[params]\neps = "8/255"\n')
+    res = invoke("list", "attacks", "--config-dir", tmp_path / "mine")
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert_plain(res.output, "[bold]x")
+    assert "[bold red]now" in RICH_OWN.sub("", res.output) and "\\x9b2J" in RICH_OWN.sub("", res.output)
+
+
+def test_progress_logs_and_bars_print_as_text():
+    """The run's log quotes config names and notes; its bars name stages after configs."""
+    from rich.console import Console
+
+    from ssrbench.progress import Reporter
+
+    out = io.StringIO()
+    with Reporter(Console(file=out, force_terminal=True, width=300)) as reporter:
+        reporter.log(HOSTILE_NOTE, style="yellow")
+        with reporter.bar(f"multitask/{HOSTILE_TASK}", 2) as advance:
+            advance(1, info=HOSTILE_ATTACK)
+    assert_plain(out.getvalue(), HOSTILE_NOTE, f"multitask/{HOSTILE_TASK}", HOSTILE_ATTACK)

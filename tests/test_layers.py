@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ssrbench"
 # above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
 LAYERS = [
     ("values", ["__init__", "errors", "extras", "stats", "hashing", "budget", "linf", "fileio", "registry", "progress",
-                "presets"]),
+                "presets", "plaintext"]),
     ("results", ["leaderboard"]),
     ("models", ["models", "data", "environment"]),
     ("tasks", ["pretext"]),

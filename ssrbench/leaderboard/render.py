@@ -1,4 +1,8 @@
-"""Leaderboards and comparisons as rich tables, Markdown or JSON."""
+"""Leaderboards and comparisons as rich tables, Markdown or JSON.
+
+Every string of a leaderboard is printed as text (``ssrbench.plaintext``): a rich table's cells, titles and
+captions are ``Text``, never markup; a Markdown cell is escaped; control characters are shown, not sent.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..plaintext import md, printable, text
 from .compare import ALPHA, METRICS, CellComparison, Effect, effect_key, reverse_effects
 from .schema import Accuracy, Cell, Leaderboard
 from .seeds import Spread
@@ -45,7 +50,9 @@ def _spread(s: Spread) -> str:
     return f"{s.mean:.2f}±{s.sd:.2f} [{s.ci95[0]:.1f}, {s.ci95[1]:.1f}]"
 
 
-def _rows(board: Leaderboard, mode: str, per_seed: bool = False) -> list[tuple]:
+def _rows(board: Leaderboard, mode: str, per_seed: bool, effects: dict[tuple, Effect] | None) -> list[tuple]:
+    """``effects``: the file's reverse effects (``reverse_effects``, one family), computed once per render;
+    None when the view is aggregated over seeds."""
     rows = []
     if _aggregated(board, per_seed):
         pretexts = {}
@@ -61,7 +68,6 @@ def _rows(board: Leaderboard, mode: str, per_seed: bool = False) -> list[tuple]:
                          (m["adv_effect"].mean, m["adv_effect"].excludes_zero), pre))
         return rows
     several = len(board.seeds) > 1
-    effects = reverse_effects(board.cells)  # one family: every effect of the file, not only this mode's
     for c in (c for c in board.cells if c.mode == mode):
         attack = f"{c.attack.name} (seed {c.seed})" if several else c.attack.name
         rows.append((c.task.name, attack, _acc(c.clean), _acc(c.clean_rev), _delta(effects, c, True),
@@ -75,13 +81,13 @@ def _title(board: Leaderboard, mode: str) -> str:
     return f"{mode} · {cell.backbone} · {board.dataset.name} · preset {board.preset} · {cell.clean.n} images{seeds}"
 
 
-def _caption(board: Leaderboard, mode: str, per_seed: bool = False) -> str:
+def _caption(board: Leaderboard, mode: str, per_seed: bool, effects: dict[tuple, Effect] | None) -> str:
     metrics = ", ".join(dict.fromkeys(f"{c.task.name}: {c.pretext.metric}" for c in board.cells if c.mode == mode))
     if _aggregated(board, per_seed):
         return (f"accuracy % as mean±sd across {len(board.seeds)} training seeds [95% interval: bootstrap over seeds, "
                 f"then images]; Δ = mean effect of the reverse attack, * = its interval excludes 0\npretext = mean "
                 f"over seeds of clean → adversarial → adversarial+rev ({metrics}); --per-seed shows each seed")
-    n_tests = len(reverse_effects(board.cells))
+    n_tests = len(effects)
     return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant (paired "
             f"McNemar, Holm-adjusted over the file's {n_tests} effects, p < {ALPHA})\npretext = clean → adversarial → "
             f"adversarial+rev ({metrics})")
@@ -91,19 +97,35 @@ def _modes(board: Leaderboard) -> list[str]:
     return list(dict.fromkeys(c.mode for c in board.cells))
 
 
+def _effects(board: Leaderboard, per_seed: bool) -> dict[tuple, Effect] | None:
+    """The file's reverse effects, Holm-corrected as one family (every effect of the file, not only one mode's);
+    None for the view aggregated over seeds, which reads the aggregates instead."""
+    return None if _aggregated(board, per_seed) else reverse_effects(board.cells)
+
+
+def _table(title: str, caption: str) -> Table:
+    """A table whose title and caption (made of the file's names) are shown as text, never read as markup."""
+    return Table(title=text(title), caption=text(caption, keep="\n"))
+
+
+def _add_row(t: Table, cells) -> None:
+    t.add_row(*[c if isinstance(c, Text) else text(c, keep="\n") for c in cells])
+
+
 def tables(board: Leaderboard, per_seed: bool = False) -> list[Table]:
     out = []
+    effects = _effects(board, per_seed)
     for mode in _modes(board):
-        t = Table(title=_title(board, mode), caption=_caption(board, mode, per_seed))
+        t = _table(_title(board, mode), _caption(board, mode, per_seed, effects))
         for col in COLUMNS:
             t.add_column(col, justify="left" if col in ("task", "attack", "pretext") else "right", no_wrap=True)
-        for r in _rows(board, mode, per_seed):
+        for r in _rows(board, mode, per_seed, effects):
             cells = list(r)
             for i in (4, 7):
                 d, sig = cells[i]
                 colour = "dim" if not sig else "green" if d > 0 else "red"
-                cells[i] = f"[{colour}]{d:+.2f}{'*' if sig else ''}[/{colour}]"
-            t.add_row(*cells)
+                cells[i] = Text(f"{d:+.2f}{'*' if sig else ''}", style=colour)
+            _add_row(t, cells)
         out.append(t)
     return out
 
@@ -250,49 +272,55 @@ def header(board: Leaderboard) -> str:
 
 def render(board: Leaderboard, console: Console | None = None, per_seed: bool = False) -> None:
     console = console or wide_console()
-    parts = [Text(header(board), style="bold"), *tables(board, per_seed)]
+    parts = [text(header(board), style="bold"), *tables(board, per_seed)]
     if board.worst_case:
-        t = Table(title="worst case over attacks", caption=_rank_caption(board, per_seed))
+        t = _table("worst case over attacks", _rank_caption(board, per_seed))
         for col in RANK_COLUMNS:
             t.add_column(col, justify="right" if "worst" in col or "base" in col else "left")
         for r in ranking(board, per_seed):
-            t.add_row(*r)
+            _add_row(t, r)
         parts.append(t)
     for title, columns, rows, caption, left in _extra_tables(board):
-        t = Table(title=title, caption=caption)
+        t = _table(title, caption)
         for i, col in enumerate(columns):
             t.add_column(col, justify="left" if i < left else "right")
         for r in rows:
-            t.add_row(*r)
+            _add_row(t, r)
         parts.append(t)
-    parts += [Text(f"sanity check: {w}", style="yellow") for w in board.warnings]
-    parts += [Text(f"note: {n}") for n in board.notes]
+    parts += [text(f"sanity check: {w}", style="yellow", keep="\n\t") for w in board.warnings]
+    parts += [text(f"note: {n}", keep="\n\t") for n in board.notes]
     console.print(Group(*parts))
 
 
+def _md_row(cells) -> str:
+    return "| " + " | ".join(md(c) for c in cells) + " |"
+
+
 def markdown(board: Leaderboard, per_seed: bool = False) -> str:
-    lines = [f"<!-- {header(board)} -->", ""]
+    # the header is an HTML comment: a "-->" in a file's string must not end it
+    lines = [f"<!-- {printable(header(board)).replace('-->', '-- >')} -->", ""]
+    effects = _effects(board, per_seed)
     for mode in _modes(board):
-        lines += [f"**{_title(board, mode)}**", "", "| " + " | ".join(COLUMNS) + " |",
+        lines += [f"**{md(_title(board, mode))}**", "", "| " + " | ".join(COLUMNS) + " |",
                   "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|"]
-        for r in _rows(board, mode, per_seed):
+        for r in _rows(board, mode, per_seed, effects):
             cells = list(r)
             for i in (4, 7):
                 d, sig = cells[i]
                 cells[i] = f"{d:+.2f}{'*' if sig else ''}"
-            lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", _caption(board, mode, per_seed).replace("\n", "; "), ""]
+            lines.append(_md_row(cells))
+        lines += ["", md(_caption(board, mode, per_seed, effects).replace("\n", "; ")), ""]
     if board.worst_case:
         lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
-        lines += ["| " + " | ".join(r) + " |" for r in ranking(board, per_seed)]
+        lines += [_md_row(r) for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
     for title, columns, rows, caption, left in _extra_tables(board):
         lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
                   "|" + "---|" * left + "---:|" * (len(columns) - left)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        lines += ["", caption, ""]
-    lines += [f"> sanity check: {w}" for w in board.warnings]
-    lines += [f"> note: {n}" for n in board.notes]  # what the run adjusted or how it ran (e.g. resumed)
+        lines += [_md_row(r) for r in rows]
+        lines += ["", md(caption), ""]
+    lines += [f"> sanity check: {md(w)}" for w in board.warnings]
+    lines += [f"> note: {md(n)}" for n in board.notes]  # what the run adjusted or how it ran (e.g. resumed)
     return "\n".join(lines)
 
 
@@ -321,16 +349,17 @@ def comparison_rows(result: list[CellComparison]) -> list[dict]:
     return rows
 
 
-def _change_text(row: dict, metric: str, markup: bool) -> str:
+def _change_text(row: dict, metric: str, rich: bool) -> str | Text:
+    """A metric's change: Markdown (``rich=False``) or a coloured rich ``Text``."""
     if metric not in row:
         return ""
     m = row[metric]
     holm = f", Holm p={m['p_adjusted']:.2g}" if m.get("p_adjusted") is not None else ""
-    text = f"{m['old']:.2f} → {m['new']:.2f} ({m['delta']:+.2f}, p={m['p_value']:.2g}{holm})"
-    if not markup:
-        return text if m["verdict"] == "unchanged" else f"**{m['verdict']}** {text}"
+    change = f"{m['old']:.2f} → {m['new']:.2f} ({m['delta']:+.2f}, p={m['p_value']:.2g}{holm})"
+    if not rich:
+        return change if m["verdict"] == "unchanged" else f"**{m['verdict']}** {change}"
     colour = {"better": "green", "worse": "red"}.get(m["verdict"], "dim")
-    return f"[{colour}]{m['verdict']}[/{colour}] {text}"
+    return Text.assemble((printable(m["verdict"]), colour), " " + change)
 
 
 def render_comparison(result: list[CellComparison], fmt: str, console: Console | None = None,
@@ -343,16 +372,16 @@ def render_comparison(result: list[CellComparison], fmt: str, console: Console |
         lines = ["| " + " | ".join(header_cols) + " |", "|" + "---|" * len(header_cols)]
         for r in rows:
             status = r["status"] + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
-            lines.append("| " + " | ".join([r["task"], r["attack"], r["mode"], status,
-                                             *[_change_text(r, m, False) for m in METRICS]]) + " |")
-        return "\n".join([*lines, "", f"tests: {_tests_used(result)}"])
+            lines.append(_md_row([r["task"], r["attack"], r["mode"], status,
+                                  *[_change_text(r, m, False) for m in METRICS]]))
+        return "\n".join([*lines, "", f"tests: {md(_tests_used(result))}"])
     judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, alpha)}
     rule = "; ".join(f"|Δ| ≥ {t:g} points and Holm-adjusted p < {a:g}" for t, a in sorted(judged))
-    t = Table(title="comparison (old → new)", caption=f"a change counts only when {rule}\ntests: {_tests_used(result)}")
+    t = _table("comparison (old → new)", f"a change counts only when {rule}\ntests: {_tests_used(result)}")
     for col in header_cols:
         t.add_column(col)
     for r in rows:
         status = r["status"] + (f"\n{'; '.join(r['reasons'])}" if r["reasons"] else "")
-        t.add_row(r["task"], r["attack"], r["mode"], status, *[_change_text(r, m, True) for m in METRICS])
+        _add_row(t, [r["task"], r["attack"], r["mode"], status, *[_change_text(r, m, True) for m in METRICS]])
     (console or wide_console()).print(t)
     return None

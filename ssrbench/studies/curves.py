@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..leaderboard.schema import Accuracy, Leaderboard
+from ..plaintext import md
 from ..stats import mcnemar_exact
 from ..sweep import label
 
@@ -123,7 +124,8 @@ def _eps_table(board: Leaderboard) -> list[str]:
     groups = eps_groups(board)
     series = {k: eps_series(v) for k, v in groups.items()}
     names = sorted({n for s in series.values() for n in s}, key=series_order)
-    lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(names) + " | defended − undefended (p) |",
+    lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(map(md, names))
+             + " | defended − undefended (p) |",
              "|---|---|---:|---:|---:|" + "---:|" * (len(names) + 1)]
     for (task, mode), cells in groups.items():
         s = series[(task, mode)]
@@ -133,8 +135,9 @@ def _eps_table(board: Leaderboard) -> list[str]:
                 xs, accs = s.get(n, ([], []))
                 values.append(f"{accs[xs.index(eps)].percent:.1f}" if eps in xs else "")
             group = [c for c in cells if 255 * c.threat.eps == eps]
-            lines.append(f"| {task} | {mode} | {cells[0].clean.percent:.1f} | {cells[0].clean_rev.percent:.1f} | "
-                         f"{label(eps / 255)} | " + " | ".join(values) + f" | {_gain(group)} |")
+            lines.append(f"| {md(task)} | {md(mode)} | {cells[0].clean.percent:.1f} | "
+                         f"{cells[0].clean_rev.percent:.1f} | {label(eps / 255)} | " + " | ".join(values)
+                         + f" | {_gain(group)} |")
     return lines
 
 
@@ -158,9 +161,9 @@ def _reverse_table(board: Leaderboard) -> list[str]:
         at = {c.reverse["eps"]: c for c in cells}
         if (task, mode) not in costs_done:
             costs_done.add((task, mode))
-            lines.append(f"| {task} | {mode} | Clean+Rev − Clean (cost on clean) | " + " | ".join(
+            lines.append(f"| {md(task)} | {md(mode)} | Clean+Rev − Clean (cost on clean) | " + " | ".join(
                 f"{at[r].clean_rev.percent - at[r].clean.percent:+.1f}" if r in at else "" for r in revs) + " |")
-        lines.append(f"| {task} | {mode} | defended − undefended under {attack} | " + " | ".join(
+        lines.append(f"| {md(task)} | {md(mode)} | defended − undefended under {md(attack)} | " + " | ".join(
             _points(board, at[r]) if r in at else "" for r in revs) + " |")
     return lines
 
@@ -194,6 +197,6 @@ def markdown(board: Leaderboard, source: str, tasks: list[str] | None = None,
         raise MissingCellsError(f"{source}: no attack at two or more eps and no task at two or more reverse eps "
                                 f"(run with --attack-eps / --reverse-eps)")
     n = board.cells[0].clean.n
-    head = (f"`{source}`: {n} images, device {board.environment.device_name}, preset {board.preset}; worst case = "
-            f"an image counts only if defended against every attack at that ε.")
+    head = (f"`{md(source)}`: {n} images, device {md(board.environment.device_name)}, preset {md(board.preset)}; "
+            f"worst case = an image counts only if defended against every attack at that ε.")
     return "\n\n".join([head, *("\n".join(p) for p in parts)])

@@ -15,6 +15,7 @@ import numpy as np
 from ..leaderboard.records import VersusBase
 from ..leaderboard.robustness import versus_base
 from ..leaderboard.schema import Leaderboard
+from ..plaintext import md
 from ..stats import ALPHA
 
 WORDS = {"beats its base": "**yes**, beats its base", "worse than its base": "**no**, worse than its base",
@@ -35,10 +36,11 @@ def markdown(board: Leaderboard, source: str, alpha: float = ALPHA) -> str:
     if not rows:
         raise ValueError(f"{source}: no (task, mode) has a static base to compare with; run both modes "
                          f"(classifier-first trains the base) on the same images")
-    adaptive = sorted({c.attack.name for c in board.cells if c.adaptive})
+    adaptive = sorted({md(c.attack.name) for c in board.cells if c.adaptive})
     has_aa = any(s.source == "autoattack" for r in rows for s in r.base_sources)
     several = len({r.seed for r in rows}) > 1
-    lines = [f"`{source}`: {rows[0].defended.n} images, device {board.environment.device_name}, preset {board.preset}"
+    lines = [f"`{md(source)}`: {rows[0].defended.n} images, device {md(board.environment.device_name)}, "
+             f"preset {md(board.preset)}"
              f"{f', seeds {sorted({r.seed for r in rows})}' if several else ''}. Static base = the classifier trained "
              f"alone (classifier-first's), undefended, per image over its own attacks"
              f"{', standard AutoAttack' if has_aa else ' (no AutoAttack in this run)'} and every image crafted "
@@ -52,7 +54,7 @@ def markdown(board: Leaderboard, source: str, alpha: float = ALPHA) -> str:
              "defended (c) | difference (b) / (c) | p (b) / (c) | Holm p | the reverse attack beats its base? |",
              "|---|---|" + ("---:|" if several else "") + "---:|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r.task} | {r.mode} |" + (f" {r.seed} |" if several else "") +
+        lines.append(f"| {md(r.task)} | {md(r.mode)} |" + (f" {r.seed} |" if several else "") +
                      f" {r.base.percent:.1f}% | {_sources(r)} | {r.defended_one_draw.percent:.1f}% | "
                      f"{r.defended.percent:.1f}% | {r.points_one_draw:+.1f} / {r.points:+.1f} | "
                      f"{r.p_one_draw:.2g} / {r.p_value:.2g} | {r.p_adjusted:.2g} | {answer(r)} |")
@@ -80,6 +82,6 @@ def _across_seeds(rows: list[VersusBase]) -> list[str]:
         sd = float(pts.std(ddof=1)) if len(pts) > 1 else 0.0
         verdicts = [r.verdict for r in rs]
         holds = f"yes: {verdicts[0]}" if len(set(verdicts)) == 1 and len(rs) > 1 else "no" if len(rs) > 1 else "one seed"
-        out.append(f"| {task} | {mode} | {len(rs)} | {pts.mean():+.1f} ± {sd:.1f} | "
+        out.append(f"| {md(task)} | {md(mode)} | {len(rs)} | {pts.mean():+.1f} ± {sd:.1f} | "
                    f"{', '.join(f'{r.seed}: {r.verdict}' for r in rs)} | {holds} |")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..leaderboard.schema import Leaderboard
 from ..leaderboard.seeds import Aggregate, Spread
+from ..plaintext import md
 from .source_report import SMALL_GAIN, report_row
 
 MODES = ("multitask", "classifier-first")
@@ -40,14 +41,15 @@ def markdown(board: Leaderboard, source: str) -> str:
     if not aggs:
         raise ValueError(f"{source}: one seed only; run `ssrbench run ... --seeds 3` (or merge runs of other seeds)")
     tasks = list(dict.fromkeys(a.task for a in aggs))
+    shown = {t: md(t) for t in tasks}  # the findings' lines name tasks read from the file
     n = len(board.seeds)
-    lines = [f"`{source}`: {n} training seeds ({', '.join(map(str, board.seeds))}), {aggs[0].n_images} images, "
-             f"device {board.environment.device_name}. Each effect of the reverse attack is the mean over seeds "
+    lines = [f"`{md(source)}`: {n} training seeds ({', '.join(map(str, board.seeds))}), {aggs[0].n_images} images, "
+             f"device {md(board.environment.device_name)}. Each effect of the reverse attack is the mean over seeds "
              f"± sd [95% interval: bootstrap over seeds, then images]; * = the interval excludes 0.", "",
              "| task | mode | attack | on clean images (Clean+Rev − Clean) | on attacked images (Adv+Rev − Adv) |",
              "|---|---|---|---:|---:|"]
     for a in aggs:
-        lines.append(f"| {a.task} | {a.mode} | {a.attack} | {_fmt(a.metrics['clean_effect'])} | "
+        lines.append(f"| {md(a.task)} | {md(a.mode)} | {md(a.attack)} | {_fmt(a.metrics['clean_effect'])} | "
                      f"{_fmt(a.metrics['adv_effect'])} |")
     lines.append("")
 
@@ -57,12 +59,12 @@ def markdown(board: Leaderboard, source: str) -> str:
     # (a) the reverse attack lowers clean accuracy
     found = [(t, m, a) for t, m, a in rows("fgsm") if a is not None]
     ok = [a.metrics["clean_effect"].ci95[1] < 0 for _, _, a in found]
-    parts = [f"{t} {m} {_fmt(a.metrics['clean_effect'])}" for t, m, a in found]
+    parts = [f"{shown[t]} {m} {_fmt(a.metrics['clean_effect'])}" for t, m, a in found]
     lines.append(f"- (a) the reverse attack lowers clean accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — "
                  f"{'; '.join(parts)}.")
     # (b) it raises FGSM accuracy
     ok = [a.metrics["adv_effect"].ci95[0] > 0 for _, _, a in found]
-    parts = [f"{t} {m} {_fmt(a.metrics['adv_effect'])}" for t, m, a in found]
+    parts = [f"{shown[t]} {m} {_fmt(a.metrics['adv_effect'])}" for t, m, a in found]
     lines.append(f"- (b) it raises FGSM accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts)}.")
     # (c) its gain under 2-step PGD is small: below SMALL_GAIN and below the FGSM gain
     fgsm = {(t, m): a for t, m, a in rows("fgsm") if a is not None}
@@ -72,7 +74,8 @@ def markdown(board: Leaderboard, source: str) -> str:
         gain = a.metrics["adv_effect"]
         f = fgsm.get((t, m))
         ok.append(gain.ci95[1] < SMALL_GAIN and (f is None or gain.mean < f.metrics["adv_effect"].mean))
-        parts.append(f"{t} {m} {_fmt(gain)}" + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else ""))
+        parts.append(f"{shown[t]} {m} {_fmt(gain)}"
+                     + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else ""))
     lines.append(f"- (c) its gain under 2-step PGD is small (interval below {SMALL_GAIN:g} points, mean below the FGSM "
                  f"gain; the report: {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
                  f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): {_verdict(all(ok) and bool(ok), any(ok))} — "
@@ -85,7 +88,7 @@ def markdown(board: Leaderboard, source: str) -> str:
             continue
         a, b = mt.metrics["clean"], cf.metrics["clean"]
         ok.append(b.ci95[0] > a.ci95[1])
-        parts.append(f"{t}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
+        parts.append(f"{shown[t]}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
                      f"multitask {a.mean:.2f} ± {a.sd:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]")
     lines.append(f"- (d) classifier-first has higher clean accuracy than multitask (intervals apart): "
                  f"{_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts) or 'needs both modes'}.")

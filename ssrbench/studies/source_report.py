@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..leaderboard.compare import ALPHA  # one significance level for every paired test
 from ..leaderboard.schema import Accuracy, Cell, Leaderboard
+from ..plaintext import md
 from ..stats import mcnemar_exact
 
 MATCH_POINTS = 5.0  # "matched" = within this many accuracy points of the report
@@ -192,9 +193,9 @@ def markdown(board: Leaderboard, source: str) -> str:
     if first is None:
         raise ValueError(f"{source} has no cells of the {TASK!r} task: Table I is about inpainting")
     hits, total = matched_cells(board)
-    head = (f"`{source}` · {first.backbone} · preset {board.preset} · seed {board.seed} · {first.clean.n} test images · "
-            f"commit `{(board.git_commit or 'unknown')[:7]}`{' (dirty)' if board.git_dirty else ''} · "
-            f"`{' '.join(board.command)}`")
+    head = (f"`{md(source)}` · {md(first.backbone)} · preset {md(board.preset)} · seed {board.seed} · "
+            f"{first.clean.n} test images · commit `{md((board.git_commit or 'unknown')[:7])}`"
+            f"{' (dirty)' if board.git_dirty else ''} · `{md(' '.join(board.command))}`")
     parts = [
         head, "",
         f"Accuracy in %, ours with its 95% interval; difference = ours − report, ✓ within {MATCH_POINTS:g} points "

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..leaderboard.compare import Effect, paired_effect
 from ..leaderboard.schema import Leaderboard
+from ..plaintext import md
 from ..stats import ALPHA, holm
 
 GAINS = ("fgsm", "pgd2")  # attack configs whose Adv+Rev gain is shown
@@ -33,7 +34,7 @@ def _batches(boards: list[tuple[str, Leaderboard]]) -> str:
     by_batch: dict[str, list[str]] = {}
     for name, board in boards:
         batch = (board.config.get("preset") or {}).get("eval_batch_size", "unrecorded")
-        by_batch.setdefault(str(batch), []).append(f"`{name}`")
+        by_batch.setdefault(md(batch), []).append(f"`{md(name)}`")
     if len(by_batch) < 2:
         return ""
     return (" Evaluation batches differ: " + "; ".join(f"{b} images ({', '.join(n)})" for b, n in by_batch.items())
@@ -77,7 +78,7 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
     head = ("task", "mode", "Clean", "clean cost", *(f"{a} gain" for a in GAINS), f"worst case: {', '.join(GAINS)}",
             f"worst case: + {', '.join(ADAPTIVE)}", "from")
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
-    lines += ["| " + " | ".join(map(_shown, r)) + " |" for _, r in rows]
+    lines += ["| " + " | ".join(md(_shown(e)) for e in r) + " |" for _, r in rows]  # names from the files, as text
     lines += ["", f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
                   f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}, Holm-adjusted over the table's "
                   f"{len(effects)} effects. Worst case = defended "
