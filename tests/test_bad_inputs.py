@@ -491,6 +491,8 @@ MALFORMED = {
     "schema 1, eps beyond a float": (_v1(_set_in_first_cell("attack", "params", "eps", value=10 ** 400)), "eps"),
     "schema 1, steps not a number": (_v1(_set_in_first_cell("attack", "params", "steps", value="ten")), "steps"),
     "schema 1, worst case not objects": (_v1(lambda d: d.update(worst_case=[1])), "worst_case"),
+    "a lone surrogate": (json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "notes": ["\ud800"]}).encode(),
+                         "lone UTF-16 surrogate"),
     "a stored view of the wrong shape": (
         json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "worst_case": [{"defended": [1]}]}).encode(),
         "stored worst_case does not match"),

@@ -101,22 +101,30 @@ def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
 MAX_DEPTH = 64  # arrays and objects inside each other; ssrbench writes 6, a hostile file could nest 200,000
 
 
-def _depth(doc: Any) -> int:
-    """How deeply arrays and objects nest in ``doc``, counted without recursion (a deep file cannot overflow it)."""
-    deepest, stack = 0, [(doc, 1)]
+def _check_tree(doc: Any, where: str) -> None:
+    """Nesting within ``MAX_DEPTH``, and every string (keys too) text that can be printed and written: JSON's
+    ``\\ud800`` escapes decode to lone surrogates, which no output encodes. Walked without recursion, so a
+    deep file cannot overflow it."""
+    stack = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            deepest = max(deepest, depth)
-            if depth <= MAX_DEPTH:
-                stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
-    return deepest
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise LeaderboardError(f"{where}: not a leaderboard (a string holds {value[exc.start]!r}, a lone "
+                                       f"UTF-16 surrogate, which is not text)") from exc
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items)
 
 
 def _parse(text: str | bytes, where: str) -> dict[str, Any]:
     """The top-level JSON object of ``text`` (bytes must be UTF-8): every way it can be malformed -- bytes
-    that are not text, nesting deeper than Python's recursion, a number past Python's digit limit -- is
-    a LeaderboardError."""
+    that are not text, nesting deeper than Python's recursion, a number past Python's digit limit, strings
+    that are not text -- is a LeaderboardError."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -134,8 +142,7 @@ def _parse(text: str | bytes, where: str) -> dict[str, Any]:
                                f"digits)") from exc
     if not isinstance(doc, dict):
         raise LeaderboardError(f"{where}: expected a JSON object at the top level")
-    if _depth(doc) > MAX_DEPTH:
-        raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)")
+    _check_tree(doc, where)
     return doc
 
 
