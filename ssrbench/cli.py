@@ -492,13 +492,17 @@ def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: lis
     The figure's caption names the leaderboard, commit, preset and images; its metadata holds the file's
     SHA-256, so a figure can be checked against the leaderboard it claims to show.
     """
-    from .fileio import check_writable
+    import hashlib
+
+    from .fileio import check_writable, read_regular_file
     from .leaderboard import store
     from .studies.plots import plot as draw
 
     check_writable(out)
+    data = read_regular_file(file)  # read once: the figure's SHA-256 is of the bytes it shows
     try:
-        draw(store.load(file), file, kind, out, tasks=tasks, attacks=attacks)
+        draw(store.loads(data, str(file)), file, kind, out, tasks=tasks, attacks=attacks,
+             digest=hashlib.sha256(data).hexdigest())
     except ValueError as exc:
         raise _Fail(f"{file}: {exc}", 2) from exc
     Console(stderr=True).print(text(f"figure written to {out}"))

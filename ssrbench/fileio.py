@@ -7,6 +7,7 @@ was killed) from one being written right now, and sweep only the former.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -16,12 +17,83 @@ from .errors import SSRBenchError
 
 STALE_AFTER_S = 24 * 3600  # a temp file this old is abandoned even if its pid was reused
 MIN_AGE_S = 60.0  # younger files may belong to a writer on another host sharing the folder
+# The most a reader takes in of one input file. The largest committed leaderboard (leaderboards/quick-sweep.json)
+# is under 1 MiB; a paper-scale sweep stays in the tens of MiB. The limit is there so that a wrong path (a
+# disk image, a symlink to /dev/zero) fails at once instead of reading until memory runs out.
+MAX_READ_BYTES = 256 * 2**20
 
 
 class UnwritableError(SSRBenchError):
     """A path the user gave cannot be written: bad input, found before any work."""
 
     exit_code = 2
+
+
+class UnreadableError(SSRBenchError):
+    """An input path the user gave cannot be read as a file: bad input, one line, exit 2."""
+
+    exit_code = 2
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular_file(path: Path | str, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (symlinks followed), at most ``limit`` of them; anything else -- a
+    directory, a FIFO nobody writes to, a device such as /dev/zero -- is refused before a byte is read, so a
+    reader can neither block nor read without end. The file is checked by path and again once open
+    (O_NONBLOCK: opening a FIFO that appeared in between does not wait for a writer)."""
+    path = Path(path)
+    limit = MAX_READ_BYTES if limit is None else limit
+
+    def refuse(why: str, fix: str = "") -> UnreadableError:
+        return UnreadableError(f"{path}: cannot read ({why}){fix}")
+
+    not_a_file = "; give a regular file"
+
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse(_kind(mode), not_a_file)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(_kind(info.st_mode), not_a_file)
+        too_big = refuse(f"larger than {limit} bytes, the most ssrbench reads of one file", "; is it the right file?")
+        if info.st_size > limit:
+            raise too_big
+        chunks, size = [], 0
+        while size <= limit:  # the file may grow while it is read: never take in more than the limit
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise too_big
+        return b"".join(chunks)
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+
+
+def read_capped(stream: IO[bytes], what: str, limit: int | None = None) -> bytes:
+    """At most ``limit`` (default ``MAX_READ_BYTES``) bytes of ``stream`` (a pipe from another program); more
+    is an error naming ``what``."""
+    limit = MAX_READ_BYTES if limit is None else limit
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UnreadableError(f"{what}: larger than {limit} bytes, the most ssrbench reads of one file")
+    return data
 
 
 def _temp_prefix(path: Path) -> str:

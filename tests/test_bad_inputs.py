@@ -644,3 +644,264 @@ def test_progress_logs_and_bars_print_as_text():
         with reporter.bar(f"multitask/{HOSTILE_TASK}", 2) as advance:
             advance(1, info=HOSTILE_ATTACK)
     assert_plain(out.getvalue(), HOSTILE_NOTE, f"multitask/{HOSTILE_TASK}", HOSTILE_ATTACK)
+
+
+# --- round two: leaderboard readers ---
+# Every command that reads a leaderboard turns a malformed file into one line and exit 2: bytes that are not
+# UTF-8 or not JSON, nesting and numbers past Python's limits, schema-1 parts of the wrong shape (migrated
+# before validation), files that are not regular files, files over the size limit. Revisions never reach git
+# as options, and merge counts no cell twice.
+
+import threading  # noqa: E402
+
+from ssrbench.leaderboard.compare import load_side  # noqa: E402
+from ssrbench.leaderboard.schema import DERIVED  # noqa: E402
+
+# each reader given a leaderboard file ``p`` (``o``: a path it may write)
+READERS = {
+    "show": lambda p, o: ["show", p],
+    "show --format json": lambda p, o: ["show", "--format", "json", p],
+    "compare (old)": lambda p, o: ["compare", p, FIXTURE],
+    "compare (new)": lambda p, o: ["compare", FIXTURE, p],
+    "merge": lambda p, o: ["merge", FIXTURE, p, "--out", o / "merged.json"],
+    "plot": lambda p, o: ["plot", p, "--kind", "pareto", "--out", o / "figure.png"],
+    "curves": lambda p, o: ["curves", p],
+    "task-ranking": lambda p, o: ["task-ranking", p],
+    "base-findings": lambda p, o: ["base-findings", p],
+    "seed-findings": lambda p, o: ["seed-findings", p],
+    "versus-report": lambda p, o: ["versus-report", p],
+}
+
+
+def _v1(change) -> bytes:
+    """The schema-1 fixture, doctored by ``change`` before it is migrated."""
+    doc = json.loads(FIXTURE.read_text())
+    change(doc)
+    return json.dumps(doc).encode()
+
+
+def _set_in_first_cell(*keys, value):
+    def change(doc):
+        target = doc["cells"][0]
+        for k in keys[:-1]:
+            target = target[k]
+        target[keys[-1]] = value
+    return change
+
+
+MALFORMED = {
+    "not UTF-8": (b'{"schema_version": 5, "notes": ["\xff\xfe"]}', "not UTF-8"),
+    "random bytes": (np.random.default_rng(0).bytes(2048), "not UTF-8"),
+    "nested 200,000 deep": (b"[" * 200_000 + b"]" * 200_000, "nested deeper"),
+    "a 5,000-digit integer": (b'{"schema_version": 1, "seed": ' + b"7" * 5000 + b"}", "a number of more than"),
+    "schema 1, cells not objects": (_v1(lambda d: d.update(cells=[1, "cell"])), "cells.0"),
+    "schema 1, cells not a list": (_v1(lambda d: d.update(cells=5)), "cells"),
+    "schema 1, attack a list": (_v1(_set_in_first_cell("attack", value=["fgsm"])), "cells.0.attack"),
+    "schema 1, params a list": (_v1(_set_in_first_cell("attack", "params", value=[0.03])), "params"),
+    "schema 1, eps beyond a float": (_v1(_set_in_first_cell("attack", "params", "eps", value=10 ** 400)), "eps"),
+    "schema 1, steps not a number": (_v1(_set_in_first_cell("attack", "params", "steps", value="ten")), "steps"),
+    "schema 1, worst case not objects": (_v1(lambda d: d.update(worst_case=[1])), "worst_case"),
+    "a lone surrogate": (json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "notes": ["\ud800"]}).encode(),
+                         "lone UTF-16 surrogate"),
+    "a stored view of the wrong shape": (
+        json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "worst_case": [{"defended": [1]}]}).encode(),
+        "stored worst_case does not match"),
+}
+
+
+WRONG_SHAPES = [None, "x", 10 ** 30, [1], {"a": 1}, [{"defended": [1]}]]  # the last: objects of the wrong shape
+
+
+def _parts(doc, depth, prefix=()):
+    """Every key path of ``doc`` ``depth`` levels down (of a list, its first item)."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc[:1]) if isinstance(doc, list) else []
+    for k, v in items:
+        yield prefix + (k,)
+        if depth > 1:
+            yield from _parts(v, depth - 1, prefix + (k,))
+
+
+@pytest.mark.parametrize("schema,depth", [(1, 3), (5, 2)])  # schema 1: down to a cell's attack
+def test_any_part_of_the_wrong_shape_is_a_leaderboard_error(schema, depth):
+    """Each part of a schema-1 file (migrated first) or a current one, replaced by a value of another type:
+    a LeaderboardError (or a valid board), never another exception."""
+    source = json.loads(FIXTURE.read_text() if schema == 1 else store.dumps(store.load(FIXTURE)))
+    for part in _parts(source, depth):
+        for wrong in WRONG_SHAPES:
+            doc = json.loads(json.dumps(source))
+            target = doc
+            for k in part[:-1]:
+                target = target[k]
+            target[part[-1]] = wrong
+            try:
+                store.loads(json.dumps(doc), "doctored.json")
+            except store.LeaderboardError:
+                pass
+
+
+def _refused(res, path) -> str:
+    """Exit 2, one error line naming ``path``, no traceback."""
+    assert res.exit_code == 2, res.output
+    line = error_line(res)
+    assert str(path) in line, line
+    return res.output
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("malformed", MALFORMED)
+def test_every_reader_refuses_a_malformed_leaderboard_in_one_line(tmp_path, reader, malformed):
+    data, reason = MALFORMED[malformed]
+    path = tmp_path / "bad.json"
+    path.write_bytes(data)
+    output = _refused(invoke(*READERS[reader](path, tmp_path)), path)
+    assert reason in output, output
+    assert not (tmp_path / "merged.json").exists() and not (tmp_path / "figure.png").exists()
+
+
+def test_json_nested_within_python_s_limit_but_beyond_any_leaderboard_is_refused(tmp_path):
+    """900 levels parse, but pydantic cannot dump them (show --format json crashed): refused on load."""
+    doc = json.loads(FIXTURE.read_text())
+    doc["config"]["deep"] = "HERE"
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(doc).replace('"HERE"', "[" * 900 + "]" * 900))
+    assert "nested deeper" in _refused(invoke("show", "--format", "json", path), path)
+
+
+def _run_with_deadline(args, unblock: Path, seconds: float = 20.0) -> Result:
+    """``invoke(*args)`` in a thread; if it is still running after ``seconds`` (a reader blocked on the FIFO
+    ``unblock``), a writer opens and closes the FIFO so the thread ends, and the test fails instead of hanging."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(res=invoke(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        try:
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        thread.join(seconds)
+        pytest.fail(f"{args[0]} blocked on a FIFO for {seconds:.0f} s")
+    return box["res"]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_no_reader_blocks_on_a_fifo(tmp_path, reader):
+    fifo = tmp_path / "board.json"
+    os.mkfifo(fifo)
+    output = _refused(_run_with_deadline(READERS[reader](fifo, tmp_path), fifo), fifo)
+    assert "named pipe" in output and "regular file" in output
+
+
+@pytest.mark.parametrize("reader", ["show", "merge"])
+def test_a_directory_is_refused_as_not_a_regular_file(tmp_path, reader):
+    folder = tmp_path / "board.json"
+    folder.mkdir()
+    assert "(a directory); give a regular file" in _refused(invoke(*READERS[reader](folder, tmp_path)), folder)
+
+
+def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    """In a child process with 1.5 GiB of address space and a deadline: a regression (reading /dev/zero until
+    memory runs out) fails this test instead of the machine."""
+    link = tmp_path / "board.json"
+    link.symlink_to("/dev/zero")
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))\n"
+            "from ssrbench.leaderboard.compare import load_side\n"
+            "from ssrbench.leaderboard.store import LeaderboardError\n"
+            "try:\n    load_side(sys.argv[1])\nexcept LeaderboardError as exc:\n    print(exc); sys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(link)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{link}: cannot read (a device); give a regular file" in proc.stdout
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch, reader):
+    monkeypatch.setattr(fileio, "MAX_READ_BYTES", 1000)  # the fixture is 13 kB
+    assert "larger than 1000 bytes" in _refused(invoke(*READERS[reader](FIXTURE, tmp_path)), FIXTURE)
+
+
+def test_the_size_limit_leaves_ample_room_for_real_leaderboards():
+    largest = max(p.stat().st_size for p in Path(__file__).resolve().parent.parent.glob("leaderboards/**/*.json"))
+    assert 100 * largest < fileio.MAX_READ_BYTES
+
+
+def _repo_with_board(root: Path) -> Path:
+    git = lambda *a: subprocess.run(["git", *a], cwd=root, check=True, capture_output=True)  # noqa: E731
+    root.mkdir()
+    git("init", "-q")
+    (root / "board.json").write_bytes(FIXTURE.read_bytes())
+    git("add", ".")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "board")
+    return root
+
+
+@pytest.mark.parametrize("command", [["show"], ["compare", FIXTURE], ["merge", FIXTURE, "--out", "m.json"]])
+def test_a_revision_never_reaches_git_as_an_option(tmp_path, monkeypatch, command):
+    """``--output=FILE:x`` would make ``git show`` write FILE."""
+    monkeypatch.chdir(_repo_with_board(tmp_path / "repo"))
+    spec = f"--output={tmp_path / 'FILE'}:x"
+    res = invoke(command[0], "--", spec, *command[1:]) if command[0] != "merge" else \
+        invoke("merge", "--out", "m.json", "--", FIXTURE, spec)
+    assert "cannot start with '-'" in _refused(res, spec)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+    assert not Path("m.json").exists()
+
+
+def test_git_is_told_where_its_options_end(tmp_path):
+    """Even a revision that got past the check is no option to git (``--end-of-options``)."""
+    from ssrbench.leaderboard import compare
+
+    repo = _repo_with_board(tmp_path / "repo")
+    with pytest.raises(store.LeaderboardError, match="git cannot read it"):
+        compare._git_show(f"--output={tmp_path / 'FILE'}:x", repo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_a_file_read_through_git_is_capped_too(tmp_path, monkeypatch):
+    repo = _repo_with_board(tmp_path / "repo")
+    assert load_side("HEAD:board.json", repo).cells  # the fixture (13 kB) reads under the limit ...
+    monkeypatch.setattr(fileio, "MAX_READ_BYTES", 1000)
+    with pytest.raises(store.LeaderboardError, match=r"HEAD:board.json: larger than 1000 bytes"):
+        load_side("HEAD:board.json", repo)  # ... and is refused over it, while git streams it
+
+
+@pytest.mark.parametrize("second", ["same path", "symlink", "copy"])
+def test_merge_refuses_to_count_a_cell_twice(tmp_path, second):
+    """One file given twice, or two files holding the same cell: the merged totals would count it twice."""
+    first = tmp_path / "a.json"
+    first.write_bytes(FIXTURE.read_bytes())
+    other = {"same path": first, "symlink": tmp_path / "link.json", "copy": tmp_path / "copy.json"}[second]
+    if second == "symlink":
+        other.symlink_to(first)
+    elif second == "copy":
+        other.write_bytes(FIXTURE.read_bytes())
+    out = tmp_path / "merged.json"
+    line = error_line(res := invoke("merge", first, other, "--out", out))
+    assert res.exit_code == 2 and str(first) in line and str(other) in line, res.output
+    assert ("the same file given twice" if second != "copy" else "both hold the cell") in line
+    assert not out.exists()
+
+
+def _mixed_bases() -> "store.Leaderboard":
+    """The fixture with its two modes judged against different static bases: versus_base cannot be computed."""
+    board = store.load(FIXTURE)
+    cells = [c.model_copy(update={"base_weights_sha256": ("a" if c.mode == "classifier-first" else "b") * 64})
+             for c in board.cells]
+    return board.model_copy(update={"cells": cells})
+
+
+def test_a_derived_view_that_cannot_be_computed_is_a_leaderboard_error_when_writing(tmp_path):
+    with pytest.raises(store.LeaderboardError, match="another static base"):
+        store.dumps(_mixed_bases())
+    with pytest.raises(store.LeaderboardError, match="refusing to write .*another static base"):
+        store.save(_mixed_bases(), tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_file_whose_derived_view_cannot_be_computed_is_refused_on_load(tmp_path):
+    """A file without a stored versus_base (older schemas, or one removed) is not checked against a stored
+    copy: it is computed on load, so no reader meets the error later, as a traceback."""
+    doc = _mixed_bases().model_dump(mode="json", exclude=set(DERIVED))
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(doc))
+    assert "another static base" in _refused(invoke("show", path), path)

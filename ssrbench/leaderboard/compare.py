@@ -5,11 +5,13 @@ the same way are marked not comparable, with the reason, and never diffed."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import UnreadableError, read_capped
 from ..stats import ALPHA, holm, mcnemar_exact
 from .schema import Cell, Leaderboard
 from .seeds import by_group, seed_differences
@@ -18,17 +20,46 @@ from .store import LeaderboardError, load, loads
 METRICS = ("clean", "clean_rev", "adv", "adv_rev")
 
 
+def _exists(spec: str) -> bool:
+    try:
+        return Path(spec).exists()
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte: no file of that name
+        return False
+
+
 def load_side(spec: str, repo: Path | None = None) -> Leaderboard:
     """A leaderboard file, or ``REV:PATH`` read through git (no checkout needed)."""
-    if Path(spec).exists():
+    if _exists(spec):
         return load(spec)
     if ":" in spec:
-        rev, _, path = spec.partition(":")
-        proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise LeaderboardError(f"{spec}: git cannot read it ({proc.stderr.strip() or 'unknown error'})")
-        return loads(proc.stdout, spec)
+        rev, _, _path = spec.partition(":")
+        if rev.startswith("-"):  # git would take it for an option (--output=FILE writes FILE)
+            raise LeaderboardError(f"{spec}: a revision cannot start with '-'; give a file path, or REV:PATH with "
+                                   f"a revision such as HEAD~1")
+        return loads(_git_show(spec, repo), spec)
     raise LeaderboardError(f"{spec}: no such file (use a path, or REV:PATH for a file in git history)")
+
+
+def _git_show(spec: str, repo: Path | None) -> bytes:
+    """The bytes git holds for ``REV:PATH``, at most ``fileio.MAX_READ_BYTES`` of them (a huge blob is refused while
+    it streams, not after). ``--end-of-options`` (git 2.24) keeps even a revision that passed the check above
+    from being read as an option."""
+    with tempfile.TemporaryFile() as err:  # git's messages, apart from its output: neither pipe can fill and block
+        proc = subprocess.Popen(["git", "show", "--end-of-options", spec], cwd=repo, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err)
+        try:
+            data = read_capped(proc.stdout, spec)
+        except UnreadableError as exc:
+            proc.kill()
+            raise LeaderboardError(str(exc)) from exc
+        finally:
+            proc.stdout.close()
+            proc.wait()
+        if proc.returncode != 0:
+            err.seek(0)
+            why = "; ".join(line.strip() for line in err.read(4000).decode("utf-8", "replace").splitlines() if line.strip())
+            raise LeaderboardError(f"{spec}: git cannot read it ({why or 'unknown error'})")
+    return data
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from ..hashing import config_hash
@@ -18,9 +19,26 @@ _SAME = {
 }
 
 
+def _same_input(name: str) -> str:
+    """What makes two names one input: the file a path resolves to (links followed), else the name (REV:PATH)."""
+    try:
+        return os.path.realpath(name) if os.path.exists(name) else name
+    except (OSError, ValueError):
+        return name
+
+
 def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Leaderboard:
+    """One leaderboard of ``boards`` (read from ``names``). Every cell must come from exactly one of them: a
+    cell in two inputs (one file given twice, a part merged into a file that already holds it) is refused,
+    since it would be counted twice in the merged totals and provenance."""
     if len(boards) < 2:
         raise LeaderboardError("merge needs at least two leaderboards")
+    seen: dict[str, str] = {}
+    for name in names:
+        if (key := _same_input(name)) in seen:
+            raise LeaderboardError(f"cannot merge {seen[key]} and {name}: the same file given twice; give each part "
+                                   f"once")
+        seen[key] = name
     first = boards[0]
     for what, get in _SAME.items():
         for b, name in zip(boards[1:], names[1:]):
@@ -28,13 +46,13 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                 raise LeaderboardError(f"cannot merge {names[0]} and {name}: {what} differs ({get(first)!r} vs {get(b)!r})")
     cells, owner = {}, {}
     for b, name in zip(boards, names):
-        for c in b.cells:
+        for c in b.cells:  # a cell is its id: task, attack, mode, backbone, dataset, preset and seed
             if c.id in cells:
-                old = cells[c.id]
-                same = old.model_dump(exclude={"seconds"}) == c.model_dump(exclude={"seconds"})
-                if not same:
-                    raise LeaderboardError(f"cannot merge: cell {c.id} is in {owner[c.id]} and {name} with different results")
-                continue
+                same = cells[c.id].model_dump(exclude={"seconds"}) == c.model_dump(exclude={"seconds"})
+                raise LeaderboardError(
+                    f"cannot merge {owner[c.id]} and {name}: both hold the cell {'/'.join(map(str, c.id[:3]))} "
+                    f"(seed {c.seed}){' with different results' if not same else ''}; each cell must come from one "
+                    f"part only")
             cells[c.id], owner[c.id] = c, name
     training = {}
     for b in boards:
@@ -59,9 +77,5 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
         notes=list(dict.fromkeys(n for b in boards for n in b.notes)),
         merged_from=[{"file": n, "command": b.command, "git_commit": b.git_commit, "created": b.created.isoformat(),
                       "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
-    )
-    try:  # parts judged against different static bases (or images) cannot share a verdict
-        board.versus_base
-    except ValueError as exc:
-        raise LeaderboardError(f"cannot merge {', '.join(names)}: {exc}") from exc
+    )  # parts judged against different static bases cannot share a verdict: store.save refuses to write it
     return board

@@ -130,6 +130,7 @@ def _jsonable(value: Any) -> Any:
 
 def _brief(value: Any) -> str:
     """Enough of a derived view to see the disagreement: the percentages of a worst case, or the text."""
-    if isinstance(value, list) and value and isinstance(value[0], dict) and "defended" in value[0]:
-        return ", ".join(f"{w.get('task')}/{w.get('mode')} {w.get('defended', {}).get('percent')}%" for w in value)
-    return repr(value)[:200]
+    if isinstance(value, list) and value and all(isinstance(w, dict) and isinstance(w.get("defended"), dict)
+                                                 for w in value):
+        return ", ".join(f"{w.get('task')}/{w.get('mode')} {w['defended'].get('percent')}%" for w in value)
+    return repr(value)[:200]  # any other shape (a doctored file's) as it is

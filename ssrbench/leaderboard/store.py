@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
 from ..errors import SSRBenchError, format_validation_error
-from ..fileio import atomic_write_text
+from ..fileio import UnreadableError, atomic_write_text, read_regular_file
 from .schema import SCHEMA_VERSION, Leaderboard
 
 
@@ -20,21 +21,31 @@ class LeaderboardError(SSRBenchError):
 V1_PROBE_EPS = 0.25  # how schema 1 told a sanity probe from an attack: by its eps alone
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list that should hold objects; a wrong shape is left for validation to report."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     """Schema 2 added optional fields (``notes``, a component's ``config_file``), each cell's typed
     ``threat`` model, and checks the stored worst case and warnings against the cells. Version-1 cells
     came from the built-in L-inf attacks: their threat is read off their parameters, as version 1's
-    worst case and sanity checks did."""
+    worst case and sanity checks did. A part of the wrong shape is left as it is, for validation to name."""
     doc["schema_version"] = 2
     seed = doc.get("seed", 0)  # version 1 had one seed per file
-    for cell in doc.get("cells", []):
+    for cell in _dicts(doc.get("cells")):
         cell.setdefault("seed", seed)
-        params = (cell.get("attack") or {}).get("params") or {}
-        if "threat" not in cell and isinstance(params.get("eps"), (int, float)):
-            eps = float(params["eps"])
-            cell["threat"] = {"norm": "linf", "eps": eps, "steps": int(params.get("steps", 1)),
-                              "probe": eps >= V1_PROBE_EPS}
-    for summary in doc.get("worst_case", []):
+        attack = cell.get("attack")
+        params = attack.get("params") if isinstance(attack, dict) else None
+        eps = params.get("eps") if isinstance(params, dict) else None
+        if "threat" not in cell and isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            try:
+                eps = float(eps)
+            except OverflowError:  # an integer too large for a float: validation refuses it as it stands
+                pass
+            cell["threat"] = {"norm": "linf", "eps": eps, "steps": params.get("steps", 1),
+                              "probe": isinstance(eps, float) and eps >= V1_PROBE_EPS}
+    for summary in _dicts(doc.get("worst_case")):
         summary.setdefault("seed", seed)
     doc.pop("warnings", None)  # version 2's checks read the threat model: recomputed, not compared
     return doc
@@ -72,7 +83,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise LeaderboardError(f"{where}: missing or non-integer 'schema_version'; is this an ssrbench leaderboard?")
     if version > SCHEMA_VERSION:
         raise LeaderboardError(
@@ -87,39 +98,94 @@ def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
     return doc
 
 
-def loads(text: str, where: str = "<string>") -> Leaderboard:
+MAX_DEPTH = 64  # arrays and objects inside each other; ssrbench writes 6, a hostile file could nest 200,000
+
+
+def _check_tree(doc: Any, where: str) -> None:
+    """Nesting within ``MAX_DEPTH``, and every string (keys too) text that can be printed and written: JSON's
+    ``\\ud800`` escapes decode to lone surrogates, which no output encodes. Walked without recursion, so a
+    deep file cannot overflow it."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise LeaderboardError(f"{where}: not a leaderboard (a string holds {value[exc.start]!r}, a lone "
+                                       f"UTF-16 surrogate, which is not text)") from exc
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items)
+
+
+def _parse(text: str | bytes, where: str) -> dict[str, Any]:
+    """The top-level JSON object of ``text`` (bytes must be UTF-8): every way it can be malformed -- bytes
+    that are not text, nesting deeper than Python's recursion, a number past Python's digit limit, strings
+    that are not text -- is a LeaderboardError."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LeaderboardError(f"{where}: not a leaderboard (not UTF-8 text: {exc.reason} at byte {exc.start})"
+                                   ) from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LeaderboardError(f"{where}: not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)") from exc
+    except ValueError as exc:  # Python's limit on the digits of an integer
+        raise LeaderboardError(f"{where}: not a leaderboard (a number of more than {sys.get_int_max_str_digits()} "
+                               f"digits)") from exc
     if not isinstance(doc, dict):
         raise LeaderboardError(f"{where}: expected a JSON object at the top level")
+    _check_tree(doc, where)
+    return doc
+
+
+def loads(text: str | bytes, where: str = "<string>") -> Leaderboard:
+    doc = _parse(text, where)
     written_with = doc.get("schema_version")
     doc = migrate(doc, where)
     try:
         board = Leaderboard.model_validate(doc)
     except ValidationError as exc:
         raise LeaderboardError(format_validation_error(where, exc).replace("invalid config", "invalid leaderboard")) from exc
+    if "versus_base" not in doc:  # not checked against a stored copy: computed once here, where it can refuse
+        _view(lambda: board.versus_base, where)
     board._source_schema_version = written_with
     return board
 
 
-def load(path: Path | str) -> Leaderboard:
-    path = Path(path)
+def _view(compute: Callable[[], Any], where: str) -> Any:
+    """A derived view (or a dump holding them) that cannot be computed -- cells judged against two static
+    bases, say (``robustness.versus_base``) -- is a LeaderboardError naming the file, not a traceback."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LeaderboardError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    return loads(text, str(path))
+        return compute()
+    except ValueError as exc:  # pydantic wraps a view's error: "Error serializing to JSON: ValueError: why"
+        why = str(exc).removeprefix("Error serializing to JSON: ").removeprefix("ValueError: ")
+        raise LeaderboardError(f"{where}: not a valid leaderboard: {why}") from exc
 
 
-def dumps(board: Leaderboard) -> str:
-    return board.model_dump_json(indent=1) + "\n"
+def load(path: Path | str) -> Leaderboard:
+    """A leaderboard file: a regular file, at most ``fileio.MAX_READ_BYTES``, validated and migrated."""
+    try:
+        data = read_regular_file(path)
+    except UnreadableError as exc:
+        raise LeaderboardError(str(exc)) from exc
+    return loads(data, str(path))
+
+
+def dumps(board: Leaderboard, where: str = "<leaderboard>") -> str:
+    return _view(lambda: board.model_dump_json(indent=1), where) + "\n"
 
 
 def save(board: Leaderboard, path: Path | str) -> None:
     """Write atomically, and only what ``load`` will accept: a broken board never replaces a good file."""
-    text = dumps(board)
+    text = dumps(board, f"refusing to write {path}")
     try:
         loads(text, str(path))
     except LeaderboardError as exc:

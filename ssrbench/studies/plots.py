@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..extras import require
-from ..fileio import atomic_write
+from ..fileio import atomic_write, read_regular_file
 from ..leaderboard.schema import Leaderboard
 from .curves import MissingCellsError, eps_groups, eps_series, reverse_gain, reverse_groups, select, series_order
 
@@ -143,15 +143,16 @@ def _roc(board: Leaderboard, plt):
 
 
 def plot(board: Leaderboard, source: Path, kind: str, out: Path, *, tasks: list[str] | None = None,
-         attacks: list[str] | None = None) -> None:
+         attacks: list[str] | None = None, digest: str | None = None) -> None:
     """Draw ``kind`` from ``board`` (read from ``source``; only the named task / attack configs when
-    given) into ``out`` (.png or .svg)."""
+    given) into ``out`` (.png or .svg). ``digest``: the SHA-256 of the bytes ``board`` was parsed from, so the
+    figure names what it shows even if ``source`` changed since; by default ``source`` is read again."""
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"--out {out}: write a .png or .svg file")
     board = select(board, tasks, attacks)
     plt = _pyplot()
     fig = {"eps": _eps, "reverse": _reverse, "pareto": _pareto, "roc": _roc}[kind](board, plt)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    digest = digest or hashlib.sha256(read_regular_file(source)).hexdigest()
     fig.text(0.01, 0.005, f"{source.name}: commit {(board.git_commit or 'unknown')[:7]}, preset {board.preset}, "
                           f"{board.dataset.eval_images} images, device {board.environment.device_name}",
              fontsize=7, color="dimgrey", va="bottom")
