@@ -524,6 +524,16 @@ def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy()
         random.seed(derived)
     np.random.seed(MAX_SEED)  # numpy's legacy seeding: 0 .. 2**32 - 1
     torch.manual_seed(0)
+    from pydantic import ValidationError
+
+    from ssrbench.presets import PRESETS
+    from ssrbench.runner import RunSpec
+
+    spec = dict(tasks=[], attacks=[], modes=[], preset_name="smoke", preset=PRESETS["smoke"])
+    assert RunSpec(**spec, seed=MAX_SEED).seed == MAX_SEED  # the library's spec holds the same bound
+    for bad in ({"seed": MAX_SEED + 1}, {"seeds": [0, MAX_SEED + 1]}):
+        with pytest.raises(ValidationError):
+            RunSpec(**spec, **bad)
 
 
 @pytest.mark.parametrize("address,why", [
