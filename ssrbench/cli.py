@@ -95,7 +95,7 @@ def _seeds(_ctx, _param, value: str | None) -> list[int] | None:
         raise click.BadParameter(f"{shown(value)}: seed {shown(too_big[0])} is above {MAX_SEED} (2**32 - 1, the "
                                  f"largest seed every random generator of the run accepts)")
     if len(set(numbers)) != len(numbers):
-        raise click.BadParameter(f"{value!r}: a seed is repeated")
+        raise click.BadParameter(f"{shown(value)}: a seed is repeated")
     return numbers
 
 
