@@ -1,21 +1,20 @@
 """Perturbation budgets and threat models: value types shared by attacks, the reverse attack and the
-leaderboard (a leaf: it imports nothing of ssrbench)."""
+leaderboard (a leaf: it imports only ssrbench.limits, the number rule)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from .limits import MAX_STEPS, parse_number
+
 
 def _fraction(value: Any) -> Any:
-    """Accept budgets written as "8/255" -- how papers state them -- as well as plain floats."""
-    if isinstance(value, str):
-        try:
-            return float(Fraction(value.strip()))
-        except (ValueError, ZeroDivisionError) as exc:
-            raise ValueError(f"expected a number or a fraction like '8/255', got {value!r}") from exc
+    """Accept budgets written as "8/255" -- how papers state them -- as well as plain floats, by the one
+    number rule of the command line (a finite float; "1e400" is an error naming it, not an OverflowError)."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return parse_number(value)
     return value
 
 
@@ -28,10 +27,10 @@ class LinfBudget(BaseModel):
     Subclasses only change defaults (and may narrow bounds); the validation is shared.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     eps: PixelBudget = 8 / 255
     step_size: PixelBudget = 2 / 255
-    steps: int = Field(10, ge=0, le=10_000)
+    steps: int = Field(10, ge=0, le=MAX_STEPS)
     random_start: bool = False
 
     @model_validator(mode="after")

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.text import Text
 
 from .catalogue import SECTIONS, table
-from .cli_types import FiniteFloat, preset_param_type
+from .cli_types import FiniteFloat, RayAddressType, preset_param_type
 from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
+from .limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
 from .plaintext import json_text, printable, text
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from .suites import load_suite
@@ -74,24 +75,32 @@ def _sweep_values(parse):
 
 
 def _seeds(_ctx, _param, value: str | None) -> list[int] | None:
-    """``0,1,2`` (the seeds) or ``3`` (that many, from 0)."""
+    """``0,1,2`` (the seeds) or ``3`` (that many, from 0); bounded before a list is made of a count."""
     if value is None:
         return None
     items = [v.strip() for v in value.split(",")]
     if not value.strip() or any(not v for v in items):
-        raise click.BadParameter(f"{value!r}: give seeds as 0,1,2 or a count such as 3")
+        raise click.BadParameter(f"{shown(value)}: give seeds as 0,1,2 or a count such as 3")
+    if len(items) > MAX_SEEDS:
+        raise click.BadParameter(f"{shown(value)}: {len(items)} seeds; a run takes at most {MAX_SEEDS}")
     try:
         numbers = [int(v) for v in items]
     except ValueError:
-        raise click.BadParameter(f"{value!r}: seeds must be integers, e.g. 0,1,2 or 3") from None
+        raise click.BadParameter(f"{shown(value)}: seeds must be integers, e.g. 0,1,2 or 3") from None
     if any(n < 0 for n in numbers):
-        raise click.BadParameter(f"{value!r}: seeds must not be negative")
+        raise click.BadParameter(f"{shown(value)}: seeds must not be negative")
     if len(numbers) == 1:
         if numbers[0] < 1:
-            raise click.BadParameter(f"{value!r}: a count of seeds must be at least 1")
+            raise click.BadParameter(f"{shown(value)}: a count of seeds must be at least 1")
+        if numbers[0] > MAX_SEEDS:
+            raise click.BadParameter(f"{shown(value)}: a count of seeds must be at most {MAX_SEEDS}")
         return list(range(numbers[0]))
+    too_big = [n for n in numbers if n > MAX_SEED]
+    if too_big:
+        raise click.BadParameter(f"{shown(value)}: seed {shown(too_big[0])} is above {MAX_SEED} (2**32 - 1, the "
+                                 f"largest seed every random generator of the run accepts)")
     if len(set(numbers)) != len(numbers):
-        raise click.BadParameter(f"{value!r}: a seed is repeated")
+        raise click.BadParameter(f"{shown(value)}: a seed is repeated")
     return numbers
 
 
@@ -154,7 +163,7 @@ def cli() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="leaderboard file to write (default leaderboards/<preset>.json)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1 ...")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
               help="seed for initialisation, data order, attacks")
 @click.option("--seeds", callback=_seeds, default=None,
               help="several training seeds, each its own models (cached per seed) and cells, with mean, sd and a "
@@ -175,8 +184,8 @@ def cli() -> None:
               help="a state dict (torch.save(model.state_dict())) for the chosen backbone that replaces "
                    "classifier-first's classifier stage -- e.g. your own robust model; loaded with weights_only=True, "
                    "checked parameter by parameter, its SHA-256 recorded and part of the cache key")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (recorded; results can depend on it)")
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
+              help=f"torch CPU threads, at most {MAX_THREADS} (recorded; results can depend on it)")
 @CONFIG_DIRS
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
@@ -185,14 +194,14 @@ def cli() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: every unit of work in this process; ray: training stages and model evaluations as Ray "
                    "tasks, on a cluster or a local Ray instance (extra: ssrbench[ray]) -- the same numbers")
-@click.option("--address", default=None,
+@click.option("--address", type=RayAddressType(), default=None,
               help="--executor ray: the cluster, host:port (ray start --head prints it), ray://host:10001 (Ray "
                    "Client) or auto (the cluster this machine joined); default: start a local Ray instance")
-@click.option("--cpus-per-task", type=FiniteFloat(gt=0), default=None,
+@click.option("--cpus-per-task", type=FiniteFloat(gt=0, le=MAX_THREADS), default=None,
               help="--executor ray: CPUs each unit asks for (default 1); also its torch threads unless --threads")
-@click.option("--gpus-per-task", type=FiniteFloat(ge=0), default=None,
+@click.option("--gpus-per-task", type=FiniteFloat(ge=0, le=MAX_GPUS_PER_TASK), default=None,
               help="--executor ray: GPUs each unit asks for (default 0); above 0, units run on CUDA on GPU workers")
-@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+@click.option("--max-retries", type=click.IntRange(min=0, max=MAX_RETRIES), default=None,
               help="--executor ray: times a unit whose worker died is started again (default 2; attempts recorded)")
 @click.option("--shared-cache", is_flag=True,
               help="--executor ray: --cache-dir is on a filesystem every node mounts at that path; workers use it "

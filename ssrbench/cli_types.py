@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-
 import click
 
+from .limits import parse_number, shown
 from .presets import PresetField
 
 
@@ -19,24 +17,16 @@ class FiniteFloat(click.ParamType):
         self.gt, self.ge, self.le = gt, ge, le
 
     def convert(self, value, param, ctx):
-        if isinstance(value, float):
-            number = value
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                try:  # budgets are written "8/255" in papers
-                    number = float(Fraction(str(value).strip()))
-                except (ValueError, ZeroDivisionError):
-                    self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+        try:
+            number = parse_number(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
         if self.gt is not None and not number > self.gt:
-            self.fail(f"{value!r} must be greater than {self.gt:g}", param, ctx)
+            self.fail(f"{shown(value)} must be greater than {self.gt:g}", param, ctx)
         if self.ge is not None and not number >= self.ge:
-            self.fail(f"{value!r} must be at least {self.ge:g}", param, ctx)
+            self.fail(f"{shown(value)} must be at least {self.ge:g}", param, ctx)
         if self.le is not None and not number <= self.le:
-            self.fail(f"{value!r} must be at most {self.le:g}", param, ctx)
+            self.fail(f"{shown(value)} must be at most {self.le:g}", param, ctx)
         return number
 
 
@@ -52,3 +42,18 @@ def preset_param_type(field: PresetField) -> click.ParamType:
             return click.IntRange(min=b["gt"], min_open=True, max=b.get("le"))
         return click.IntRange(min=b.get("ge"), max=b.get("le"))
     return click.STRING
+
+
+class RayAddressType(click.ParamType):
+    """--address: its form checked as the option is read (Ray need not be installed), the text kept for Ray."""
+
+    name = "address"
+
+    def convert(self, value, param, ctx):
+        from .distributed.address import AddressError, parse_address
+
+        try:
+            parse_address(value)
+        except AddressError as exc:
+            self.fail(exc.reason, param, ctx)
+        return value

@@ -113,7 +113,11 @@ def named_files(kind: Folder, extra_dirs: list[Path] | None = None) -> dict[str,
     return {name: files[0] for name, files in _candidates(kind, extra_dirs).items()}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+MAX_EXTENDS = 32  # files in one extends chain: deeper is a mistake (or an attack), not a config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's content, or a ConfigError naming the file: unreadable, not UTF-8, not TOML."""
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -121,6 +125,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+                          f"{exc.start}); TOML files must be saved as UTF-8") from None
 
 
 def _validate_params(where: str, schema: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +150,7 @@ def _resolve(folder: Folder, chain: list[NamedFile], candidates: dict[str, list[
              kind_field: str) -> tuple[dict[str, Any], list[NamedFile]]:
     """The raw content of ``chain[-1]`` with its ``extends`` applied; returns it and the whole chain."""
     nf = chain[-1]
-    raw = _read_toml(nf.path)
+    raw = read_toml(nf.path)
     if "extends" not in raw:
         return raw, chain
     parent = raw.pop("extends")
@@ -156,6 +163,9 @@ def _resolve(folder: Folder, chain: list[NamedFile], candidates: dict[str, list[
         if any(c.path == options[0].path for c in chain):
             circle = " -> ".join(f"{c.path.stem} ({c.path})" for c in [*chain, options[0]])
             raise ConfigError(f"{chain[0].path}: extends goes round in a circle: {circle}")
+        if len(chain) >= MAX_EXTENDS:  # checked before the next file is read: no RecursionError, whatever the depth
+            raise ConfigError(f"{chain[0].path}: extends goes more than {MAX_EXTENDS} files deep ({nf.path} "
+                              f"extends {parent!r}); a config may build on at most {MAX_EXTENDS - 1} others")
         base, chain = _resolve(folder, [*chain, options[0]], candidates, registry, kind_field)
     elif parent in registry:  # a registered kind without a file: its defaults
         base = {kind_field: parent}

@@ -22,12 +22,30 @@ def _v(dist: str) -> str:
         return "not installed"
 
 
+def available_devices() -> list[str]:
+    """The devices a run can use here: the CPU, and each CUDA device torch sees."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["auto", "cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(n)] if n else [])
+
+
 def resolve_device(name: str | None) -> torch.device:
+    """``name`` as a device this run can use, checked up front: torch knows more device types (meta, mps,
+    xpu ...) than ssrbench runs on, and those would only fail seconds into the work."""
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"--device {name!r} is not a device name; available here: "
+                         f"{', '.join(available_devices())}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: ssrbench runs on the CPU or CUDA, not {dev.type}; available here: "
+                         f"{', '.join(available_devices())}")
+    if dev.index is not None and (dev.type == "cpu" and dev.index != 0 or
+                                  dev.type == "cuda" and dev.index >= torch.cuda.device_count()):
+        raise ValueError(f"--device {name!r}: no such device here; available: {', '.join(available_devices())}")
     return dev
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serial
 
 from .budget import PixelBudget
 from .errors import ConfigError, format_validation_error
+from .limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGES
 
 ADVERSARIAL = ("adversarial_training", "adv_eps", "adv_step_size", "adv_steps")
 
@@ -17,18 +18,19 @@ class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backbone: str
-    train_images: int | None = Field(None, ge=1, description="first N training images; None = all")
-    epochs_classifier: int = Field(ge=0, description="classifier-first, stage 1 (shared by every task)")
-    epochs_head: int = Field(ge=0, description="classifier-first, stage 2 (task heads on the frozen backbone)")
-    epochs_multitask: int = Field(ge=0)
-    batch_size: int = Field(256, ge=1)
+    # every count has an upper bound (ssrbench.limits), so a hostile value is refused as the option is read
+    train_images: int | None = Field(None, ge=1, le=MAX_IMAGES, description="first N training images; None = all")
+    epochs_classifier: int = Field(ge=0, le=MAX_EPOCHS, description="classifier-first, stage 1 (shared by every task)")
+    epochs_head: int = Field(ge=0, le=MAX_EPOCHS, description="classifier-first, stage 2 (task heads on the frozen backbone)")
+    epochs_multitask: int = Field(ge=0, le=MAX_EPOCHS)
+    batch_size: int = Field(256, ge=1, le=MAX_BATCH_SIZE)
     optimizer: Literal["sgd", "adam"] = Field(
         "sgd", description="backbone and classifier: sgd (Nesterov, momentum 0.9) or adam (betas 0.5/0.999, as PyTorch-GAN)")
     lr: float = Field(0.1, gt=0, description="peak learning rate of backbone and classifier (warm-up, then linear decay)")
     head_lr: float = Field(2e-3, gt=0, description="peak Adam learning rate of the task heads")
     weight_decay: float = Field(5e-4, ge=0)
-    eval_images: int = Field(ge=1, description="first N test images, the same for every cell")
-    eval_batch_size: int = Field(250, ge=1)
+    eval_images: int = Field(ge=1, le=MAX_IMAGES, description="first N test images, the same for every cell")
+    eval_batch_size: int = Field(250, ge=1, le=MAX_BATCH_SIZE)
     adversarial_training: Literal["none", "fgsm-rs", "pgd"] = Field(
         "none", description="the classifier's cross-entropy on adversarial examples: none, fgsm-rs (Wong et al. "
                             "2020: random start, one step of 1.25 eps) or pgd (Madry et al. 2018); classifier-first "

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import __version__
 from .adversarial.base import ATTACKS, Attack
@@ -34,6 +34,7 @@ from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefen
 from .leaderboard.robustness import BASE_MODE
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
 from .models.backbone import check_backbone
+from .limits import MAX_SEED, MAX_SEEDS
 from .presets import Preset
 from .pretext.base import TASKS
 from .progress import Reporter
@@ -55,10 +56,10 @@ class RunSpec(BaseModel):
     dataset: str = DEFAULT_DATASET
     preset_name: str
     preset: Preset
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # every seed the run derives from it then fits torch and numpy
     # several seeds: each trains and evaluates its own models (cached per seed); None = ``seed`` alone
     # (and left out of the recorded config, so single-seed configs hash as before)
-    seeds: list[int] | None = None
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(None, max_length=MAX_SEEDS)
     classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
     sweep: dict[str, list[float]] | None = None  # the budget grid the configs were expanded over (left out when None)
 

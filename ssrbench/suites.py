@@ -8,10 +8,9 @@ extra is installed, and are named as left out when it is not -- never dropped si
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 
-from .config import builtin_config_dir
+from .config import builtin_config_dir, read_toml
 from .errors import ConfigError
 from . import extras
 from .extras import EXTRA_MODULES
@@ -46,10 +45,9 @@ def _names(value, path, what) -> tuple[str, ...]:
 def load_suite(name: str) -> Suite:
     path = builtin_config_dir("attacks") / "suites" / f"{name}.toml"
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the {name!r} attack suite: {exc}") from exc
+        doc = read_toml(path)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot read the {name!r} attack suite: {exc}") from exc
     extras = {}
     for extra, table in (doc.get("extras") or {}).items():
         if extra not in EXTRA_MODULES:

@@ -9,13 +9,13 @@ its eps (PGD's 2/255 at 8/255 stays eps / 4), so a point differs from its config
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 
 from pydantic import ValidationError
 
 from .adversarial.base import ATTACKS
 from .config import AttackConfig, TaskConfig
 from .errors import ConfigError, format_validation_error
+from .limits import MAX_STEPS, parse_number, shown
 
 
 @dataclass(frozen=True)
@@ -47,32 +47,33 @@ def parse_budgets(text: str) -> tuple[float, ...]:
         raise ValueError(f"{text!r} lists no value; give e.g. 1/255,2/255,4/255")
     out = []
     for t in items:
-        try:
-            v = float(Fraction(t))
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"{t!r} is not a number or a fraction like 8/255") from None
+        v = parse_number(t)  # a ValueError naming t: not a number, too large, not finite
         if not 0 <= v <= 1:
-            raise ValueError(f"{t!r} = {v:g} is outside [0, 1] (pixels are in [0, 1])")
+            raise ValueError(f"{shown(t)} = {v:g} is outside [0, 1] (pixels are in [0, 1])")
         out.append(v)
     return tuple(dict.fromkeys(out))
 
 
 def parse_steps(text: str, minimum: int) -> tuple[int, ...]:
-    """"1,2,5" or a range "1..10" (inclusive) -> step counts >= ``minimum``."""
+    """"1,2,5" or a range "1..10" (inclusive) -> step counts in ``minimum``..MAX_STEPS; each bound is
+    checked before a range becomes a list, so "1..3000000000" is an error, not a MemoryError."""
     out: list[int] = []
     for t in (t.strip() for t in text.split(",")):
         if not t:
             continue
         lo, sep, hi = t.partition("..")
         try:
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(t)]
+            ends = (int(lo), int(hi)) if sep else (int(t),)
         except ValueError:
-            raise ValueError(f"{t!r} is not a whole number or a range like 1..10") from None
+            raise ValueError(f"{shown(t)} is not a whole number or a range like 1..10") from None
+        for n in ends:
+            if n < minimum:
+                raise ValueError(f"{n} steps is below the minimum of {minimum}")
+            if n > MAX_STEPS:
+                raise ValueError(f"{shown(n)} steps is above the maximum of {MAX_STEPS}")
+        out += list(range(ends[0], ends[-1] + 1))
     if not out:
-        raise ValueError(f"{text!r} lists no value; give e.g. 1,2,5,10 or 1..10")
-    bad = [s for s in out if s < minimum]
-    if bad:
-        raise ValueError(f"{bad[0]} steps is below the minimum of {minimum}")
+        raise ValueError(f"{shown(text)} lists no value; give e.g. 1,2,5,10 or 1..10")
     return tuple(dict.fromkeys(out))
 
 

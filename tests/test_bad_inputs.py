@@ -905,3 +905,205 @@ def test_a_file_whose_derived_view_cannot_be_computed_is_refused_on_load(tmp_pat
     path = tmp_path / "mixed.json"
     path.write_text(json.dumps(doc))
     assert "another static base" in _refused(invoke("show", path), path)
+
+
+# --- round two: command-line values and configs ---------------------------------------------------------------
+# Every value is refused as it is read, in one line naming it, before any data is read or anything is built
+# from it: the runs point at a data folder that does not exist, so a value that slipped through would end
+# in "CIFAR-10 not found" (exit 1) -- or in the OverflowError, MemoryError, segfault or torch error of issue 31.
+
+BIG = "1" + "0" * 400  # a 400-digit integer: past any float, and a 401-character option value
+
+
+def refused(tmp_path, *args, command: str = "run") -> Result:
+    """``ssrbench run ARGS`` on no data: exit 2 within seconds, before the data, in one error line."""
+    extra = (["--preset", "smoke", "--backbone", "test_efficientnet", "--data-dir", tmp_path / "no-data", "--no-download", "--out", tmp_path / "o.json",
+              "--cache-dir", tmp_path / "cache", "--quiet"] if command == "run" else [])
+    start = time.monotonic()
+    res = invoke(command, *extra, *args)
+    assert time.monotonic() - start < 10, "a refusal should take no work"
+    assert res.exit_code == 2, res.output
+    assert "CIFAR-10 not found" not in res.output
+    error_line(res)
+    return res
+
+
+def refused_at_once(tmp_path, *args, command: str = "run") -> str:
+    return error_line(refused(tmp_path, *args, command=command))
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--attack-eps", "1e400"], "'1e400' is too large for a number"),
+    (["--reverse-eps", "1e400"], "'1e400' is too large for a number"),
+    (["--lr", "1e400"], "'1e400' is too large for a number"),
+    (["--attack-eps", f"{BIG}/255"], "too large for a number"),
+    (["--reverse-eps", f"1/255,{BIG}/1"], "too large for a number"),
+    (["--lr", f"{BIG}/1"], "(403 characters) is too large for a number"),
+    (["--head-lr", BIG], "is too large for a number"),
+    (["--cpus-per-task", f"{BIG}/1", "--executor", "ray"], "too large for a number"),
+], ids=["attack-eps", "reverse-eps", "lr-exponent", "attack-eps-fraction", "reverse-eps-fraction", "lr", "head-lr", "cpus-per-task"])
+def test_numbers_past_a_float_are_refused_as_read(tmp_path, args, named):
+    line = refused_at_once(tmp_path, *args)
+    assert args[0] in line and named in line
+    assert len(line) < 400  # the value is named, shortened -- not 400 digits
+
+
+def test_compare_reads_its_numbers_by_the_same_rule(tmp_path):
+    line = refused_at_once(tmp_path, "a.json", "b.json", "--threshold", f"{BIG}/1", command="compare")
+    assert "--threshold" in line and "too large for a number" in line
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--attack-steps", "1..3000000000"], "3000000000 steps is above the maximum of 10000"),
+    (["--reverse-steps", "0..3000000000"], "3000000000 steps is above the maximum of 10000"),
+    (["--attack-steps", f"1..{BIG}"], "steps is above the maximum of 10000"),
+    (["--seeds", "3000000000"], "'3000000000': a count of seeds must be at most 1000"),
+    (["--seeds", "0,4294967296"], "seed 4294967296 is above 4294967295"),
+    (["--seed", str(2**64)], "18446744073709551616 is not in the range 0<=x<=4294967295"),
+    (["--seed", str(2**32)], "4294967296 is not in the range"),
+    (["--threads", "2147483648"], "2147483648 is not in the range 1<=x<=1024"),
+    (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
+    (["--epochs-classifier", "3000000000"], "3000000000 is not in the range"),
+    (["--epochs-head", "3000000000"], "3000000000 is not in the range"),
+    (["--epochs-multitask", "3000000000"], "3000000000 is not in the range"),
+    (["--train-images", "3000000000"], "3000000000 is not in the range"),
+    (["--eval-images", "3000000000"], "3000000000 is not in the range"),
+    (["--batch-size", "3000000000"], "3000000000 is not in the range"),
+    (["--eval-batch-size", "3000000000"], "3000000000 is not in the range"),
+    (["--max-retries", "3000000000", "--executor", "ray"], "3000000000 is not in the range 0<=x<=100"),
+    (["--gpus-per-task", "3000000000", "--executor", "ray"], "must be at most 64"),
+], ids=lambda v: v[0] if isinstance(v, list) else None)
+def test_counts_seeds_and_threads_have_an_upper_bound(tmp_path, args, named):
+    line = refused_at_once(tmp_path, *args)
+    assert args[0] in line and named in line
+
+
+def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy():
+    """MAX_SEED is what every generator takes, after the offsets the run adds to it."""
+    import random
+    import zlib
+
+    from ssrbench.evaluate import _seeded
+    from ssrbench.limits import MAX_SEED
+
+    _seeded(MAX_SEED, "evaluate/" + "x" * 200, torch.device("cpu"))  # seed * 1_000_003 + crc32(name)
+    assert zlib.crc32(b"\xff" * 64) < 2**32
+    for derived in (MAX_SEED, MAX_SEED + 1, MAX_SEED + 2, MAX_SEED * 1_000_003 + 2**32 - 1):
+        torch.Generator().manual_seed(derived)
+        torch.manual_seed(derived)
+        np.random.default_rng(derived)
+        random.seed(derived)
+    np.random.seed(MAX_SEED)  # numpy's legacy seeding: 0 .. 2**32 - 1
+    torch.manual_seed(0)
+    from pydantic import ValidationError
+
+    from ssrbench.presets import PRESETS
+    from ssrbench.runner import RunSpec
+
+    spec = dict(tasks=[], attacks=[], modes=[], preset_name="smoke", preset=PRESETS["smoke"])
+    assert RunSpec(**spec, seed=MAX_SEED).seed == MAX_SEED  # the library's spec holds the same bound
+    for bad in ({"seed": MAX_SEED + 1}, {"seeds": [0, MAX_SEED + 1]}):
+        with pytest.raises(ValidationError):
+            RunSpec(**spec, **bad)
+
+
+@pytest.mark.parametrize("address,why", [
+    ("localhost:99999", "the port 99999 is outside 1..65535"),
+    ("localhost:abc", "the port 'abc' is not a number"),
+    ("[::1", "never closed"),
+    ("::1:6379", "an IPv6 address needs brackets"),
+    ("ray://[::1:10001", "never closed"),
+    ("ray://localhost:999999999999999999999", "is not a number 1..65535"),
+])
+def test_malformed_ray_addresses_are_refused_by_their_form(tmp_path, address, why):
+    line = refused_at_once(tmp_path, "--executor", "ray", "--address", address)
+    assert "--address" in line and repr(address) in line and why in line and "host:port" in line
+
+
+def test_the_address_forms_ray_takes_are_accepted_without_ray():
+    from ssrbench.distributed.address import RayAddress, parse_address
+
+    assert parse_address("auto") is None and parse_address("local") is None
+    assert parse_address("10.0.0.1:6379") == RayAddress(None, "10.0.0.1", 6379)
+    assert parse_address("head-node.example.org:6379") == RayAddress(None, "head-node.example.org", 6379)
+    assert parse_address("[::1]:6379") == RayAddress(None, "::1", 6379)
+    assert parse_address("ray://[fe80::1]:10001") == RayAddress("ray", "fe80::1", 10001)
+    assert parse_address("ray://localhost:10001") == RayAddress("ray", "localhost", 10001)
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu", "cpu:1", "cuda:abc"])
+def test_devices_this_run_cannot_use_are_refused_up_front(tmp_path, device):
+    line = refused_at_once(tmp_path, "--device", device)
+    assert "--device" in line and device in line and "available" in line and "cpu" in line
+
+
+def test_the_usable_devices_still_resolve():
+    from ssrbench.environment import available_devices, resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device("auto").type in ("cpu", "cuda")
+    assert "cpu" in available_devices()
+
+
+def _config_dir(tmp_path, files: dict[str, bytes | str]) -> Path:
+    root = tmp_path / "mine"
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return root
+
+
+@pytest.mark.parametrize("files,names,named", [
+    ({"attacks/huge.toml": 'kind = "fgsm"\n[params]\neps = "1e400"\n'}, ["--attacks", "huge"], "'1e400'"),
+    ({"attacks/huge.toml": f'kind = "fgsm"\n[params]\neps = "{BIG}/255"\n'}, ["--attacks", "huge"],
+     "too large for a number"),
+    ({"tasks/huge.toml": 'task = "rotation"\n[reverse]\neps = "1e400"\n'}, ["--tasks", "huge"], "'1e400'"),
+    ({"tasks/huge.toml": 'task = "rotation"\n[params]\nmultitask_weight = "1e400"\n'}, ["--tasks", "huge"],
+     "finite number"),
+    ({"tasks/huge.toml": 'task = "contrastive"\n[params]\ntemperature = inf\n'}, ["--tasks", "huge"],
+     "finite number"),
+    ({"tasks/huge.toml": 'task = "jigsaw"\n[params]\neval_seed = 18446744073709551616\n'}, ["--tasks", "huge"],
+     "eval_seed"),
+    ({"attacks/latin.toml": b'kind = "fgsm"\ndescription = "caf\xe9"\n'}, ["--attacks", "latin"], "not UTF-8"),
+], ids=["eps", "eps-fraction", "reverse-eps", "weight", "inf", "seed", "latin-1"])
+def test_bad_numbers_and_bytes_in_a_config_name_the_file(tmp_path, files, names, named):
+    root = _config_dir(tmp_path, files)
+    res = refused(tmp_path, "--config-dir", root, *names)
+    assert str(root / next(iter(files))) in error_line(res)
+    assert named in res.output  # on the error line, or on the field's line below it (format_validation_error)
+
+
+def _chain(depth: int) -> dict[str, str]:
+    """attacks/c0.toml extends c1 ... extends c{depth - 1}, which is FGSM: ``depth`` files."""
+    files = {f"attacks/c{i}.toml": f'extends = "c{i + 1}"\n' for i in range(depth - 1)}
+    files[f"attacks/c{depth - 1}.toml"] = 'kind = "fgsm"\n'
+    return files
+
+
+def test_an_extends_chain_1200_files_deep_is_refused_naming_the_file(tmp_path):
+    root = _config_dir(tmp_path, _chain(1200))
+    line = refused_at_once(tmp_path, "--config-dir", root, "--attacks", "c0")
+    assert str(root / "attacks" / "c0.toml") in line and "more than 32 files deep" in line
+
+
+def test_an_extends_chain_is_bounded_at_32_files(tmp_path):
+    from ssrbench.config import MAX_EXTENDS, load_attack_config
+    from ssrbench.errors import ConfigError
+
+    assert MAX_EXTENDS == 32
+    root = _config_dir(tmp_path, _chain(MAX_EXTENDS))
+    assert load_attack_config("c0", [root]).kind == "fgsm"
+    root = _config_dir(tmp_path / "deeper", _chain(MAX_EXTENDS + 1))
+    with pytest.raises(ConfigError, match="more than 32 files deep"):
+        load_attack_config("c0", [root])
+
+
+def test_an_attack_suite_that_is_not_utf8_is_a_config_error(tmp_path, monkeypatch):
+    from ssrbench import suites
+    from ssrbench.errors import ConfigError
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "odd.toml").write_bytes(b'attacks = ["fgsm"] # caf\xe9\n')
+    monkeypatch.setattr(suites, "builtin_config_dir", lambda kind: tmp_path)
+    with pytest.raises(ConfigError, match=r"odd.toml: not UTF-8"):
+        suites.load_suite("odd")

@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ssrbench"
 # lowest first; a module may import its own layer or any below it. The leaderboard package sits just
 # above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
 LAYERS = [
-    ("values", ["__init__", "errors", "extras", "stats", "hashing", "budget", "linf", "fileio", "registry", "progress",
-                "presets", "plaintext"]),
+    ("values", ["__init__", "errors", "limits", "extras", "stats", "hashing", "budget", "linf", "fileio", "registry",
+                "progress", "presets", "plaintext"]),
     ("results", ["leaderboard"]),
     ("models", ["models", "data", "environment"]),
     ("tasks", ["pretext"]),

@@ -26,6 +26,7 @@ from torch import nn
 from ..budget import PixelBudget, ThreatModel
 from ..defense.reverse import Defense
 from ..extras import require
+from ..limits import MAX_STEPS
 from .adaptive import bpda_logits
 from .base import Attack
 
@@ -39,8 +40,8 @@ def torchattacks() -> Any:
 class _LibraryParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     eps: PixelBudget = Field(8 / 255, gt=0)
-    steps: int = Field(100, ge=1, le=10_000, description="APGD iterations (100 in the published AutoAttack)")
-    n_classes: int = Field(10, ge=2)
+    steps: int = Field(100, ge=1, le=MAX_STEPS, description="APGD iterations (100 in the published AutoAttack)")
+    n_classes: int = Field(10, ge=2, le=10_000)
     through: Literal["classifier", "bpda"] = Field(
         "classifier", description="attack the classifier alone, or the defended model with BPDA")
     eot_iter: int = Field(1, ge=1, le=1000, description="EOT draws per gradient, used only through a randomised defense")
@@ -63,7 +64,7 @@ class APGDParams(_LibraryParams):
 class AutoAttackParams(_LibraryParams):
     version: Literal["standard", "rand"] = Field(
         "standard", description="standard: APGD-CE, APGD-T, FAB-T, Square; rand: APGD-CE and APGD-DLR with EOT")
-    n_queries: int = Field(5000, ge=1, description="Square's query budget (standard)")
+    n_queries: int = Field(5000, ge=1, le=1_000_000, description="Square's query budget (standard)")
     eot_iter: int = Field(20, ge=1, le=1000, description="EOT draws of the rand version")
 
 

@@ -10,7 +10,7 @@ from .pgd import classifier_loss, linf_pgd
 
 
 class FGSMParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     eps: PixelBudget = 8 / 255
 
 

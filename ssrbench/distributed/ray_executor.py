@@ -20,11 +20,11 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 import torch
 
 from ..data import ImageDataset
+from .address import parse_address
 from ..environment import make_deterministic
 from ..errors import ConfigError, SSRBenchError
 from ..extras import require
@@ -145,12 +145,11 @@ def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: Imag
 
 def check_address(address: str) -> None:
     """An address that cannot be reached fails in seconds, with the fix, before Ray tries for minutes."""
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    if not parsed.hostname or parsed.port is None:
-        raise ConfigError(f"--address {address!r}: give host:port (ray://host:10001 for Ray Client), 'auto' for the "
-                          f"cluster this machine belongs to, or leave it out for a local Ray instance")
+    parsed = parse_address(address)
+    if parsed is None:  # auto, local: Ray finds or starts the cluster
+        return
     try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=CONNECT_TIMEOUT_S).close()
+        socket.create_connection((parsed.host, parsed.port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise ConfigError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
                           f"with `ray start --head` on that machine, or leave --address out for a local "
@@ -161,7 +160,7 @@ def connect(address: str | None) -> bool:
     """Connect to Ray (an instance already started in this process is used as it is); True when this call
     started it, so the executor shuts it down again."""
     ray = require("ray", "--executor ray")
-    if address not in (None, "auto"):
+    if address is not None:
         check_address(address)
     if ray.is_initialized():
         return False

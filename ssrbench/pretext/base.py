@@ -21,9 +21,10 @@ from ..models.ssr_model import SSRModel
 
 
 class TaskParams(BaseModel):
-    """Fields every task has; a task's ``Params`` extends this."""
+    """Fields every task has; a task's ``Params`` extends this (finite numbers only: a weight of "1e400"
+    is inf, refused here rather than found as a diverged training)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     multitask_weight: float = Field(1.0, ge=0.0, description="weight of the task loss beside cross-entropy")
     task_stages: int = Field(0, ge=0, le=8, description="last backbone stages copied out for the task (0 = all shared)")
 

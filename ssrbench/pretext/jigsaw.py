@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from ..models.backbone import FeatureSpec
+from ..limits import MAX_SEED
 from ..models.bn_stats import BatchNormStats
 from .base import PretextTask, TaskLoss, TaskParams
 from .permutations import max_hamming_set, min_hamming_distance, set_fingerprint
@@ -30,11 +31,11 @@ class JigsawParams(TaskParams):
     tile_size: int = Field(7, ge=2, description="tile side in pixels, cut from a cell of image_size // grid")
     tile_input: int = Field(0, ge=0, le=256, description="resize tiles to this side for the backbone; 0 = as cut")
     permutations: int = Field(64, ge=2, le=1000, description="size of the permutation set")
-    permutation_seed: int = 0
+    permutation_seed: int = Field(0, ge=0, le=MAX_SEED)
     gray_prob: float = Field(0.3, ge=0.0, le=1.0, description="chance a training tile is made grey")
     hidden: int = Field(512, ge=1, le=16384)
     reverse_permutations: int = Field(16, ge=1, description="fixed subset (the first K of the set) for reverse loss and metric")
-    eval_seed: int = Field(0, description="seed of the fixed tile draw used at evaluation")
+    eval_seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the fixed tile draw used at evaluation")
     separate_bn_stats: bool = Field(True, description="tiles keep their own BatchNorm running statistics")
     multitask_weight: float = Field(2.0, ge=0.0)
 
