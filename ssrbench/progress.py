@@ -123,7 +123,7 @@ class Reporter:
         """One timestamped plain line, flushed at once (a ``tail -f`` sees it)."""
         stream = self.stream if self.stream is not None else sys.stderr
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        stream.write(f"{stamp} {_ANSI.sub('', line).replace(chr(13), ' ')}\n")
+        stream.write(f"{stamp} {_ANSI.sub('', line).replace(chr(13), ' ')}\n")  # descriptions are not markup-parsed
         stream.flush()
 
 
@@ -157,7 +157,9 @@ class _PlainBar:
         self.pending = self.pending or bool(n) or info != self.info
         self.info = info
         now = self.r.clock()
-        if milestone or (self.pending and now - self.last >= self.r.every):
+        # a finished bar's last update is left to its end line
+        due = self.pending and now - self.last >= self.r.every and self.done < self.total
+        if milestone or due:
             self._line(" | ".join(p for p in (plain_text(info), self._count(), f"elapsed {duration(now - self.t0)}",
                                               f"ETA {self._eta(now)}") if p))
             self.last, self.pending = now, False

@@ -93,6 +93,15 @@ def test_nothing_new_writes_nothing_however_long_it_waits():
     assert len(lines(out)) == 3  # started, the first (changed) info once, done
 
 
+def test_an_update_that_finishes_a_bar_leaves_the_line_to_its_end():
+    reporter, out, clock = plain(every=1)
+    with reporter.bar("train the stage classifier-first shares", 1, unit="unit", info="running on n") as advance:
+        clock.now = 90
+        advance(1, "done on n")
+    assert lines(out) == ["train the stage classifier-first shares: started, 1 unit, running on n",
+                          "train the stage classifier-first shares: done 1/1 unit, took 1m30s"]
+
+
 def test_a_resumed_bar_says_where_it_starts_and_its_eta_counts_only_new_work():
     reporter, out, clock = plain()
     with reporter.bar("train heads", 10, unit="steps", done=5, info="epoch 5/10 (resumed)") as advance:
