@@ -434,3 +434,13 @@ def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
     flags = {m: getattr(cell, m).flags() for m in ("clean", "clean_rev", "adv", "adv_rev")}
     with pytest.raises(SSRBenchError, match="multitask/inpaint/fgsm: the run produced a value that cannot be"):
         _cell("multitask/inpaint", "fgsm", **fields, **flags)
+
+
+# --progress (issue 31: progress that shows in a log) ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["fancy", "PLAIN", ""])
+def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path, value):
+    res = invoke("run", "--preset", "smoke", "--progress", value, "--out", tmp_path / "o.json")
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert "--progress" in line and repr(value) in line and all(m in line for m in ("auto", "rich", "plain", "none"))

@@ -226,17 +226,10 @@ def test_the_ray_view_in_rich_mode():
     assert "done on n" in console.file.getvalue()
 
 
-# the --progress option ----------------------------------------------------------------------------------------
+# the --progress option (a bad value: tests/test_bad_inputs.py) ----------------------------------------------------
 
 TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--device", "cpu", "--tasks", "rotation",
         "--attacks", "fgsm")
-
-
-def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path):
-    res = CliRunner().invoke(cli, ["run", *TINY, "--progress", "fancy", "--out", str(tmp_path / "o.json")])
-    assert res.exit_code == 2
-    (error,) = [line for line in res.output.splitlines() if line.startswith("Error:")]
-    assert "--progress" in error and "'fancy'" in error and all(m in error for m in progress.PROGRESS_MODES)
 
 
 @pytest.mark.parametrize("given,mode", [
