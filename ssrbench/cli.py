@@ -19,6 +19,7 @@ from .errors import SSRBenchError
 from .limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
 from .plaintext import json_text, printable, text
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
+from .progress import PROGRESS_MODES
 from .suites import load_suite
 from .sweep import Grid, parse_budgets, parse_steps
 from .adversarial.base import ATTACKS
@@ -123,6 +124,11 @@ DOWNLOAD = click.option("--download/--no-download", default=True, show_default=T
 CONFIG_DIRS = click.option("--config-dir", "config_dirs", type=click.Path(path_type=Path, exists=True, file_okay=False),
                            multiple=True, help="extra folder of named configs (with tasks/ and attacks/ inside, or the "
                                                "TOML files directly); searched before the built-in ones; repeatable")
+PROGRESS = click.option("--progress", type=click.Choice(PROGRESS_MODES), default=None,
+                        help="progress on stderr: auto (rich bars when stderr is a terminal, plain lines otherwise), "
+                             "rich, plain (for log files, CI, nohup, Slurm: a timestamped, flushed line as each stage "
+                             "starts and ends, per epoch with its losses, per model x attack, each with elapsed time "
+                             "and ETA), none. Default: auto, or none with --quiet")
 
 
 def _preset_overrides(fn):
@@ -190,7 +196,9 @@ def cli() -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
 @click.option("--retrain", is_flag=True, help="ignore cached models and train again (the cache is refreshed)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars or table, only errors")
+@click.option("--quiet", "-q", is_flag=True,
+              help="no table and no progress (unless --progress is given), only errors")
+@PROGRESS
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: every unit of work in this process; ray: training stages and model evaluations as Ray "
                    "tasks, on a cluster or a local Ray instance (extra: ssrbench[ray]) -- the same numbers")
@@ -210,7 +218,7 @@ def cli() -> None:
 @_friendly
 def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
         attack_eps, attack_steps, reverse_eps, reverse_steps, classifier_checkpoint, threads, config_dirs, cache_dir,
-        retrain, quiet, executor, address, cpus_per_task, gpus_per_task, max_retries, shared_cache,
+        retrain, quiet, progress, executor, address, cpus_per_task, gpus_per_task, max_retries, shared_cache,
         **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
@@ -261,9 +269,10 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     cache.prepare()
     sweep_stale_temps(out.parent, out.name)
     console = Console(stderr=True)
-    with Reporter(console, quiet=quiet) as reporter:
-        reporter.log(f"loading {spec.dataset}")
-        data = DATASETS.get(spec.dataset)(data_dir, download=download)
+    with Reporter(console, mode=progress or ("none" if quiet else "auto")) as reporter:
+        with reporter.bar(f"load {spec.dataset}", 1) as advance:
+            data = DATASETS.get(spec.dataset)(data_dir, download=download)
+            advance()
         board = run_all(spec, data, device=dev, cache=cache, reporter=reporter, retrain=retrain, notes=run_notes,
                         command=["ssrbench", *sys.argv[1:]] if sys.argv and "ssrbench" in Path(sys.argv[0]).name else None,
                         executor=units_on)

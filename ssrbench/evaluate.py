@@ -222,9 +222,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
             t_clean.update(saved["seconds_clean"])
             defense_passes, defense_seconds = saved["defense_passes"], saved["defense_seconds"]
             reporter.log(f"{description}: resumed after {start}/{n} images")
-    with reporter.bar(description, n) as advance:
-        if start:
-            advance(start)
+    with reporter.bar(description, n, unit="images", done=start) as advance:
         for i in range(start, n, batch_size):
             x = pixels(x_all[i:i + batch_size], dev)
             y = y_all[i:i + batch_size].to(dev)
@@ -279,11 +277,20 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
             if kept is not None:
                 kept.save(_state(i + len(x), streams, lists, outs, t_clean, defense_passes, defense_seconds))
             advance(len(x))
+        for name, o in outs.items():  # a result line per model x attack in a plain log
+            advance(0, attack_line(name, o, clean, clean_rev), milestone=True)
     out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean,
                   defense_passes=defense_passes, defense_seconds=defense_seconds, resumed_after=start)
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
     return out
+
+
+def attack_line(name: str, o: AttackOutcome, clean: list[np.ndarray], clean_rev: list[np.ndarray]) -> str:
+    """``pgd2: adv 12.5%, adv+rev 31.2% (clean 80.0%, clean+rev 78.1%)``: one attack's accuracies."""
+    acc = lambda parts: f"{100 * float(np.concatenate(parts).mean()):.1f}%" if parts else "-"  # noqa: E731
+    return (f"{name}: adv {acc(o.adv)}, adv+rev {acc(o.adv_rev)} "
+            f"(clean {acc(clean)}, clean+rev {acc(clean_rev)})")
 
 
 _FLAGS = ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "to_base", "from_base", "from_base_all")  # correct or not

@@ -283,11 +283,14 @@ class LocalExecutor:
 
     def run_units(self, spec, units, data, *, device, cache, reporter, retrain):
         results = []
-        for unit in units:
-            t0 = time.perf_counter()
-            result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter, retrain=retrain,
-                                    resumable=True)
-            results.append(ran_here(result, time.perf_counter() - t0, device))
+        several = len(spec.all_seeds) > 1
+        with reporter.bar("run", len(units), unit="models") as advance:  # the whole run's elapsed time and ETA
+            for unit in units:
+                t0 = time.perf_counter()
+                result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter,
+                                        retrain=retrain, resumable=True)
+                results.append(ran_here(result, time.perf_counter() - t0, device))
+                advance(1, f"{unit.label(several)} done", milestone=True)
         return results
 
 

@@ -1107,3 +1107,13 @@ def test_an_attack_suite_that_is_not_utf8_is_a_config_error(tmp_path, monkeypatc
     monkeypatch.setattr(suites, "builtin_config_dir", lambda kind: tmp_path)
     with pytest.raises(ConfigError, match=r"odd.toml: not UTF-8"):
         suites.load_suite("odd")
+
+
+# --progress (issue 31: progress that shows in a log) ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["fancy", "PLAIN", ""])
+def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path, value):
+    res = invoke("run", "--preset", "smoke", "--progress", value, "--out", tmp_path / "o.json")
+    assert res.exit_code == 2
+    line = error_line(res)
+    assert "--progress" in line and repr(value) in line and all(m in line for m in ("auto", "rich", "plain", "none"))

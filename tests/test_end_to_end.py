@@ -1,5 +1,6 @@
 """The smoke preset on real CIFAR-10, through the CLI, as a user runs it."""
 
+import re
 import warnings
 
 import pytest
@@ -19,10 +20,35 @@ def _run(cifar_dir, out, cache, *extra):
     return res, store.load(out)
 
 
+def _assert_plain_progress(log: str, stages: list[str], epochs: dict[str, int], evaluated: list[str]) -> None:
+    """stderr that is not a terminal (a log file) holds plain progress (issue 31): timestamped lines without
+    ANSI codes or carriage returns, a start and an end line per stage, a line with the losses per epoch and a
+    line per evaluated model x attack, those with elapsed time and ETA."""
+    assert "\x1b" not in log and "\r" not in log
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+    lines = [line for line in log.splitlines() if stamp.match(line)]  # a line without its timestamp is not found
+    for stage in stages:
+        assert sum(f" {stage}: started" in line for line in lines) == 1, (stage, log)
+        assert sum(f" {stage}: done" in line and "took" in line for line in lines) == 1, (stage, log)
+    for stage, n in epochs.items():
+        found = [line for line in lines if re.search(rf" {re.escape(stage)}: epoch \d+/{n} \w+=\d", line)]
+        assert len(found) == n and all("elapsed" in line and "ETA" in line for line in found), (stage, log)
+    for cell in evaluated:
+        found = [line for line in lines if f" evaluate {cell}: adv " in line and "adv+rev" in line]
+        assert len(found) == 1 and "elapsed" in found[0] and "ETA" in found[0], (cell, log)
+
+
 def test_smoke_run_resume_and_cache(cifar_dir, tmp_path):
     cache = tmp_path / "cache"
     res, board = _run(cifar_dir, tmp_path / "a.json", cache, "--tasks", "inpaint", "--attacks", "fgsm,pgd2")
     assert "multitask" in res.output and "Adv+Rev" in res.output  # the table is rendered
+    _assert_plain_progress(res.stderr, stages=["load cifar10", "run", "train multitask/inpaint", "train classifier",
+                                               "train heads classifier-first/inpaint", "evaluate multitask/inpaint",
+                                               "evaluate classifier-first/inpaint"],
+                           epochs={"train multitask/inpaint": 1, "train classifier": 1,
+                                   "train heads classifier-first/inpaint": 1},
+                           evaluated=[f"{m}/inpaint: {a}" for m in ("multitask", "classifier-first")
+                                      for a in ("fgsm", "pgd2")])
 
     cells = {(c.task.name, c.attack.name, c.mode) for c in board.cells}
     assert cells == {("inpaint", a, m) for a in ("fgsm", "pgd2") for m in ("multitask", "classifier-first")}

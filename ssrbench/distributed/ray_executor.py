@@ -288,24 +288,24 @@ def _result(ray, uid: str, ref) -> ModelResult:
 
 
 class _UnitView:
-    """One progress line per unit -- queued, running on a node (attempt n: retried), done -- and a total."""
+    """A progress bar per unit from when it runs on a node (a retry on another attempt is a milestone) to
+    when it is done, and a total whose every finished unit is a milestone: in a plain log, a line as each
+    unit starts, moves and ends, and one with the run's ETA per finished unit -- never one per poll."""
 
     def __init__(self, reporter: Reporter, units: list[str]):
         self.reporter, self.units = reporter, units
         self.stack = ExitStack()
-        self.bars: dict[str, Callable] = {}
+        self.open: dict[str, tuple[ExitStack, Callable]] = {}  # units running: their bar
+        self.shown: dict[str, str] = {}  # where (node, attempt) each running unit's bar says it runs
         self.done: set[str] = set()
         self.counted = 0  # finished units already added to the total bar
 
     def __enter__(self):
-        self.total = self.stack.enter_context(self.reporter.bar("units on Ray", len(self.units)))
-        for uid in self.units:
-            self.bars[uid] = self.stack.enter_context(self.reporter.bar(uid, 1))
-            self.bars[uid](0, "queued")
+        self.total = self.stack.enter_context(self.reporter.bar("units on Ray", len(self.units), unit="units"))
         return self
 
     def __exit__(self, *exc):
-        self.stack.close()
+        return self.stack.__exit__(*exc)  # a bar still open says where its unit stopped, and why
 
     def update(self, snapshot: dict, finished: set[str]) -> None:
         retried = 0
@@ -313,13 +313,24 @@ class _UnitView:
             entry = snapshot.get(uid)
             attempts = entry["attempts"] if entry else 0
             retried += attempts > 1
+            if uid in self.done or not (entry or uid in finished):
+                continue  # done and shown, or still queued
             again = f" (attempt {attempts}: retried)" if attempts > 1 else ""
-            if uid in finished and uid not in self.done:
+            where = f"on {entry['node'] if entry else '?'}{again}"
+            if uid not in self.open:
+                unit_stack = self.stack.enter_context(ExitStack())
+                advance = unit_stack.enter_context(self.reporter.bar(uid, 1, unit="unit", info=f"running {where}"))
+                self.open[uid] = (unit_stack, advance)
+                self.shown[uid] = where
+            unit_stack, advance = self.open[uid]
+            if uid in finished:
                 self.done.add(uid)
-                self.bars[uid](1, f"done on {entry['node'] if entry else '?'}{again}")
-            elif uid not in finished:
-                self.bars[uid](0, f"running on {entry['node']}{again}" if entry else "queued")
+                advance(1, f"done {where}")
+                unit_stack.close()
+            elif self.shown[uid] != where:
+                self.shown[uid] = where
+                advance(0, f"running {where}", milestone=True)
         running = sum(1 for uid in self.units if uid in snapshot and uid not in finished)
         new, self.counted = len(finished) - self.counted, len(finished)
         self.total(new, f"{len(finished)} done, {running} running, {len(self.units) - len(finished) - running} "
-                        f"queued, {retried} retried")
+                        f"queued, {retried} retried", milestone=new > 0)

@@ -106,8 +106,9 @@ class TrainContext:
         x = pixels(self.data.train_x[start:stop], self.device)
         y = self.data.train_y[start:stop].to(self.device)
 
-        def after_epoch() -> None:
+        def after_epoch() -> dict[str, float]:
             history.append(adversarial.heldout_pgd_accuracy(model, x, y, self.preset, self.seed))
+            return {"heldout_pgd_acc": history[-1]}
 
         def final() -> dict:
             warning = adversarial.collapse_warning(history)
@@ -125,9 +126,10 @@ class TrainContext:
 @dataclass
 class HeldoutMonitor:
     """What ``TrainContext.adversarial_monitor`` watches: ``after_epoch`` (None when there is nothing to
-    watch) appends to ``history``; ``final`` gives the stage's last reading and warns of a collapse."""
+    watch) appends to ``history`` and returns the reading (for the epoch's progress line); ``final`` gives
+    the stage's last reading and warns of a collapse."""
 
-    after_epoch: Callable[[], None] | None
+    after_epoch: Callable[[], dict[str, float]] | None
     final: Callable[[], dict]
     history: list[float]
 
@@ -210,8 +212,12 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
 
 
 def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
-                 after_epoch: Callable[[], None] | None = None, resume: StageResume | None = None) -> dict[str, float]:
+                 after_epoch: Callable[[], dict[str, float] | None] | None = None,
+                 resume: StageResume | None = None) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch.
+
+    Every finished epoch is a progress milestone with its mean logs and what ``after_epoch`` read (the
+    held-out PGD accuracy of adversarial training): a line of its own in a plain log.
 
     A step's logs stay on the device until ``LOG_EVERY`` steps (or the epoch) are done and are then read
     in one transfer: a GPU is never stalled by a per-step ``.item()``. Divergence is still caught at the
@@ -232,9 +238,8 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
         ctx.reporter.log(f"{description}: resumed after epoch {first}/{epochs} "
                          f"(kept in {display_path(resume.cache.partial_path(resume.key))})")
     last: dict[str, list[float]] = {}
-    with ctx.reporter.bar(description, epochs * per_epoch) as advance:
-        if first:
-            advance(first * per_epoch, f"epoch {first}/{epochs} (resumed)")
+    with ctx.reporter.bar(description, epochs * per_epoch, unit="steps", done=first * per_epoch,
+                          info=f"epoch {first}/{epochs} (resumed)" if first else "") as advance:
         for epoch in range(first, epochs):
             last = {}
             pending: list[dict[str, float | torch.Tensor]] = []
@@ -256,12 +261,24 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                             last.setdefault(k, []).append(v)
                     advance(len(read), f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()))
                     pending = []
+            readings = None
             if after_epoch is not None:
                 with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
-                    after_epoch()
+                    readings = after_epoch()
+            advance(0, epoch_line(epoch + 1, epochs, {k: sum(v) / len(v) for k, v in last.items()}, readings or {}),
+                    milestone=True)
             if resume is not None and epoch + 1 < epochs:
                 resume.save(epoch + 1, epochs, generator_states(order_gen, dev_gen, dev))
     return {k: sum(v) / len(v) for k, v in last.items()}
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict[str, float], readings: dict[str, float]) -> str:
+    """``epoch 2/5 ce=1.234 acc=0.456 held-out PGD-10 acc 31.2%``: an epoch's mean logs and monitor readings."""
+    parts = [f"epoch {epoch}/{epochs}", *(f"{k}={v:.3f}" for k, v in logs.items())]
+    if "heldout_pgd_acc" in readings:
+        parts.append(f"held-out PGD-{adversarial.MONITOR_STEPS} acc {readings['heldout_pgd_acc']:.1f}%")
+    parts += [f"{k}={v:.3f}" for k, v in readings.items() if k != "heldout_pgd_acc"]
+    return " ".join(parts)
 
 
 def _read_logs(steps: list[dict[str, float | torch.Tensor]], device: torch.device) -> list[dict[str, float]]:
