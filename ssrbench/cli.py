@@ -15,6 +15,7 @@ from .cli_types import FiniteFloat, preset_param_type
 from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
+from .leaderboard.records import EXECUTORS, MAX_RETRIES, MAX_THREADS
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from .suites import load_suite
 from .sweep import Grid, parse_budgets, parse_steps
@@ -170,14 +171,14 @@ def cli() -> None:
               help="a state dict (torch.save(model.state_dict())) for the chosen backbone that replaces "
                    "classifier-first's classifier stage -- e.g. your own robust model; loaded with weights_only=True, "
                    "checked parameter by parameter, its SHA-256 recorded and part of the cache key")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
               help="torch CPU threads (recorded; results can depend on it)")
 @CONFIG_DIRS
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
 @click.option("--retrain", is_flag=True, help="ignore cached models and train again (the cache is refreshed)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or table, only errors")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
               help="local: every unit of work in this process; ray: training stages and model evaluations as Ray "
                    "tasks, on a cluster or a local Ray instance (extra: ssrbench[ray]) -- the same numbers")
 @click.option("--address", default=None,
@@ -187,7 +188,7 @@ def cli() -> None:
               help="--executor ray: CPUs each unit asks for (default 1); also its torch threads unless --threads")
 @click.option("--gpus-per-task", type=FiniteFloat(ge=0), default=None,
               help="--executor ray: GPUs each unit asks for (default 0); above 0, units run on CUDA on GPU workers")
-@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+@click.option("--max-retries", type=click.IntRange(min=0, max=MAX_RETRIES), default=None,
               help="--executor ray: times a unit whose worker died is started again (default 2; attempts recorded)")
 @click.option("--shared-cache", is_flag=True,
               help="--executor ray: --cache-dir is on a filesystem every node mounts at that path; workers use it "

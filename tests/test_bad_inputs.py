@@ -434,3 +434,134 @@ def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
     flags = {m: getattr(cell, m).flags() for m in ("clean", "clean_rev", "adv", "adv_rev")}
     with pytest.raises(SSRBenchError, match="multitask/inpaint/fgsm: the run produced a value that cannot be"):
         _cell("multitask/inpaint", "fgsm", **fields, **flags)
+
+
+# --- round two: doctored leaderboards ---
+# Every stored value that can be derived or cross-checked is checked on load: a doctored file is refused in
+# one line naming the file, the cell and the field. The base is a tiny schema-5 run (smoke preset, 16
+# synthetic images, rotation and the randomised contrastive task, fgsm and pgd2, both modes; written by
+# `ssrbench run` with TINY's options), so it carries every block a check reads: ran_on, randomized, transfer,
+# per-image pretext values, threats and training records.
+
+V5 = Path(__file__).parent / "fixtures" / "leaderboard-v5-smoke.json"
+ROT, ROT_PGD, CON = 0, 1, 2  # rotation/multitask/fgsm (deterministic), .../pgd2, contrastive/multitask/fgsm (randomised)
+
+
+def _set(path: str, value):
+    """A doctoring: set the value at a dotted path of the leaderboard's JSON (integers index lists)."""
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def change(doc):
+        target = doc
+        for p in parents:
+            target = target[p]
+        target[last] = value(target[last]) if callable(value) else value
+    return change
+
+
+def _flip_one_clean_flag(doc):
+    """The pgd2 cell's Clean, one image flipped but self-consistent (counts, interval): only another cell of
+    the same model can tell."""
+    from ssrbench.leaderboard.records import Accuracy
+
+    cell = doc["cells"][ROT_PGD]
+    flags = Accuracy(**cell["clean"]).flags().copy()
+    flags[0] = not flags[0]
+    cell["clean"] = Accuracy.from_flags(flags).model_dump(mode="json")
+
+
+def _one_image_adv(doc):
+    from ssrbench.leaderboard.records import Accuracy
+
+    doc["cells"][ROT]["adv"] = Accuracy.from_flags([True]).model_dump(mode="json")
+
+
+def _one_image_draws(doc):
+    from ssrbench.leaderboard.records import Accuracy
+
+    doc["cells"][CON]["randomized"]["all_draws"] = Accuracy.from_flags([False]).model_dump(mode="json")
+
+
+def _randomized_on_a_deterministic_cell(doc):
+    doc["cells"][ROT]["randomized"] = doc["cells"][CON]["randomized"]
+
+
+ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/multitask/fgsm seed 0"
+
+
+@pytest.mark.parametrize("change,cell,field", [
+    (_set(f"cells.{ROT}.ran_on.executor", "banana"), ROT_CELL, "ran_on.executor"),
+    (_set(f"cells.{ROT}.ran_on.attempts", 99), ROT_CELL, "ran_on.attempts"),
+    (_set(f"cells.{ROT}.ran_on.threads", 4096), ROT_CELL, "ran_on.threads"),
+    (_set(f"cells.{ROT}.ran_on.seconds", 1e9), ROT_CELL, "ran_on.seconds"),
+    (_set(f"cells.{ROT}.ran_on.attempts", 3), ROT_CELL, "executor local"),  # only Ray retries
+    (_randomized_on_a_deterministic_cell, ROT_CELL, "reverse_randomized"),
+    (_flip_one_clean_flag, "cell rotation/multitask/pgd2 seed 0", "clean differs"),
+    (_set(f"cells.{ROT}.preset", "full"), ROT_CELL, "preset 'full'"),
+    (_set(f"cells.{ROT}.backbone", "resnet50"), ROT_CELL, "backbone 'resnet50'"),
+    (_set("dataset.eval_images", 10_000), "", "dataset.eval_images"),
+    (_set("config.preset.epochs_classifier", 99), "", "config_hash"),
+    (_set(f"cells.{ROT}.pretext.clean", lambda v: v + 0.5), ROT_CELL, "pretext: clean"),
+    (_set(f"cells.{ROT}.threat.eps", 0.9), ROT_CELL, "threat.eps"),
+    (_set(f"cells.{ROT_PGD}.threat.steps", 7), "cell rotation/multitask/pgd2 seed 0", "threat.steps"),
+    (_set("seconds_total", -1.0), "", "seconds_total"),
+    (_set("training.0.seconds", -5.0), "training stage classifier", "seconds"),
+    (_set(f"cells.{ROT}.seconds.attack", -2.0), ROT_CELL, "seconds.attack"),
+    (_set(f"cells.{ROT}.attack.params.eps", float("nan")), ROT_CELL, "params.eps is nan"),
+    (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
+    (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
+    (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
+], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "clean", "preset",
+        "backbone", "eval-images", "config-hash", "pretext-mean", "threat-eps", "threat-steps", "seconds-total",
+        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "draws-length"])
+def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_path, change, cell, field):
+    doc = json.loads(V5.read_text())
+    change(doc)
+    path = tmp_path / "doctored.json"
+    path.write_text(json.dumps(doc))
+    res = invoke("show", path)
+    assert res.exit_code == 2, res.output
+    line = error_line(res)
+    assert str(path) in line and cell in line and field in line, line
+
+
+def test_round_two_the_undoctored_base_loads_and_shows():
+    res = invoke("show", V5)
+    assert res.exit_code == 0, res.output
+    board = store.load(V5)
+    assert board.source_schema_version == 5 and board.dataset.eval_images == 16
+    assert any(c.randomized for c in board.cells) and any(c.transfer for c in board.cells)
+
+
+def test_round_two_a_migrated_schema_1_file_is_checked_too(tmp_path, monkeypatch):
+    """Old files are migrated, then held to the same rules (every schema records preset, backbone, config)."""
+    doc = json.loads(FIXTURE.read_text())
+    doc["cells"][0]["backbone"] = "resnet50"
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    line = error_line(invoke("show", path))
+    assert "cell inpaint/multitask/fgsm seed 0: backbone 'resnet50'" in line
+
+
+def test_round_two_merge_of_parts_that_disagree_on_a_models_clean_is_one_line(tmp_path):
+    """Two parts of one model (other attacks, evaluated apart) whose Clean differs cannot be one file."""
+    board = store.load(V5)
+    rot = [c for c in board.cells if c.task.name == "rotation" and c.mode == "multitask"]
+    flags = rot[1].clean.flags().copy()
+    flags[0] = not flags[0]
+    from ssrbench.leaderboard.records import Accuracy
+
+    b = board.model_copy(update={"cells": [rot[1].model_copy(update={"clean": Accuracy.from_flags(flags)})]})
+    a = board.model_copy(update={"cells": [rot[0]]})
+    with pytest.raises(store.LeaderboardError, match="cannot merge a, b: merged: cell rotation/multitask/pgd2 seed 0: "
+                                                     "clean differs"):
+        merge([a, b], ["a", "b"], ["ssrbench", "merge"])
+
+
+def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path):
+    from ssrbench.leaderboard.records import MAX_RETRIES, MAX_THREADS
+
+    for option, value in (("--threads", MAX_THREADS + 1), ("--max-retries", MAX_RETRIES + 1)):
+        res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
+        assert res.exit_code == 2 and option in res.output, res.output
+        assert not (tmp_path / "o.json").exists()

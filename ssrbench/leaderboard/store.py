@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..errors import SSRBenchError, format_validation_error
+from ..errors import SSRBenchError
 from ..fileio import atomic_write_text
-from .schema import SCHEMA_VERSION, Leaderboard
+from .schema import SCHEMA_VERSION, Leaderboard, validation_line
 
 
 class LeaderboardError(SSRBenchError):
@@ -99,7 +99,7 @@ def loads(text: str, where: str = "<string>") -> Leaderboard:
     try:
         board = Leaderboard.model_validate(doc)
     except ValidationError as exc:
-        raise LeaderboardError(format_validation_error(where, exc).replace("invalid config", "invalid leaderboard")) from exc
+        raise LeaderboardError(validation_line(where, doc, exc)) from exc
     board._source_schema_version = written_with
     return board
 
