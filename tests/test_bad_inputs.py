@@ -482,6 +482,12 @@ def _one_image_draws(doc):
     doc["cells"][CON]["randomized"]["all_draws"] = Accuracy.from_flags([False]).model_dump(mode="json")
 
 
+def _weaker_attack_in_one_cell(doc):
+    """A cell's attack and threat both claim a smaller budget, consistently: only the config says otherwise."""
+    cell = doc["cells"][ROT]
+    cell["attack"]["params"]["eps"] = cell["threat"]["eps"] = 1 / 255
+
+
 def _randomized_on_a_deterministic_cell(doc):
     doc["cells"][ROT]["randomized"] = doc["cells"][CON]["randomized"]
 
@@ -496,6 +502,7 @@ ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/mu
     (_set(f"cells.{ROT}.ran_on.seconds", 1e9), ROT_CELL, "ran_on.seconds"),
     (_set(f"cells.{ROT}.ran_on.attempts", 3), ROT_CELL, "executor local"),  # only Ray retries
     (_randomized_on_a_deterministic_cell, ROT_CELL, "reverse_randomized"),
+    (_set(f"cells.{CON}.randomized", None), CON_CELL, "randomized is missing"),
     (_flip_one_clean_flag, "cell rotation/multitask/pgd2 seed 0", "clean differs"),
     (_set(f"cells.{ROT}.preset", "full"), ROT_CELL, "preset 'full'"),
     (_set(f"cells.{ROT}.backbone", "resnet50"), ROT_CELL, "backbone 'resnet50'"),
@@ -510,10 +517,12 @@ ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/mu
     (_set(f"cells.{ROT}.attack.params.eps", float("nan")), ROT_CELL, "params.eps is nan"),
     (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
     (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
+    (_weaker_attack_in_one_cell, ROT_CELL, "attack.params"),
+    (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse"),
     (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
-], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "clean", "preset",
+], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "randomized-dropped", "clean", "preset",
         "backbone", "eval-images", "config-hash", "pretext-mean", "threat-eps", "threat-steps", "seconds-total",
-        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "draws-length"])
+        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "cell-params", "cell-reverse", "draws-length"])
 def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_path, change, cell, field):
     doc = json.loads(V5.read_text())
     change(doc)

@@ -11,7 +11,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..budget import ThreatModel
 from ..stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
@@ -20,7 +20,7 @@ from ..stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float1
 # Bounds on what a file may claim about where and how long work ran: beyond them a value is a typo or a doctoring.
 EXECUTORS = ("local", "ray")  # `ssrbench run --executor`
 MAX_RETRIES = 10  # `--max-retries` is capped at this, so a unit is started at most 1 + MAX_RETRIES times
-MAX_THREADS = 1024  # torch CPU threads of one unit (`--threads` is capped at this too): no machine has more cores
+MAX_THREADS = 1024  # torch CPU threads of one unit (`--threads` is capped at this too): more than any host has cores
 MAX_SECONDS = 366 * 24 * 3600.0  # any duration in a leaderboard: a year
 
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
@@ -322,11 +322,17 @@ class Cell(Record):
         return self
 
     @model_validator(mode="after")
-    def _randomized_only_if_the_defense_draws(self) -> "Cell":
-        # One direction only: files before schema 3 recorded reverse_randomized without the three evaluations.
+    def _randomized_iff_the_defense_draws(self, info: ValidationInfo) -> "Cell":
+        """The three evaluations belong to a randomised defense, and (from schema 3, when a file says which
+        schema it was written with: ``store.loads`` does) every randomised defense has them: without them
+        its one lucky draw would read as a deterministic defense's result."""
         if self.randomized is not None and not self.reverse_randomized:
             raise ValueError(f"{self.label}: randomized holds a randomised defense's evaluations, but "
                              f"reverse_randomized says the defense is deterministic")
+        written_with = (info.context or {}).get("schema_version")
+        if self.randomized is None and self.reverse_randomized and isinstance(written_with, int) and written_with >= 3:
+            raise ValueError(f"{self.label}: randomized is missing, but reverse_randomized says the defense draws "
+                             f"afresh: from schema 3 its evaluations every draw are recorded")
         return self
 
     @model_validator(mode="after")

@@ -152,7 +152,32 @@ class Leaderboard(Record):
                     raise ValueError(f"{c.label}: {field} {getattr(c, field)!r} is not the file's {value!r}")
             if c.clean.n != n:
                 raise ValueError(f"{c.label}: clean holds {c.clean.n} images, but dataset.eval_images says {n}")
+        self._cells_are_the_configs()
         return self
+
+    def _cells_are_the_configs(self) -> None:
+        """A cell's task, attack, reverse attack and mode are the ones the config (which config_hash seals)
+        lists under its name: a cell's parameters cannot be changed apart from the config's. A name the
+        config does not list is not checked (runs and merges list every name; a toy board may not)."""
+        listed = {field: {item.get("name"): item for item in self.config.get(field, []) if isinstance(item, dict)}
+                  for field in ("tasks", "attacks")}
+        modes = self.config.get("modes")
+        for c in self.cells:
+            if isinstance(modes, list) and c.mode not in modes:
+                raise ValueError(f"{c.label}: mode {c.mode!r} is not one of config.modes {modes}")
+            task, attack = listed["tasks"].get(c.task.name), listed["attacks"].get(c.attack.name)
+            pairs = []
+            if task is not None:
+                pairs += [("task.kind", c.task.kind, task.get("task", c.task.kind)),
+                          ("task.params", c.task.params, task.get("params", c.task.params)),
+                          ("reverse", c.reverse, task.get("reverse", c.reverse))]
+            if attack is not None:
+                pairs += [("attack.kind", c.attack.kind, attack.get("kind", c.attack.kind)),
+                          ("attack.params", c.attack.params, attack.get("params", c.attack.params))]
+            for field, mine, theirs in pairs:
+                if mine != theirs:
+                    where, mine, theirs = _first_difference(field, mine, theirs)
+                    raise ValueError(f"{c.label}: {where} {mine!r} is not the config's {theirs!r}")
 
     @model_validator(mode="after")
     def _one_model_one_clean(self) -> "Leaderboard":
@@ -171,6 +196,15 @@ class Leaderboard(Record):
                     raise ValueError(f"{c.label}: {name} differs from {ref.label}'s: the same model on the same "
                                      f"images evaluates it once for every attack")
         return self
+
+
+def _first_difference(where: str, a: Any, b: Any) -> tuple[str, Any, Any]:
+    """Where two JSON values first differ, and the two values there (None: absent)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(f"{where}.{k}", a.get(k), b.get(k))
+    return where, a, b
 
 
 def _canonical(value: Any) -> str:

@@ -97,7 +97,7 @@ def loads(text: str, where: str = "<string>") -> Leaderboard:
     written_with = doc.get("schema_version")
     doc = migrate(doc, where)
     try:
-        board = Leaderboard.model_validate(doc)
+        board = Leaderboard.model_validate(doc, context={"schema_version": written_with})
     except ValidationError as exc:
         raise LeaderboardError(validation_line(where, doc, exc)) from exc
     board._source_schema_version = written_with
