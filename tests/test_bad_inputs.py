@@ -482,6 +482,16 @@ def _one_image_draws(doc):
     doc["cells"][CON]["randomized"]["all_draws"] = Accuracy.from_flags([False]).model_dump(mode="json")
 
 
+def _rehashed(change):
+    """A doctoring of the config that also recomputes config_hash, as a careful doctor would."""
+    from ssrbench.hashing import config_hash
+
+    def both(doc):
+        change(doc)
+        doc["config_hash"] = config_hash(doc["config"])
+    return both
+
+
 def _weaker_attack_in_one_cell(doc):
     """A cell's attack and threat both claim a smaller budget, consistently: only the config says otherwise."""
     cell = doc["cells"][ROT]
@@ -518,11 +528,15 @@ ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/mu
     (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
     (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
     (_weaker_attack_in_one_cell, ROT_CELL, "attack.params"),
-    (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse"),
+    (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse.steps 1 is not the config's 10"),
+    (_rehashed(_set("config.tasks", 5)), "", "config.tasks is int"),
+    (_rehashed(_set("config.preset.backbone", "resnet50")), ROT_CELL, "backbone 'test_efficientnet'"),
+    (_rehashed(_set("config.modes", ["multitask"])), "cell rotation/classifier-first/fgsm seed 0", "mode"),
     (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
 ], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "randomized-dropped", "clean", "preset",
         "backbone", "eval-images", "config-hash", "pretext-mean", "threat-eps", "threat-steps", "seconds-total",
-        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "cell-params", "cell-reverse", "draws-length"])
+        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "cell-params", "cell-reverse", "config-shape",
+        "config-backbone", "config-modes", "draws-length"])
 def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_path, change, cell, field):
     doc = json.loads(V5.read_text())
     change(doc)

@@ -3,7 +3,8 @@
 
 Derived views (the worst case, the sanity warnings) are computed from the cells, never trusted from a
 file: they are written for readers of the JSON, and a file whose stored views disagree with its cells
-is refused on load.
+is refused on load. So is one whose other stored values disagree with what they can be checked against:
+its config with config_hash, its cells with its config, preset and images, a model's cells with each other.
 """
 
 from __future__ import annotations
@@ -124,8 +125,21 @@ class Leaderboard(Record):
 
     @field_validator("config")
     @classmethod
-    def _finite_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _config_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The run's config as every schema records it (``RunSpec``'s dump): what merge, compare and the
+        cross-checks below read must have the shape they read."""
         check_finite(value, "config")
+        for field, kind in (("preset_name", str), ("dataset", str), ("preset", dict), ("modes", list),
+                            ("tasks", list), ("attacks", list)):
+            if not isinstance(value.get(field), kind):
+                raise ValueError(f"config.{field} is {type(value.get(field)).__name__}, not {kind.__name__}: "
+                                 f"not a config ssrbench wrote")
+        if not all(isinstance(m, str) for m in value["modes"]):
+            raise ValueError("config.modes holds a non-string: not a config ssrbench wrote")
+        for field in ("tasks", "attacks"):
+            for i, item in enumerate(value[field]):
+                if not (isinstance(item, dict) and isinstance(item.get("name"), str)):
+                    raise ValueError(f"config.{field}[{i}] has no name: not a config ssrbench wrote")
         return value
 
     @model_validator(mode="after")
@@ -136,9 +150,9 @@ class Leaderboard(Record):
         if self.config_hash != recomputed:
             raise ValueError(f"config_hash {self.config_hash!r} is not the hash of config ({recomputed!r}): "
                              f"the config was changed after the run")
-        preset = self.config.get("preset") if isinstance(self.config.get("preset"), dict) else {}
-        file_says = {"preset": self.config.get("preset_name", self.preset), "backbone": preset.get("backbone"),
-                     "dataset": self.config.get("dataset", self.dataset.name)}
+        preset = self.config["preset"]
+        file_says = {"preset": self.config["preset_name"], "backbone": preset.get("backbone"),
+                     "dataset": self.config["dataset"]}
         if file_says["preset"] != self.preset:
             raise ValueError(f"preset {self.preset!r} is not config.preset_name {file_says['preset']!r}")
         if file_says["dataset"] != self.dataset.name:
@@ -159,11 +173,10 @@ class Leaderboard(Record):
         """A cell's task, attack, reverse attack and mode are the ones the config (which config_hash seals)
         lists under its name: a cell's parameters cannot be changed apart from the config's. A name the
         config does not list is not checked (runs and merges list every name; a toy board may not)."""
-        listed = {field: {item.get("name"): item for item in self.config.get(field, []) if isinstance(item, dict)}
-                  for field in ("tasks", "attacks")}
-        modes = self.config.get("modes")
+        listed = {field: {item["name"]: item for item in self.config[field]} for field in ("tasks", "attacks")}
+        modes = self.config["modes"]
         for c in self.cells:
-            if isinstance(modes, list) and c.mode not in modes:
+            if c.mode not in modes:
                 raise ValueError(f"{c.label}: mode {c.mode!r} is not one of config.modes {modes}")
             task, attack = listed["tasks"].get(c.task.name), listed["attacks"].get(c.attack.name)
             pairs = []

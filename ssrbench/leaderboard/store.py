@@ -123,5 +123,5 @@ def save(board: Leaderboard, path: Path | str) -> None:
     try:
         loads(text, str(path))
     except LeaderboardError as exc:
-        raise LeaderboardError(f"refusing to write {path}; the leaderboard would not load back:\n{exc}") from exc
+        raise LeaderboardError(f"refusing to write {path}; the leaderboard would not load back: {exc}") from exc
     atomic_write_text(path, text)
