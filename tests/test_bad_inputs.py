@@ -545,6 +545,7 @@ def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_p
     res = invoke("show", path)
     assert res.exit_code == 2, res.output
     line = error_line(res)
+    assert res.output.strip() == line, res.output  # the whole output is that one line
     assert str(path) in line and cell in line and field in line, line
 
 
