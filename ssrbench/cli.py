@@ -16,6 +16,7 @@ from .cli_types import FiniteFloat, RayAddressType, preset_param_type
 from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import SSRBenchError
+from .leaderboard.records import EXECUTORS
 from .limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
 from .plaintext import json_text, printable, text
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
@@ -199,7 +200,7 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True,
               help="no table and no progress (unless --progress is given), only errors")
 @PROGRESS
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
               help="local: every unit of work in this process; ray: training stages and model evaluations as Ray "
                    "tasks, on a cluster or a local Ray instance (extra: ssrbench[ray]) -- the same numbers")
 @click.option("--address", type=RayAddressType(), default=None,

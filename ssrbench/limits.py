@@ -19,7 +19,7 @@ MAX_STEPS = 10_000  # attack and reverse-attack steps (the budgets' own bound)
 # threads and the process dies (torch.set_num_threads(100000) is a segmentation fault; 2**31 an overflow).
 MAX_THREADS = 1_024
 MAX_GPUS_PER_TASK = 64  # more than any one node has; Ray would otherwise wait forever
-MAX_RETRIES = 100  # a unit whose worker died, started again
+MAX_RETRIES = 10  # a unit whose worker died, started again: a unit that dies ten times has a bug, not bad luck
 MAX_IMAGES = 10_000_000  # train / eval images (CIFAR-10 has 60,000; ImageNet 1.3 million)
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536

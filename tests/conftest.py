@@ -90,3 +90,23 @@ def inpaint_model() -> tuple[SSRModel, InpaintTask]:
     task = InpaintTask({"decoder_width": 8, "discriminator_width": 8})
     model = task.attach(SSRModel(TINY_BACKBONE, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 10)).eval()
     return model, task
+
+
+def consistent_board(board, cells=None):
+    """``board`` with ``cells`` (default: its own) and what the file states once made to agree with them --
+    the evaluated images (dataset and config) and the config's hash -- as a run writes it: a toy board a
+    test builds from a fixture loads, since every cross-checkable value is checked on load."""
+    from ssrbench.hashing import config_hash
+
+    cells = list(board.cells if cells is None else cells)
+    n = cells[0].clean.n if cells else board.dataset.eval_images
+    config = {**board.config, "preset": {**board.config["preset"], "eval_images": n}}
+    dataset = board.dataset.model_copy(update={"eval_images": n, "eval_selection": f"first {n} test images"})
+    return board.model_copy(update={"cells": cells, "dataset": dataset, "config": config,
+                                    "config_hash": config_hash(config)})
+
+
+def consistent_pretext(pretext, per_image):
+    """``pretext`` with these per-image values and the means they imply (as a run records them)."""
+    return pretext.model_copy(update={"per_image": per_image, **{
+        which: float(per_image.values(which).mean()) for which in ("clean", "adversarial", "adversarial_reversed")}})

@@ -970,7 +970,7 @@ def test_compare_reads_its_numbers_by_the_same_rule(tmp_path):
     (["--eval-images", "3000000000"], "3000000000 is not in the range"),
     (["--batch-size", "3000000000"], "3000000000 is not in the range"),
     (["--eval-batch-size", "3000000000"], "3000000000 is not in the range"),
-    (["--max-retries", "3000000000", "--executor", "ray"], "3000000000 is not in the range 0<=x<=100"),
+    (["--max-retries", "3000000000", "--executor", "ray"], "3000000000 is not in the range 0<=x<=10"),
     (["--gpus-per-task", "3000000000", "--executor", "ray"], "must be at most 64"),
 ], ids=lambda v: v[0] if isinstance(v, list) else None)
 def test_counts_seeds_and_threads_have_an_upper_bound(tmp_path, args, named):
@@ -1117,3 +1117,167 @@ def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path, va
     assert res.exit_code == 2
     line = error_line(res)
     assert "--progress" in line and repr(value) in line and all(m in line for m in ("auto", "rich", "plain", "none"))
+
+
+# --- round two: doctored leaderboards ---
+# Every stored value that can be derived or cross-checked is checked on load: a doctored file is refused in
+# one line naming the file, the cell and the field. The base is a tiny schema-5 run (smoke preset, 16
+# synthetic images, rotation and the randomised contrastive task, fgsm and pgd2, both modes; written by
+# `ssrbench run` with TINY's options), so it carries every block a check reads: ran_on, randomized, transfer,
+# per-image pretext values, threats and training records.
+
+V5 = Path(__file__).parent / "fixtures" / "leaderboard-v5-smoke.json"
+ROT, ROT_PGD, CON = 0, 1, 2  # rotation/multitask/fgsm (deterministic), .../pgd2, contrastive/multitask/fgsm (randomised)
+ROT_CF, CON_CF = 4, 6  # the same under classifier-first: no transfer block, whose own rules would speak first
+
+
+def _set(path: str, value):
+    """A doctoring: set the value at a dotted path of the leaderboard's JSON (integers index lists)."""
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def change(doc):
+        target = doc
+        for p in parents:
+            target = target[p]
+        target[last] = value(target[last]) if callable(value) else value
+    return change
+
+
+def _flip_one_clean_flag(doc):
+    """The pgd2 cell's Clean, one image flipped but self-consistent (counts, interval): only another cell of
+    the same model can tell."""
+    from ssrbench.leaderboard.records import Accuracy
+
+    cell = doc["cells"][ROT_PGD]
+    flags = Accuracy(**cell["clean"]).flags().copy()
+    flags[0] = not flags[0]
+    cell["clean"] = Accuracy.from_flags(flags).model_dump(mode="json")
+
+
+def _one_image_adv(doc):
+    from ssrbench.leaderboard.records import Accuracy
+
+    doc["cells"][ROT]["adv"] = Accuracy.from_flags([True]).model_dump(mode="json")
+
+
+def _one_image_draws(doc):
+    from ssrbench.leaderboard.records import Accuracy
+
+    doc["cells"][CON]["randomized"]["all_draws"] = Accuracy.from_flags([False]).model_dump(mode="json")
+
+
+def _rehashed(change):
+    """A doctoring of the config that also recomputes config_hash, as a careful doctor would."""
+    from ssrbench.hashing import config_hash
+
+    def both(doc):
+        change(doc)
+        doc["config_hash"] = config_hash(doc["config"])
+    return both
+
+
+def _weaker_attack_in_one_cell(doc):
+    """A cell's attack and threat both claim a smaller budget, consistently: only the config says otherwise."""
+    cell = doc["cells"][ROT]
+    cell["attack"]["params"]["eps"] = cell["threat"]["eps"] = 1 / 255
+
+
+def _randomized_on_a_deterministic_cell(doc):
+    """Three evaluations, self-consistent (every draw = the one draw), on a defense that draws nothing; the
+    stored views (which would tell) left out, as they may be: they are recomputed on load."""
+    from ssrbench.leaderboard.schema import DERIVED
+
+    for view in DERIVED:
+        doc.pop(view, None)
+    cell = doc["cells"][ROT_CF]
+    cell["randomized"] = {"draws": 5, "eot_samples": None, "fixed_draw": cell["adv_rev"], "all_draws": cell["adv_rev"],
+                          "clean_fixed_draw": cell["clean_rev"], "clean_all_draws": cell["clean_rev"]}
+
+
+ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/multitask/fgsm seed 0"
+
+
+@pytest.mark.parametrize("change,cell,field", [
+    (_set(f"cells.{ROT}.ran_on.executor", "banana"), ROT_CELL, "ran_on.executor"),
+    (_set(f"cells.{ROT}.ran_on.attempts", 99), ROT_CELL, "ran_on.attempts"),
+    (_set(f"cells.{ROT}.ran_on.threads", 4096), ROT_CELL, "ran_on.threads"),
+    (_set(f"cells.{ROT}.ran_on.seconds", 1e9), ROT_CELL, "ran_on.seconds"),
+    (_set(f"cells.{ROT}.ran_on.attempts", 3), ROT_CELL, "executor local"),  # only Ray retries
+    (_randomized_on_a_deterministic_cell, "cell rotation/classifier-first/fgsm seed 0", "reverse_randomized"),
+    (_set(f"cells.{CON_CF}.randomized", None), "cell contrastive/classifier-first/fgsm seed 0", "randomized is missing"),
+    (_flip_one_clean_flag, "cell rotation/multitask/pgd2 seed 0", "clean differs"),
+    (_set(f"cells.{ROT}.preset", "full"), ROT_CELL, "preset 'full'"),
+    (_set(f"cells.{ROT}.backbone", "resnet50"), ROT_CELL, "backbone 'resnet50'"),
+    (_set("dataset.eval_images", 10_000), "", "dataset.eval_images"),
+    (_set("config.preset.epochs_classifier", 99), "", "config_hash"),
+    (_set(f"cells.{ROT}.pretext.clean", lambda v: v + 0.5), ROT_CELL, "pretext: clean"),
+    (_set(f"cells.{ROT}.threat.eps", 0.9), ROT_CELL, "threat.eps"),
+    (_set(f"cells.{ROT_PGD}.threat.steps", 7), "cell rotation/multitask/pgd2 seed 0", "threat.steps"),
+    (_set("seconds_total", -1.0), "", "seconds_total"),
+    (_set("training.0.seconds", -5.0), "training stage classifier", "seconds"),
+    (_set(f"cells.{ROT}.seconds.attack", -2.0), ROT_CELL, "seconds.attack"),
+    (_set(f"cells.{ROT}.attack.params.eps", float("nan")), ROT_CELL, "params.eps is nan"),
+    (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
+    (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
+    (_weaker_attack_in_one_cell, ROT_CELL, "attack.params"),
+    (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse.steps 1 is not the config's 10"),
+    (_rehashed(_set("config.tasks", 5)), "", "config.tasks is int"),
+    (_rehashed(_set("config.preset.backbone", "resnet50")), ROT_CELL, "backbone 'test_efficientnet'"),
+    (_rehashed(_set("config.modes", ["multitask"])), "cell rotation/classifier-first/fgsm seed 0", "mode"),
+    (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
+], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "randomized-dropped", "clean", "preset",
+        "backbone", "eval-images", "config-hash", "pretext-mean", "threat-eps", "threat-steps", "seconds-total",
+        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "cell-params", "cell-reverse", "config-shape",
+        "config-backbone", "config-modes", "draws-length"])
+def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_path, change, cell, field):
+    doc = json.loads(V5.read_text())
+    change(doc)
+    path = tmp_path / "doctored.json"
+    path.write_text(json.dumps(doc))
+    res = invoke("show", path)
+    assert res.exit_code == 2, res.output
+    line = error_line(res)
+    assert res.output.strip() == line, res.output  # the whole output is that one line
+    assert str(path) in line and cell in line and field in line, line
+
+
+def test_round_two_the_undoctored_base_loads_and_shows():
+    res = invoke("show", V5)
+    assert res.exit_code == 0, res.output
+    board = store.load(V5)
+    assert board.source_schema_version == 5 and board.dataset.eval_images == 16
+    assert any(c.randomized for c in board.cells) and any(c.transfer for c in board.cells)
+
+
+def test_round_two_a_migrated_schema_1_file_is_checked_too(tmp_path, monkeypatch):
+    """Old files are migrated, then held to the same rules (every schema records preset, backbone, config)."""
+    doc = json.loads(FIXTURE.read_text())
+    doc["cells"][0]["backbone"] = "resnet50"
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    line = error_line(invoke("show", path))
+    assert "cell inpaint/multitask/fgsm seed 0: backbone 'resnet50'" in line
+
+
+def test_round_two_merge_of_parts_that_disagree_on_a_models_clean_is_one_line(tmp_path):
+    """Two parts of one model (other attacks, evaluated apart) whose Clean differs cannot be one file."""
+    board = store.load(V5)
+    rot = [c for c in board.cells if c.task.name == "rotation" and c.mode == "multitask"]
+    flags = rot[1].clean.flags().copy()
+    flags[0] = not flags[0]
+    from ssrbench.leaderboard.records import Accuracy
+
+    b = board.model_copy(update={"cells": [rot[1].model_copy(update={"clean": Accuracy.from_flags(flags)})]})
+    a = board.model_copy(update={"cells": [rot[0]]})
+    with pytest.raises(store.LeaderboardError, match="cannot merge a, b: merged: cell rotation/multitask/pgd2 seed 0: "
+                                                     "clean differs"):
+        merge([a, b], ["a", "b"], ["ssrbench", "merge"])
+
+
+def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path):
+    from ssrbench.limits import MAX_RETRIES, MAX_THREADS
+
+    for option, value in (("--threads", MAX_THREADS + 1), ("--max-retries", MAX_RETRIES + 1)):
+        res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
+        assert res.exit_code == 2 and option in res.output, res.output
+        assert not (tmp_path / "o.json").exists()

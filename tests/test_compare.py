@@ -14,6 +14,7 @@ from ssrbench.leaderboard.merge import merge
 from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.stats import mcnemar_exact
 
+from .conftest import consistent_board
 from .test_leaderboard import FIXTURE
 
 
@@ -51,8 +52,7 @@ def _big(n_images=400):
     board = _board()
     cells = [c.model_copy(update={m: Accuracy.from_flags(np.zeros(n_images, bool)) for m in ("clean", "clean_rev", "adv", "adv_rev")})
              for c in board.cells]
-    ds = board.dataset.model_copy(update={"eval_images": n_images, "eval_selection": f"first {n_images} test images"})
-    return board.model_copy(update={"cells": cells, "dataset": ds})
+    return consistent_board(board, cells)
 
 
 def test_identical_boards_are_unchanged_everywhere():

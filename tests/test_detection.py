@@ -13,6 +13,7 @@ from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage
 from ssrbench.stats import detection_scores, pack_float16, unpack_float16
 
+from .conftest import consistent_pretext
 from .test_bad_inputs import TINY, make_cifar
 from .test_leaderboard import FIXTURE
 
@@ -47,8 +48,7 @@ def test_per_image_values_round_trip_compactly_and_refuse_nan():
 
 
 def _with_per_image(cell, clean, adv):
-    p = cell.pretext.model_copy(update={"per_image": PerImage.from_arrays(clean, adv, adv)})
-    return cell.model_copy(update={"pretext": p})
+    return cell.model_copy(update={"pretext": consistent_pretext(cell.pretext, PerImage.from_arrays(clean, adv, adv))})
 
 
 def test_the_leaderboard_view_orients_the_score_and_is_checked_on_load():

@@ -17,6 +17,7 @@ from ssrbench.leaderboard.schema import Cell
 from ssrbench.stats import holm
 from ssrbench.studies.robust_base import markdown
 
+from .conftest import consistent_board
 from .test_bad_inputs import TINY, make_cifar
 from .test_leaderboard import FIXTURE
 
@@ -47,6 +48,7 @@ def cell(mode: str, attack: str, *, adv: int, adv_rev: int, adaptive: bool = Fal
                                        all_draws=acc(all_draws), clean_fixed_draw=acc(clean),
                                        clean_all_draws=acc(clean))
     return Cell.model_validate({**t.model_dump(), "mode": mode, "adaptive": adaptive,
+                                "reverse_randomized": randomized is not None,
                                 "attack": {**t.attack.model_dump(), "name": attack, "kind": kind},
                                 "pretext": {**t.pretext.model_dump(), "per_image": None},
                                 "clean": acc(clean).model_dump(), "clean_rev": acc(clean).model_dump(),
@@ -58,7 +60,7 @@ def cell(mode: str, attack: str, *, adv: int, adv_rev: int, adaptive: bool = Fal
 
 def board(cells: list[Cell]):
     """A leaderboard of these cells, through a file: what a reader of it gets."""
-    return store.loads(store.dumps(TEMPLATE.model_copy(update={"cells": cells})), "toy.json")
+    return store.loads(store.dumps(consistent_board(TEMPLATE, cells)), "toy.json")
 
 
 def test_holm_adjusts_step_down_in_the_given_order():

@@ -46,13 +46,13 @@ def test_malformed_field_names_file_and_field(tmp_path):
     p.write_text(json.dumps(doc))
     with pytest.raises(store.LeaderboardError) as err:
         store.load(p)
-    assert str(p) in str(err.value) and "cells.0.adv.percent" in str(err.value)
+    assert str(p) in str(err.value) and "cell inpaint/multitask/fgsm seed 0: adv.percent" in str(err.value)
 
 
 def test_inconsistent_counts_are_refused(tmp_path):
     doc = json.loads(FIXTURE.read_text())
     doc["cells"][0]["clean"]["correct"] += 1
-    with pytest.raises(store.LeaderboardError, match="cells.0.clean"):
+    with pytest.raises(store.LeaderboardError, match="cell inpaint/multitask/fgsm seed 0: clean: "):
         store.loads(json.dumps(doc), "x.json")
 
 

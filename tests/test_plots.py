@@ -15,7 +15,7 @@ from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage
 from ssrbench.studies.plots import source_of
 
-from .conftest import REPO
+from .conftest import REPO, consistent_pretext
 from .test_leaderboard import FIXTURE
 
 
@@ -29,11 +29,12 @@ def _sweep_like(tmp_path):
         for eps in (2, 8):
             for rev in (0, 8):
                 cells.append(c.model_copy(update={
-                    "attack": c.attack.model_copy(update={"name": f"{c.attack.name}@eps={eps}/255"}),
+                    "attack": c.attack.model_copy(update={"name": f"{c.attack.name}@eps={eps}/255",
+                                                          "params": {**c.attack.params, "eps": eps / 255}}),
                     "task": c.task.model_copy(update={"name": f"{c.task.name}@rev={rev}/255"}),
                     "threat": c.threat.model_copy(update={"eps": eps / 255}),
                     "reverse": {**c.reverse, "eps": rev / 255},
-                    "pretext": c.pretext.model_copy(update={"per_image": per})}))
+                    "pretext": consistent_pretext(c.pretext, per)}))
     path = tmp_path / "sweep.json"
     store.save(board.model_copy(update={"cells": cells}), path)
     return path

@@ -145,7 +145,7 @@ def test_a_doctored_all_draws_count_is_refused():
     r = RandomizedDefense(draws=DRAWS, fixed_draw=c.adv_rev, all_draws=Accuracy.from_flags(wrong),
                           clean_fixed_draw=c.clean_rev, clean_all_draws=c.clean_rev)
     with pytest.raises(ValueError, match="subset"):
-        type(c).model_validate({**c.model_dump(), "randomized": r.model_dump()})
+        type(c).model_validate({**c.model_dump(), "reverse_randomized": True, "randomized": r.model_dump()})
 
 
 def test_a_run_with_a_random_start_reverse_attack_records_the_three_evaluations(tmp_path):

@@ -13,6 +13,7 @@ from ssrbench.leaderboard.compare import compare
 from ssrbench.leaderboard.merge import merge
 from ssrbench.leaderboard.schema import Accuracy
 
+from .conftest import consistent_board
 from .test_bad_inputs import TINY, make_cifar
 from .test_leaderboard import FIXTURE
 
@@ -23,8 +24,7 @@ def _wide(n=400):
     flags = np.random.default_rng(0).random(n) < 0.4
     cells = [c.model_copy(update={m: Accuracy.from_flags(flags) for m in ("clean", "clean_rev", "adv", "adv_rev")})
              for c in board.cells]
-    ds = board.dataset.model_copy(update={"eval_images": n, "eval_selection": f"first {n} test images"})
-    return board.model_copy(update={"cells": cells, "dataset": ds})
+    return consistent_board(board, cells)
 
 
 def _seeded(board, seed, weights, shift=0):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
+from pydantic import ValidationError
+
 from ..hashing import config_hash
-from .schema import Leaderboard
+from .schema import Leaderboard, validation_line
 from .store import LeaderboardError
 
 # what must agree for cells from different files to sit in one table
@@ -68,7 +70,8 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                     seen.add(key)
                     merged.append(item)
         config[field] = merged
-    board = Leaderboard(
+    board = _build(
+        names,
         ssrbench_version=first.ssrbench_version, git_commit=first.git_commit, git_dirty=first.git_dirty,
         created=datetime.now(timezone.utc), command=command, environment=first.environment, dataset=first.dataset,
         preset=first.preset, seed=min(b.seed for b in boards), config=config, config_hash=config_hash(config),
@@ -79,3 +82,13 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                       "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
     )  # parts judged against different static bases cannot share a verdict: store.save refuses to write it
     return board
+
+
+def _build(names: list[str], **fields) -> Leaderboard:
+    """The merged board, or one line saying why its parts cannot be one file (e.g. one model whose Clean
+    differs between the parts: the same images through the same model)."""
+    try:
+        return Leaderboard(**fields)
+    except ValidationError as exc:
+        doc = {"cells": [c.model_dump(mode="json") for c in fields["cells"]], "seed": fields["seed"]}
+        raise LeaderboardError(f"cannot merge {', '.join(names)}: {validation_line('merged', doc, exc)}") from exc

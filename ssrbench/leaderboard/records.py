@@ -8,12 +8,34 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..budget import ThreatModel
-from ..stats import pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
+from ..limits import MAX_RETRIES, MAX_THREADS
+from ..stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
+
+
+# Bounds on what a file may claim about where and how long work ran: beyond them a value is a typo or a doctoring.
+EXECUTORS = ("local", "ray")  # `ssrbench run --executor`
+MAX_SECONDS = 366 * 24 * 3600.0  # any duration in a leaderboard: a year
+
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+
+
+def check_finite(value: Any, where: str) -> None:
+    """Refuse NaN and infinity anywhere in a free-form value (parameters, configs): JSON has no form for them,
+    and Python's json reads them all the same."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: only finite numbers belong in a leaderboard")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, f"{where}[{i}]")
 
 
 class Record(BaseModel):
@@ -72,7 +94,8 @@ class PerImage(Record):
     @model_validator(mode="after")
     def _sizes(self) -> "PerImage":
         for name in ("clean", "adversarial", "adversarial_reversed"):
-            self.values(name)  # raises on a wrong length or bad base64
+            if not np.isfinite(self.values(name)).all():  # values() raises on a wrong length or bad base64
+                raise ValueError(f"{name} holds a non-finite value: the run writes finite ones only")
         return self
 
     def values(self, which: str):
@@ -89,6 +112,21 @@ class Pretext(Record):
     adversarial_reversed: float
     per_image: PerImage | None = Field(None, description="every image's value (None in files before schema 3)")
 
+    @model_validator(mode="after")
+    def _means_match(self) -> "Pretext":
+        """Each mean is the mean of its per-image values, to float16's precision (the values are stored as
+        float16; values clipped to its range bound nothing and are skipped)."""
+        if self.per_image is None:
+            return self
+        for name in ("clean", "adversarial", "adversarial_reversed"):
+            v = self.per_image.values(name)
+            if (np.abs(v) >= F16_MAX).any():
+                continue
+            mean, stored = float(v.mean()), getattr(self, name)
+            if abs(mean - stored) > 2.0 ** -10 * float(np.abs(v).mean()) + 1e-6:
+                raise ValueError(f"{name} {stored!r} is not the mean of its per-image values ({mean:.6g})")
+        return self
+
 
 class Component(Record):
     """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
@@ -101,6 +139,12 @@ class Component(Record):
     params: dict[str, Any]
     details: dict[str, Any] = {}
     config_file: str | None = Field(None, description="the named config's file when it is not a built-in one")
+
+    @field_validator("params", "details")
+    @classmethod
+    def _finite(cls, value: dict[str, Any], info) -> dict[str, Any]:
+        check_finite(value, info.field_name)
+        return value
 
 
 class RandomizedDefense(Record):
@@ -134,22 +178,29 @@ class Cost(Record):
 
     passes_per_image: float = Field(ge=0, description="backbone image-passes (each a forward and a backward) of "
                                                       "one reverse attack, per image: steps x views")
-    seconds_per_image: float = Field(ge=0, description="its wall-clock seconds per image on the run's device")
-    attack_seconds_per_image: float = Field(ge=0, description="this cell's attack, seconds per image")
+    seconds_per_image: Seconds = Field(description="its wall-clock seconds per image on the run's device")
+    attack_seconds_per_image: Seconds = Field(description="this cell's attack, seconds per image")
 
 
 class RanOn(Record):
     """Where and how long one unit of work ran (a training stage, or a model's evaluation), and how many
     times it was started: a unit whose worker died is retried, and the count says so."""
 
-    executor: str = Field(description="local, or ray")
+    executor: Literal[EXECUTORS] = Field(description="local, or ray")  # type: ignore[valid-type]
     node: str = Field(description="the host name (local) or Ray node address the unit ran on")
-    seconds: float = Field(ge=0, description="the unit's wall-clock seconds on that node (the attempt that finished)")
-    attempts: int = Field(1, ge=1, description="times the unit was started: more than 1 = retried after a worker died")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads the unit ran with")
+    seconds: Seconds = Field(description="the unit's wall-clock seconds on that node (the attempt that finished)")
+    attempts: int = Field(1, ge=1, le=1 + MAX_RETRIES, description="times the unit was started: more than 1 = "
+                          "retried after a worker died")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="torch CPU threads the unit ran with")
     device: str | None = Field(None, description="the unit's device: the CPU model or GPU name")
     cpu_capability: str | None = Field(None, description="the CPU kernels torch used there (AVX2, AVX512, ...): nodes "
                                                          "of one cluster may round differently")
+
+    @model_validator(mode="after")
+    def _local_runs_once(self) -> "RanOn":
+        if self.executor == "local" and self.attempts != 1:
+            raise ValueError(f"attempts {self.attempts} with executor local: only Ray retries a unit")
+        return self
 
 
 class Transfer(Record):
@@ -191,9 +242,10 @@ class Cell(Record):
     adv_rev: Accuracy
     pretext: Pretext
     model_key: str
-    seconds: dict[str, float]
+    seconds: dict[str, Seconds]
     adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
-    zero_grad_fraction: float | None = Field(None, description="images whose input gradient was zero at step 1")
+    zero_grad_fraction: float | None = Field(None, ge=0, le=1, description="images whose input gradient was zero "
+                                             "at step 1")
     threat: ThreatModel | None = Field(None, description="the attack's declared threat model (None: undeclared)")
     seed: int = Field(0, description="the training and evaluation seed of this cell's model")
     weights_sha256: str | None = Field(None, description="SHA-256 of the evaluated model's weights: equal on two "
@@ -219,11 +271,67 @@ class Cell(Record):
         plain, reversed_ = (self.clean, self.clean_rev) if which == "clean" else (self.adv, self.adv_rev)
         return fired, (fired & reversed_.flags()) | (~fired & plain.flags())
 
+    @property
+    def label(self) -> str:
+        """How an error names the cell: task/mode/attack and seed."""
+        return f"cell {self.task.name}/{self.mode}/{self.attack.name} seed {self.seed}"
+
+    def accuracies(self) -> dict[str, Accuracy]:
+        """Every per-image accuracy the cell records, by its field's path: all are on the cell's images."""
+        out = {name: getattr(self, name) for name in ("clean", "clean_rev", "adv", "adv_rev")}
+        for block in ("randomized", "transfer"):
+            value = getattr(self, block)
+            for name in type(value).model_fields if value is not None else ():
+                if isinstance(getattr(value, name), Accuracy):
+                    out[f"{block}.{name}"] = getattr(value, name)
+        return out
+
+    @field_validator("reverse")
+    @classmethod
+    def _finite_reverse(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_finite(value, "reverse")
+        return value
+
     @model_validator(mode="after")
-    def _per_image_pretext_fits(self) -> "Cell":
+    def _same_images(self) -> "Cell":
+        """Every evaluation of a cell is on the same images: one length for all its per-image records."""
+        n = self.clean.n
+        for name, acc in self.accuracies().items():
+            if acc.n != n:
+                raise ValueError(f"{self.label}: {name} holds {acc.n} images, clean {n}: every evaluation of a "
+                                 f"cell is on the same images")
         p = self.pretext.per_image
-        if p is not None and p.n != self.clean.n:
-            raise ValueError(f"pretext.per_image holds {p.n} images, the cell {self.clean.n}")
+        if p is not None and p.n != n:
+            raise ValueError(f"{self.label}: pretext.per_image holds {p.n} images, clean {n}")
+        return self
+
+    @model_validator(mode="after")
+    def _threat_matches_params(self) -> "Cell":
+        """The threat model is read off the attack's parameters (``Attack.threat_model``): the budget the
+        cell declares is the one its attack ran with. Probes without a declared norm ("other") carry none."""
+        t, params = self.threat, self.attack.params
+        if t is None or t.norm == "other":
+            return self
+        eps, steps = params.get("eps"), params.get("steps")
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool) and not math.isclose(t.eps, eps,
+                                                                                           rel_tol=1e-9, abs_tol=1e-12):
+            raise ValueError(f"{self.label}: threat.eps {t.eps!r} is not attack.params.eps {eps!r}")
+        if isinstance(steps, int) and not isinstance(steps, bool) and t.steps != steps:
+            raise ValueError(f"{self.label}: threat.steps {t.steps} is not attack.params.steps {steps}")
+        return self
+
+    @model_validator(mode="after")
+    def _randomized_iff_the_defense_draws(self, info: ValidationInfo) -> "Cell":
+        """The three evaluations belong to a randomised defense, and (from schema 3, when a file says which
+        schema it was written with: ``store.loads`` does) every randomised defense has them: without them
+        its one lucky draw would read as a deterministic defense's result."""
+        if self.randomized is not None and not self.reverse_randomized:
+            raise ValueError(f"{self.label}: randomized holds a randomised defense's evaluations, but "
+                             f"reverse_randomized says the defense is deterministic")
+        written_with = (info.context or {}).get("schema_version")
+        if self.randomized is None and self.reverse_randomized and isinstance(written_with, int) and written_with >= 3:
+            raise ValueError(f"{self.label}: randomized is missing, but reverse_randomized says the defense draws "
+                             f"afresh: from schema 3 its evaluations every draw are recorded")
         return self
 
     @model_validator(mode="after")
@@ -363,16 +471,23 @@ class TrainingRecord(Record):
     stage: str
     key: str
     cached: bool
-    seconds: float
+    seconds: Seconds
     final_logs: dict[str, float]
     spec: dict[str, Any]
     weights_sha256: str | None = Field(None, description="SHA-256 of the weights this stage trained or loaded")
+
     trained_on: dict[str, Any] = Field(default_factory=dict, description="where the weights were trained: device, "
                                        "CPU capability or GPU, torch, threads, deterministic algorithms")
     warnings: list[str] = Field(default_factory=list, description="what training found wrong with the model "
                                                                    "(e.g. catastrophic overfitting)")
     ran_on: RanOn | None = Field(None, description="where this stage was trained in this run (None: loaded from the "
                                                    "cache, or a file before schema 4)")
+
+    @field_validator("spec")
+    @classmethod
+    def _finite_spec(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_finite(value, "spec")
+        return value
 
 
 class Environment(Record):
@@ -385,8 +500,8 @@ class Environment(Record):
     pydantic: str
     device: str
     device_name: str
-    threads: int
-    cpu_count: int | None
+    threads: int = Field(ge=1, le=MAX_THREADS)
+    cpu_count: int | None = Field(ge=1)
     cpu_capability: str | None = Field(None, description="the CPU kernels torch used (AVX2, AVX512, ...): they "
                                        "round differently, so retraining elsewhere gives other weights")
     deterministic: bool = Field(False, description="torch's deterministic algorithms were enforced")

@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..errors import SSRBenchError, format_validation_error
+from ..errors import SSRBenchError
 from ..fileio import UnreadableError, atomic_write_text, read_regular_file
-from .schema import SCHEMA_VERSION, Leaderboard
+from .schema import SCHEMA_VERSION, Leaderboard, validation_line
 
 
 class LeaderboardError(SSRBenchError):
@@ -151,9 +151,9 @@ def loads(text: str | bytes, where: str = "<string>") -> Leaderboard:
     written_with = doc.get("schema_version")
     doc = migrate(doc, where)
     try:
-        board = Leaderboard.model_validate(doc)
+        board = Leaderboard.model_validate(doc, context={"schema_version": written_with})
     except ValidationError as exc:
-        raise LeaderboardError(format_validation_error(where, exc).replace("invalid config", "invalid leaderboard")) from exc
+        raise LeaderboardError(validation_line(where, doc, exc)) from exc
     if "versus_base" not in doc:  # not checked against a stored copy: computed once here, where it can refuse
         _view(lambda: board.versus_base, where)
     board._source_schema_version = written_with
@@ -189,5 +189,5 @@ def save(board: Leaderboard, path: Path | str) -> None:
     try:
         loads(text, str(path))
     except LeaderboardError as exc:
-        raise LeaderboardError(f"refusing to write {path}; the leaderboard would not load back:\n{exc}") from exc
+        raise LeaderboardError(f"refusing to write {path}; the leaderboard would not load back: {exc}") from exc
     atomic_write_text(path, text)
