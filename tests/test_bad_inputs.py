@@ -1281,3 +1281,16 @@ def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path
         res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
         assert res.exit_code == 2 and option in res.output, res.output
         assert not (tmp_path / "o.json").exists()
+
+
+def test_the_readmes_failure_limits_are_the_codes():
+    """The Failure-behaviour section states the limits; they are read from the code here, so they cannot drift."""
+    from ssrbench.config import MAX_EXTENDS
+    from ssrbench.fileio import MAX_READ_BYTES
+    from ssrbench.leaderboard.store import MAX_DEPTH
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    section = readme[readme.index("## Failure behaviour"):]
+    for claim in (f"regular file under {MAX_READ_BYTES // 2**20} MiB", f"nested deeper than {MAX_DEPTH} levels",
+                  f"`extends` chain deeper than {MAX_EXTENDS} files"):
+        assert claim in section, claim
