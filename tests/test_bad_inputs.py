@@ -434,3 +434,185 @@ def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
     flags = {m: getattr(cell, m).flags() for m in ("clean", "clean_rev", "adv", "adv_rev")}
     with pytest.raises(SSRBenchError, match="multitask/inpaint/fgsm: the run produced a value that cannot be"):
         _cell("multitask/inpaint", "fgsm", **fields, **flags)
+
+
+# --- round two: cache, checkpoints, outputs, signals, concurrency, plugins ---------------------------------------
+# A corrupt *cache* file is a fault: one warning line, then retrained / recomputed, never trusted, never a crash.
+# A file the user names (--classifier-checkpoint, --out) that is bad is bad input: exit 2, one line naming it.
+
+def _entry(root: Path, key: str = "k") -> tuple[Path, Path]:
+    """A good cache entry ``key`` (weights and record) in ``root``; its two paths."""
+    ModelCache(root).save(key, {"w": torch.ones(2, 3)}, {"stage": "x"}, {"seconds": 1.5, "final_logs": {"ce": 0.5}})
+    return root / f"{key}.pt", root / f"{key}.json"
+
+
+def _payload_bytes(marker: Path) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"w": Payload(marker)}, buf)
+    return buf.getvalue()
+
+
+def _one_warning(caught, *parts: str) -> str:
+    (message,) = [str(w.message) for w in caught]
+    assert "\n" not in message and "weights_only=False" not in message, message
+    assert all(p in message for p in parts), message
+    return message
+
+
+@pytest.mark.parametrize("which,content,reason", [
+    ("pt", b"", "empty or cut short"), ("pt", os.urandom(256), "not a file torch.save writes"),
+    ("pt", "truncated", "cut short"), ("pt", "payload", "objects other than tensors"),
+    ("json", b"{not json", "JSONDecodeError"), ("json", b"\xff\xfe{}", "UnicodeDecodeError"),
+    ("json", b"[1, 2]", "not a JSON object"), ("json", b'{"seconds": "fast"}', "seconds is not"),
+    ("json", b'{"seconds": NaN}', "seconds is not"), ("json", b'{"final_logs": [1]}', "final_logs"),
+    ("json", b'{"warnings": "none"}', "warnings is not"), ("json", None, "record k.json is missing"),
+])
+def test_a_corrupt_cache_entry_warns_once_and_is_retrained(tmp_path, which, content, reason):
+    weights, meta = _entry(tmp_path)
+    marker = tmp_path / "payload-ran"
+    target = weights if which == "pt" else meta
+    if content is None:
+        target.unlink()
+    else:
+        content = {"truncated": weights.read_bytes()[:100], "payload": _payload_bytes(marker)}.get(content, content)
+        target.write_bytes(content)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ModelCache(tmp_path).load("k") is None
+    _one_warning(caught, str(weights), reason, "retraining")
+    assert not marker.exists()
+
+
+def test_a_cache_entry_of_other_shapes_is_refused_before_any_weight_is_loaded(tmp_path):
+    """load_state_dict copies every tensor that fits before it reports one that does not: the stage was then
+    'retrained' from the entry's weights, not from its seed."""
+    from types import SimpleNamespace
+
+    from ssrbench.progress import Reporter
+    from ssrbench.training.modes import _cached_or_train
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    spec = {"stage": "shapes"}
+    planted = {k: torch.full_like(v, 7.0) for k, v in init.items()} | {"1.weight": torch.ones(5, 4)}
+    ModelCache(tmp_path).save(ModelCache.key(spec), planted, spec, {"seconds": 1.0})
+    ctx = SimpleNamespace(retrain=False, cache=ModelCache(tmp_path), reporter=Reporter(quiet=True),
+                          device=torch.device("cpu"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record = _cached_or_train(ctx, "toy", spec, model, model.state_dict, lambda resume: {})
+    _one_warning(caught, "does not fit", "1.weight (5, 4)", "retraining")
+    assert not record.cached
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in init.items())  # nothing of the entry was taken
+
+
+def _toy_stage(root: Path):
+    """A tiny stage as train_epochs tracks one (model, SGD + a LambdaLR schedule), for epoch checkpoints."""
+    from types import SimpleNamespace
+
+    from ssrbench.training.resume import StageResume
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (t + 1))
+    resume = StageResume(ModelCache(root), "k").track(model, SimpleNamespace(main=[(opt, sched)], aux=[]))
+    return resume, model, opt, sched
+
+
+def _kept_epoch(root: Path) -> dict:
+    from ssrbench.training.resume import generator_states
+
+    resume, model, opt, sched = _toy_stage(root)
+    model(torch.randn(4, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    resume.save(1, 3, generator_states(torch.Generator(), torch.Generator(), torch.device("cpu")))
+    return torch.load(root / "k.partial.pt", weights_only=True)
+
+
+def _doctor_optimizer(good: dict, change) -> dict:
+    import copy
+
+    optimizers = copy.deepcopy(good["optimizers"])
+    change(optimizers[0][0], optimizers[0][1])
+    return dict(good, optimizers=optimizers)
+
+
+EPOCH_CHECKPOINTS = {  # each loads with weights_only and passed the old checks, then crashed or was recorded
+    "epoch beyond the run": lambda g: dict(g, epoch=7), "negative epoch": lambda g: dict(g, epoch=-1),
+    "fractional epoch": lambda g: dict(g, epoch=1.5), "epoch as a tensor": lambda g: dict(g, epoch=torch.tensor(1)),
+    "epochs as a float": lambda g: dict(g, epochs=3.0), "NaN training time": lambda g: dict(g, seconds=float("nan")),
+    "negative training time": lambda g: dict(g, seconds=-5.0), "training time as text": lambda g: dict(g, seconds="12"),
+    "NaN held-out reading": lambda g: dict(g, history=[float("nan")]),
+    "momentum of another shape": lambda g: _doctor_optimizer(g, lambda o, s: o["state"][0].update(
+        momentum_buffer=torch.zeros(7))),
+    "learning rate as text": lambda g: _doctor_optimizer(g, lambda o, s: o["param_groups"][0].update(lr="fast")),
+    "schedule step as text": lambda g: _doctor_optimizer(g, lambda o, s: s.update(last_epoch="x")),
+    "NaN schedule rate": lambda g: _doctor_optimizer(g, lambda o, s: s.update(_last_lr=[float("nan")])),
+    "float batch count": lambda g: dict(g, model=dict(g["model"], **{"1.num_batches_tracked": torch.tensor(1.5)})),
+}
+
+
+def test_an_epoch_checkpoint_that_does_not_fit_is_warned_and_its_stage_starts_afresh(tmp_path):
+    good = _kept_epoch(tmp_path)
+    resume, model, opt, _ = _toy_stage(tmp_path)
+    assert resume.restore(3)["epoch"] == 1  # the good one resumes
+    for name, doctor in EPOCH_CHECKPOINTS.items():
+        torch.save(doctor(good), tmp_path / "k.partial.pt")
+        resume, model, opt, sched = _toy_stage(tmp_path)
+        untouched = {k: v.clone() for k, v in model.state_dict().items()}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert resume.restore(3) is None, name
+        _one_warning(caught, "does not fit this stage", "training it from its first epoch")
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in untouched.items()), name
+        assert not opt.state and resume.seconds_before == 0.0, name
+        model(torch.randn(4, 2)).sum().backward()  # and the stage trains on
+        opt.step()
+        sched.step()
+
+
+def test_kept_evaluation_batches_of_another_key_or_with_nan_timings_are_not_resumed_from(tmp_path):
+    from .test_resume_evaluation import _Kept, _evaluate, _same
+
+    whole = _evaluate()
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(_Kept(ModelCache(tmp_path / "src"), stop_after=2))
+    good = torch.load(tmp_path / "src" / "k.eval.pt", weights_only=True)
+    cases = {"another evaluation's key": dict(good, key="other"),
+             "NaN clean timing": dict(good, seconds_clean=dict(good["seconds_clean"], reverse=float("nan"))),
+             "negative pass count": dict(good, defense_passes=-3),
+             "infinite attack timing": dict(good, attacks=dict(good["attacks"], a=dict(
+                 good["attacks"]["a"], seconds=dict(good["attacks"]["a"]["seconds"], attack=float("inf")))))}
+    for name, content in cases.items():
+        cache = ModelCache(tmp_path / name.replace(" ", "-").replace("'", ""))
+        cache.root.mkdir()
+        torch.save(content, cache.progress_path("k"))
+        kept = _Kept(cache)
+        with pytest.warns(UserWarning, match="(unreadable|do not fit)"):
+            out = _evaluate(kept)
+        assert kept.saves == 5, name  # evaluated from the first image
+        _same(whole, out)
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty or cut short"), (b"\x89PNG\r\n\x1a\n not weights", "not a file torch.save writes"),
+    ("truncated", "cut short"), ("payload", "objects other than tensors"), ("folder", "is a directory"),
+])
+def test_a_bad_classifier_checkpoint_is_exit_2_naming_it_before_data_is_read(tmp_path, content, reason):
+    path = tmp_path / "mine.pt"
+    marker = tmp_path / "payload-ran"
+    if content == "folder":
+        path.mkdir()
+    else:
+        buf = io.BytesIO()
+        torch.save({"w": torch.ones(3)}, buf)
+        content = {"truncated": buf.getvalue()[:90], "payload": _payload_bytes(marker)}.get(content, content)
+        path.write_bytes(content)
+    res = smoke(tmp_path / "no-data", tmp_path / "o.json", tmp_path / "cache", "--modes", "classifier-first",
+                "--classifier-checkpoint", path)
+    assert res.exit_code == 2, res.output
+    line = error_line(res)
+    assert str(path) in line and reason in line and "CIFAR-10 not found" not in res.output
+    assert not marker.exists() and not (tmp_path / "o.json").exists()
