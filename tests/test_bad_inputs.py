@@ -616,3 +616,151 @@ def test_a_bad_classifier_checkpoint_is_exit_2_naming_it_before_data_is_read(tmp
     line = error_line(res)
     assert str(path) in line and reason in line and "CIFAR-10 not found" not in res.output
     assert not marker.exists() and not (tmp_path / "o.json").exists()
+
+
+# output paths and a full disk ---------------------------------------------------------------------------------
+
+def _not_a_file(tmp_path: Path, kind: str) -> Path:
+    if kind == "directory":
+        (tmp_path / "board.json").mkdir()
+        return tmp_path / "board.json"
+    if kind == "parent is a file":
+        (tmp_path / "a-file").write_text("")
+        return tmp_path / "a-file" / "board.json"
+    if kind == "pipe":
+        os.mkfifo(tmp_path / "board.json")
+        return tmp_path / "board.json"
+    return Path("/dev/full")  # as root, os.replace put a regular file in the device's place
+
+
+@pytest.mark.parametrize("kind,reason", [("directory", "is a directory"), ("parent is a file", "is a file, not a folder"),
+                                         ("pipe", "not a regular file"), ("/dev/full", "not a regular file")])
+def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, kind, reason):
+    out = _not_a_file(tmp_path, kind)
+    with pytest.raises(fileio.UnwritableError, match=f"--out {out}: .*{reason}") as err:
+        fileio.check_writable(out)  # what run, plot and peek call before any work
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
+    if kind == "/dev/full":  # and through the CLI; no data: a run that got past the check would fail later
+        res = smoke(tmp_path / "no-data", out, tmp_path / "cache")
+        assert res.exit_code == 2, res.output
+        line = error_line(res)
+        assert f"--out {out}" in line and reason in line and "CIFAR-10 not found" not in res.output
+    if kind in ("pipe", "/dev/full"):
+        with pytest.raises(fileio.UnwritableError, match="not a regular file"):
+            fileio.atomic_write_text(out, "{}")  # the writer refuses too, whoever calls it
+        assert not out.is_file() and not list(out.parent.glob(f".{out.name}.*.tmp"))
+
+
+def test_a_read_only_out_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    real = fileio.tempfile.mkstemp
+
+    def read_only(*a, dir=None, **k):  # root ignores permission bits: refuse as a read-only mount does
+        if Path(dir) == folder:
+            raise OSError(30, "Read-only file system")
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
+    with pytest.raises(fileio.UnwritableError, match=f"--out {folder / 'board.json'}: .*Read-only file system") as err:
+        fileio.check_writable(folder / "board.json")
+    assert err.value.exit_code == 2 and ".probe" not in str(err.value)
+
+
+def test_a_symlinked_out_is_written_through_the_link(tmp_path):
+    real = tmp_path / "results" / "board.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "board.json"
+    link.symlink_to(real)
+    fileio.check_writable(link)
+    fileio.atomic_write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+
+
+def _full_disk(monkeypatch, after: int | None = None):
+    """ENOSPC from the disk: at fsync (the kernel reports a full disk at the latest there), or after ``after``
+    bytes of the write itself."""
+    def fsync(_fd):
+        raise OSError(28, "No space left on device")
+
+    if after is None:
+        monkeypatch.setattr(fileio.os, "fsync", fsync)
+        return
+    real = fileio.os.fdopen
+
+    class Filling(io.RawIOBase):
+        def __init__(self, fh):
+            self.fh, self.left = fh, after
+
+        def write(self, data):
+            if len(data) > self.left:
+                self.fh.write(bytes(data[:self.left]))
+                raise OSError(28, "No space left on device")
+            self.left -= len(data)
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def close(self):
+            self.fh.close()
+
+    monkeypatch.setattr(fileio.os, "fdopen", lambda fd, mode: Filling(real(fd, mode)))
+
+
+@pytest.mark.parametrize("where", ["at fsync", "mid-write"])
+def test_a_full_disk_at_the_final_write_keeps_the_old_leaderboard_and_leaves_no_temp(tmp_path, monkeypatch, where):
+    board = store.load(FIXTURE)
+    halves = [tmp_path / "a.json", tmp_path / "b.json"]
+    for half, keep in zip(halves, (lambda c: c.mode == "multitask", lambda c: c.mode != "multitask")):
+        store.save(board.model_copy(update={"cells": [c for c in board.cells if keep(c)]}), half)
+    out = tmp_path / "board.json"
+    out.write_bytes(FIXTURE.read_bytes())
+    before = out.read_bytes()
+    _full_disk(monkeypatch, None if where == "at fsync" else 1000)
+    res = invoke("merge", *halves, "--out", out)  # the same store.save as run's final write, without training
+    assert res.exit_code == 1, res.output  # not bad input: the disk filled up
+    line = error_line(res)
+    assert str(out) in line and "No space left on device" in line and "untouched" in line and ".tmp" not in line
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "board.json"]
+
+
+def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp_path, monkeypatch):
+    """Epoch checkpoints and the finished stage are an optimisation: a cache that fills up mid-run is warned
+    about once; the stage trains to its end, an older kept epoch is untouched, no temp file is left."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from ssrbench.presets import PRESETS
+    from ssrbench.progress import Reporter
+
+    good = _kept_epoch(tmp_path)  # an older run's kept epoch (of 3; this stage has 4: not resumed from)
+    before = (tmp_path / "k.partial.pt").read_bytes()
+    resume, model, opt, sched = _toy_stage(tmp_path)
+    ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
+    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}), device=torch.device("cpu"),
+                          seed=0, reporter=Reporter(quiet=True), train_range=lambda: (8, 8), autocast=nullcontext)
+    steps = []
+
+    def step(x, y, g):
+        steps.append(1)
+        loss = model(torch.randn(4, 2)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"mse": loss.detach()}
+
+    _full_disk(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_epochs(ctx, "toy", 4, step, resume=resume)
+        resume.cache.save("k", model.state_dict(), {}, {"seconds": 1.0})
+    assert len(steps) == 8  # every epoch trained
+    messages = [str(w.message) for w in caught if "stopped taking files" in str(w.message)]
+    assert len(messages) == 1 and "No space left on device" in messages[0], [str(w.message) for w in caught]
+    assert (tmp_path / "k.partial.pt").read_bytes() == before and good["epoch"] == 1
+    assert not (tmp_path / "k.pt").exists() and not (tmp_path / "k.json").exists()
+    assert not list(tmp_path.glob(".*.tmp"))

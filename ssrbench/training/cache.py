@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..hashing import config_hash
-from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_stale_temps
+from ..fileio import UnwritableError, atomic_write, check_writable_dir, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
@@ -38,6 +38,7 @@ class ModelCache:
         self.enabled = enabled
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
         self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
+        self._unwritable = False  # a write failed in this run (warned once)
 
     def fresh(self, key: str) -> bool:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
@@ -121,7 +122,21 @@ class ModelCache:
             return
         buf = io.BytesIO()
         torch.save({"format": fmt, "key": key, **state}, buf)
-        atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+        self._write(path, buf.getvalue())
+
+    def _write(self, path: Path, data: bytes) -> bool:
+        """Write one cache file atomically. A cache that stops taking files mid-run (a full disk, a lost mount)
+        is a fault, not an error: the run goes on without keeping this file (warned once per run), the old
+        file, if any, is untouched, and no temp file is left behind."""
+        try:
+            atomic_write(path, lambda fh: fh.write(data))
+            return True
+        except UnwritableError as exc:
+            if not self._unwritable:
+                warnings.warn(f"model cache {self.root} stopped taking files ({exc}); the run goes on without "
+                              f"keeping models or progress there")
+            self._unwritable = True
+            return False
 
     def drop_progress(self) -> None:
         """Forget the evaluations kept by this run: called once every cell is built (a later run of the same
@@ -162,8 +177,9 @@ class ModelCache:
         weights, meta = self._paths(key)
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
-        atomic_write(weights, lambda fh: fh.write(buf.getvalue()))
-        atomic_write_text(meta, json.dumps({"spec": spec, **info}, indent=2, default=str))
+        record = json.dumps({"spec": spec, **info}, indent=2, default=str).encode("utf-8")
+        if self._write(weights, buf.getvalue()) and not self._write(meta, record):
+            weights.unlink(missing_ok=True)  # weights without their record are not an entry
 
 
 def _check_info(info: Any, name: str) -> None:
