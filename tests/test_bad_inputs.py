@@ -764,3 +764,67 @@ def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp
     assert (tmp_path / "k.partial.pt").read_bytes() == before and good["epoch"] == 1
     assert not (tmp_path / "k.pt").exists() and not (tmp_path / "k.json").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# signals: SIGTERM cleans up as Ctrl-C does ---------------------------------------------------------------------
+
+WRITER = """
+import sys, time
+from ssrbench.errors import Terminated, sigterm_raises
+from ssrbench.fileio import atomic_write
+
+def write(fh):
+    fh.write(b"half a leaderboard")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+
+try:
+    with sigterm_raises():
+        atomic_write(sys.argv[1], write)
+except Terminated:
+    sys.exit(143)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_writer_signalled_mid_write_leaves_the_old_file_and_no_temp(tmp_path, sig, status):
+    """A real process, signalled inside atomic_write: Python's default SIGTERM ended it at once, skipping the
+    writer's cleanup, so its temp file stayed behind (swept only by a later run, a minute on)."""
+    out = tmp_path / "board.json"
+    out.write_text("old")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert proc.stdout.readline().strip() == "writing", proc.communicate()[0]
+    assert list(tmp_path.glob(".board.json.*.tmp"))  # caught mid-write
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == status, output
+    assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["board.json"]
+
+
+def test_sigterm_during_a_commands_final_write_exits_143_with_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        pytest.skip("the test runner has its own SIGTERM handler")
+    board = store.load(FIXTURE)
+    halves = [tmp_path / "a.json", tmp_path / "b.json"]
+    for half, keep in zip(halves, (lambda c: c.mode == "multitask", lambda c: c.mode != "multitask")):
+        store.save(board.model_copy(update={"cells": [c for c in board.cells if keep(c)]}), half)
+    out = tmp_path / "board.json"
+    out.write_bytes(FIXTURE.read_bytes())
+    before = out.read_bytes()
+
+    def terminated(_fd):
+        assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL, "no SIGTERM handler: the signal would kill pytest"
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, in the main thread, before fsync returns
+        time.sleep(5)
+
+    monkeypatch.setattr(fileio.os, "fsync", terminated)
+    res = invoke("merge", *halves, "--out", out)
+    assert res.exit_code == 143, res.output
+    assert error_line(res).startswith("Error: terminated: no file was written or replaced")
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "board.json"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the command's handler is gone with it
