@@ -828,3 +828,90 @@ def test_sigterm_during_a_commands_final_write_exits_143_with_one_line_and_keeps
     assert error_line(res).startswith("Error: terminated: no file was written or replaced")
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "board.json"]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the command's handler is gone with it
+
+
+# two runs sharing a cache ------------------------------------------------------------------------------------
+
+RACER = """
+import sys
+from ssrbench.fileio import atomic_write_text
+path, letter = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(60):
+    atomic_write_text(path, letter * (5000 + i))
+"""
+
+
+def test_two_processes_writing_one_cache_file_never_leave_a_mixed_or_half_file(tmp_path):
+    """Two runs finishing the same stage at once: each write replaces the file whole (temp names carry the pid,
+    so the two never write into one temp file); a reader in between sees one writer's file, never a mix."""
+    path = tmp_path / "k.partial.pt"
+    path.write_text("old")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), letter], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env) for letter in "AB"]
+    for r in racers:
+        assert r.stdout.readline().strip() == "ready"
+    for r in racers:
+        r.stdin.write("go\n")
+        r.stdin.flush()
+    while any(r.poll() is None for r in racers):
+        text = path.read_text()
+        assert text == "old" or len(set(text)) == 1 and len(text) >= 5000, text[:40]
+    assert [r.wait(timeout=30) for r in racers] == [0, 0]
+    assert path.read_text()[0] in "AB" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_starting_beside_a_live_writer_does_not_sweep_its_temp_file(tmp_path):
+    """prepare() sweeps temp files of killed writers; one whose writer (another process) is alive stays, even
+    when it is older than a minute -- a long write into a slow shared folder."""
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        temp = tmp_path / f".abc.eval.pt.{live.pid}.q1w2e3.tmp"
+        temp.write_text("being written")
+        an_hour_ago = time.time() - 3600
+        os.utime(temp, (an_hour_ago, an_hour_ago))
+        ModelCache(tmp_path).prepare()
+        assert temp.exists()
+    finally:
+        live.kill()
+        live.wait()
+    ModelCache(tmp_path).prepare()
+    assert not temp.exists()  # its writer is gone now
+
+
+def test_kept_epochs_and_batches_written_by_two_runs_at_once_always_load(tmp_path):
+    """Two runs of one stage (or one evaluation) keep their progress in the same file; whichever wrote last,
+    what a third run loads is a whole, fitting checkpoint -- never a warning, never a crash."""
+    import threading
+
+    good = _kept_epoch(tmp_path / "src")
+    cache = ModelCache(tmp_path)
+    stop = threading.Event()
+
+    def keep(epoch_seconds: float):
+        while not stop.is_set():
+            cache.save_partial("k", {k: v for k, v in good.items() if k not in ("format", "key")} | {"seconds": epoch_seconds})
+            cache.save_progress("k", {"done": 8, "seconds": epoch_seconds})
+
+    writers = [threading.Thread(target=keep, args=(s,)) for s in (1.0, 2.0)]
+    for w in writers:
+        w.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an unreadable kept file warns: fail on it
+            loads = 0
+            while loads < 40:
+                if not cache.partial_path("k").exists() or not cache.progress_path("k").exists():
+                    continue
+                resume, *_ = _toy_stage(tmp_path)
+                assert resume.restore(3)["epoch"] == 1 and resume.seconds_before in (1.0, 2.0)
+                assert cache.load_progress("k")["seconds"] in (1.0, 2.0)
+                loads += 1
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+    assert not list(tmp_path.glob(".*.tmp"))
