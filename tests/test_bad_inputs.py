@@ -635,7 +635,10 @@ def _not_a_file(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("kind,reason", [("directory", "is a directory"), ("parent is a file", "is a file, not a folder"),
                                          ("pipe", "not a regular file"), ("/dev/full", "not a regular file")])
-def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, kind, reason):
+def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, monkeypatch, kind, reason):
+    import ssrbench.runner
+
+    monkeypatch.setattr(ssrbench.runner, "check_backbone", lambda name: None)  # a forward pass per run: not tested here
     out = _not_a_file(tmp_path, kind)
     with pytest.raises(fileio.UnwritableError, match=f"--out {out}: .*{reason}") as err:
         fileio.check_writable(out)  # what run, plot and peek call before any work
@@ -915,3 +918,70 @@ def test_kept_epochs_and_batches_written_by_two_runs_at_once_always_load(tmp_pat
         for w in writers:
             w.join()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# plugins ---------------------------------------------------------------------------------------------------------
+
+from .test_plugins import _install, site  # noqa: E402,F401 - the example-plugin machinery (site: a fixture)
+
+HOSTILE_PLUGINS = {  # entry point -> its module's source, and what the one error line says
+    "exits": ("import sys\nsys.exit('plugin says bye')\n", "SystemExit: plugin says bye"),
+    "multiline": ("raise RuntimeError('first line\\nsecond line')\n", "RuntimeError: first line ..."),
+    "nothing": ("X = 1\n", "has no attribute 'Broken'"),
+    "unbuildable": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+                    "    name = 'unbuildable'\n    def __init__(self, params=None):\n        raise RuntimeError('needs a GPU')\n",
+                    "fails to build: RuntimeError: needs a GPU"),
+    "perimage": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+                 "    name = 'perimage'\n    def training_loss(self, model, x, g):\n"
+                 "        out = super().training_loss(model, x, g)\n"
+                 "        out.loss = out.loss.expand(len(x))\n        return out\n",
+                 "training_loss must give a TaskLoss whose loss is one finite number, got shape (2,)"),
+    "nanloss": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+                "    name = 'nanloss'\n    def training_loss(self, model, x, g):\n"
+                "        out = super().training_loss(model, x, g)\n"
+                "        out.loss = out.loss * float('nan')\n        return out\n",
+                "one finite number, got nan"),
+}
+
+
+def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_read(site, tmp_path, monkeypatch):
+    """Raising SystemExit or a multi-line error on import, an entry point naming nothing, a constructor that
+    fails, a training loss per image or NaN: each a line naming the plugin's distribution, exit 2, before
+    the data is read (they were: the process ending in the plugin's words, several lines, a traceback, and a
+    crash or a 'diverged' mid-training). One distribution with every case: the entry points are scanned once."""
+    from tests.distributions import install_fake_distribution
+    from ssrbench.registry import reset_all
+
+    import ssrbench.runner
+
+    monkeypatch.setattr(ssrbench.runner, "check_backbone", lambda name: None)  # a forward pass per run: not tested here
+    modules = {f"ssr_hostile_{name}": source for name, (source, _) in HOSTILE_PLUGINS.items()}
+    install_fake_distribution(site, "ssr-hostile", "0.1",
+                              {"ssrbench.tasks": {name: f"ssr_hostile_{name}:Broken" for name in HOSTILE_PLUGINS}}, modules)
+    reset_all()
+    try:
+        for name, (_, reason) in HOSTILE_PLUGINS.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the skipped plugin's warning; the error line is what is checked
+                res = smoke(tmp_path / "no-data", tmp_path / "o.json", tmp_path / "cache", "--tasks", name)
+            assert res.exit_code == 2, (name, res.output)
+            line = error_line(res)
+            assert f"'{name}'" in line and "ssr-hostile" in line and reason in line, line
+            assert "CIFAR-10 not found" not in res.output and not (tmp_path / "o.json").exists()
+    finally:
+        for module in modules:
+            sys.modules.pop(module, None)
+
+
+def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept(site):
+    _install(site, {"ssrbench.tasks": {"rotation": "ssr_plugin_mod:Fake"}, "ssrbench.attacks": {"fgsm": "ssr_plugin_mod:Fake"}},
+             "raise RuntimeError('never imported')\n")
+    from ssrbench.adversarial.base import ATTACKS
+    from ssrbench.pretext.base import TASKS
+    from ssrbench.registry import PluginWarning
+
+    with pytest.warns(PluginWarning) as caught:
+        assert TASKS.origin("rotation").distribution == "ssrbench" and ATTACKS.origin("fgsm").distribution == "ssrbench"
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and all("ssr-test-plugin 0.5" in m and "already provided by ssrbench" in m
+                                      and "\n" not in m for m in messages), messages
