@@ -732,7 +732,8 @@ def test_a_full_disk_at_the_final_write_keeps_the_old_leaderboard_and_leaves_no_
 
 def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp_path, monkeypatch):
     """Epoch checkpoints and the finished stage are an optimisation: a cache that fills up mid-run is warned
-    about once; the stage trains to its end, an older kept epoch is untouched, no temp file is left."""
+    about once; the stage trains to its end, an older kept epoch is untouched, no temp file is left, and the
+    finished stage is kept in memory for the run's later units (the shared classifier is not retrained)."""
     from contextlib import nullcontext
     from types import SimpleNamespace
 
@@ -767,6 +768,8 @@ def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp
     assert (tmp_path / "k.partial.pt").read_bytes() == before and good["epoch"] == 1
     assert not (tmp_path / "k.pt").exists() and not (tmp_path / "k.json").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+    state, info = resume.cache.load("k")  # the run's later units share the stage from memory, not retrain it
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items()) and info["seconds"] == 1.0
 
 
 # signals: SIGTERM cleans up as Ctrl-C does ---------------------------------------------------------------------

@@ -39,6 +39,7 @@ class ModelCache:
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
         self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
         self._unwritable = False  # a write failed in this run (warned once)
+        self._unsaved: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}  # entries it failed to write
 
     def fresh(self, key: str) -> bool:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
@@ -149,6 +150,9 @@ class ModelCache:
     def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:
             return None
+        if key in self._unsaved:  # trained in this run, but the cache would not take it
+            state, info = self._unsaved[key]
+            return {k: v.clone() for k, v in state.items()}, dict(info)
         weights, meta = self._paths(key)
         if not weights.exists():
             return None
@@ -178,8 +182,11 @@ class ModelCache:
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
         record = json.dumps({"spec": spec, **info}, indent=2, default=str).encode("utf-8")
-        if self._write(weights, buf.getvalue()) and not self._write(meta, record):
-            weights.unlink(missing_ok=True)  # weights without their record are not an entry
+        if self._write(weights, buf.getvalue()) and self._write(meta, record):
+            return
+        weights.unlink(missing_ok=True)  # weights without their record are not an entry
+        # kept for the rest of this run instead: later units load the shared classifier from here, not retrain it
+        self._unsaved[key] = ({k: v.detach().cpu().clone() for k, v in state.items()}, json.loads(record))
 
 
 def _check_info(info: Any, name: str) -> None:
