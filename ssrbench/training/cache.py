@@ -182,9 +182,10 @@ class ModelCache:
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
         record = json.dumps({"spec": spec, **info}, indent=2, default=str).encode("utf-8")
-        if self._write(weights, buf.getvalue()) and self._write(meta, record):
-            return
-        weights.unlink(missing_ok=True)  # weights without their record are not an entry
+        if self._write(weights, buf.getvalue()):
+            if self._write(meta, record):
+                return
+            weights.unlink(missing_ok=True)  # these weights beside another record (or none) are not an entry
         # kept for the rest of this run instead: later units load the shared classifier from here, not retrain it
         self._unsaved[key] = ({k: v.detach().cpu().clone() for k, v in state.items()}, json.loads(record))
 
