@@ -953,7 +953,7 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
     fails, a training loss per image or NaN: each a line naming the plugin's distribution, exit 2, before
     the data is read (they were: the process ending in the plugin's words, several lines, a traceback, and a
     crash or a 'diverged' mid-training). One distribution with every case: the entry points are scanned once."""
-    from tests.distributions import install_fake_distribution
+    from .distributions import install_fake_distribution
     from ssrbench.registry import reset_all
 
     import ssrbench.runner
