@@ -15,7 +15,7 @@ from .catalogue import SECTIONS, table
 from .cli_types import FiniteFloat, RayAddressType, preset_param_type
 from .config import load_task_config
 from .data import DATA_DIR_ENV
-from .errors import SSRBenchError
+from .errors import TERMINATED, SSRBenchError, Terminated, sigterm_raises
 from .leaderboard.records import EXECUTORS
 from .limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
 from .plaintext import json_text, printable, text
@@ -45,21 +45,23 @@ INTERRUPTED = 130  # what shells expect of a process ended by Ctrl-C (128 + SIGI
 
 
 def _friendly(fn):
-    """User errors become one clear message and an exit status, never a traceback; Ctrl-C exits 130."""
+    """User errors become one clear message and an exit status, never a traceback; Ctrl-C exits 130, SIGTERM 143."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with sigterm_raises():  # SIGTERM cleans up as Ctrl-C does, and exits 143
+                return fn(*args, **kwargs)
         except SSRBenchError as exc:
             raise _Fail(str(exc), exc.exit_code) from exc
         except OSError as exc:
             raise _Fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1) from exc
         except KeyboardInterrupt as exc:
-            raise _Fail("interrupted: no file was written or replaced; every model trained so far is in the cache, "
+            raise _Fail(("terminated" if isinstance(exc, Terminated) else "interrupted") +
+                        ": no file was written or replaced; every model trained so far is in the cache, "
                         "a stage in training at its last finished epoch and an evaluation at its last finished batch, "
                         "so the same command resumes",
-                        INTERRUPTED) from exc
+                        TERMINATED if isinstance(exc, Terminated) else INTERRUPTED) from exc
 
     return wrapper
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
 from pydantic import ValidationError
 
 
@@ -45,3 +50,31 @@ def format_validation_error(where: str, exc: ValidationError, prefix: str = "") 
         field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         lines.append(f"  {field or '<root>'}: {err['msg']}")
     return "\n".join(lines)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s), raised where the process is, as Ctrl-C is: without a handler Python
+    dies at once, skipping every ``finally`` -- a temp file mid-write stayed behind and no message was given."""
+
+
+TERMINATED = 143  # what shells expect of a process ended by SIGTERM (128 + 15)
+
+
+def _raise_terminated(_signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends a cleanup that hangs, as before
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within this block SIGTERM raises ``Terminated`` (a KeyboardInterrupt), so cleanup runs -- in the main
+    thread, and only where SIGTERM still has Python's default (an embedding program's own handler is kept)."""
+    installed = threading.current_thread() is threading.main_thread() \
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if installed:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -7,6 +7,7 @@ and known to the attacker, and every one of ``DRAWS`` fresh draws correct.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 import zlib
@@ -318,6 +319,12 @@ def _check_array(value: Any, done: int, dtype: torch.dtype, what: str) -> None:
         raise ValueError(f"{what} is not {done} values of {dtype}")
 
 
+def _amount(v: Any) -> bool:
+    """A kept timing or count: a finite float, not negative (a NaN would reach the leaderboard, which refuses it
+    only when the whole run is done)."""
+    return isinstance(v, float) and math.isfinite(v) and v >= 0
+
+
 def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[str, torch.Generator],
                 lists: dict[str, list], outs: dict[str, AttackOutcome], expected: dict[str, set[str]]) -> int:
     """The number of images a kept evaluation finished, once every part of it is checked to fit this one
@@ -340,12 +347,12 @@ def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[st
                     raise ValueError(f"{name}: {f} kept, which this evaluation does not make")
                 continue
             _check_array(kept["arrays"][f], done, torch.float32 if f in _SCORES else torch.bool, f"{name}: {f}")
-        if not all(isinstance(v, float) for v in [*kept["seconds"].values(), *kept["zero_grad"]]):
+        if not all(_amount(v) for v in [*kept["seconds"].values(), *kept["zero_grad"]]):
             raise ValueError(f"{name}: its timings are not numbers")
     if set(saved["seconds_clean"]) != {"classify", "reverse"} or not all(
-            isinstance(v, float) for v in [*saved["seconds_clean"].values(), saved["defense_seconds"]]):
+            _amount(v) for v in [*saved["seconds_clean"].values(), saved["defense_seconds"]]):
         raise ValueError("its clean timings are not numbers")
-    if type(saved["defense_passes"]) is not int:
+    if type(saved["defense_passes"]) is not int or saved["defense_passes"] < 0:
         raise ValueError("its pass count is not a number")
     return done
 

@@ -6,6 +6,7 @@ was killed) from one being written right now, and sweep only the former.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -95,18 +96,43 @@ def read_capped(stream: IO[bytes], what: str, limit: int | None = None) -> bytes
         raise UnreadableError(f"{what}: larger than {limit} bytes, the most ssrbench reads of one file")
     return data
 
+class DiskFullError(UnwritableError):
+    """The disk (or quota) filled up while writing: not the input's fault, so exit 1; the file is untouched."""
+
+    exit_code = 1
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _failed(path: Path, exc: OSError) -> UnwritableError:
+    if exc.errno in FULL:
+        return DiskFullError(f"{path}: cannot write ({exc.strerror or exc}); the file there, if any, is untouched -- "
+                             f"free some space and run the same command again")
+    return UnwritableError(f"{path}: cannot write ({exc.strerror or exc})")
+
 
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
+def _target(path: Path, shown: str) -> Path:
+    """The file an atomic write replaces: a symlink's target (the link stays a link), never a device, pipe or
+    socket -- ``os.replace`` would put a regular file in its place (``--out /dev/full`` as root replaced the
+    device itself)."""
+    target = path.resolve() if path.is_symlink() else path
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise UnwritableError(f"{shown}: is not a regular file (a device, pipe or socket); give a file path")
+    return target
+
+
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
-    path = Path(path)
+    path = _target(Path(path), str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UnwritableError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise _failed(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -116,7 +142,7 @@ def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UnwritableError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise _failed(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -131,7 +157,8 @@ def check_writable(path: Path | str, option: str = "--out") -> None:
     path = Path(path)
     if path.is_dir():
         raise UnwritableError(f"{option} {path}: is a directory; {option} takes a file path")
-    check_writable_dir(path.parent, option, shown=path)
+    target = _target(path, f"{option} {path}")
+    check_writable_dir(target.parent, option, shown=path)
 
 
 def check_writable_dir(folder: Path | str, option: str, shown: Path | str | None = None) -> None:

@@ -148,8 +148,9 @@ class Registry(Generic[T]):
             obj = entry.ep.load()
             if self._validate:
                 self._validate(name, obj)
-        except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way; it must not take others down
-            entry.failed = f"{type(exc).__name__}: {exc}"
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin may fail in any way (even sys.exit at
+            # import); it must not take others down, nor end the process in its own words
+            entry.failed = one_line(exc)
             warnings.warn(
                 f"plugin {entry.origin.distribution} {entry.origin.version}: {self.kind} {name!r} "
                 f"({entry.origin.entry_point}) skipped: {entry.failed}",
@@ -227,6 +228,14 @@ def _config_folder(obj: Any) -> Path:
     if not ((path / "tasks").is_dir() or (path / "attacks").is_dir()):
         raise FileNotFoundError(f"{path} holds neither tasks/ nor attacks/")
     return path.resolve()
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception from a plugin as one line: its type and the first line of its message."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    more = " ..." if len(text.splitlines()) > 1 else ""
+    return f"{type(exc).__name__}: {first[:300]}{more}"
 
 
 def _dist(ep: EntryPoint) -> tuple[str, str]:

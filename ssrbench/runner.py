@@ -38,7 +38,7 @@ from .limits import MAX_SEED, MAX_SEEDS
 from .presets import Preset
 from .pretext.base import TASKS
 from .progress import Reporter
-from .registry import BUILTIN_DIST
+from .registry import BUILTIN_DIST, one_line
 from .sweep import Grid, expand
 from .testing import quick_task_check
 from .training.cache import ModelCache
@@ -68,6 +68,21 @@ class RunSpec(BaseModel):
         return list(self.seeds) if self.seeds else [self.seed]
 
 
+def _build(registry, name: str, params: dict) -> None:
+    """Build a task or attack once with its params: a plugin's constructor failing in its own way (not with
+    ssrbench's errors) is bad input naming the plugin, not a traceback; a built-in's is a bug, shown as one."""
+    try:
+        registry.get(name)(params)
+    except SSRBenchError:
+        raise
+    except Exception as exc:
+        origin = registry.origin(name)
+        if origin.distribution == BUILTIN_DIST:
+            raise
+        raise ConfigError(f"{registry.kind} {name!r} ({origin.distribution} {origin.version}) fails to build: "
+                          f"{one_line(exc)}") from exc
+
+
 def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name: str, preset: Preset,
             seed: int, dataset: str = DEFAULT_DATASET, config_dirs: list[Path] | None = None,
             seeds: list[int] | None = None, classifier_checkpoint: Path | None = None,
@@ -85,9 +100,9 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
         task_configs, attack_configs = expand(task_configs, attack_configs, grid)
     # each built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
     for tcfg in task_configs:
-        TASKS.get(tcfg.task)(tcfg.params)
+        _build(TASKS, tcfg.task, tcfg.params)
     for acfg in attack_configs:
-        ATTACKS.get(acfg.kind)(acfg.params)
+        _build(ATTACKS, acfg.kind, acfg.params)
     for tcfg in task_configs:
         if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
             broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)

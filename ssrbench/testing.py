@@ -34,8 +34,9 @@ def quick_task_check(task_cls: type[PretextTask], params: dict[str, Any] | None 
     """The broken promise that would spoil a run, found on one batch of a tiny model -- or None.
 
     Cheap enough (a fraction of a second) to run whenever a task is instantiated for a run: does
-    ``reverse_loss`` give one differentiable value per image, and ``pretext_metric`` one value per
-    image? (A batch mean would silently couple the images of a batch in the reverse attack.)
+    ``training_loss`` give one finite number, ``reverse_loss`` one differentiable value per image, and
+    ``pretext_metric`` one value per image? (A batch mean would silently couple the images of a batch in the
+    reverse attack; a per-image training loss or a NaN at the first step would end the run mid-training.)
     ``task_stages`` is set to 0 here: splitting is the backbone's business, and the tiny model cannot be
     split. The global random state and thread count are left as they were, so a run's numbers do not change.
     """
@@ -45,8 +46,15 @@ def quick_task_check(task_cls: type[PretextTask], params: dict[str, Any] | None 
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(0)
             task = task_cls({**(params or {}), "task_stages": 0})
-            model = task.attach(_tiny_model(backbone, image_size)).eval()
+            model = task.attach(_tiny_model(backbone, image_size)).train()
             x = torch.rand(batch, 3, image_size, image_size)
+            out = task.training_loss(model, x, torch.Generator().manual_seed(0))  # else a crash or NaN mid-training
+            loss = getattr(out, "loss", None)
+            if not isinstance(loss, torch.Tensor) or loss.ndim != 0 or not bool(torch.isfinite(loss)):
+                got = (_shape(loss) if loss.ndim else f"{loss.item()}") if isinstance(loss, torch.Tensor) \
+                    else f"{type(out).__name__} {str(out)[:100]}"
+                return f"training_loss must give a TaskLoss whose loss is one finite number, got {got}"
+            model.eval()
             loss = task.loss_for_reverse(model, x.clone().requires_grad_(True), torch.Generator().manual_seed(0))
             if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (batch,):
                 return (f"reverse_loss must give one value per image (shape ({batch},) for a batch of {batch}), "

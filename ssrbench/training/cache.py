@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import warnings
@@ -19,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..hashing import config_hash
-from ..fileio import atomic_write, atomic_write_text, check_writable_dir, sweep_stale_temps
+from ..fileio import UnwritableError, atomic_write, check_writable_dir, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
@@ -37,6 +38,8 @@ class ModelCache:
         self.enabled = enabled
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
         self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
+        self._unwritable = False  # a write failed in this run (warned once)
+        self._unsaved: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}  # entries it failed to write
 
     def fresh(self, key: str) -> bool:
         """Was ``key`` trained in this run? --retrain retrains a stage once, not once per model using it."""
@@ -112,7 +115,7 @@ class ModelCache:
                 check(state)
             return state
         except Exception as exc:  # noqa: BLE001 - any unreadable file is simply not resumed from
-            warnings.warn(f"{name} {path} is unreadable ({_reason(exc)}); {then}")
+            warnings.warn(f"{name} {path} is unreadable ({refusal_reason(exc)}); {then}")
             return None
 
     def _save_kept(self, path: Path, fmt: int, key: str, state: dict[str, Any]) -> None:
@@ -120,7 +123,21 @@ class ModelCache:
             return
         buf = io.BytesIO()
         torch.save({"format": fmt, "key": key, **state}, buf)
-        atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+        self._write(path, buf.getvalue())
+
+    def _write(self, path: Path, data: bytes) -> bool:
+        """Write one cache file atomically. A cache that stops taking files mid-run (a full disk, a lost mount)
+        is a fault, not an error: the run goes on without keeping this file (warned once per run), the old
+        file, if any, is untouched, and no temp file is left behind."""
+        try:
+            atomic_write(path, lambda fh: fh.write(data))
+            return True
+        except UnwritableError as exc:
+            if not self._unwritable:
+                warnings.warn(f"model cache {self.root} stopped taking files ({exc}); the run goes on without "
+                              f"keeping models or progress there")
+            self._unwritable = True
+            return False
 
     def drop_progress(self) -> None:
         """Forget the evaluations kept by this run: called once every cell is built (a later run of the same
@@ -133,19 +150,26 @@ class ModelCache:
     def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:
             return None
+        if key in self._unsaved:  # trained in this run, but the cache would not take it
+            state, info = self._unsaved[key]
+            return {k: v.clone() for k, v in state.items()}, dict(info)
         weights, meta = self._paths(key)
         if not weights.exists():
             return None
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-            info = json.loads(meta.read_text()) if meta.exists() else {}
-            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                      for k, v in state.items()):
                 raise ValueError("not a state dict of tensors")
             if not all_finite(state):
                 raise ValueError("it holds NaN or infinite weights")
+            if not meta.exists():  # the weights are written first: a writer killed between the two left this
+                raise ValueError(f"its record {meta.name} is missing")
+            info = json.loads(meta.read_bytes().decode("utf-8"))
+            _check_info(info, meta.name)
             return state, info
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply retrained
-            warnings.warn(f"model cache entry {weights} is unreadable ({_reason(exc)}); retraining")
+            warnings.warn(f"model cache entry {weights} is unreadable ({refusal_reason(exc)}); retraining")
             return None
 
     def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
@@ -157,18 +181,50 @@ class ModelCache:
         weights, meta = self._paths(key)
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
-        atomic_write(weights, lambda fh: fh.write(buf.getvalue()))
-        atomic_write_text(meta, json.dumps({"spec": spec, **info}, indent=2, default=str))
+        record = json.dumps({"spec": spec, **info}, indent=2, default=str).encode("utf-8")
+        if self._write(weights, buf.getvalue()):
+            if self._write(meta, record):
+                return
+            weights.unlink(missing_ok=True)  # these weights beside another record (or none) are not an entry
+        # kept for the rest of this run instead: later units load the shared classifier from here, not retrain it
+        self._unsaved[key] = ({k: v.detach().cpu().clone() for k, v in state.items()}, json.loads(record))
+
+
+def _check_info(info: Any, name: str) -> None:
+    """A cache entry's record (``save``'s ``info``) holds what the run's leaderboard takes from it, typed as
+    the leaderboard needs it: a wrong type would otherwise fail the run at its end, or be written as data."""
+    def number(v: Any) -> bool:
+        return type(v) in (int, float) and math.isfinite(v)
+
+    if not isinstance(info, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    if not number(info.get("seconds", 0.0)) or info.get("seconds", 0.0) < 0:
+        raise ValueError(f"{name}: seconds is not a number of seconds")
+    logs = info.get("final_logs", {})
+    if not isinstance(logs, dict) or not all(number(v) for v in logs.values()):
+        raise ValueError(f"{name}: final_logs is not an object of finite numbers")
+    if not isinstance(info.get("trained_on", {}), dict):
+        raise ValueError(f"{name}: trained_on is not an object")
+    found = info.get("warnings", [])
+    if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+        raise ValueError(f"{name}: warnings is not a list of strings")
 
 
 def all_finite(state: dict[str, torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
 
 
-def _reason(exc: Exception) -> str:
-    """Why an entry was refused, without torch's advice to retry with ``weights_only=False``: a cache
-    entry that needs more than tensors to load is exactly what must never be unpickled."""
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
-        return "it holds objects other than tensors, and ssrbench loads weights only"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+def refusal_reason(exc: BaseException) -> str:
+    """Why a weights file was refused, in a few words, without torch's advice to retry with
+    ``weights_only=False``: a file that needs more than tensors to load is exactly what must never be
+    unpickled. Shared by the cache's entries and ``--classifier-checkpoint``."""
+    text = str(exc)
+    if isinstance(exc, EOFError):
+        return "it is empty or cut short"
+    if "GLOBAL" in text or "global" in text.lower() and "unsupported" in text.lower():
+        return "it holds objects other than tensors, and ssrbench loads weights only (refused, nothing in it was run)"
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text or "PytorchStreamReader" in text \
+            or "zip archive" in text:
+        return "it is not a file torch.save writes, or it is corrupt or cut short"
+    first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first[:200]}"

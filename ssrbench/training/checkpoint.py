@@ -14,6 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.ssr_model import SSRModel
+from .cache import refusal_reason
 
 OPTIONAL = ("normalize.",)  # a checkpoint may bring its own normalisation, or take the data's
 
@@ -36,10 +37,10 @@ def load_classifier_checkpoint(path: Path | str, backbone: str, num_classes: int
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise ConfigError(f"{where}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{where}: is a folder; give the file torch.save(model.state_dict()) wrote") from exc
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
-        reason = "it holds objects other than tensors (refused: ssrbench loads weights only)" \
-            if "weights_only" in str(exc) or "Unpickling" in type(exc).__name__ else f"{type(exc).__name__}"
-        raise ConfigError(f"{where}: not a readable state dict: {reason}") from exc
+        raise ConfigError(f"{where}: not a readable state dict: {refusal_reason(exc)}") from exc
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ConfigError(f"{where}: not a state dict (expected a dict of parameter name -> tensor, as "
                           f"torch.save(model.state_dict()) writes)")

@@ -306,9 +306,16 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     if hit is not None:
         state, info = hit
         try:
-            expected = set(state_of())
-            if set(state) != expected:
-                raise RuntimeError(f"{len(expected ^ set(state))} parameter names differ")
+            expected = state_of()
+            if set(state) != set(expected):
+                raise RuntimeError(f"{len(set(expected) ^ set(state))} parameter names differ")
+            # checked before loading: load_state_dict copies every tensor that fits before it reports one that
+            # does not, and the stage would then be retrained from the entry's weights, not from its seed
+            wrong = [k for k, v in expected.items() if state[k].shape != v.shape or state[k].dtype != v.dtype]
+            if wrong:
+                raise RuntimeError(f"{len(wrong)} tensors have another shape or dtype, e.g. {wrong[0]} "
+                                   f"{tuple(state[wrong[0]].shape)} {state[wrong[0]].dtype}, not "
+                                   f"{tuple(expected[wrong[0]].shape)} {expected[wrong[0]].dtype}")
             model.load_state_dict(state, strict=False)
             ctx.reporter.log(f"{stage}: cached model {key}")
             return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),

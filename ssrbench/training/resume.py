@@ -10,6 +10,7 @@ machine ends with the weights of an uninterrupted run (``tests/test_resume.py``)
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -54,8 +55,10 @@ class StageResume:
             return None
         untouched = self._snapshot()
         try:
-            if saved["epochs"] != epochs or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
-                raise ValueError(f"it stopped at epoch {saved['epoch']} of {saved['epochs']}, this stage has {epochs}")
+            if type(saved["epochs"]) is not int or type(saved["epoch"]) is not int or saved["epochs"] != epochs \
+                    or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
+                raise ValueError(f"it stopped at epoch {saved['epoch']!r} of {saved['epochs']!r}, this stage has {epochs}")
+            self._check(saved)
             self._load((saved["model"], saved["optimizers"]))
             history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
             states = {name: saved["rng"][name] for name in generator_names(self.model)}
@@ -67,6 +70,26 @@ class StageResume:
             return None
         self.history[:], self.seconds_before = history, seconds
         return {"epoch": saved["epoch"], "rng": states}
+
+    def _check(self, saved: dict[str, Any]) -> None:
+        """Everything loaded from a kept epoch has the type and shape this stage's own state has, and its
+        numbers are finite: a doctored or corrupt file is refused here, not found by a crash epochs later
+        (``load_state_dict`` would take a wrong-shaped momentum buffer, a string learning rate, a float step
+        count, and training would fail on them -- or record a NaN training time -- after hours)."""
+        if not _number(saved["seconds"]) or saved["seconds"] < 0:
+            raise ValueError(f"its training time {saved['seconds']!r} is not a number of seconds")
+        if not isinstance(saved["history"], list) or not all(_number(v) for v in saved["history"]):
+            raise ValueError("its held-out readings are not a list of numbers")
+        _same_shape(saved["model"], self.model.state_dict(), "model")
+        for i, ((opt, sched), kept) in enumerate(zip(self._pairs(), saved["optimizers"])):
+            if not isinstance(kept, (tuple, list)) or len(kept) != 2 or not isinstance(kept[0], dict):
+                raise ValueError(f"optimiser {i} is not an (optimiser, schedule) pair of states")
+            own = opt.state_dict()
+            if set(kept[0]) != set(own):
+                raise ValueError(f"optimiser {i}'s state has other parts")
+            _same_shape(kept[0]["param_groups"], own["param_groups"], f"optimiser {i}")
+            _check_moments(kept[0]["state"], [p for group in opt.param_groups for p in group["params"]], i)
+            _same_shape(kept[1], sched.state_dict(), f"schedule {i}")
 
     def _snapshot(self) -> tuple:
         return (copy.deepcopy(self.model.state_dict()),
@@ -90,6 +113,49 @@ class StageResume:
     def seconds(self) -> float:
         """Training time of this stage so far, over every run that worked on it."""
         return self.seconds_before + time.perf_counter() - self._started
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _same_shape(kept: Any, own: Any, where: str) -> None:
+    """``kept`` is built like ``own``: the same keys, lengths and types, tensors of the same dtype and shape,
+    finite numbers (an int may stand for a float); None and strings as they are in ``own``."""
+    if isinstance(own, torch.Tensor):
+        if not isinstance(kept, torch.Tensor) or kept.dtype != own.dtype or kept.shape != own.shape:
+            raise ValueError(f"{where} is not a {own.dtype} tensor of shape {tuple(own.shape)}")
+    elif isinstance(own, dict):
+        if not isinstance(kept, dict) or set(kept) != set(own):
+            raise ValueError(f"{where} has other entries")
+        for k in own:
+            _same_shape(kept[k], own[k], f"{where}.{k}")
+    elif isinstance(own, (list, tuple)):
+        if not isinstance(kept, (list, tuple)) or len(kept) != len(own):
+            raise ValueError(f"{where} has another length")
+        for j, (a, b) in enumerate(zip(kept, own)):
+            _same_shape(a, b, f"{where}[{j}]")
+    elif type(own) is float:
+        if not _number(kept):
+            raise ValueError(f"{where} is {kept!r}, not a finite number")
+    elif type(kept) is not type(own) or (own is None or isinstance(own, str)) and kept != own:
+        raise ValueError(f"{where} is {kept!r}, not like {own!r}")
+
+
+def _check_moments(state: Any, params: list[torch.Tensor], i: int) -> None:
+    """An optimiser's per-parameter state (momentum, Adam's moments and step): tensors of the parameter's
+    shape, or scalars, all finite, for parameters the optimiser has."""
+    if not isinstance(state, dict) or not all(type(k) is int and 0 <= k < len(params) for k in state):
+        raise ValueError(f"optimiser {i}'s per-parameter state is not for its parameters")
+    for k, entry in state.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"optimiser {i}'s state of parameter {k} is not a dict")
+        for name, v in entry.items():
+            if v is None:
+                continue
+            if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() and v.shape != params[k].shape \
+                    or not bool(torch.isfinite(v).all()):
+                raise ValueError(f"optimiser {i}'s {name} of parameter {k} is not finite values of its shape")
 
 
 def generator_names(model: nn.Module) -> tuple[str, ...]:
