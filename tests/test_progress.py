@@ -12,6 +12,7 @@ import io
 import re
 from contextlib import nullcontext
 from types import SimpleNamespace
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -24,6 +25,7 @@ from ssrbench.distributed.ray_executor import _UnitView
 from ssrbench.errors import SSRBenchError
 from ssrbench.presets import PRESETS
 from ssrbench.progress import Reporter, resolve_mode
+from ssrbench.training import modes
 from ssrbench.training.modes import train_epochs
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
@@ -191,6 +193,27 @@ def test_every_epoch_is_a_line_with_its_losses_and_held_out_pgd_accuracy():
     assert epochs == [
         "train classifier: epoch 1/2 ce=0.750 held-out PGD-10 acc 40.0% | 2/4 steps | elapsed 0s | ETA ?",
         "train classifier: epoch 2/2 ce=0.500 held-out PGD-10 acc 35.5% | 4/4 steps | elapsed 0s | ETA 0s"]
+
+
+def test_an_epoch_ends_in_one_line_and_lines_within_it_say_their_step():
+    """A slow epoch writes rate-limited lines within it; they name their step, and the epoch's end is one line
+    (not a rate-limited line and the epoch's line for the same step)."""
+    out = io.StringIO()
+    ticks = iter(range(0, 10_000, 40))  # every reading of the clock is 40 s later: every update is due
+    reporter = Reporter(mode="plain", stream=out, clock=lambda: float(next(ticks)), every=30.0)
+    ds = SimpleNamespace(train_x=torch.zeros(16, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(16, dtype=torch.long))
+    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
+                          device=torch.device("cpu"), seed=0, reporter=reporter, train_range=lambda: (16, 16),
+                          autocast=nullcontext)
+    with patch.object(modes, "LOG_EVERY", 1):
+        train_epochs(ctx, "train classifier", 2, lambda x, y, g: {"ce": 1.0})
+    got = [line.split(" | ")[0] for line in lines(out)]
+    assert got == ["train classifier: started, 8 steps",
+                   *(f"train classifier: epoch 1/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
+                   "train classifier: epoch 1/2 ce=1.000",
+                   *(f"train classifier: epoch 2/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
+                   "train classifier: epoch 2/2 ce=1.000",
+                   "train classifier: done 8/8 steps, took 6m00s"], got
 
 
 def test_the_ray_view_writes_a_line_per_change_never_one_per_poll():

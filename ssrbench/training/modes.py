@@ -243,6 +243,7 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
         for epoch in range(first, epochs):
             last = {}
             pending: list[dict[str, float | torch.Tensor]] = []
+            tail = 0  # steps of the epoch's last logged chunk
             perm = torch.randperm(n, generator=order_gen).to(dev)
             for i in range(per_epoch):
                 idx = perm[i * bs:(i + 1) * bs]
@@ -259,13 +260,16 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                                             ", ".join(f"{k}={v}" for k, v in bad.items()))
                         for k, v in logs.items():
                             last.setdefault(k, []).append(v)
-                    advance(len(read), f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()))
+                    if i < per_epoch - 1:  # the epoch's last steps are counted by its own line, below
+                        advance(len(read), f"epoch {epoch + 1}/{epochs}, step {i + 1}/{per_epoch}: "
+                                + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()))
+                    tail = len(read)
                     pending = []
             readings = None
             if after_epoch is not None:
                 with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
                     readings = after_epoch()
-            advance(0, epoch_line(epoch + 1, epochs, {k: sum(v) / len(v) for k, v in last.items()}, readings or {}),
+            advance(tail, epoch_line(epoch + 1, epochs, {k: sum(v) / len(v) for k, v in last.items()}, readings or {}),
                     milestone=True)
             if resume is not None and epoch + 1 < epochs:
                 resume.save(epoch + 1, epochs, generator_states(order_gen, dev_gen, dev))
