@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .adversarial.base import ATTACKS
 from .budget import PixelBudget, ReverseConfig  # noqa: F401 - the names plugins import from here
 from .errors import ConfigError, format_validation_error
+from .fileio import UnreadableError, read_regular_file
 from .hashing import config_hash  # noqa: F401 - re-exported
 from .pretext.base import TASKS
 from .registry import BUILTIN_DIST, CONFIG_FOLDERS
@@ -119,10 +120,9 @@ MAX_EXTENDS = 32  # files in one extends chain: deeper is a mistake (or an attac
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file's content, or a ConfigError naming the file: unreadable, not UTF-8, not TOML."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+        return tomllib.loads(read_regular_file(path).decode("utf-8"))
+    except UnreadableError as exc:  # not a regular file (a FIFO, /dev/zero), too large, or unreadable
+        raise ConfigError(f"config {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, DataFormatError
+from .fileio import open_regular_file
 from .registry import Registry
 
 DATASETS: Registry = Registry("dataset", "ssrbench.datasets")  # loaders: (data_dir, download) -> ImageDataset
@@ -78,7 +79,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 def _unpickle(path: Path) -> object:
     """A pickle of plain data and numpy arrays; anything that would import other code is refused."""
-    with open(path, "rb") as fh:
+    with open_regular_file(path) as fh:  # a FIFO or a device in the data folder is refused, never waited on
         return _ArraysOnlyUnpickler(fh, encoding="latin1").load()
 
 

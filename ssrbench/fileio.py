@@ -11,8 +11,9 @@ import os
 import stat
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable, Iterator
 
 from .errors import SSRBenchError
 
@@ -44,32 +45,51 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular_file(path: Path | str, limit: int | None = None) -> bytes:
-    """The bytes of a regular file (symlinks followed), at most ``limit`` of them; anything else -- a
-    directory, a FIFO nobody writes to, a device such as /dev/zero -- is refused before a byte is read, so a
-    reader can neither block nor read without end. The file is checked by path and again once open
-    (O_NONBLOCK: opening a FIFO that appeared in between does not wait for a writer)."""
-    path = Path(path)
-    limit = MAX_READ_BYTES if limit is None else limit
+def _refuse(path: Path, why: str, fix: str = "") -> UnreadableError:
+    return UnreadableError(f"{path}: cannot read ({why}){fix}")
 
-    def refuse(why: str, fix: str = "") -> UnreadableError:
-        return UnreadableError(f"{path}: cannot read ({why}){fix}")
 
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file (symlinks followed); anything else -- a
+    directory, a FIFO nobody writes to, a device such as /dev/zero -- is refused before a byte is read. The
+    file is checked by path and again once open (O_NONBLOCK: a FIFO that appeared in between cannot block)."""
     not_a_file = "; give a regular file"
-
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise refuse(_kind(mode), not_a_file)
+            raise _refuse(path, _kind(mode), not_a_file)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise refuse(exc.strerror or str(exc)) from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise _refuse(path, getattr(exc, "strerror", None) or str(exc)) from exc
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise refuse(_kind(info.st_mode), not_a_file)
-        too_big = refuse(f"larger than {limit} bytes, the most ssrbench reads of one file", "; is it the right file?")
-        if info.st_size > limit:
+    except OSError as exc:
+        os.close(fd)
+        raise _refuse(path, exc.strerror or str(exc)) from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _refuse(path, _kind(info.st_mode), not_a_file)
+    return fd
+
+
+@contextmanager
+def open_regular_file(path: Path | str) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading in binary, if it is a regular file (see ``_open_regular``); for files read
+    in a stream whatever their size (weights: ``torch.load`` takes the file object)."""
+    fh = os.fdopen(_open_regular(Path(path)), "rb")
+    with fh:
+        yield fh
+
+
+def read_regular_file(path: Path | str, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (see ``_open_regular``), at most ``limit`` of them (default
+    ``MAX_READ_BYTES``): a reader can neither block nor read without end."""
+    path = Path(path)
+    limit = MAX_READ_BYTES if limit is None else limit
+    too_big = _refuse(path, f"larger than {limit} bytes, the most ssrbench reads of one file", "; is it the right file?")
+    fd = _open_regular(path)
+    try:
+        if os.fstat(fd).st_size > limit:
             raise too_big
         chunks, size = [], 0
         while size <= limit:  # the file may grow while it is read: never take in more than the limit
@@ -82,7 +102,7 @@ def read_regular_file(path: Path | str, limit: int | None = None) -> bytes:
             raise too_big
         return b"".join(chunks)
     except OSError as exc:
-        raise refuse(exc.strerror or str(exc)) from exc
+        raise _refuse(path, exc.strerror or str(exc)) from exc
     finally:
         os.close(fd)
 
@@ -117,13 +137,19 @@ def _temp_prefix(path: Path) -> str:
 
 
 def _target(path: Path, shown: str) -> Path:
-    """The file an atomic write replaces: a symlink's target (the link stays a link), never a device, pipe or
-    socket -- ``os.replace`` would put a regular file in its place (``--out /dev/full`` as root replaced the
-    device itself)."""
-    target = path.resolve() if path.is_symlink() else path
-    if target.exists() and not target.is_file() and not target.is_dir():
-        raise UnwritableError(f"{shown}: is not a regular file (a device, pipe or socket); give a file path")
-    return target
+    """``path``, if an atomic write may replace what is there: nothing, a regular file, or a symlink -- which is
+    replaced as a link, its target never written, so a link planted in a shared folder cannot redirect the
+    write (to someone's ``~/.bashrc``). A device, pipe or socket is refused: ``os.replace`` would put a regular
+    file in its place (``--out /dev/full`` as root replaced the device itself)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise UnwritableError(f"{shown}: cannot write ({getattr(exc, 'strerror', None) or exc})") from exc
+    if stat.S_ISLNK(mode) or stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a folder fails below, with its reason
+        return path
+    raise UnwritableError(f"{shown}: is not a regular file ({_kind(mode)}); give a file path")
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:

@@ -1530,15 +1530,30 @@ def test_a_read_only_out_folder_is_refused_before_any_work(tmp_path, monkeypatch
     assert err.value.exit_code == 2 and ".probe" not in str(err.value)
 
 
-def test_a_symlinked_out_is_written_through_the_link(tmp_path):
-    real = tmp_path / "results" / "board.json"
-    real.parent.mkdir()
-    real.write_text("old")
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_symlinked_out_is_replaced_as_a_link_never_written_through(tmp_path, dangling):
+    """A link planted where a result goes (a shared /tmp folder) cannot redirect the write to its target."""
+    victim = tmp_path / "home" / ".bashrc"
+    victim.parent.mkdir()
+    if not dangling:
+        victim.write_text("the victim's file")
     link = tmp_path / "board.json"
-    link.symlink_to(real)
+    link.symlink_to(victim)
     fileio.check_writable(link)
     fileio.atomic_write_text(link, "new")
-    assert link.is_symlink() and real.read_text() == "new"
+    assert not link.is_symlink() and link.read_text() == "new"
+    assert (victim.read_text() == "the victim's file") if not dangling else not victim.exists()
+
+
+def test_an_out_in_a_symlink_loop_is_one_line_exit_2(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    res = smoke(tmp_path / "no-data", loop / "board.json", tmp_path / "cache")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert str(loop) in error_line(res)
+    fileio.check_writable(loop)  # the loop itself is a link like any other: replaced, never followed
+    fileio.atomic_write_text(loop, "{}")
+    assert not loop.is_symlink() and loop.read_text() == "{}"
 
 
 def _full_disk(monkeypatch, after: int | None = None):

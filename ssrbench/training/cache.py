@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..hashing import config_hash
-from ..fileio import UnwritableError, atomic_write, check_writable_dir, sweep_stale_temps
+from ..fileio import UnwritableError, atomic_write, check_writable_dir, open_regular_file, read_regular_file, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
@@ -108,7 +108,8 @@ class ModelCache:
         if not self.enabled or not path.exists():
             return None
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with open_regular_file(path) as fh:
+                state = torch.load(fh, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or state.get("format") != fmt or state.get("key") != key:
                 raise ValueError(f"not {what}")
             if check is not None:
@@ -157,7 +158,8 @@ class ModelCache:
         if not weights.exists():
             return None
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            with open_regular_file(weights) as fh:  # a FIFO or device planted in a shared cache cannot block
+                state = torch.load(fh, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                       for k, v in state.items()):
                 raise ValueError("not a state dict of tensors")
@@ -165,7 +167,7 @@ class ModelCache:
                 raise ValueError("it holds NaN or infinite weights")
             if not meta.exists():  # the weights are written first: a writer killed between the two left this
                 raise ValueError(f"its record {meta.name} is missing")
-            info = json.loads(meta.read_bytes().decode("utf-8"))
+            info = json.loads(read_regular_file(meta).decode("utf-8"))
             _check_info(info, meta.name)
             return state, info
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply retrained

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..fileio import UnreadableError, open_regular_file
 from ..models.ssr_model import SSRModel
 from .cache import refusal_reason
 
@@ -21,7 +22,7 @@ OPTIONAL = ("normalize.",)  # a checkpoint may bring its own normalisation, or t
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular_file(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -33,12 +34,15 @@ def load_classifier_checkpoint(path: Path | str, backbone: str, num_classes: int
     and the first mismatching parameters otherwise."""
     path = Path(path)
     where = f"--classifier-checkpoint {path}"
+    if path.is_dir():
+        raise ConfigError(f"{where}: is a folder; give the file torch.save(model.state_dict()) wrote")
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{where}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{where}: is a folder; give the file torch.save(model.state_dict()) wrote") from exc
+        with open_regular_file(path) as fh:  # a FIFO or a device is refused, never waited on or read without end
+            state = torch.load(fh, map_location="cpu", weights_only=True)
+    except UnreadableError as exc:
+        raise ConfigError(f"--classifier-checkpoint {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
         raise ConfigError(f"{where}: not a readable state dict: {refusal_reason(exc)}") from exc
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
