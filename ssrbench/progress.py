@@ -4,7 +4,8 @@ A run's output often goes to a file (CI, ``nohup``, Slurm, Ray jobs, ``make run 
 rich's live bars show nothing until the end. Plain mode writes one flushed line, with elapsed time and an
 ETA, when a bar starts and ends, for every *milestone* (a finished epoch, a model x attack result) and at
 most every ``every`` seconds for the rest (per-batch updates), so ``tail -f`` follows a run and a log stays
-readable. Call sites use ``bar``/``log`` alike in every mode.
+readable. Call sites use ``bar``/``log`` alike in every mode. A ``sink`` takes the plain lines instead of a
+stream: a Ray worker's lines go to the driver, which writes them in its own form.
 """
 
 from __future__ import annotations
@@ -62,14 +63,17 @@ class Reporter:
     """Progress bars (``bar``) and messages (``log``) in one of three forms: ``rich``, ``plain``, ``none``.
 
     ``mode`` is the ``--progress`` value as given (``auto`` resolved against ``stream``); ``quiet=True`` is
-    ``mode="none"``, for callers that only silence it. Plain lines go to ``stream`` (stderr when None);
-    ``clock`` and ``every`` rate-limit them (a fake clock in tests)."""
+    ``mode="none"``, for callers that only silence it. Plain lines go to ``stream`` (stderr when None), or,
+    unstamped, to ``sink`` (which makes any mode but ``none`` plain: whoever reads the sink decides the
+    form); ``clock`` and ``every`` rate-limit them (a fake clock in tests)."""
 
     def __init__(self, console: Console | None = None, quiet: bool = False, *, mode: ProgressMode = "auto",
                  stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
-                 every: float = PLAIN_EVERY_S):
-        if quiet:
+                 every: float = PLAIN_EVERY_S, sink: Callable[[str], None] | None = None):
+        if quiet or mode == "none":
             self.mode = "none"
+        elif sink is not None:
+            self.mode = "plain"
         elif mode == "auto" and stream is None and console is not None:  # the console knows (force_terminal too)
             self.mode = "rich" if console.is_terminal else "plain"
         else:
@@ -77,7 +81,7 @@ class Reporter:
         self.quiet = self.mode == "none"
         self.console = console or Console(stderr=True)
         self.stream = stream if stream is not None else (console.file if console is not None else None)
-        self.clock, self.every = clock, every
+        self.clock, self.every, self.sink = clock, every, sink
         self._progress: Progress | None = None
 
     def __enter__(self) -> "Reporter":
@@ -124,7 +128,10 @@ class Reporter:
             (self._progress.console if self._progress else self.console).log(text(message, style=style, keep="\n"))
 
     def _write(self, line: str) -> None:
-        """One timestamped plain line, flushed at once (a ``tail -f`` sees it)."""
+        """One timestamped plain line, flushed at once (a ``tail -f`` sees it); to the sink, without a stamp."""
+        if self.sink is not None:
+            self.sink(plain_text(line).replace(chr(10), " "))
+            return
         stream = self.stream if self.stream is not None else sys.stderr
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         stream.write(f"{stamp} {plain_text(line).replace(chr(10), ' ')}\n")  # descriptions name files' configs: text

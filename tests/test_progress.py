@@ -279,3 +279,59 @@ def test_progress_reaches_the_reporter_and_quiet_means_none_unless_progress_is_g
 def test_help_says_how_quiet_and_progress_combine():
     text = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
     assert "--progress [auto|rich|plain|none]" in text and "none with --quiet" in text
+
+
+# a Ray worker's lines, through the coordinator, in the driver's log (no Ray: the actor's class itself) ------------
+
+def test_a_sink_takes_a_workers_plain_lines_and_the_driver_writes_them_in_its_form(tmp_path):
+    """The worker produces unstamped plain lines (rate-limited as anywhere) into the coordinator; each poll
+    drains them once, and the driver's Reporter writes them: plain as prefixed lines, rich as logged ones."""
+    from ssrbench.distributed.ray_executor import Coordinator
+
+    coord, clock = Coordinator(str(tmp_path), True), Clock()
+    uid = "evaluate multitask/rotation"
+    coord.started(uid, "10.0.0.7", 1)
+    worker = Reporter(sink=lambda line: coord.line(uid, line), clock=clock, every=30)
+    assert worker.mode == "plain" and Reporter(mode="none", sink=print).mode == "none"
+    with worker.bar(uid, 100, unit="images") as advance:
+        for t in range(1, 61):
+            clock.now = t
+            advance(1, f"batch {t}")  # per-batch: one line in 30 s
+        advance(0, "fgsm: adv 1.0%", milestone=True)
+        clock.now = 100
+        advance(40, "batch 100")
+    for node in ("10.0.0.7", "10.0.0.8"):  # a retry on another node, whose line names another stage
+        coord.started("train classifier-first/rotation", node, 4242)
+    coord.line("train classifier-first/rotation", "train heads: epoch 1/2 ssl=1.0 | 4/8 steps")
+    snapshot, drained, dropped = coord.poll()
+    assert set(snapshot) == {uid, "train classifier-first/rotation"} and dropped == 0
+    assert [line for *_, line in drained] == [
+        f"{uid}: started, 100 images", f"{uid}: batch 30 | 30/100 images | elapsed 30s | ETA 1m10s",
+        f"{uid}: batch 60 | 60/100 images | elapsed 1m00s | ETA 40s",
+        f"{uid}: fgsm: adv 1.0% | 60/100 images | elapsed 1m00s | ETA 40s", f"{uid}: done 100/100 images, took 1m40s",
+        "train heads: epoch 1/2 ssl=1.0 | 4/8 steps"]
+    assert coord.poll()[1:] == ([], 0)  # drained once
+
+    driver, out, _ = plain()
+    _UnitView(driver, [uid]).forward(drained)
+    got = lines(out)
+    assert got[3] == f"[10.0.0.7] {uid}: fgsm: adv 1.0% | 60/100 images | elapsed 1m00s | ETA 40s"
+    assert got[-1] == "[10.0.0.8, attempt 2] train classifier-first/rotation: train heads: epoch 1/2 ssl=1.0 | 4/8 steps"
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    with Reporter(console, mode="rich") as rich:
+        _UnitView(rich, [uid]).forward(drained)
+    assert "fgsm: adv 1.0%" in console.file.getvalue()
+
+
+def test_the_coordinator_keeps_a_bounded_number_of_lines_and_says_how_many_it_dropped(tmp_path, monkeypatch):
+    from ssrbench.distributed import ray_executor
+
+    monkeypatch.setattr(ray_executor, "MAX_LINES", 3)
+    coord = ray_executor.Coordinator(str(tmp_path), True)
+    for i in range(5):
+        coord.line("u", f"line {i}")
+    _, drained, dropped = coord.poll()
+    assert [line for *_, line in drained] == ["line 2", "line 3", "line 4"] and dropped == 2
+    driver, out, _ = plain()
+    _UnitView(driver, ["u"]).forward(drained, dropped)
+    assert lines(out)[0] == "[?] u: line 2" and lines(out)[-1].startswith("2 progress lines of the workers left out")

@@ -5,6 +5,7 @@ cancelling what is left while keeping the cached models, and the bad inputs of t
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from ssrbench.runner import resolve, run
 from ssrbench.training.cache import ModelCache
 
 from .test_bad_inputs import error_line, make_cifar
+from .test_progress import STAMP
 
 # the smoke preset on timm's tiny model and synthetic images; both modes, so classifier-first's shared
 # classifier is a unit the task-head stage waits for. One thread: the workers run with one (--cpus-per-task 1).
@@ -88,10 +90,15 @@ def _run_api(data_dir: Path, cache: Path, executor: RayExecutor):
 def test_a_ray_grid_equals_the_local_run_image_for_image(ray_local, synthetic, local_board, tmp_path):
     out = tmp_path / "ray.json"
     res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out, "--cache-dir",
-                  tmp_path / "cache", "--executor", "ray", "--cpus-per-task", "1")
+                  tmp_path / "cache", "--executor", "ray", "--cpus-per-task", "1", "--progress", "plain")
     assert res.exit_code == 0, res.output
     board = store.load(out)
     _same_cells(local_board, board)
+    # the workers' lines reach the driver's plain log, each prefixed with its node: an epoch, a model x attack
+    log = [STAMP.sub("", line) for line in res.stderr.splitlines()]
+    assert any(re.fullmatch(r"\[[^]]+\] train multitask/rotation: epoch 1/\d+ .* \| ETA \S+", x) for x in log), log
+    assert any(re.fullmatch(r"\[[^]]+\] evaluate multitask/rotation: fgsm: adv \S+%, adv\+rev .*\| ETA \S+", x)
+               for x in log), log
     assert all(c.ran_on.executor == "ray" and c.ran_on.attempts == 1 and c.ran_on.threads == 1 for c in board.cells)
     # the same stages in the same order; each trained once, on a worker, and in the driver's cache at once
     assert [(r.stage, r.cached, r.key) for r in board.training] == \

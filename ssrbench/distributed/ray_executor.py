@@ -10,6 +10,10 @@ Weights never need a shared filesystem: a coordinator actor pinned to the driver
 driver's model cache, so a finished stage is in that cache at once (an interrupted run keeps it) and
 the next unit loads it through Ray's object store. With ``--shared-cache`` the workers read and write
 the cache folder themselves (a folder every node mounts at the same path).
+
+Progress: a worker's Reporter writes its plain lines (stages' starts and ends, epochs, model x attack
+results; per-batch lines rate-limited as anywhere) to the coordinator, and the driver writes what it
+drained on every poll through its own Reporter, so a Ray run's log has the lines of a local one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -37,6 +42,7 @@ from ..training.modes import MODES, TrainingMode, build_model, build_shared
 
 CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.5
+MAX_LINES = 10_000  # workers' progress lines the coordinator keeps between two polls; older ones are dropped
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,15 @@ class WorkerSettings:
 
 class Coordinator:
     """A Ray actor on the driver's node: the driver's model cache for the workers, and a ledger of which
-    unit started where, how often (a count above 1 is a retry after a worker died)."""
+    unit started where, how often (a count above 1 is a retry after a worker died), and the workers'
+    progress lines until the driver drains them."""
 
     def __init__(self, cache_root: str, cache_enabled: bool):
         self.cache = ModelCache(cache_root, cache_enabled)
         self.memory: dict[str, tuple[dict, dict]] = {}  # this run's stages, also when the cache is disabled
         self.units: dict[str, dict[str, Any]] = {}
+        self.lines: deque[tuple[str, str, int, str]] = deque(maxlen=MAX_LINES)  # (unit, node, attempt, line)
+        self.dropped = 0
 
     def load(self, key: str):
         return self.memory.get(key) or self.cache.load(key)
@@ -85,6 +94,37 @@ class Coordinator:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in self.units.items()}
+
+    def line(self, unit: str, line: str) -> None:
+        """A progress line of ``unit``'s worker, with where (and on which attempt) it runs."""
+        entry = self.units.get(unit, {})
+        self.dropped += len(self.lines) == self.lines.maxlen
+        self.lines.append((unit, entry.get("node", "?"), entry.get("attempts", 1), line))
+
+    def poll(self) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, int, str]], int]:
+        """The ledger, the lines since the last poll (oldest first; each of a unit the ledger has) and how many
+        were dropped for want of room: in one call, so the driver can show a unit's start before its lines."""
+        out, dropped = list(self.lines), self.dropped
+        self.lines.clear()
+        self.dropped = 0
+        return self.snapshot(), out, dropped
+
+
+class LineSink:
+    """A worker Reporter's ``sink``: each line to the coordinator without waiting (an actor runs one caller's
+    calls in order); ``flush`` waits for the last, so a unit's lines are drained no later than its result."""
+
+    def __init__(self, coordinator, unit: str):
+        self.coordinator, self.unit, self.last = coordinator, unit, None
+
+    def __call__(self, line: str) -> None:
+        self.last = self.coordinator.line.remote(self.unit, line)
+
+    def flush(self) -> None:
+        import ray
+
+        if self.last is not None:
+            ray.get(self.last)
 
 
 class CoordinatedCache(ModelCache):
@@ -120,8 +160,10 @@ def _has_shared_stage(mode: TrainingMode) -> bool:
 
 
 def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: ImageDataset, settings: WorkerSettings,
-             coordinator, cache_root: str, cache_enabled: bool, retrain: bool, *_upstream) -> ModelResult:
-    """One unit on a worker (``_upstream``: results of the units it waits for, passed so Ray orders them)."""
+             coordinator, cache_root: str, cache_enabled: bool, retrain: bool, progress: bool,
+             *_upstream) -> ModelResult:
+    """One unit on a worker (``_upstream``: results of the units it waits for, passed so Ray orders them);
+    with ``progress``, its plain progress lines go to the coordinator (the driver writes them)."""
     import ray
 
     node = ray.util.get_node_ip_address()
@@ -131,15 +173,20 @@ def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: Imag
         make_deterministic()
     cache = CoordinatedCache(coordinator, cache_root, cache_enabled, settings.shared_cache)
     device = torch.device(settings.device)
-    reporter = Reporter(quiet=True)
+    sink = LineSink(coordinator, unit_id) if progress else None
+    reporter = Reporter(sink=sink) if sink else Reporter(quiet=True)
     t0 = time.perf_counter()
-    if kind == "evaluate":
-        result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter)
-    else:
-        ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
-        mode = MODES.get(unit.mode)()
-        built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
-        result = ModelResult(built.records if built else [], [])
+    try:
+        if kind == "evaluate":
+            result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter)
+        else:
+            ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
+            mode = MODES.get(unit.mode)()
+            built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
+            result = ModelResult(built.records if built else [], [])
+    finally:
+        if sink:
+            sink.flush()
     return ran_here(result, time.perf_counter() - t0, device, executor="ray", node=node, attempts=attempts)
 
 
@@ -218,7 +265,7 @@ class RayExecutor:
         remote = ray.remote(run_unit).options(num_cpus=s.cpus, num_gpus=s.gpus, max_retries=s.max_retries)
         data_ref = ray.put(data)
         several = len(spec.all_seeds) > 1
-        common = (data_ref, s, coordinator, str(cache.root), cache.enabled, retrain)
+        common = (data_ref, s, coordinator, str(cache.root), cache.enabled, retrain, reporter.mode != "none")
 
         shared: dict[tuple[int, str], tuple[str, Any]] = {}
         refs: dict[str, Any] = {}
@@ -259,10 +306,13 @@ class RayExecutor:
             with view:
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+                    # a unit's lines reach the coordinator before its result: a ready unit's are all here
+                    snapshot, lines, dropped = ray.get(coordinator.poll.remote())
+                    view.update(snapshot, set(results))  # units started: their bars, then their lines
+                    view.forward(lines, dropped)
                     for ref in ready:
                         uid = pending.pop(ref)
                         results[uid] = _result(ray, uid, ref)
-                    snapshot = ray.get(coordinator.snapshot.remote())
                     view.update(snapshot, set(results))
                     if self.observe is not None:
                         self.observe(snapshot, set(results))
@@ -306,6 +356,16 @@ class _UnitView:
 
     def __exit__(self, *exc):
         return self.stack.__exit__(*exc)  # a bar still open says where its unit stopped, and why
+
+    def forward(self, lines: list[tuple[str, str, int, str]], dropped: int = 0) -> None:
+        """The workers' progress lines, through the driver's Reporter (plain: lines; rich: logged), each
+        prefixed with its node (and attempt) and, where the line does not begin with it, its unit."""
+        for uid, node, attempts, line in lines:
+            where = node + (f", attempt {attempts}" if attempts > 1 else "")
+            self.reporter.log(f"[{where}] " + (line if line.startswith(uid) else f"{uid}: {line}"))
+        if dropped:
+            self.reporter.log(f"{dropped} progress lines of the workers left out: more came between two polls than "
+                              f"the coordinator keeps ({MAX_LINES})", style="yellow")
 
     def update(self, snapshot: dict, finished: set[str]) -> None:
         retried = 0
