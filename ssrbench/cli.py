@@ -33,11 +33,11 @@ ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/
 
 
 class _Fail(click.ClickException):
-    """An error message and exit status. The message often quotes a file (a leaderboard's names, a config's
-    values, a plugin's error): it is printed as text, its control characters escaped."""
+    """An error message and exit status, in one line. The message often quotes a file (a leaderboard's names,
+    a config's values, a plugin's error): it is printed as text, its control characters escaped."""
 
     def __init__(self, message: str, exit_code: int):
-        super().__init__(printable(message, keep="\n"))
+        super().__init__(printable(" ".join(part.strip() for part in message.splitlines() if part.strip())))
         self.exit_code = exit_code
 
 

@@ -129,7 +129,7 @@ def load_cifar10(data_dir: Path | str | None = None, download: bool = True) -> I
         try:
             _download_cifar10(folder.parent)
         except Exception as exc:  # noqa: BLE001 - any network/IO failure ends in the same advice
-            raise DataError(f"{_missing_message(folder)}\nDownload failed: {type(exc).__name__}: {exc}") from exc
+            raise DataError(f"{_missing_message(folder)} Download failed: {type(exc).__name__}: {exc}") from exc
     classes = _class_names(folder / "batches.meta")
     parts = [_read_batch(folder / n, len(classes)) for n in names]
     train_x = np.concatenate([p[0] for p in parts[:5]])
@@ -177,7 +177,7 @@ def display_path(path: Path) -> str:
 
 def _missing_message(folder: Path) -> str:
     return (
-        f"CIFAR-10 not found at {folder}.\n"
+        f"CIFAR-10 not found at {folder}. "
         f"Put torchvision's python layout there (data_batch_1..5, test_batch, batches.meta), or point "
         f"--data-dir / ${DATA_DIR_ENV} at the folder that contains '{CIFAR10_FOLDER}'. "
         f"With network access, leave download on and ssrbench fetches it with torchvision."

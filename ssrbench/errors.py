@@ -9,6 +9,8 @@ from typing import Iterator
 
 from pydantic import ValidationError
 
+from .limits import shown
+
 
 class SSRBenchError(Exception):
     """A problem the user can fix; `exit_code` is what the CLI returns."""
@@ -44,12 +46,17 @@ class DataFormatError(DataError):
 
 
 def format_validation_error(where: str, exc: ValidationError, prefix: str = "") -> str:
-    """A pydantic error as ssrbench shows it: the file (or object), then one line per bad field."""
-    lines = [f"{where}: invalid config"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        lines.append(f"  {field or '<root>'}: {err['msg']}")
-    return "\n".join(lines)
+    """A pydantic error as ssrbench shows it, in one line: the file (or object), the first bad field, its
+    reason and the value (shortened), and how many more problems there are."""
+    errors = exc.errors()
+    err = errors[0] if errors else {"loc": (), "msg": str(exc), "type": "value_error"}
+    field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    value = err.get("input")
+    got = (f" (got {shown(value)})" if err["type"] != "value_error" and "input" in err
+           and not isinstance(value, (dict, list)) else "")
+    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: invalid config: {field or '<root>'}: {msg}{got}{more}".replace("\n", " ")
 
 
 class Terminated(KeyboardInterrupt):

@@ -143,7 +143,7 @@ def _target(path: Path, shown: str) -> Path:
     file in its place (``--out /dev/full`` as root replaced the device itself)."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (a parent that is a file: reported below)
         return path
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise UnwritableError(f"{shown}: cannot write ({getattr(exc, 'strerror', None) or exc})") from exc

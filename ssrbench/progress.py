@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, Literal, TextIO, get_args
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .errors import Terminated
 from .plaintext import markup, printable, text
 
 ProgressMode = Literal["auto", "rich", "plain", "none"]
@@ -92,12 +94,20 @@ class Reporter:
                 console=self.console, transient=False,
             )
             self._progress.__enter__()
+        if self.mode != "none":  # a warning (an unreadable cache entry, retrained) is a line of the log like any other
+            self._showwarning, warnings.showwarning = warnings.showwarning, self._warning
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.mode != "none":
+            warnings.showwarning = self._showwarning
         if self._progress is not None:
             self._progress.__exit__(*exc)
             self._progress = None
+
+    def _warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        """``warnings.showwarning`` while the reporter is open: one line, as text, in the reporter's form."""
+        self.log(f"warning: {message}", style="yellow")
 
     @contextmanager
     def bar(self, description: str, total: int, *, unit: str = "", done: int = 0,
@@ -160,7 +170,8 @@ class _PlainBar:
         if kind is None:
             self._line(f"done {self._count()}, took {elapsed}")
         else:
-            why = "interrupted" if issubclass(kind, KeyboardInterrupt) else kind.__name__
+            why = ("terminated" if issubclass(kind, Terminated) else "interrupted" if issubclass(kind, KeyboardInterrupt)
+                   else kind.__name__)
             self._line(f"stopped at {self._count()} after {elapsed} ({why})")
 
     def advance(self, n: int = 1, info: str = "", *, milestone: bool = False) -> None:

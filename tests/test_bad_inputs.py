@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pickle
+import random
 import signal
 import subprocess
 import sys
@@ -1319,7 +1320,7 @@ def _one_warning(caught, *parts: str) -> str:
 
 
 @pytest.mark.parametrize("which,content,reason", [
-    ("pt", b"", "empty or cut short"), ("pt", os.urandom(256), "not a file torch.save writes"),
+    ("pt", b"", "empty or cut short"), ("pt", random.Random(0).randbytes(256), "not a file torch.save writes"),
     ("pt", "truncated", "cut short"), ("pt", "payload", "objects other than tensors"),
     ("json", b"{not json", "JSONDecodeError"), ("json", b"\xff\xfe{}", "UnicodeDecodeError"),
     ("json", b"[1, 2]", "not a JSON object"), ("json", b'{"seconds": "fast"}', "seconds is not"),

@@ -335,3 +335,16 @@ def test_the_coordinator_keeps_a_bounded_number_of_lines_and_says_how_many_it_dr
     driver, out, _ = plain()
     _UnitView(driver, ["u"]).forward(drained, dropped)
     assert lines(out)[0] == "[?] u: line 2" and lines(out)[-1].startswith("2 progress lines of the workers left out")
+
+
+def test_a_warning_while_the_reporter_is_open_is_a_line_of_the_log_as_text():
+    """A corrupt cache entry is warned about (and retrained): in a log it is a timestamped line, escaped."""
+    import warnings
+
+    reporter, out, _ = plain()
+    before = warnings.showwarning
+    with reporter, warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("model cache entry x.pt is unreadable (\x1b[2J\x07); retraining")
+    assert lines(out) == ["warning: model cache entry x.pt is unreadable (\\x07); retraining"]
+    assert warnings.showwarning is before

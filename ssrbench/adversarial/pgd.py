@@ -8,11 +8,12 @@ from torch import nn
 
 from ..budget import LinfBudget
 from ..linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
+from ..limits import MAX_STEPS
 from .base import Attack
 
 
 class PGDParams(LinfBudget):
-    steps: int = Field(10, ge=1, le=10_000)
+    steps: int = Field(10, ge=1, le=MAX_STEPS)
     random_start: bool = True
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, computed_field, field_validator, model_validator
 
 from ..hashing import config_hash
+from ..limits import shown as brief
 from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, GatedDefense, Pretext,
                       RanOn, Record, Seconds, TrainingRecord, VersusBase, WorstCase, check_finite)
 from .detection import detection
@@ -250,8 +251,8 @@ def validation_line(where: str, doc: Any, exc: ValidationError) -> str:
     if msg.startswith("cell ") and cell and msg.startswith(cell.split(":")[0]):
         cell = ""  # the validator named the cell already
     field = ".".join(str(p) for p in loc)
-    shown = err.get("input")
-    got = f" (got {shown!r})" if err["type"] != "value_error" and not isinstance(shown, (dict, list)) else ""
+    value = err.get("input")
+    got = f" (got {brief(value)})" if err["type"] != "value_error" and not isinstance(value, (dict, list)) else ""
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
     return f"{where}: {cell}{field + ': ' if field else ''}{msg}{got}{more}".replace("\n", " ")
 

@@ -225,8 +225,8 @@ def refusal_reason(exc: BaseException) -> str:
         return "it is empty or cut short"
     if "GLOBAL" in text or "global" in text.lower() and "unsupported" in text.lower():
         return "it holds objects other than tensors, and ssrbench loads weights only (refused, nothing in it was run)"
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text or "PytorchStreamReader" in text \
-            or "zip archive" in text:
+    garbage = (pickle.UnpicklingError, IndexError, KeyError, OverflowError)  # what bytes no writer made raise
+    if isinstance(exc, garbage) or "weights_only" in text or "PytorchStreamReader" in text or "zip archive" in text:
         return "it is not a file torch.save writes, or it is corrupt or cut short"
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first[:200]}"
