@@ -32,12 +32,19 @@ from .training.cache import CACHE_DIR_ENV
 ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
 
 
+MAX_ERROR_CHARS = 1_000  # an error line's length, at most (plus the note of what was left out)
+
+
 class _Fail(click.ClickException):
     """An error message and exit status, in one line. The message often quotes a file (a leaderboard's names,
     a config's values, a plugin's error): it is printed as text, its control characters escaped."""
 
     def __init__(self, message: str, exit_code: int):
-        super().__init__(printable(" ".join(part.strip() for part in message.splitlines() if part.strip())))
+        line = printable(" ".join(part.strip() for part in message.splitlines() if part.strip()))
+        if len(line) > MAX_ERROR_CHARS:  # a hostile file's name can be pages long: the line stays readable
+            cut = len(line) - MAX_ERROR_CHARS
+            line = f"{line[:MAX_ERROR_CHARS * 3 // 4]} … ({cut} characters left out) … {line[-MAX_ERROR_CHARS // 4:]}"
+        super().__init__(line)
         self.exit_code = exit_code
 
 

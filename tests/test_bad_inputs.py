@@ -1864,3 +1864,69 @@ def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept
     messages = [str(w.message) for w in caught]
     assert len(messages) == 2 and all("ssr-test-plugin 0.5" in m and "already provided by ssrbench" in m
                                       and "\n" not in m for m in messages), messages
+
+
+# --- round two: review mends ---
+# Every file ssrbench reads, not only leaderboards, goes through the regular-file check; error lines stay one
+# short line whatever the input.
+
+def _call_with_deadline(fn, unblock: Path, seconds: float = 20.0):
+    """``fn()`` in a thread, its result or exception; a FIFO reader still blocked after ``seconds`` is released
+    and the test fails instead of hanging."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        try:
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        thread.join(seconds)
+        pytest.fail(f"blocked on a FIFO for {seconds:.0f} s")
+    return box
+
+
+def test_a_fifo_as_config_checkpoint_or_cache_entry_never_blocks(tmp_path):
+    from ssrbench.config import read_toml
+    from ssrbench.errors import ConfigError
+    from ssrbench.training.checkpoint import load_classifier_checkpoint
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    for read in (lambda: read_toml(fifo), lambda: load_classifier_checkpoint(fifo, "resnet18")):
+        error = _call_with_deadline(read, fifo).get("error")
+        assert isinstance(error, ConfigError) and "named pipe" in str(error) and "\n" not in str(error), error
+    cache = ModelCache(tmp_path / "cache")
+    cache.root.mkdir()
+    weights, _meta = cache._paths("k")
+    os.mkfifo(weights)  # planted in a shared cache: a fault, warned and retrained
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _call_with_deadline(lambda: cache.load("k"), weights).get("value", "raised") is None
+    _one_warning(caught, "named pipe", "retraining")
+
+
+def test_a_hostile_value_in_an_error_line_is_shortened(tmp_path):
+    doc = json.loads(V5.read_text())
+    doc["cells"][ROT]["mode"] = "x" * 100_000
+    bad = tmp_path / "long.json"
+    bad.write_text(json.dumps(doc))
+    res = invoke("show", bad)
+    assert res.exit_code == 2 and len(res.output) < 1_100 and res.output.count("\n") == 1, len(res.output)
+    assert "characters left out" in res.output
+
+
+def test_a_config_with_several_bad_fields_is_one_line(tmp_path):
+    tasks = tmp_path / "configs" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "bad.toml").write_text('task = "rotation"\n[params]\nbogus = 1\nmultitask_weight = "1e400"\n')
+    res = invoke("peek", "bad", "--config-dir", tmp_path / "configs", "--no-download", "--out", tmp_path / "p.png")
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "bad.toml" in res.output and "more problem" in res.output
