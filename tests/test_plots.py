@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,18 @@ def test_an_adaptive_attacks_gain_is_read_against_the_undefended_model_not_its_o
     assert reverse_gain(board, twin) == pytest.approx(twin.adv_rev.percent - base)
     alone = board.model_copy(update={"cells": [twin]})
     assert reverse_gain(alone, twin) is None  # no blind attack at that eps: no baseline, no number
+
+
+def test_sweep_panels_and_rows_are_in_numeric_order_of_the_reverse_budget():
+    """quick-sweep's reverse budgets are 0, 4, 8, 16/255: as names they would sort 0, 16, 4, 8."""
+    from ssrbench.studies.curves import eps_groups
+
+    board = store.load(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-sweep.json")
+    groups = eps_groups(board)
+    budgets = [(task.split("@")[0], mode, next(iter(cells)).reverse["eps"] * 255) for (task, mode), cells in groups.items()]
+    assert [b for t, m, b in budgets if (t, m) == ("inpaint", "multitask")] == [0, 4, 8, 16]
+    assert budgets == sorted(budgets, key=lambda b: (b[0], b[2], b[1]))
+    from ssrbench.studies.curves import reverse_groups
+
+    attacks = [attack for (task, mode, attack) in reverse_groups(board) if (task, mode) == ("inpaint", "multitask")]
+    assert attacks[:5] == [f"bpda-pgd10@eps={e}/255" for e in (1, 2, 4, 8, 16)], attacks

@@ -60,10 +60,17 @@ def eps_groups(board: Leaderboard) -> dict[tuple[str, str], list]:
     groups: dict[tuple[str, str], list] = {}
     for c in _measured(board):
         groups.setdefault((c.task.name, c.mode), []).append(c)
-    groups = {k: v for k, v in sorted(groups.items()) if len({c.threat.eps for c in v}) > 1}
+    groups = {k: v for k, v in sorted(groups.items(), key=lambda kv: _group_order(kv[1][0]))
+              if len({c.threat.eps for c in v}) > 1}
     if not groups:
         raise MissingCellsError("kind eps needs one attack at two or more eps (run with --attack-eps ...)")
     return groups
+
+
+def _group_order(cell) -> tuple:
+    """Panels and rows in numeric order of a sweep's reverse budget (0, 4, 8, 16/255 -- not "16" before "4" as
+    their names would sort), by task, then budget, then mode."""
+    return base_name(cell.task.name), float(cell.reverse.get("eps", 0.0) or 0.0), cell.task.name, cell.mode
 
 
 def undefended(group) -> Accuracy | None:
@@ -113,7 +120,8 @@ def reverse_groups(board: Leaderboard) -> dict[tuple[str, str, str], list]:
     groups: dict[tuple[str, str, str], list] = {}
     for c in _measured(board):
         groups.setdefault((base_name(c.task.name), c.mode, c.attack.name), []).append(c)
-    groups = {k: sorted(v, key=lambda c: c.reverse["eps"]) for k, v in sorted(groups.items())
+    order = lambda kv: (kv[0][0], kv[0][1], base_name(kv[0][2]), kv[1][0].threat.eps, kv[0][2])  # noqa: E731 - ε as numbers
+    groups = {k: sorted(v, key=lambda c: c.reverse["eps"]) for k, v in sorted(groups.items(), key=order)
               if len({c.reverse["eps"] for c in v}) > 1}
     if not groups:
         raise MissingCellsError("kind reverse needs a task at two or more reverse eps (run with --reverse-eps ...)")
