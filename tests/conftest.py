@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -72,6 +73,21 @@ def cifar_dir() -> Iterator[Path]:
         data.DATASETS.reset()  # the registry loads its entry point again: now read_once
         yield root
     data.DATASETS.reset()
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[Path]:
+    """A site folder for fake installed distributions (tests.distributions): on teardown it leaves sys.path,
+    the plugin modules imported from it are forgotten and the registries rescanned."""
+    from ssrbench.registry import reset_all
+
+    site = tmp_path / "site"
+    reset_all()
+    yield site
+    sys.path[:] = [p for p in sys.path if p != str(site)]
+    for mod in [m for m in sys.modules if m.split(".")[0] in ("ssrbench_example_plugin", "ssr_plugin_mod")]:
+        del sys.modules[mod]
+    reset_all()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
 
 from .conftest import TINY_BACKBONE
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 BUDGET = {"eps": 8 / 255, "step_size": 2 / 255, "steps": 10, "random_start": False}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import random
 import signal
 import subprocess
@@ -34,32 +33,7 @@ from ssrbench.leaderboard.merge import merge
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import TrainingDivergedError, train_epochs
 
-FIXTURE = Path(__file__).parent / "fixtures" / "leaderboard-v1.json"
-BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-
-
-class Payload:
-    """Unpickling this creates a folder: the marker that code from a data file ran."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.mkdir, (str(self.marker),))
-
-
-def make_cifar(root: Path, train: int = 128, test: int = 64, **replace) -> Path:
-    """A CIFAR-10 folder in torchvision's layout with random images; ``replace`` swaps a batch's object."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for name in BATCHES:
-        n = test if name == "test_batch" else train
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "labels": [int(v) for v in rng.integers(0, 10, n)]}
-        (folder / name).write_bytes(pickle.dumps(replace.get(name, batch), protocol=2))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
-    return root
+from .helpers import FIXTURE, TINY, KeptBatches, Payload, error_line, install_plugin, make_cifar, toy_evaluate
 
 
 @pytest.fixture
@@ -71,22 +45,8 @@ def invoke(*args) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-# the smoke preset, made smaller still: timm's tiny test model on a few synthetic images (seconds)
-TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--train-images", "128", "--batch-size", "32",
-        "--eval-images", "16", "--device", "cpu", "--tasks", "rotation", "--attacks", "fgsm", "--quiet")
-
-
 def smoke(data: Path, out: Path, cache: Path, *extra):
     return invoke("run", *TINY, "--data-dir", data, "--no-download", "--out", out, "--cache-dir", cache, *extra)
-
-
-def error_line(res) -> str:
-    """The single error line; a traceback or a multi-line reason fails the test."""
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), \
-        f"not a clean error: {res.output}\n{res.exception!r}"
-    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, res.output
-    return errors[0]
 
 
 # 1. a diverged run: clear error, nothing cached, the good leaderboard untouched ------------------------------
@@ -1436,10 +1396,8 @@ def test_an_epoch_checkpoint_that_does_not_fit_is_warned_and_its_stage_starts_af
 def test_kept_evaluation_batches_of_another_key_or_with_nan_timings_are_not_resumed_from(tmp_path):
     """A NaN or negative timing or count passed the old type checks, and reached the leaderboard -- which
     refuses it only when the whole run is done."""
-    from .test_resume_evaluation import _Kept, _evaluate
-
     with pytest.raises(KeyboardInterrupt):
-        _evaluate(_Kept(ModelCache(tmp_path / "src"), stop_after=2))
+        toy_evaluate(KeptBatches(ModelCache(tmp_path / "src"), stop_after=2))
     good = torch.load(tmp_path / "src" / "k.eval.pt", weights_only=True)
     other = ModelCache(tmp_path / "other-key")
     other.root.mkdir()
@@ -1451,9 +1409,9 @@ def test_kept_evaluation_batches_of_another_key_or_with_nan_timings_are_not_resu
     cache = ModelCache(tmp_path / "nan")  # (a negative count is refused by the same check; one evaluation is enough)
     cache.root.mkdir()
     torch.save(dict(good, seconds_clean=dict(good["seconds_clean"], reverse=float("nan"))), cache.progress_path("k"))
-    kept = _Kept(cache)
+    kept = KeptBatches(cache)
     with pytest.warns(UserWarning, match="do not fit.*clean timings are not numbers"):
-        assert _evaluate(kept).resumed_after == 0
+        assert toy_evaluate(kept).resumed_after == 0
     assert kept.saves == 5  # evaluated from the first image
 
 
@@ -1801,8 +1759,6 @@ def test_kept_epochs_and_batches_written_by_two_runs_at_once_always_load(tmp_pat
 
 # plugins ---------------------------------------------------------------------------------------------------------
 
-from .test_plugins import _install, site  # noqa: E402,F401 - the example-plugin machinery (site: a fixture)
-
 HOSTILE_PLUGINS = {  # entry point -> its module's source, and what the one error line says
     "exits": ("import sys\nsys.exit('plugin says bye')\n", "SystemExit: plugin says bye"),
     "multiline": ("raise RuntimeError('first line\\nsecond line')\n", "RuntimeError: first line ..."),
@@ -1853,8 +1809,8 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
 
 
 def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept(site):
-    _install(site, {"ssrbench.tasks": {"rotation": "ssr_plugin_mod:Fake"}, "ssrbench.attacks": {"fgsm": "ssr_plugin_mod:Fake"}},
-             "raise RuntimeError('never imported')\n")
+    install_plugin(site, {"ssrbench.tasks": {"rotation": "ssr_plugin_mod:Fake"}, "ssrbench.attacks": {"fgsm": "ssr_plugin_mod:Fake"}},
+                   "raise RuntimeError('never imported')\n")
     from ssrbench.adversarial.base import ATTACKS
     from ssrbench.pretext.base import TASKS
     from ssrbench.registry import PluginWarning

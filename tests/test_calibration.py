@@ -18,7 +18,7 @@ from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import TrainContext
 
 from .conftest import REPO, TINY_BACKBONE
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 
 class NoTestImages:

@@ -15,7 +15,7 @@ from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.stats import mcnemar_exact
 
 from .conftest import consistent_board
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 
 def _board():

@@ -18,7 +18,7 @@ from ssrbench.evaluate import correct_flags
 from ssrbench.leaderboard import store
 from ssrbench.models.ssr_model import SSRModel
 
-from .test_bad_inputs import make_cifar
+from .helpers import make_cifar
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

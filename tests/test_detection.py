@@ -14,8 +14,7 @@ from ssrbench.leaderboard.records import PerImage
 from ssrbench.stats import detection_scores, pack_float16, unpack_float16
 
 from .conftest import consistent_pretext
-from .test_bad_inputs import TINY, make_cifar
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE, TINY, make_cifar
 
 
 def test_a_perfect_detector_and_a_blind_one():

@@ -18,8 +18,7 @@ from ssrbench.stats import holm
 from ssrbench.studies.robust_base import markdown
 
 from .conftest import consistent_board
-from .test_bad_inputs import TINY, make_cifar
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE, TINY, make_cifar
 
 N = 200
 

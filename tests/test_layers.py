@@ -1,4 +1,5 @@
-"""The package's layers, read from its imports: no circle, and no import that points up a layer.
+"""The package's layers, read from its imports: no circle, and no import that points up a layer; and
+no test module imports another (what tests share lives in tests/helpers.py and tests/conftest.py).
 
 Every import counts -- top-level, inside functions and under ``TYPE_CHECKING`` -- because a lazy import
 that only works thanks to its laziness is a circle all the same.
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ssrbench"
+TESTS = Path(__file__).resolve().parent
 
 # lowest first; a module may import its own layer or any below it. The leaderboard package sits just
 # above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
@@ -143,3 +145,54 @@ def test_the_checker_sees_a_planted_circle(tmp_path, monkeypatch):
         test_no_import_points_up_a_layer()
     with pytest.raises(pytest.fail.Exception, match="import circle"):
         test_no_import_circle()
+
+
+def _test_module_imports(path: Path) -> list[str]:
+    """Where ``path`` imports a test module: ``from .test_x``, ``from . import test_x``, ``from tests.test_x``,
+    ``import tests.test_x``, or ``__import__``/``import_module`` of "tests.test_x" or ".test_x"."""
+    def is_test(name: str) -> bool:
+        return name.split(".")[0].startswith("test_")
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".")
+            if not node.level:  # absolute: only tests.test_x, or test_x from tests
+                parts = parts[1:] if parts[0] == "tests" else ["not a test"]
+            if is_test(parts[0]) if parts and parts[0] else any(is_test(a.name) for a in node.names):
+                names = [node.module or ", ".join(a.name for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("tests.") and is_test(a.name[6:])]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            arg = node.args[0].value
+            if func in ("__import__", "import_module") and isinstance(arg, str) and arg.startswith((".", "tests.")) \
+                    and is_test(arg.removeprefix("tests.").lstrip(".")):
+                names = [arg]
+        found += [f"{path.name}:{node.lineno} imports {n}" for n in names]
+    return found
+
+
+def test_no_test_module_imports_another():
+    """Importing a test module ties the two together: an edit to one breaks the other, running one file
+    imports (and may collect) the other's tests and fixtures. What tests share lives in tests/helpers.py
+    (helpers, constants) and tests/conftest.py (fixtures)."""
+    found = [hit for path in sorted(TESTS.glob("*.py")) for hit in _test_module_imports(path)]
+    assert not found, "\n".join(found)
+
+
+def test_the_checker_sees_a_test_module_imported_by_another(tmp_path):
+    """Each way of importing a test module is caught; helpers, conftest and the package are not."""
+    bad = ["from .test_leaderboard import FIXTURE", "from . import test_plugins", "from tests.test_resume import x",
+           "from tests import test_seeds", "import tests.test_resume", "def f():\n    from .test_precision import _data",
+           "m = __import__('tests.test_leaderboard', fromlist=['FIXTURE'])",
+           "import importlib\nm = importlib.import_module('.test_plugins', 'tests')"]
+    for i, source in enumerate(bad):
+        (tmp_path / f"test_bad{i}.py").write_text(source + "\n")
+        assert len(_test_module_imports(tmp_path / f"test_bad{i}.py")) == 1, source
+    good = tmp_path / "test_good.py"
+    good.write_text("from .helpers import FIXTURE\nfrom .conftest import REPO\nfrom . import helpers\n"
+                    "import tests.helpers\nfrom ssrbench.testing import check_task_contract\n"
+                    "from test_utils import x\nm = __import__('os')\n")
+    assert _test_module_imports(good) == []

@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from ssrbench.leaderboard import store
 from ssrbench.leaderboard.schema import SCHEMA_VERSION, Accuracy
 from ssrbench.stats import pack_bits, unpack_bits, wilson_interval
 
-FIXTURE = Path(__file__).parent / "fixtures" / "leaderboard-v1.json"
+from .helpers import FIXTURE
 
 
 def test_fixture_round_trip(tmp_path):

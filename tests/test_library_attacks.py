@@ -23,7 +23,7 @@ from ssrbench.leaderboard import store
 from ssrbench.pretext.rotation import RotationTask
 from ssrbench.testing import _tiny_model, check_attack_contract
 
-from .test_bad_inputs import TINY, make_cifar
+from .helpers import TINY, make_cifar
 
 CONFIGS = ["apgd-ce", "apgd-dlr", "apgd-t", "autoattack", "autoattack-rand", "bpda-apgd-ce", "bpda-apgd-dlr",
            "bpda-apgd-t", "bpda-autoattack", "eot-apgd-ce", "eot-apgd-dlr", "eot-autoattack-rand",

@@ -17,7 +17,7 @@ from ssrbench.leaderboard.records import PerImage
 from ssrbench.studies.plots import source_of
 
 from .conftest import REPO, consistent_pretext
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 
 def _sweep_like(tmp_path):

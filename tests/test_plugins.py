@@ -2,7 +2,6 @@
 from its own pyproject.toml, its package copied into a site folder that importlib.metadata reads."""
 
 import importlib.util
-import sys
 import warnings
 from pathlib import Path
 
@@ -19,23 +18,9 @@ from ssrbench.registry import PluginWarning, SkippedPluginError, reset_all
 from ssrbench.testing import check_task_contract, quick_task_check
 
 from .distributions import install_fake_distribution, install_project
+from .helpers import install_plugin
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ssrbench-example-plugin"
-
-
-def _forget(site: Path) -> None:
-    sys.path[:] = [p for p in sys.path if p != str(site)]
-    for mod in [m for m in sys.modules if m.split(".")[0] in ("ssrbench_example_plugin", "ssr_plugin_mod")]:
-        del sys.modules[mod]
-    reset_all()
-
-
-@pytest.fixture
-def site(tmp_path):
-    site = tmp_path / "site"
-    reset_all()
-    yield site
-    _forget(site)
 
 
 @pytest.fixture
@@ -43,11 +28,6 @@ def example_plugin(site):
     install_project(site, EXAMPLE)
     reset_all()
     return site
-
-
-def _install(site, entry_points, source, name="ssr-test-plugin", version="0.5"):
-    install_fake_distribution(site, name, version, entry_points, {"ssr_plugin_mod": source})
-    reset_all()
 
 
 def test_plugin_is_listed_with_its_distribution(example_plugin):
@@ -121,7 +101,7 @@ def test_plugin_config_shadowing_a_builtin_is_noticeable(site):
 def test_configs_entry_point_may_name_a_path_or_a_function(site, target, source):
     (site / "cfg" / "attacks").mkdir(parents=True)
     (site / "cfg" / "attacks" / "fgsm-tiny.toml").write_text('kind = "fgsm"\n[params]\neps = "1/255"\n')
-    _install(site, {"ssrbench.configs": {"tiny": target}}, source)
+    install_plugin(site, {"ssrbench.configs": {"tiny": target}}, source)
     assert load_attack_config("fgsm-tiny").params["eps"] == pytest.approx(1 / 255)
     assert named_files("attacks")["fgsm-tiny"].origin == "ssr-test-plugin 0.5"
 
@@ -133,7 +113,7 @@ def test_configs_entry_point_may_name_a_path_or_a_function(site, target, source)
     ("ssr_plugin_mod:WHERE", "WHERE = 3\n", "expected a package"),
 ])
 def test_broken_configs_entry_point_is_a_warning_naming_the_plugin(site, target, source, reason):
-    _install(site, {"ssrbench.configs": {"broken": target}}, source)
+    install_plugin(site, {"ssrbench.configs": {"broken": target}}, source)
     with pytest.warns(PluginWarning, match=f"ssr-test-plugin 0.5: named configs 'broken'.*{reason}"):
         assert load_task_config("inpaint").task == "inpaint"
     with warnings.catch_warnings():
@@ -147,8 +127,8 @@ def test_broken_configs_entry_point_is_a_warning_naming_the_plugin(site, target,
      "does not define version"),
 ])
 def test_installed_but_skipped_says_so(site, source, reason):
-    _install(site, {"ssrbench.tasks": {"vflip": "ssr_plugin_mod:VFlipTask"}}, source,
-             name="ssrbench-example-plugin", version="0.2.0")
+    install_plugin(site, {"ssrbench.tasks": {"vflip": "ssr_plugin_mod:VFlipTask"}}, source,
+                   name="ssrbench-example-plugin", version="0.2.0")
     expected = "task 'vflip' is installed (ssrbench-example-plugin 0.2.0) but skipped: "
     with pytest.warns(PluginWarning):
         with pytest.raises(SkippedPluginError) as err:
@@ -173,7 +153,7 @@ class MeanRev(RotationTask):
 
 
 def test_check_plugin_refuses_a_batch_mean_reverse_loss(site):
-    _install(site, {"ssrbench.tasks": {"meanrev": "ssr_plugin_mod:MeanRev"}}, BATCH_MEAN)
+    install_plugin(site, {"ssrbench.tasks": {"meanrev": "ssr_plugin_mod:MeanRev"}}, BATCH_MEAN)
     res = CliRunner().invoke(cli, ["check-plugin", "meanrev"])
     assert res.exit_code == 1, res.output
     assert "FAIL" in res.output and "reverse_loss" in res.output and "got shape ()" in res.output
@@ -213,8 +193,8 @@ class Undeclared(Attack):
 
 
 def test_check_plugin_passes_the_example_and_refuses_an_attack_outside_its_ball(example_plugin):
-    _install(example_plugin, {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky",
-                                                   "undeclared": "ssr_plugin_mod:Undeclared"}}, LEAKY_ATTACK)
+    install_plugin(example_plugin, {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky",
+                                                         "undeclared": "ssr_plugin_mod:Undeclared"}}, LEAKY_ATTACK)
     for name in ("vflip", "uniform-noise", "fgsm"):
         res = CliRunner().invoke(cli, ["check-plugin", name])
         assert res.exit_code == 0 and res.output.startswith("PASS"), res.output

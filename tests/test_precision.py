@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from ssrbench.adversarial.base import Attack
 from ssrbench.budget import ReverseConfig
-from ssrbench.data import ImageDataset
 from ssrbench.environment import exact_fp32
 from ssrbench.evaluate import evaluate
 from ssrbench.presets import PRESETS, resolve_preset
@@ -22,21 +21,13 @@ from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model
 
 from .conftest import TINY_BACKBONE
-
-
-def _data(n: int = 64) -> ImageDataset:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
-    return ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=x[:8], test_y=y[:8], mean=(0.5,) * 3,
-                        std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)), fingerprint="synthetic",
-                        source="test")
+from .helpers import synthetic_dataset
 
 
 def _ctx(tmp_path, precision: str, device: str = "cpu", images: int = 64) -> TrainContext:
     preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": images, "batch_size": images // 2,
                                       "train_precision": precision})
-    return TrainContext(data=_data(), preset=preset, device=torch.device(device), seed=0,
+    return TrainContext(data=synthetic_dataset(), preset=preset, device=torch.device(device), seed=0,
                         cache=ModelCache(tmp_path / "cache"), reporter=Reporter(quiet=True))
 
 

@@ -9,7 +9,6 @@ test_end_to_end.py's smoke run).
 from __future__ import annotations
 
 import io
-import re
 from contextlib import nullcontext
 from types import SimpleNamespace
 from unittest.mock import patch
@@ -28,7 +27,7 @@ from ssrbench.progress import Reporter, resolve_mode
 from ssrbench.training import modes
 from ssrbench.training.modes import train_epochs
 
-STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+from .helpers import STAMP
 
 
 class Clock:

@@ -16,57 +16,13 @@ from ssrbench.defense.reverse import Defense
 from ssrbench.evaluate import DRAWS, evaluate
 from ssrbench.leaderboard import schema, store
 from ssrbench.leaderboard.records import Accuracy
-from ssrbench.pretext.base import PretextTask
 from ssrbench.progress import Reporter
-from ssrbench.testing import _tiny_model
 
-from .test_bad_inputs import TINY, make_cifar
-
-
-class NoisyTask(PretextTask):
-    """A toy randomised defense: the 'task loss' is a random linear function of the pixels, so each
-    reverse attack pushes the image by eps in a random direction -- a purifier made of noise."""
-
-    name, version, metric_name, higher_is_better = "noisy", "1", "none", True
-    randomized_eval = True
-
-    def build_heads(self, spec):
-        return {"none": torch.nn.Identity()}
-
-    def training_loss(self, model, x, generator):
-        raise NotImplementedError
-
-    def reverse_loss(self, model, x, generator=None):
-        sign = torch.randint(0, 2, x.shape, generator=generator, device=generator.device).to(x.device) * 2.0 - 1
-        return (x * sign).flatten(1).sum(1)
-
-    def pretext_metric(self, model, x, generator=None):
-        return torch.zeros(len(x))
-
-
-class OnePixel(torch.nn.Module):
-    """A classifier that reads one pixel: images near its threshold flip with the defense's noise."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        d = (x[:, 0, 0, 0] - 0.5) * self.w
-        return torch.stack([d, -d], 1)
-
-
-def _setup(n=64, model=None):
-    torch.manual_seed(0)
-    model = (model or _tiny_model("test_efficientnet", 32)).eval()
-    x = torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    with torch.no_grad():
-        y = model(x.float() / 255).argmax(1)  # 100% clean accuracy: only the defense's noise can change an answer
-    return model, x, y
+from .helpers import FIXTURE, TINY, NoisyMetricTask, NoisyTask, OnePixel, make_cifar, toy_setup
 
 
 def test_single_draw_flatters_a_randomised_defense_and_worst_of_n_does_not():
-    model, x, y = _setup(model=OnePixel())
+    model, x, y = toy_setup(model=OnePixel())
     reverse = ReverseConfig(eps=24 / 255, step_size=24 / 255, steps=1)
     out = evaluate(model, NoisyTask(), {"pgd": PGD({"eps": 1 / 255, "steps": 1, "step_size": 1 / 255})}, reverse,
                    x, y, batch_size=32, seed=0, reporter=Reporter(None, quiet=True), description="toy")
@@ -80,7 +36,7 @@ def test_single_draw_flatters_a_randomised_defense_and_worst_of_n_does_not():
 
 
 def test_fixed_draws_make_the_defense_one_deterministic_function():
-    model, x, y = _setup(8)
+    model, x, y = toy_setup(8)
     defense = Defense(model, NoisyTask(), ReverseConfig(eps=8 / 255, step_size=8 / 255, steps=1))
     xf = x.float() / 255
     assert defense.randomized
@@ -92,7 +48,7 @@ def test_fixed_draws_make_the_defense_one_deterministic_function():
 
 
 def test_eot_averages_a_randomised_defense_and_not_a_fixed_one(monkeypatch):
-    model, x, y = _setup(4)
+    model, x, y = toy_setup(4)
     defense = Defense(model, NoisyTask(), ReverseConfig(eps=8 / 255, step_size=8 / 255, steps=1))
     calls = []
     purify = Defense.purify
@@ -105,17 +61,10 @@ def test_eot_averages_a_randomised_defense_and_not_a_fixed_one(monkeypatch):
     assert len(calls) == 2
 
 
-class NoisyMetricTask(NoisyTask):
-    """NoisyTask whose pretext metric draws too (as contrastive view retrieval does)."""
-
-    def pretext_metric(self, model, x, generator=None):
-        return torch.rand(len(x), generator=generator, device=generator.device)
-
-
 def test_a_cells_pretext_draws_do_not_depend_on_the_other_attacks_evaluated():
     """Each attack (and the clean images) has its own pretext stream: adding an attack to a run leaves the
     pretext columns of the cells already there as they were."""
-    model, x, y = _setup(16, model=OnePixel())
+    model, x, y = toy_setup(16, model=OnePixel())
     reverse = ReverseConfig(eps=8 / 255, step_size=8 / 255, steps=1)
     pgd = {"eps": 1 / 255, "steps": 1, "step_size": 1 / 255}
 
@@ -134,7 +83,7 @@ def test_a_cells_pretext_draws_do_not_depend_on_the_other_attacks_evaluated():
 
 
 def test_a_doctored_all_draws_count_is_refused():
-    board = store.load(__import__("tests.test_leaderboard", fromlist=["FIXTURE"]).FIXTURE)
+    board = store.load(FIXTURE)
     c = board.cells[0]
     flags = c.adv_rev.flags().copy()
     wrong = ~flags  # "correct in every draw" where the single draw was wrong: impossible

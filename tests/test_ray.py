@@ -25,8 +25,7 @@ from ssrbench.progress import Reporter
 from ssrbench.runner import resolve, run
 from ssrbench.training.cache import ModelCache
 
-from .test_bad_inputs import error_line, make_cifar
-from .test_progress import STAMP
+from .helpers import STAMP, error_line, make_cifar
 
 # the smoke preset on timm's tiny model and synthetic images; both modes, so classifier-first's shared
 # classifier is a unit the task-head stage waits for. One thread: the workers run with one (--cpus-per-task 1).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import pytest
@@ -15,7 +14,7 @@ from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model, build_shared
 
 from .conftest import TINY_BACKBONE
-from .test_precision import _data  # synthetic uint8 images in an ImageDataset
+from .helpers import ShellPayload, synthetic_dataset
 
 EPOCHS = 3
 
@@ -33,7 +32,7 @@ def _ctx(cache_dir, robust: bool = False, retrain: bool = False) -> TrainContext
     preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": images, "batch_size": 16,
                                       "epochs_multitask": EPOCHS, "epochs_classifier": EPOCHS,
                                       "adversarial_training": "fgsm-rs" if robust else "none"})
-    return TrainContext(data=_data(images), preset=preset, device=torch.device("cpu"), seed=0,
+    return TrainContext(data=synthetic_dataset(images), preset=preset, device=torch.device("cpu"), seed=0,
                         cache=ModelCache(cache_dir), reporter=Reporter(quiet=True), retrain=retrain)
 
 
@@ -90,11 +89,6 @@ def test_a_stage_stopped_in_its_last_epoch_resumes_there_with_the_weights_of_an_
     assert not kept[0].exists() and (cache / f"{reference.key}.pt").exists()
 
 
-class _Evil:
-    def __reduce__(self):
-        return os.system, ("echo owned > /dev/null",)
-
-
 def test_a_kept_epoch_that_is_broken_hostile_or_of_another_stage_is_not_resumed_from(tmp_path):
     reference = _train(_ctx(tmp_path / "ref", False), False).records[-1]
     with pytest.raises(KeyboardInterrupt):
@@ -104,7 +98,7 @@ def test_a_kept_epoch_that_is_broken_hostile_or_of_another_stage_is_not_resumed_
     bad_model = dict(good, model={k: torch.zeros(1) for k in good["model"]})
 
     bad_rng = dict(good, rng=dict(good["rng"], torch=torch.zeros(3)))
-    cases = {"truncated": b"PK\x03\x04 not a checkpoint", "code": pickle.dumps({"format": 1, "x": _Evil()}, protocol=2),
+    cases = {"truncated": b"PK\x03\x04 not a checkpoint", "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
              "other stage": other, "wrong shapes": bad_model, "bad generator": bad_rng}
     for name, content in cases.items():
         cache = tmp_path / name.replace(" ", "-")

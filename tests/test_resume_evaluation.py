@@ -10,45 +10,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.adversarial.pgd import PGD
-from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
-from ssrbench.evaluate import evaluate
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.render import markdown
-from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 
-from .test_bad_inputs import TINY, make_cifar
-from .test_randomized import NoisyMetricTask, OnePixel, _setup
-from .test_resume import _Evil
-
-REVERSE = ReverseConfig(eps=24 / 255, step_size=24 / 255, steps=1)
-
-
-class _Kept:
-    """The cache's kept batches, with a kill (KeyboardInterrupt) after ``stop_after`` saves."""
-
-    def __init__(self, cache: ModelCache, stop_after: int | None = None):
-        self.cache, self.stop_after, self.saves = cache, stop_after, 0
-
-    def load(self):
-        return self.cache.load_progress("k")
-
-    def save(self, state):
-        self.cache.save_progress("k", state)
-        self.saves += 1
-        if self.saves == self.stop_after:
-            raise KeyboardInterrupt
-
-
-def _evaluate(kept=None, attacks=("a", "b"), base=False):
-    model, x, y = _setup(40, model=OnePixel())
-    other = _setup(40, model=OnePixel())[0] if base else None  # a second model as the static base
-    pgd = {"eps": 2 / 255, "steps": 2, "step_size": 1 / 255, "random_start": True}
-    return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in attacks}, REVERSE, x, y, batch_size=8, seed=3,
-                    reporter=Reporter(None, quiet=True), description="toy", kept=kept, base=other)
-
+from .helpers import TINY, KeptBatches, ShellPayload, make_cifar, toy_evaluate
 
 def _same(a, b):
     for k in ("clean", "clean_rev", "pretext_clean", "clean_rev_fixed", "clean_rev_all"):
@@ -65,39 +32,39 @@ def _same(a, b):
 
 @pytest.mark.parametrize("base", [False, True], ids=["own-base", "judged-against-another-base"])
 def test_a_killed_evaluation_resumes_after_its_last_batch_with_the_numbers_of_an_uninterrupted_one(tmp_path, base):
-    whole = _evaluate(base=base)
+    whole = toy_evaluate(base=base)
     assert not np.array_equal(whole.clean_rev, whole.clean_rev_all)  # the toy defense draws: streams matter
     assert bool(whole.attacks["a"].from_base_all) == base  # transfer both ways, every draw, only with a base
     cache = ModelCache(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        _evaluate(_Kept(cache, stop_after=3), base=base)  # 3 of 5 batches finished, then killed
+        toy_evaluate(KeptBatches(cache, stop_after=3), base=base)  # 3 of 5 batches finished, then killed
     assert (tmp_path / "k.eval.pt").exists()
     if base:  # a kept evaluation made without the base's streams does not fit one with them, and vice versa
         with pytest.warns(UserWarning, match="do not fit"):
-            _evaluate(_Kept(ModelCache(tmp_path)), base=False)
+            toy_evaluate(KeptBatches(ModelCache(tmp_path)), base=False)
         cache.drop_progress()
         with pytest.raises(KeyboardInterrupt):
-            _evaluate(_Kept(cache, stop_after=3), base=base)
-    rest = _Kept(cache)
-    resumed = _evaluate(rest, base=base)
+            toy_evaluate(KeptBatches(cache, stop_after=3), base=base)
+    rest = KeptBatches(cache)
+    resumed = toy_evaluate(rest, base=base)
     assert rest.saves == 2  # only the two batches left were evaluated
     _same(whole, resumed)
     assert (whole.resumed_after, resumed.resumed_after) == (0, 24)  # and the outcome says where it took over
     # a finished evaluation kept (a later unit of the run was killed) is taken whole: nothing evaluated again
-    again = _Kept(cache)
-    _same(whole, _evaluate(again, base=base))
+    again = KeptBatches(cache)
+    _same(whole, toy_evaluate(again, base=base))
     assert again.saves == 0
     cache.drop_progress()
     assert not list(tmp_path.glob("*.eval.pt"))
 
 
 def test_kept_batches_that_are_broken_hostile_or_of_another_evaluation_are_not_resumed_from(tmp_path):
-    whole = _evaluate()
+    whole = toy_evaluate()
     src = ModelCache(tmp_path / "src")
     with pytest.raises(KeyboardInterrupt):
-        _evaluate(_Kept(src, stop_after=2))
+        toy_evaluate(KeptBatches(src, stop_after=2))
     good = torch.load(tmp_path / "src" / "k.eval.pt", weights_only=True)
-    cases = {"truncated": b"PK\x03\x04 not kept batches", "code": pickle.dumps({"format": 1, "x": _Evil()}, protocol=2),
+    cases = {"truncated": b"PK\x03\x04 not kept batches", "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
              "odd stop": dict(good, done=7), "short flags": dict(good, lists=dict(good["lists"], clean=torch.ones(3, dtype=torch.bool))),
              "bad generator": dict(good, streams=dict(good["streams"], reverse=torch.zeros(3, dtype=torch.uint8)))}
     for name, content in cases.items():
@@ -105,17 +72,17 @@ def test_kept_batches_that_are_broken_hostile_or_of_another_evaluation_are_not_r
         cache.root.mkdir()
         path = cache.progress_path("k")
         path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
-        kept = _Kept(cache)
+        kept = KeptBatches(cache)
         with pytest.warns(UserWarning, match="(unreadable|do not fit)"):
-            out = _evaluate(kept)
+            out = toy_evaluate(kept)
         assert kept.saves == 5, name  # evaluated from the first image
         _same(whole, out)
     # other attacks: other streams, so the kept batches of a run of "a" alone do not fit a run of "a" and "b"
     with pytest.raises(KeyboardInterrupt):
-        _evaluate(_Kept(ModelCache(tmp_path / "one"), stop_after=2), attacks=("a",))
-    kept = _Kept(ModelCache(tmp_path / "one"))
+        toy_evaluate(KeptBatches(ModelCache(tmp_path / "one"), stop_after=2), attacks=("a",))
+    kept = KeptBatches(ModelCache(tmp_path / "one"))
     with pytest.warns(UserWarning, match="do not fit"):
-        _same(whole, _evaluate(kept))
+        _same(whole, toy_evaluate(kept))
     assert kept.saves == 5
 
 

@@ -16,8 +16,7 @@ from ssrbench.leaderboard.records import TrainingRecord
 from ssrbench.presets import PRESETS
 from ssrbench.training import adversarial
 
-from .test_bad_inputs import TINY, Payload, make_cifar
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE, TINY, Payload, make_cifar
 
 
 class Linear(torch.nn.Module):

@@ -14,8 +14,7 @@ from ssrbench.leaderboard.merge import merge
 from ssrbench.leaderboard.schema import Accuracy
 
 from .conftest import consistent_board
-from .test_bad_inputs import TINY, make_cifar
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE, TINY, make_cifar
 
 
 def _wide(n=400):

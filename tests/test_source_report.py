@@ -13,7 +13,7 @@ from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.studies.source_report import TABLE_I, findings, markdown, matched_cells, report_row
 
 from .conftest import REPO
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 N = 400
 

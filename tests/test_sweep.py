@@ -11,7 +11,7 @@ from ssrbench.errors import ConfigError
 from ssrbench.leaderboard import store
 from ssrbench.sweep import Grid, expand, label, parse_budgets, parse_steps
 
-from .test_bad_inputs import TINY, make_cifar
+from .helpers import TINY, make_cifar
 
 
 def test_lists_and_ranges_parse_and_bad_values_are_named():

@@ -12,7 +12,7 @@ from ssrbench.leaderboard.records import Accuracy
 from ssrbench.studies.task_ranking import markdown
 
 from .conftest import REPO
-from .test_leaderboard import FIXTURE
+from .helpers import FIXTURE
 
 
 def test_rows_are_recomputed_on_the_images_every_file_has():

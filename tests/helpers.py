@@ -1,0 +1,183 @@
+"""Helpers and constants that several test modules share, so that no test module imports another.
+
+(Shared pytest fixtures live in conftest.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssrbench.adversarial.pgd import PGD
+from ssrbench.budget import ReverseConfig
+from ssrbench.data import ImageDataset
+from ssrbench.evaluate import evaluate
+from ssrbench.pretext.base import PretextTask
+from ssrbench.progress import Reporter
+from ssrbench.registry import reset_all
+from ssrbench.testing import _tiny_model
+from ssrbench.training.cache import ModelCache
+
+from .distributions import install_fake_distribution
+
+# the committed schema-1 leaderboard
+FIXTURE = Path(__file__).parent / "fixtures" / "leaderboard-v1.json"
+
+# the smoke preset, made smaller still: timm's tiny test model on a few synthetic images (seconds)
+TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--train-images", "128", "--batch-size", "32",
+        "--eval-images", "16", "--device", "cpu", "--tasks", "rotation", "--attacks", "fgsm", "--quiet")
+
+# the timestamp that starts each plain progress line in a log
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+# bad inputs ------------------------------------------------------------------------------------------------------
+
+class Payload:
+    """Unpickling this creates a folder: the marker that code from a data file ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+class ShellPayload:
+    """Unpickling this runs a shell command: a hostile checkpoint or kept-progress file."""
+
+    def __reduce__(self):
+        return os.system, ("echo owned > /dev/null",)
+
+
+def make_cifar(root: Path, train: int = 128, test: int = 64, **replace) -> Path:
+    """A CIFAR-10 folder in torchvision's layout with random images; ``replace`` swaps a batch's object."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in CIFAR_BATCHES:
+        n = test if name == "test_batch" else train
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 "labels": [int(v) for v in rng.integers(0, 10, n)]}
+        (folder / name).write_bytes(pickle.dumps(replace.get(name, batch), protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
+    return root
+
+
+def error_line(res) -> str:
+    """The single error line; a traceback or a multi-line reason fails the test."""
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), \
+        f"not a clean error: {res.output}\n{res.exception!r}"
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, res.output
+    return errors[0]
+
+
+# synthetic data --------------------------------------------------------------------------------------------------
+
+def synthetic_dataset(n: int = 64) -> ImageDataset:
+    """Synthetic uint8 images in an ImageDataset (its first 8 are the test split)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=x[:8], test_y=y[:8], mean=(0.5,) * 3,
+                        std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)), fingerprint="synthetic",
+                        source="test")
+
+
+# a toy randomised defense ----------------------------------------------------------------------------------------
+
+class NoisyTask(PretextTask):
+    """A toy randomised defense: the 'task loss' is a random linear function of the pixels, so each
+    reverse attack pushes the image by eps in a random direction -- a purifier made of noise."""
+
+    name, version, metric_name, higher_is_better = "noisy", "1", "none", True
+    randomized_eval = True
+
+    def build_heads(self, spec):
+        return {"none": torch.nn.Identity()}
+
+    def training_loss(self, model, x, generator):
+        raise NotImplementedError
+
+    def reverse_loss(self, model, x, generator=None):
+        sign = torch.randint(0, 2, x.shape, generator=generator, device=generator.device).to(x.device) * 2.0 - 1
+        return (x * sign).flatten(1).sum(1)
+
+    def pretext_metric(self, model, x, generator=None):
+        return torch.zeros(len(x))
+
+
+class NoisyMetricTask(NoisyTask):
+    """NoisyTask whose pretext metric draws too (as contrastive view retrieval does)."""
+
+    def pretext_metric(self, model, x, generator=None):
+        return torch.rand(len(x), generator=generator, device=generator.device)
+
+
+class OnePixel(torch.nn.Module):
+    """A classifier that reads one pixel: images near its threshold flip with the defense's noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        d = (x[:, 0, 0, 0] - 0.5) * self.w
+        return torch.stack([d, -d], 1)
+
+
+def toy_setup(n=64, model=None):
+    """``(model, x, y)``: the model (default timm's tiny one) in eval mode, ``n`` uint8 images and the
+    model's own answers as labels -- 100% clean accuracy, so only the defense's noise can change one."""
+    torch.manual_seed(0)
+    model = (model or _tiny_model("test_efficientnet", 32)).eval()
+    x = torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with torch.no_grad():
+        y = model(x.float() / 255).argmax(1)
+    return model, x, y
+
+
+# a resumable toy evaluation --------------------------------------------------------------------------------------
+
+TOY_REVERSE = ReverseConfig(eps=24 / 255, step_size=24 / 255, steps=1)
+
+
+class KeptBatches:
+    """The cache's kept batches, with a kill (KeyboardInterrupt) after ``stop_after`` saves."""
+
+    def __init__(self, cache: ModelCache, stop_after: int | None = None):
+        self.cache, self.stop_after, self.saves = cache, stop_after, 0
+
+    def load(self):
+        return self.cache.load_progress("k")
+
+    def save(self, state):
+        self.cache.save_progress("k", state)
+        self.saves += 1
+        if self.saves == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def toy_evaluate(kept=None, attacks=("a", "b"), base=False):
+    """The toy randomised defense evaluated on 40 images in batches of 8, keeping its batches in ``kept``."""
+    model, x, y = toy_setup(40, model=OnePixel())
+    other = toy_setup(40, model=OnePixel())[0] if base else None  # a second model as the static base
+    pgd = {"eps": 2 / 255, "steps": 2, "step_size": 1 / 255, "random_start": True}
+    return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in attacks}, TOY_REVERSE, x, y, batch_size=8,
+                    seed=3, reporter=Reporter(None, quiet=True), description="toy", kept=kept, base=other)
+
+
+# plugins ---------------------------------------------------------------------------------------------------------
+
+def install_plugin(site, entry_points, source, name="ssr-test-plugin", version="0.5"):
+    """A fake distribution in ``site`` whose entry points name objects of one module, ``ssr_plugin_mod``."""
+    install_fake_distribution(site, name, version, entry_points, {"ssr_plugin_mod": source})
+    reset_all()
