@@ -1,0 +1,121 @@
+"""The README's hand-written sentences about the committed leaderboards quote numbers of those files: each
+is recomputed here from the file and looked up in the README, so a rerun (or an edit) that changes one fails
+until the sentence is rewritten. Fast: files are only read, nothing is trained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ssrbench.leaderboard import store
+from ssrbench.stats import mcnemar_exact
+
+REPO = Path(__file__).resolve().parents[1]
+BOARDS = REPO / "leaderboards"
+
+
+@pytest.fixture(scope="module")
+def readme() -> str:
+    """The README with its line breaks folded, as the sentences wrap anywhere."""
+    return " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+
+
+def _cells(path: Path) -> dict:
+    return {(c.task.name, c.mode, c.attack.name): c for c in store.load(path).cells}
+
+
+def test_seed_runs_times_are_the_files(readme):
+    seconds = [json.loads(f.read_text())["seconds_total"] for f in sorted((BOARDS / "quick-seeds").glob("*.json"))]
+    assert len(seconds) == 5
+    assert f"{min(seconds):.1f}–{max(seconds):.1f} s each from an empty cache" in readme
+
+
+def test_sweep_cell_count(readme):
+    n = len(store.load(BOARDS / "quick-sweep.json").cells)
+    assert f"4 models trained once, {n} cells on the same" in readme
+
+
+def test_robust_contrastive_provenance_is_what_the_file_records(readme):
+    d = json.loads((BOARDS / "quick-robust-contrastive.json").read_text())
+    text = json.dumps(d)
+    runs = [m for m in d["merged_from"] if m["command"][:2] == ["ssrbench", "run"]]
+    merges = [d["command"]] + [m["command"] for m in d["merged_from"] if m["command"][:2] == ["ssrbench", "merge"]]
+    assert len(merges) == 2 and [r["command"][r["command"].index("--modes") + 1] for r in runs] == ["multitask"]
+    assert "67f0497" not in text  # the APGD part's commit is lost in the nested merge
+    claim = (f"the file records both merges (commit `{d['git_commit'][:7]}`) and the multitask run's command and "
+             f"commit (`{runs[0]['git_commit'][:7]}`), but neither classifier-first run's command and not commit "
+             f"`67f0497`")
+    assert claim in readme, claim
+
+
+def test_mao21_batch_comparison_is_paired_and_not_significant(readme, tmp_path):
+    """The batch-100 file this one replaced lives only in git history (commit 25f9a8a)."""
+    try:
+        old_text = subprocess.run(["git", "-C", str(REPO), "show", "25f9a8a:leaderboards/quick-contrastive-mao21.json"],
+                                  capture_output=True, check=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("the replaced file is not in this checkout's git history")
+    old_path = tmp_path / "mao21-batch100.json"
+    old_path.write_text(old_text, encoding="utf-8")
+    old = store.load(old_path)
+    new = store.load(BOARDS / "quick-contrastive-mao21.json")
+    first_old, first_new = ({c.mode: c for c in reversed(b.cells)} for b in (old, new))  # each mode's fgsm cell
+    paired = {}
+    for mode in ("classifier-first", "multitask"):
+        o, n = first_old[mode], first_new[mode]
+        assert o.weights_sha256 == n.weights_sha256  # same models, same images: a paired test is right
+        paired[mode] = mcnemar_exact(o.clean_rev.flags(), n.clean_rev.flags())
+    lost, gained, p = paired["classifier-first"]
+    assert p >= 0.05
+    mlost, mgained, _ = paired["multitask"]
+    claim = (f"classifier-first's Clean+Rev at batch 20 lost {lost} images and gained {gained} (McNemar p = {p:.2g}; "
+             f"multitask: {mlost} lost, {mgained} gained)")
+    assert claim in readme, claim
+    assert "The batch matters at this budget" not in readme
+
+
+def test_committed_files_record_absolute_data_folders(readme):
+    files = sorted(BOARDS.rglob("*.json"))
+    absolute = [f for f in files if json.loads(f.read_text())["dataset"]["source"].startswith("/")]
+    assert absolute == files
+    assert f"All {len(files)} committed leaderboards under `leaderboards/` predate this and record an absolute" in readme
+
+
+def test_cold_whole_run_minutes(readme):
+    d = json.loads((REPO / "benchmarks" / "results" / "main-cold.json").read_text())
+    claim = (f"the same command took {d['seconds_total'] / 60:.1f} minutes on 2 CPU threads (commit "
+             f"`{d['git_commit'][:7]}`, kept as `benchmarks/results/main-cold.json`")
+    assert claim in readme, claim
+
+
+def test_quick_fgsm_and_jigsaw_moves(readme):
+    c = _cells(BOARDS / "quick.json")
+    cf = {c[("inpaint", "classifier-first", "fgsm")].adv.percent, c[("jigsaw", "classifier-first", "fgsm")].adv.percent}
+    assert len(cf) == 1
+    claim = (f"our classifier-first model leaves {cf.pop():.1f}% under FGSM (multitask "
+             f"{c[('inpaint', 'multitask', 'fgsm')].adv.percent:.1f}%)")
+    assert claim in readme, claim
+    jig = [v for k, v in c.items() if k[0] == "jigsaw"]
+    clean = sorted({round(v.clean_rev.percent - v.clean.percent, 1) for v in jig})
+    adv = [round(v.adv_rev.percent - v.adv.percent, 1) for v in jig]
+    lo, hi = min(clean + adv), max(clean + adv)
+    claim = (f"moves classification accuracy by −{-lo:.1f} to +{hi:.1f} points (−{-clean[0]:.1f} and "
+             f"−{-clean[1]:.1f} on clean images, +{min(adv):.1f} to +{max(adv):.1f} on attacked ones)")
+    assert claim in readme, claim
+
+
+def test_sweep_gate_rates(readme):
+    rates = {}
+    for cell in store.load(BOARDS / "quick-sweep.json").cells:
+        if cell.task.name.startswith("inpaint"):
+            r = rates.setdefault(cell.mode, {"clean": set(), "adv": []})
+            r["clean"].add(round(100 * float(cell.gated_flags("clean")[0].mean()), 1))
+            r["adv"].append(100 * float(cell.gated_flags("adversarial")[0].mean()))
+    (mt,), (cf,) = rates["multitask"]["clean"], rates["classifier-first"]["clean"]
+    span = {m: f"{min(r['adv']):.1f}–{max(r['adv']):.1f}%" for m, r in rates.items()}
+    claim = (f"inpainting's on {mt:.1f}% of clean and {span['multitask']} of attacked images (multitask), "
+             f"{cf:.1f}% and {span['classifier-first']} (classifier-first)")
+    assert claim in readme, claim
