@@ -45,18 +45,24 @@ class DataFormatError(DataError):
     exit_code = 2
 
 
-def format_validation_error(where: str, exc: ValidationError, prefix: str = "") -> str:
-    """A pydantic error as ssrbench shows it, in one line: the file (or object), the first bad field, its
-    reason and the value (shortened), and how many more problems there are."""
+def first_problem(exc: ValidationError) -> tuple[tuple, str, str]:
+    """A pydantic error's first problem as ssrbench's one-line errors show it: its location, its reason, and
+    what follows the reason -- the value (shortened) and how many more problems there are."""
     errors = exc.errors()
     err = errors[0] if errors else {"loc": (), "msg": str(exc), "type": "value_error"}
-    field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
     value = err.get("input")
     got = (f" (got {shown(value)})" if err["type"] != "value_error" and "input" in err
            and not isinstance(value, (dict, list)) else "")
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{where}: invalid config: {field or '<root>'}: {msg}{got}{more}".replace("\n", " ")
+    return tuple(err["loc"]), err["msg"].removeprefix("Value error, "), got + more
+
+
+def format_validation_error(where: str, exc: ValidationError, prefix: str = "") -> str:
+    """A pydantic error as ssrbench shows it, in one line: the file (or object), the first bad field, its
+    reason and the value (shortened), and how many more problems there are."""
+    loc, msg, rest = first_problem(exc)
+    field = ".".join(str(p) for p in (prefix, *loc) if p != "")
+    return f"{where}: invalid config: {field or '<root>'}: {msg}{rest}".replace("\n", " ")
 
 
 class Terminated(KeyboardInterrupt):

@@ -728,11 +728,17 @@ def test_json_nested_within_python_s_limit_but_beyond_any_leaderboard_is_refused
     assert "nested deeper" in _refused(invoke("show", "--format", "json", path), path)
 
 
-def _run_with_deadline(args, unblock: Path, seconds: float = 20.0) -> Result:
-    """``invoke(*args)`` in a thread; if it is still running after ``seconds`` (a reader blocked on the FIFO
-    ``unblock``), a writer opens and closes the FIFO so the thread ends, and the test fails instead of hanging."""
-    box = {}
-    thread = threading.Thread(target=lambda: box.update(res=invoke(*args)), daemon=True)
+def _call_with_deadline(fn, unblock: Path, seconds: float = 20.0, what: str = "a reader"):
+    """``fn()`` in a thread, its result or exception; a FIFO reader still blocked after ``seconds`` is released
+    and the test fails instead of hanging."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
@@ -741,8 +747,16 @@ def _run_with_deadline(args, unblock: Path, seconds: float = 20.0) -> Result:
         except OSError:
             pass
         thread.join(seconds)
-        pytest.fail(f"{args[0]} blocked on a FIFO for {seconds:.0f} s")
-    return box["res"]
+        pytest.fail(f"{what} blocked on a FIFO for {seconds:.0f} s")
+    return box
+
+
+def _run_with_deadline(args, unblock: Path, seconds: float = 20.0) -> Result:
+    """``invoke(*args)`` under ``_call_with_deadline``."""
+    box = _call_with_deadline(lambda: invoke(*args), unblock, seconds, what=str(args[0]))
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -1825,29 +1839,6 @@ def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept
 # --- round two: review mends ---
 # Every file ssrbench reads, not only leaderboards, goes through the regular-file check; error lines stay one
 # short line whatever the input.
-
-def _call_with_deadline(fn, unblock: Path, seconds: float = 20.0):
-    """``fn()`` in a thread, its result or exception; a FIFO reader still blocked after ``seconds`` is released
-    and the test fails instead of hanging."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        try:
-            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass
-        thread.join(seconds)
-        pytest.fail(f"blocked on a FIFO for {seconds:.0f} s")
-    return box
-
 
 def test_a_fifo_as_config_checkpoint_or_cache_entry_never_blocks(tmp_path):
     from ssrbench.config import read_toml

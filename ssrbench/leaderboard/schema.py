@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, computed_field, field_validator, model_validator
 
 from ..hashing import config_hash
-from ..limits import shown as brief
+from ..errors import first_problem
 from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, GatedDefense, Pretext,
                       RanOn, Record, Seconds, TrainingRecord, VersusBase, WorstCase, check_finite)
 from .detection import detection
@@ -230,9 +230,8 @@ def _canonical(value: Any) -> str:
 def validation_line(where: str, doc: Any, exc: ValidationError) -> str:
     """A refused leaderboard in one line: the file, the cell (task/mode/attack and seed) when the problem is
     in one, the field, and the reason; how many more problems there are, if any."""
-    errors = exc.errors()
-    err = errors[0]
-    loc = list(err["loc"])
+    loc, msg, rest = first_problem(exc)
+    loc = list(loc)
     cell = ""
     if len(loc) >= 2 and loc[0] == "cells" and isinstance(loc[1], int):
         raw = doc.get("cells", [])[loc[1]] if isinstance(doc, dict) else None
@@ -247,14 +246,10 @@ def validation_line(where: str, doc: Any, exc: ValidationError) -> str:
         raw = doc.get("training", [])[loc[1]] if isinstance(doc, dict) else None
         if isinstance(raw, dict) and isinstance(raw.get("stage"), str):
             cell, loc = f"training stage {raw['stage']}: ", loc[2:]
-    msg = err["msg"].removeprefix("Value error, ")
     if msg.startswith("cell ") and cell and msg.startswith(cell.split(":")[0]):
         cell = ""  # the validator named the cell already
     field = ".".join(str(p) for p in loc)
-    value = err.get("input")
-    got = f" (got {brief(value)})" if err["type"] != "value_error" and not isinstance(value, (dict, list)) else ""
-    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-    return f"{where}: {cell}{field + ': ' if field else ''}{msg}{got}{more}".replace("\n", " ")
+    return f"{where}: {cell}{field + ': ' if field else ''}{msg}{rest}".replace("\n", " ")
 
 
 def _jsonable(value: Any) -> Any:
