@@ -25,7 +25,7 @@ DATA_DIR := $(or $(SSRBENCH_DATA_DIR),$(patsubst %/.,%,$(wildcard ../shared/data
 
 PIP = $(VENV)/bin/python -m pip --quiet --disable-pip-version-check
 # A change to any of these re-installs the project: its metadata, its code, the configs bundled in the wheel.
-PROJECT_SOURCES := pyproject.toml $(shell find ssrbench tasks attacks -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' 2>/dev/null)
+PROJECT_SOURCES := pyproject.toml $(shell find ssrbench tasks attacks zoo -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' 2>/dev/null)
 
 # Stamps say what is installed. A setting's stamp is named after a checksum of the setting, so changing
 # TORCH, TORCH_PIP_ARGS or EDITABLE re-installs, and `make -n test` shows truly what would run.

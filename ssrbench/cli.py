@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from .config import load_task_config
 from .data import DATA_DIR_ENV
 from .errors import TERMINATED, SSRBenchError, Terminated, sigterm_raises
 from .leaderboard.records import EXECUTORS
-from .limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
+from .limits import MAX_GPUS_PER_TASK, MAX_IMAGES, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
 from .plaintext import json_text, printable, text
 from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from .progress import PROGRESS_MODES
@@ -27,6 +28,7 @@ from .adversarial.base import ATTACKS
 from .data import DATASETS
 from .pretext.base import TASKS
 from .training.cache import CACHE_DIR_ENV
+from .training.zoo import ZOO_DIR_ENV
 
 
 ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
@@ -140,6 +142,24 @@ PROGRESS = click.option("--progress", type=click.Choice(PROGRESS_MODES), default
                              "starts and ends, per epoch with its losses, per model x attack, each with elapsed time "
                              "and ETA), none. Default: auto, or none with --quiet")
 
+ZOO_DIR = click.option("--zoo-dir", type=click.Path(path_type=Path, file_okay=False), envvar=ZOO_DIR_ENV,
+                       default=None, show_envvar=True,
+                       help="the zoo of reference weights (default: the one installed with ssrbench, or zoo/ beside "
+                            "the package)")
+
+
+def zoo_for(zoo_dir: Path | None, no_zoo: bool, zoo_only: bool, retrain: bool):
+    """The zoo a run's cache consults (None with --no-zoo or --retrain); contradictory options are refused."""
+    from .training.zoo import Zoo
+
+    if zoo_only and (no_zoo or retrain):
+        raise click.UsageError(f"--zoo-only and {'--no-zoo' if no_zoo else '--retrain'} contradict each other; "
+                               f"give one of them")
+    if zoo_dir is not None and not zoo_dir.is_dir():
+        raise click.BadParameter(f"{printable(str(zoo_dir))} is not a folder; give the folder that holds "
+                                 f"manifest.json", param_hint="--zoo-dir")
+    return None if no_zoo or retrain else Zoo(zoo_dir)
+
 
 def _preset_overrides(fn):
     """One option per preset field (``--epochs-classifier`` ...), so every preset value can be overridden;
@@ -205,7 +225,13 @@ def cli() -> None:
 @CONFIG_DIRS
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar=CACHE_DIR_ENV, default=None, show_envvar=True,
               help="trained-model cache (default ~/.cache/ssrbench/models)")
-@click.option("--retrain", is_flag=True, help="ignore cached models and train again (the cache is refreshed)")
+@click.option("--retrain", is_flag=True, help="ignore cached models and the zoo, and train again (the cache is "
+              "refreshed)")
+@ZOO_DIR
+@click.option("--no-zoo", is_flag=True, help="train every stage the machine's cache lacks, even when the zoo holds "
+              "reference weights for it")
+@click.option("--zoo-only", is_flag=True, help="every stage's weights from the zoo, none trained and none from the "
+              "machine's cache: a stage the zoo lacks or refuses stops the run before any work (exit 2)")
 @click.option("--quiet", "-q", is_flag=True,
               help="no table and no progress (unless --progress is given), only errors")
 @PROGRESS
@@ -228,7 +254,7 @@ def cli() -> None:
 @_friendly
 def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, out, device, seed, seeds, deterministic,
         attack_eps, attack_steps, reverse_eps, reverse_steps, classifier_checkpoint, threads, config_dirs, cache_dir,
-        retrain, quiet, progress, executor, address, cpus_per_task, gpus_per_task, max_retries, shared_cache,
+        retrain, zoo_dir, no_zoo, zoo_only, quiet, progress, executor, address, cpus_per_task, gpus_per_task, max_retries, shared_cache,
         **overrides) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
 
@@ -242,7 +268,7 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     from .fileio import check_writable, sweep_stale_temps
     from .leaderboard import render, store
     from .progress import Reporter
-    from .runner import resolve, run as run_all
+    from .runner import run as run_all
     from .training.cache import ModelCache
 
     ray_options = {"--address": address, "--cpus-per-task": cpus_per_task, "--gpus-per-task": gpus_per_task,
@@ -250,14 +276,6 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     given = [name for name, value in ray_options.items() if value is not None]
     if executor == "local" and given:
         raise click.UsageError(f"{given[0]} is an option of --executor ray; add --executor ray, or leave it out")
-    run_notes = []
-    if adaptive:
-        attacks = attacks + [a for a in ADAPTIVE_SUITE.available() if a not in attacks]
-        run_notes = ADAPTIVE_SUITE.left_out()
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if backbone:
-        values["backbone"] = backbone
-    resolved_preset = resolve_preset(preset, values)
     try:
         dev = resolve_device(device)
     except (ValueError, RuntimeError) as exc:
@@ -270,12 +288,13 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     if executor == "ray":
         units_on = _ray_executor(address, cpus_per_task, gpus_per_task, max_retries, shared_cache, threads,
                                  deterministic, device)
-    grid = Grid(attack_eps, attack_steps, reverse_eps, reverse_steps)
-    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds,
-                   classifier_checkpoint=classifier_checkpoint, grid=grid)
+    spec, run_notes = run_spec(tasks=tasks, attacks=attacks, modes=modes, adaptive=adaptive, preset=preset,
+                               backbone=backbone, seed=seed, seeds=seeds, attack_eps=attack_eps,
+                               attack_steps=attack_steps, reverse_eps=reverse_eps, reverse_steps=reverse_steps,
+                               classifier_checkpoint=classifier_checkpoint, config_dirs=config_dirs, **overrides)
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
-    cache = ModelCache(cache_dir)
+    cache = ModelCache(cache_dir, zoo=zoo_for(zoo_dir, no_zoo, zoo_only, retrain), zoo_only=zoo_only)
     cache.prepare()
     sweep_stale_temps(out.parent, out.name)
     console = Console(stderr=True)
@@ -290,6 +309,38 @@ def run(tasks, attacks, modes, adaptive, preset, backbone, data_dir, download, o
     if not quiet:
         render.render(board)
         console.print(Text.assemble("leaderboard written to ", text(out, style="bold")))
+
+
+def run_spec(*, tasks, attacks, modes, adaptive, preset, backbone, seed, seeds, attack_eps, attack_steps, reverse_eps,
+             reverse_steps, classifier_checkpoint, config_dirs, **overrides):
+    """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
+    --adaptive): what a run evaluates, and what ``command_spec`` recomputes from a recorded command."""
+    from .runner import resolve
+
+    run_notes = []
+    if adaptive:
+        attacks = attacks + [a for a in ADAPTIVE_SUITE.available() if a not in attacks]
+        run_notes = ADAPTIVE_SUITE.left_out()
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if backbone:
+        values["backbone"] = backbone
+    resolved_preset = resolve_preset(preset, values)
+    grid = Grid(attack_eps, attack_steps, reverse_eps, reverse_steps)
+    spec = resolve(tasks, attacks, modes, preset, resolved_preset, seed, config_dirs=list(config_dirs), seeds=seeds,
+                   classifier_checkpoint=classifier_checkpoint, grid=grid)
+    return spec, run_notes
+
+
+def command_spec(command: list[str]):
+    """The RunSpec the current code resolves from a recorded `ssrbench run ...` command (a leaderboard's or
+    a zoo entry's): the same options, today's presets, configs and defaults -- so a stage key it yields that
+    differs from the recorded one means the code has changed what that command trains."""
+    if command[:2] != ["ssrbench", "run"]:
+        raise click.UsageError(f"{printable(' '.join(command[:2]))!s} is not an `ssrbench run` command")
+    ctx = run.make_context("run", list(command[2:]))
+    keep = set(inspect.signature(run_spec).parameters) | {f.name for f in preset_fields() if f.name != "backbone"}
+    params = {k: v for k, v in ctx.params.items() if k in keep}
+    return run_spec(**params)[0]
 
 
 def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deterministic, device):
@@ -623,6 +674,164 @@ def check_plugin(name: str) -> None:
         else:
             click.echo(printable(f"PASS  {what}"))
     if failed:
+        raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def zoo() -> None:
+    """The zoo: reference weights of every model a committed leaderboard evaluated, shipped with ssrbench.
+
+    `ssrbench run` loads a stage's weights from the zoo when its key -- the hash of everything the weights
+    depend on, computed by the current training code -- is an entry, and the file's SHA-256, names, shapes
+    and dtypes check out; --no-zoo trains instead.
+    """
+
+
+@zoo.command(name="list")
+@ZOO_DIR
+@click.option("--stale", is_flag=True, help="only the stale entries: those the run that trained them, resolved by "
+              "the current code, no longer keys the same (never loaded; regenerate them)")
+@_friendly
+def zoo_list(zoo_dir, stale) -> None:
+    """List the zoo's entries (key, stage, size, where and how long they trained, the leaderboards that use them,
+    stale or current) and the committed leaderboards whose weights it does not hold, with the reason."""
+    from rich.table import Table
+
+    from .leaderboard.render import wide_console
+    from .reproduce import entry_status
+    from .training.zoo import Zoo
+
+    z = Zoo(zoo_dir)
+    manifest = z.manifest()
+    statuses = [entry_status(e, command_spec) for e in manifest.entries]
+    shown = [st for st in statuses if st.stale or not stale]
+    tbl = Table(title=f"zoo {z.root}: {len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB"
+                      + (f" -- {len(shown)} stale" if stale else ""))
+    for col in ("entry", "stage", "preset", "seed", "MB", "trained on", "min", "leaderboards", "status"):
+        tbl.add_column(col)
+    for st in shown:
+        e, env = st.entry, st.entry.training.environment
+        where = " ".join(str(env.get(k)) for k in ("device", "cpu_capability") if env.get(k))
+        tbl.add_row(text(e.key), text(e.stage), text(e.preset), str(e.seed), f"{e.bytes / 1e6:.2f}", text(where),
+                    f"{e.training.seconds / 60:.1f}", text(", ".join(e.leaderboards) or "-"),
+                    text("stale: " + st.why if st.stale else "current", style="red" if st.stale else "green"))
+    console = wide_console()
+    console.print(tbl)
+    if not stale:
+        for n in manifest.not_in_zoo:
+            console.print(text(f"not in the zoo: {n.leaderboard} -- {n.reason}"))
+
+
+@zoo.command(name="add")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), envvar=CACHE_DIR_ENV, default=None,
+              show_envvar=True, help="the model cache the run that wrote FILE trained into")
+@ZOO_DIR
+@_friendly
+def zoo_add(file, cache_dir, zoo_dir) -> None:
+    """Put the weights of leaderboard FILE's stages into the zoo, from the model cache its run trained into.
+
+    \b
+    The regeneration recipe (a change to training code changes the keys; the zoo then needs new weights):
+      ssrbench run ... --no-zoo --cache-dir C --out F     # from a clean checkout: the weights and F
+      ssrbench zoo add F --cache-dir C                    # F's weights into zoo/ with their provenance
+    A stage whose weights are already an entry only adds FILE (when inside this folder) to the entry's
+    leaderboards. FILE's run must be of a clean commit; the zoo's budget is 60 MB.
+    """
+    from .leaderboard import store
+    from .reproduce import add_to_zoo
+    from .training.cache import ModelCache
+    from .training.zoo import Zoo
+
+    board = store.load(file)
+    for line in add_to_zoo(board, file, ModelCache(cache_dir), Zoo(zoo_dir)):
+        click.echo(printable(line))
+
+
+@zoo.command(name="missing")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--reason", required=True, help="why its weights are not in the zoo (shown by `zoo list`, README)")
+@ZOO_DIR
+@_friendly
+def zoo_missing(file, reason, zoo_dir) -> None:
+    """List committed leaderboard FILE as one whose weights the zoo does not hold, with the reason."""
+    from .reproduce import mark_missing
+    from .training.zoo import Zoo
+
+    mark_missing(Zoo(zoo_dir), file, reason)
+    click.echo(printable(f"{file}: listed as not in the zoo"))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--images", type=click.IntRange(min=1, max=MAX_IMAGES), default=None,
+              help="only the file's first N images (default: all it evaluated)")
+@DATA_DIR
+@ZOO_DIR
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ... (the file's numbers were "
+              "computed on the device its environment names)")
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
+              help="torch CPU threads (default: the file's own, as recorded)")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="also write the re-run's leaderboard here")
+@click.option("--check", is_flag=True, help="exit 1 unless every image of every cell agrees")
+@click.option("--quiet", "-q", is_flag=True, help="only the summary line")
+@PROGRESS
+@_friendly
+def reproduce(file, images, data_dir, zoo_dir, device, threads, out, check, quiet, progress) -> None:
+    """Re-run leaderboard FILE's own recorded configuration on the zoo's weights -- nothing trained, nothing
+    cached -- and report, per cell, on how many images every accuracy it records (Clean, Clean+Rev, Adv,
+    Adv+Rev, every draw, transfer) is the same.
+
+    \b
+    Expected: 100% on the CPU kind (or GPU) and thread count the file names; another kind of kernel can round
+    an image across a decision boundary, and the count says how many did.
+    """
+    import torch
+    from rich.table import Table
+
+    from .environment import capture, resolve_device
+    from .fileio import check_writable
+    from .leaderboard import store
+    from .leaderboard.render import wide_console
+    from .progress import Reporter
+    from .reproduce import reproduce as run_reproduction
+    from .training.zoo import Zoo
+
+    board = store.load(file)
+    if out is not None:
+        check_writable(out)
+    try:
+        dev = resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from exc
+    torch.set_num_threads(threads or board.environment.threads)
+    console = Console(stderr=True)
+    with Reporter(console, mode=progress or ("none" if quiet else "auto")) as reporter:
+        data = DATASETS.get(board.dataset.name)(data_dir, download=False)
+        result = run_reproduction(board, file, data, device=dev, zoo=Zoo(zoo_dir), reporter=reporter, images=images)
+    if out is not None:
+        store.save(result.board, out)
+    here = capture(dev)
+    there = board.environment
+    if not quiet:
+        tbl = Table(title=f"{file}: per-image agreement with the file, on its zoo weights")
+        for col in ("cell", "images", "agree", "differs in"):
+            tbl.add_column(col)
+        for c in result.cells:
+            tbl.add_row(text(c.label), str(c.n), f"{100 * c.agree / c.n:.1f}%" if c.n else "-",
+                        text(", ".join(c.differing) or "-"))
+        wide_console().print(tbl)
+    pct = 100 * result.agree / result.total if result.total else 0.0
+    summary = (f"{file}: {result.agree}/{result.total} cell-images agree ({pct:.2f}%), {len(result.cells)} cells on "
+               f"the first {result.board.dataset.eval_images} images; here {here.device_name} {here.cpu_capability or ''}"
+               f" {here.threads} threads, the file's {there.device_name} {there.cpu_capability or '(kind not recorded)'}"
+               f" {there.threads} threads")
+    if result.other_weights:
+        summary += (f"; the zoo's weights of {', '.join(result.other_weights)} are not the ones the file evaluated "
+                    f"(trained elsewhere): agreement below 100% is expected there")
+    click.echo(printable(summary))
+    if check and result.agree != result.total:
         raise click.exceptions.Exit(1)
 
 

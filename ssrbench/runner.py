@@ -42,8 +42,9 @@ from .registry import BUILTIN_DIST, one_line
 from .sweep import Grid, expand
 from .testing import quick_task_check
 from .training.cache import ModelCache
+from .training.zoo import ZooError
 from .training.checkpoint import load_classifier_checkpoint
-from .training.modes import MODES, Built, TrainContext, build_model, build_shared
+from .training.modes import MODES, Built, DataIdentity, TrainContext, build_model, build_shared
 
 
 class RunSpec(BaseModel):
@@ -176,6 +177,50 @@ def train_context(spec: RunSpec, data: ImageDataset, seed: int, *, device: torch
     checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
     return TrainContext(data=data, preset=spec.preset, device=device, seed=seed, cache=cache, reporter=reporter,
                         retrain=retrain, classifier_checkpoint=checkpoint)
+
+
+def planned_stages(spec: RunSpec, data: ImageDataset | DataIdentity,
+                   device: torch.device) -> list[tuple[str, str, dict[str, Any]]] | None:
+    """(stage, key, spec) of every stage the run trains or loads -- each model's own and the static base it is
+    judged against -- in order, each once, computed by the code that keys them and without training or
+    reading an image. None when a mode (a plugin's) cannot say."""
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    base_mode = MODES.get(BASE_MODE)()
+    for unit in model_units(spec):
+        ctx = train_context(spec, data, unit.seed, device=device, cache=ModelCache(enabled=False),
+                            reporter=Reporter(mode="none"), retrain=False)
+        task = TASKS.get(unit.task.task)(unit.task.params)
+        stages = MODES.get(unit.mode)().stages(ctx, task)
+        if stages is None:
+            return None
+        if unit.mode != BASE_MODE:
+            stages = [base_mode.classifier_stage(ctx), *stages]
+        for stage, stage_spec in stages:
+            key = ModelCache.key(stage_spec)
+            out.setdefault(key, (stage, key, stage_spec))
+    return list(out.values())
+
+
+def zoo_notice(spec: RunSpec, data: ImageDataset, device: torch.device, cache: ModelCache) -> str | None:
+    """The run's first line when the zoo supplies weights: how many stages, and how to train them here instead
+    (with the time the zoo's entries record for training them)."""
+    if cache.zoo is None:
+        return None
+    stages = planned_stages(spec, data, device) or []
+    if cache.zoo_only:
+        cache.zoo.manifest()  # a refused manifest is the error itself
+        missing = [stage for stage, key, _ in stages if not cache.in_zoo(key)]
+        if missing:
+            raise ZooError(f"--zoo-only: the zoo {display_path(cache.zoo.root)} has no weights for {len(missing)} of "
+                           f"the run's {len(stages)} stages ({', '.join(missing[:4])}{', ...' * (len(missing) > 4)}); "
+                           f"leave out --zoo-only to train them here")
+    found = [(stage, key) for stage, key, _ in stages if cache.in_zoo(key)]
+    if not found:
+        return None
+    seconds = sum(cache.zoo.entry(key).training.seconds for _, key in found)
+    return (f"weights of {len(found)} of {len(stages)} stages come from the zoo ({display_path(cache.zoo.root)}): "
+            f"{', '.join(stage for stage, _ in found)}; to train them here instead add --no-zoo "
+            f"(the zoo's entries took {seconds / 60:.1f} min to train on the machine that made them)")
 
 
 @dataclass(frozen=True)
@@ -325,6 +370,9 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     p = spec.preset
     n_eval = p.eval_images
     train_context(spec, data, spec.seed, device=device, cache=cache, reporter=reporter, retrain=retrain).train_range()
+    notice = None if retrain else zoo_notice(spec, data, device, cache)
+    if notice:
+        reporter.log(notice)
     if spec.classifier_checkpoint is not None and "multitask" in spec.modes:
         notes.append("--classifier-checkpoint replaces classifier-first's classifier only; multitask trains its own")
     executor = executor or LocalExecutor()

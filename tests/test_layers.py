@@ -29,7 +29,7 @@ LAYERS = [
     ("training", ["training"]),
     ("configs, evaluation", ["config", "evaluate", "testing", "suites"]),
     ("sweep", ["sweep"]),
-    ("runner, studies", ["runner", "studies", "catalogue", "preview"]),
+    ("runner, studies", ["runner", "studies", "catalogue", "preview", "reproduce"]),
     ("executors", ["distributed"]),
     ("cli", ["cli", "cli_types", "__main__"]),
 ]

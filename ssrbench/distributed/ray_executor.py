@@ -38,6 +38,7 @@ from ..progress import Reporter
 from ..leaderboard.robustness import BASE_MODE
 from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
 from ..training.cache import ModelCache
+from ..training.zoo import Zoo
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
 
 CONNECT_TIMEOUT_S = 5.0
@@ -66,15 +67,15 @@ class Coordinator:
     unit started where, how often (a count above 1 is a retry after a worker died), and the workers'
     progress lines until the driver drains them."""
 
-    def __init__(self, cache_root: str, cache_enabled: bool):
-        self.cache = ModelCache(cache_root, cache_enabled)
+    def __init__(self, cache_root: str, cache_enabled: bool, zoo_root: str | None = None, zoo_only: bool = False):
+        self.cache = ModelCache(cache_root, cache_enabled, zoo=Zoo(zoo_root) if zoo_root else None, zoo_only=zoo_only)
         self.memory: dict[str, tuple[dict, dict]] = {}  # this run's stages, also when the cache is disabled
         self.units: dict[str, dict[str, Any]] = {}
         self.lines: deque[tuple[str, str, int, str]] = deque(maxlen=MAX_LINES)  # (unit, node, attempt, line)
         self.dropped = 0
 
-    def load(self, key: str):
-        return self.memory.get(key) or self.cache.load(key)
+    def load(self, key: str, layout=None):
+        return self.memory.get(key) or self.cache.load(key, layout)
 
     def save(self, key: str, state: dict, spec: dict, info: dict) -> None:
         self.cache.save(key, state, spec, info)
@@ -134,10 +135,12 @@ class CoordinatedCache(ModelCache):
         super().__init__(root, enabled)
         self.coordinator, self.shared = coordinator, shared
 
-    def load(self, key):
+    def load(self, key, layout=None):
         import ray
 
-        return super().load(key) if self.shared else ray.get(self.coordinator.load.remote(key))
+        # the shared folder first; the zoo is the driver's (a worker's node may have no copy of it)
+        found = super().load(key, layout) if self.shared else None
+        return found or ray.get(self.coordinator.load.remote(key, layout))
 
     def save(self, key, state, spec, info):
         import ray
@@ -261,7 +264,7 @@ class RayExecutor:
         here = ray.get_runtime_context().get_node_id()
         coordinator = ray.remote(Coordinator).options(
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
-        ).remote(str(cache.root), cache.enabled)
+        ).remote(str(cache.root), cache.enabled, str(cache.zoo.root) if cache.zoo else None, cache.zoo_only)
         remote = ray.remote(run_unit).options(num_cpus=s.cpus, num_gpus=s.gpus, max_retries=s.max_retries)
         data_ref = ray.put(data)
         several = len(spec.all_seeds) > 1

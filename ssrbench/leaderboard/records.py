@@ -482,12 +482,21 @@ class TrainingRecord(Record):
                                                                    "(e.g. catastrophic overfitting)")
     ran_on: RanOn | None = Field(None, description="where this stage was trained in this run (None: loaded from the "
                                                    "cache, or a file before schema 4)")
+    zoo_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the zoo file the "
+                                   "weights were loaded from (None: trained, or from the machine's model cache)")
 
     @field_validator("spec")
     @classmethod
     def _finite_spec(cls, value: dict[str, Any]) -> dict[str, Any]:
         check_finite(value, "spec")
         return value
+
+    @model_validator(mode="after")
+    def _zoo_is_loaded(self) -> "TrainingRecord":
+        if self.zoo_sha256 is not None and (not self.cached or self.ran_on is not None):
+            raise ValueError(f"stage {self.stage}: weights from the zoo were loaded, not trained in this run "
+                             f"(cached true, no ran_on)")
+        return self
 
 
 class Environment(Record):

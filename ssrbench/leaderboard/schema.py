@@ -25,12 +25,12 @@ from .seeds import Aggregate, aggregate
 __all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
            "Pretext", "RanOn", "TrainingRecord", "WorstCase"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[5] = SCHEMA_VERSION
+    schema_version: Literal[6] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None

@@ -76,9 +76,16 @@ def _v4_to_v5(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v5_to_v6(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 6 records which stages' weights came from the zoo (``TrainingRecord.zoo_sha256``); version-5
+    files had no zoo, which is what ``None`` says."""
+    doc["schema_version"] = 6
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                   4: _v4_to_v5}
+                                                                   4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..hashing import config_hash
+from .zoo import Layout, Zoo, ZooError, ZooManifestError
 from ..fileio import UnwritableError, atomic_write, check_writable_dir, open_regular_file, read_regular_file, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
@@ -33,9 +34,18 @@ def default_cache_dir() -> Path:
 
 
 class ModelCache:
-    def __init__(self, root: Path | str | None = None, enabled: bool = True):
+    """Trained weights on this machine, and behind them the zoo's reference weights (``zoo``): a stage is
+    loaded from here, else from the zoo, else trained. ``zoo_only``: from the zoo or not at all -- a stage
+    it lacks, or refuses, is an error (exit 2), never trained and never read from this machine's cache."""
+
+    def __init__(self, root: Path | str | None = None, enabled: bool = True, zoo: Zoo | None = None,
+                 zoo_only: bool = False):
+        if zoo_only and zoo is None:
+            raise ValueError("zoo_only needs a zoo")
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
+        self.zoo, self.zoo_only = zoo, zoo_only
+        self._zoo_refused = False  # the zoo's manifest was refused (warned once)
         self._fresh: set[str] = set()  # keys saved through this object: trained in this run
         self._progress: set[str] = set()  # evaluations kept through this object, dropped once their run is done
         self._unwritable = False  # a write failed in this run (warned once)
@@ -148,7 +158,51 @@ class ModelCache:
                 self.progress_path(key).unlink(missing_ok=True)
         self._progress.clear()
 
-    def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    def load(self, key: str, layout: Layout | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """Stage ``key``'s weights and record: from this machine's cache, else from the zoo (``info`` then holds
+        ``zoo_sha256``, the zoo file's hash), else None (train it). ``layout``: the model's tensors (names,
+        shapes, dtypes), against which a zoo file is checked before a tensor is read."""
+        if not self.zoo_only:
+            local = self._load_local(key)
+            if local is not None:
+                return local
+        return self._load_zoo(key, layout)
+
+    def in_zoo(self, key: str) -> bool:
+        """Would ``load`` look for ``key`` in the zoo and find it listed (not yet verified)?"""
+        if self.zoo is None or (not self.zoo_only and self._load_local_exists(key)):
+            return False
+        try:
+            return self.zoo.entry(key) is not None
+        except ZooError:
+            return False
+
+    def _load_local_exists(self, key: str) -> bool:
+        return self.enabled and (key in self._unsaved or self._paths(key)[0].exists())
+
+    def _load_zoo(self, key: str, layout: Layout | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        if self.zoo is None:
+            return None
+        try:
+            if self.zoo.entry(key) is None:
+                if self.zoo_only:
+                    raise ZooError(f"the weights of stage {key} are not in the zoo {self.zoo.root}; leave out "
+                                   f"--zoo-only to train them here")
+                return None
+            state, entry = self.zoo.load(key, layout)
+        except ZooError as exc:
+            if self.zoo_only:
+                raise
+            manifest = isinstance(exc, ZooManifestError)
+            if not (manifest and self._zoo_refused):  # a refused manifest is said once, not once per stage
+                warnings.warn(f"{exc}; training {'the stages' if manifest else 'this stage'} instead")
+            self._zoo_refused = self._zoo_refused or manifest
+            return None
+        t = entry.training
+        return state, {"seconds": t.seconds, "final_logs": dict(t.final_logs), "trained_on": dict(t.environment),
+                       "warnings": list(t.warnings), "zoo_sha256": entry.sha256}
+
+    def _load_local(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:
             return None
         if key in self._unsaved:  # trained in this run, but the cache would not take it

@@ -33,14 +33,23 @@ from ..registry import Registry
 from . import adversarial
 from .checkpoint import file_sha256, load_classifier_checkpoint
 from .cache import ModelCache, all_finite
+from .zoo import layout_of
 from .resume import StageResume, generator_states, set_generator_states
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
 
 
+@dataclass(frozen=True)
+class DataIdentity:
+    """What a stage's key reads of its data: enough to plan a run's stages without loading any images."""
+
+    name: str
+    fingerprint: str
+
+
 @dataclass
 class TrainContext:
-    data: ImageDataset
+    data: ImageDataset | DataIdentity  # the identity alone suffices for ``TrainingMode.stages``
     preset: Preset
     device: torch.device
     seed: int
@@ -306,7 +315,7 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
     ``train`` found wrong with the model (kept in the cache with it)."""
     warnings_out = warnings_out if warnings_out is not None else []
     key = ModelCache.key(spec)
-    hit = None if ctx.retrain and not ctx.cache.fresh(key) else ctx.cache.load(key)
+    hit = None if ctx.retrain and not ctx.cache.fresh(key) else ctx.cache.load(key, layout_of(state_of()))
     if hit is not None:
         state, info = hit
         try:
@@ -321,11 +330,13 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
                                    f"{tuple(state[wrong[0]].shape)} {state[wrong[0]].dtype}, not "
                                    f"{tuple(expected[wrong[0]].shape)} {expected[wrong[0]].dtype}")
             model.load_state_dict(state, strict=False)
-            ctx.reporter.log(f"{stage}: cached model {key}")
+            zoo = info.get("zoo_sha256")
+            ctx.reporter.log(f"{stage}: weights from the zoo, entry {key} (file sha256 {zoo[:12]}...)" if zoo
+                             else f"{stage}: cached model {key}")
             return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),
                                   final_logs=info.get("final_logs", {}), spec=spec,
                                   weights_sha256=weights_sha256(state), trained_on=info.get("trained_on", {}),
-                                  warnings=info.get("warnings", []))
+                                  warnings=info.get("warnings", []), zoo_sha256=zoo)
         except RuntimeError as exc:
             warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
     resume = StageResume(ctx.cache, key, ignore_saved=ctx.retrain)
@@ -362,17 +373,28 @@ def _from_checkpoint(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
     path = ctx.classifier_checkpoint
     state = load_classifier_checkpoint(path, ctx.preset.backbone, len(ctx.data.classes), ctx.data.image_size)
     model.load_state_dict(state, strict=False)  # normalisation from the data unless the file brings its own
-    spec = {"training_code": TRAINING_CODE_VERSION, "backbone": ctx.preset.backbone, "mode": "classifier",
-            "checkpoint_sha256": file_sha256(path)}
+    spec = _checkpoint_spec(ctx)
     ctx.reporter.log(f"classifier: from {path}")
     return TrainingRecord(stage="classifier", key=ModelCache.key(spec), cached=True, seconds=0.0, final_logs={},
                           spec=spec, weights_sha256=weights_sha256(model.classifier_state()),
                           trained_on={"checkpoint": display_path(path)})
 
 
+def _checkpoint_spec(ctx: TrainContext) -> dict[str, Any]:
+    return {"training_code": TRAINING_CODE_VERSION, "backbone": ctx.preset.backbone, "mode": "classifier",
+            "checkpoint_sha256": file_sha256(ctx.classifier_checkpoint)}
+
+
 class TrainingMode(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
+
+    def stages(self, ctx: TrainContext, task: PretextTask) -> list[tuple[str, dict[str, Any]]] | None:
+        """Every stage ``build`` trains or loads for ``task``, in order, as (stage, spec) -- without training
+        or reading an image (``ctx.data`` may be a ``DataIdentity``). ``build`` keys its stages by these very
+        specs, so a stage's key is known before the run: what the zoo's staleness check and a run's first
+        lines read. None: the mode cannot say (a plugin's, until it does)."""
+        return None
 
     @abstractmethod
     def build(self, ctx: TrainContext, task: PretextTask) -> Built:
@@ -408,11 +430,15 @@ class Multitask(TrainingMode):
     name = "multitask"
     description = "classifier and task heads trained jointly on the shared backbone"
 
+    def stages(self, ctx, task):
+        return [(f"multitask/{task.name}",
+                 {**ctx.base_spec(), "mode": self.name, "epochs": ctx.preset.epochs_multitask, **task_spec(task)})]
+
     def build(self, ctx, task):
         model = task.attach(ctx.new_model())
         model = _to_device(model, ctx.device)
         p = ctx.preset
-        spec = {**ctx.base_spec(), "mode": self.name, "epochs": p.epochs_multitask, **task_spec(task)}
+        ((stage, spec),) = self.stages(ctx, task)
         steps = steps_for(ctx, p.epochs_multitask)
         weight = task.params.multitask_weight
 
@@ -438,7 +464,7 @@ class Multitask(TrainingMode):
                                 resume.track(model, opts, monitor))
             return {**logs, **monitor.final()}
 
-        record = _cached_or_train(ctx, f"multitask/{task.name}", spec, model, model.state_dict, train, found)
+        record = _cached_or_train(ctx, stage, spec, model, model.state_dict, train, found)
         return Built(model.eval(), [record])
 
 
@@ -451,10 +477,23 @@ class ClassifierFirst(TrainingMode):
         record = self._classifier(ctx, model)  # first: training leaves the model in train mode
         return Built(model.eval(), [record])
 
+    @staticmethod
+    def classifier_stage(ctx: TrainContext) -> tuple[str, dict[str, Any]]:
+        """The shared classifier's (stage, spec): the user's checkpoint's identity when one is given."""
+        if ctx.classifier_checkpoint is not None:
+            return "classifier", _checkpoint_spec(ctx)
+        return "classifier", {**ctx.base_spec(), "mode": "classifier", "epochs": ctx.preset.epochs_classifier}
+
+    def stages(self, ctx, task):
+        classifier = self.classifier_stage(ctx)
+        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(classifier[1]),
+                     "epochs": ctx.preset.epochs_head, **task_spec(task)}
+        return [classifier, (f"classifier-first/{task.name}", head_spec)]
+
     def _classifier(self, ctx: TrainContext, model: SSRModel) -> TrainingRecord:
         """Train (or load) ``model``'s backbone and classifier: the stage every task shares."""
         p = ctx.preset
-        cls_spec = {**ctx.base_spec(), "mode": "classifier", "epochs": p.epochs_classifier}
+        _, cls_spec = self.classifier_stage(ctx)
         steps = steps_for(ctx, p.epochs_classifier)
 
         found: list[str] = []
@@ -487,8 +526,8 @@ class ClassifierFirst(TrainingMode):
         model = _to_device(task.attach(model), ctx.device)
         for prm in list(model.backbone.parameters()) + list(model.classifier.parameters()):
             prm.requires_grad_(False)
-        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": cls_record.key,
-                     "epochs": p.epochs_head, **task_spec(task)}
+        _, (stage, head_spec) = self.stages(ctx, task)
+        assert head_spec["classifier"] == cls_record.key, "a head's spec names the classifier it was trained on"
         head_steps = steps_for(ctx, p.epochs_head)
 
         def train_heads(resume):
@@ -507,7 +546,7 @@ class ClassifierFirst(TrainingMode):
                                 resume=resume.track(model, opts))
 
         heads_state = lambda: {k: v for k, v in model.state_dict().items() if k.startswith("heads.")}  # noqa: E731
-        record = _cached_or_train(ctx, f"classifier-first/{task.name}", head_spec, model, heads_state, train_heads)
+        record = _cached_or_train(ctx, stage, head_spec, model, heads_state, train_heads)
         return Built(model.eval(), [cls_record, record])
 
 
