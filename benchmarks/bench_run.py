@@ -59,11 +59,13 @@ def markdown(boards) -> str:
     for b in boards:
         env = b.environment
         trained = {r.stage for r in b.training if not r.cached}  # a stage shared by tasks shows as cached again
-        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached and r.stage not in trained))
+        zoo = list(dict.fromkeys(r.stage for r in b.training if r.zoo_sha256 and r.stage not in trained))
+        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached and r.stage not in trained and r.stage not in zoo))
+        how = (f" (models cached: {', '.join(cached)})" if cached else "") + \
+              (f" (empty cache, weights from the zoo: {', '.join(zoo)})" if zoo else "")
         lines += [f"`{' '.join(b.command)}` — preset {b.preset}, commit `{(b.git_commit or '?')[:7]}`, on "
                   f"{env.device_name} ({env.cpu_capability}), {env.threads} threads, torch {env.torch}: "
-                  f"**{b.seconds_total / 60:.1f} min**"
-                  + (f" (models cached: {', '.join(cached)})" if cached else " (cold: every model trained)"), "",
+                  f"**{b.seconds_total / 60:.1f} min**" + (how or " (cold: every model trained)"), "",
                   "| phase | minutes | share |", "|---|---:|---:|"]
         lines += [f"| {label} | {sec / 60:.1f} | {100 * sec / b.seconds_total:.0f}% |" for label, sec in phases(b)]
         lines.append("")

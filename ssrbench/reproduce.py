@@ -36,6 +36,26 @@ def _committed_path(path: Path) -> str | None:
     return None if Path(shown).is_absolute() or shown.startswith("..") else shown
 
 
+# options of `ssrbench run` that say where files go and what is printed: weights never depend on them, and
+# their values (a machine's folders) do not belong in the manifest
+_WHERE_OPTIONS = {"--cache-dir": 1, "--out": 1, "--progress": 1, "--quiet": 0, "-q": 0}
+
+
+def training_command(command: list[str]) -> list[str]:
+    """A run's command as a zoo entry records it: without the options that only say where files go."""
+    out, skip = [], 0
+    for arg in command:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _WHERE_OPTIONS:
+            skip = 0 if "=" in arg else _WHERE_OPTIONS[name]
+            continue
+        out.append(arg)
+    return out
+
+
 def add_to_zoo(board: Leaderboard, path: Path, cache: ModelCache, zoo: Zoo) -> list[str]:
     """Put every stage of ``board`` into ``zoo``: weights trained by the run that wrote it come from ``cache``
     (checked against the file's hash of them) with the run's command, commit and environment; a stage whose
@@ -78,7 +98,7 @@ def add_to_zoo(board: Leaderboard, path: Path, cache: ModelCache, zoo: Zoo) -> l
             key=r.key, file=f"{r.key}.safetensors", sha256=sha, bytes=size, weights_sha256=r.weights_sha256,
             stage=r.stage, backbone=r.spec["backbone"], task=r.spec.get("task"), mode=r.spec["mode"],
             preset=board.preset, seed=r.spec["seed"], spec=r.spec,
-            training=Provenance(command=board.command, commit=board.git_commit, environment=r.trained_on,
+            training=Provenance(command=training_command(board.command), commit=board.git_commit, environment=r.trained_on,
                                 seconds=r.seconds, final_logs=r.final_logs, warnings=r.warnings),
             leaderboards=[listed] if listed else [])
         said.append(f"{r.stage}: entry {r.key} added ({size / 1e6:.2f} MB)")
