@@ -37,7 +37,7 @@ TEST_STAMP := $(VENV)/.stamp-test
 
 help:
 	@echo 'ssrbench — two commands:'
-	@echo '  make run     set up .venv if needed, then ssrbench run $(RUN_ARGS) (about 20-40 min on 2 cores)'
+	@echo '  make run     set up .venv if needed, then ssrbench run $(RUN_ARGS) (minutes: weights from the zoo; ARGS=--no-zoo trains them)'
 	@echo '  make test    set up .venv with the test extra if needed, then the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'

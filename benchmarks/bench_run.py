@@ -29,7 +29,8 @@ from pathlib import Path
 from ssrbench.leaderboard import store
 
 MARK = "<!-- whole-run -->", "<!-- whole-run end -->"
-KEPT = ("benchmarks/results/main-cold.json", "benchmarks/results/adaptive-warm.json")  # the README's runs
+KEPT = ("benchmarks/results/main-cold.json", "benchmarks/results/main-cold-avx512.json", "benchmarks/results/main-zoo.json",
+        "benchmarks/results/adaptive-warm.json")  # the README's runs
 PHASES = (("clean_classify", "evaluation: clean images classified"), ("clean_reverse", "evaluation: reverse attack on clean images"),
           ("attack", "evaluation: attacks"), ("reverse", "evaluation: reverse attack on attacked images"),
           ("randomized", "evaluation: a randomised defense's extra draws"))

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from ssrbench.cli import cli
 
-COMMANDS = ("show", "base-findings", "seed-findings", "task-ranking", "curves", "versus-report")
+COMMANDS = ("show", "base-findings", "seed-findings", "task-ranking", "curves", "versus-report", "zoo")
 BLOCK = re.compile(r"<!-- (" + "|".join(COMMANDS) + r"): ([^>]+?) -->\n(.*?)\n<!-- \1 end -->", re.DOTALL)
 
 

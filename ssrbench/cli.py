@@ -691,18 +691,23 @@ def zoo() -> None:
 @ZOO_DIR
 @click.option("--stale", is_flag=True, help="only the stale entries: those the run that trained them, resolved by "
               "the current code, no longer keys the same (never loaded; regenerate them)")
+@click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
+              help="markdown: per committed leaderboard, its entries or why it is not in the zoo (the README's table)")
 @_friendly
-def zoo_list(zoo_dir, stale) -> None:
+def zoo_list(zoo_dir, stale, fmt) -> None:
     """List the zoo's entries (key, stage, size, where and how long they trained, the leaderboards that use them,
     stale or current) and the committed leaderboards whose weights it does not hold, with the reason."""
     from rich.table import Table
 
     from .leaderboard.render import wide_console
-    from .reproduce import entry_status
+    from .reproduce import entry_status, zoo_markdown
     from .training.zoo import Zoo
 
     z = Zoo(zoo_dir)
     manifest = z.manifest()
+    if fmt == "markdown":
+        click.echo(zoo_markdown(manifest))
+        return
     statuses = [entry_status(e, command_spec) for e in manifest.entries]
     shown = [st for st in statuses if st.stale or not stale]
     tbl = Table(title=f"zoo {z.root}: {len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB"

@@ -243,3 +243,25 @@ def agreement(committed: Leaderboard, again: Leaderboard) -> list[CellAgreement]
             same &= equal
         out.append(CellAgreement(label, int(same.sum()), n, tuple(differing)))
     return out
+
+
+def zoo_markdown(manifest: Manifest) -> str:
+    """Per committed leaderboard: its stages' entries (with where they trained), or why it is not in the zoo."""
+    used: dict[str, list[ZooEntry]] = {}
+    for e in manifest.entries:
+        for rel in e.leaderboards:
+            used.setdefault(rel, []).append(e)
+    lines = ["| leaderboard | weights in the zoo |", "|---|---|"]
+    for rel in sorted(used):
+        entries = used[rel]
+        envs = sorted({" ".join(str(e.training.environment.get(k)) for k in ("device", "cpu_capability")
+                                if e.training.environment.get(k)) for e in entries})
+        lines.append(f"| `{rel}` | yes: {', '.join(e.stage for e in entries)} ({len(entries)} entries, "
+                     f"{sum(e.bytes for e in entries) / 1e6:.1f} MB, trained on {', '.join(envs)}) |")
+    for n in sorted(manifest.not_in_zoo, key=lambda n: n.leaderboard):
+        lines.append(f"| `{n.leaderboard}` | no: {n.reason} |")
+    lines.append("")
+    lines.append(f"{len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB of the "
+                 f"{MAX_ZOO_BYTES / 1e6:.0f} MB budget.")
+    return "\n".join(lines)
+

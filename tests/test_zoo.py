@@ -310,3 +310,45 @@ def test_no_committed_leaderboard_rests_on_a_stale_entry():
             keys = {k for _, k, _ in planned_stages(spec, DataIdentity(board.dataset.name, board.dataset.fingerprint),
                                                     torch.device(board.environment.device))}
             assert {r.key for r in board.training} == keys, f"{rel}: its command now trains other stages"
+
+
+def test_readme_zoo_block_is_generated_from_the_manifest():
+    import re
+
+    from ssrbench.reproduce import zoo_markdown
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- zoo: list -->\n(.*?)\n<!-- zoo end -->", readme, re.DOTALL)
+    assert block is not None and block.group(1).strip() == zoo_markdown(COMMITTED.manifest()).strip()
+
+
+def test_readme_first_run_times_are_the_kept_runs():
+    """The Quick start's `make run` times: the kept run from the zoo (empty cache, a fresh clone) and the kept
+    cold runs (every model trained), as their files record them."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `make run` |"))
+    zoo_run = store.load(REPO / "benchmarks/results/main-zoo.json")
+    assert all(r.zoo_sha256 for r in zoo_run.training) and zoo_run.git_dirty is False
+    for name in ("main-zoo.json", "main-cold-avx512.json", "main-cold.json"):
+        board = store.load(REPO / "benchmarks/results" / name)
+        assert f"{board.seconds_total / 60:.1f} min" in row, (name, row)
+
+
+def test_a_plugin_attack_against_the_reference_defenses_trains_nothing(tiny_zoo, site, tmp_path):
+    """The README's recipe: a registered attack evaluated against every zoo defense (and its static base)."""
+    from ssrbench.registry import reset_all
+
+    from .distributions import install_project
+
+    install_project(site, REPO / "examples" / "ssrbench-example-plugin")
+    reset_all()
+    root, data, zoo, _ = tiny_zoo
+    args = [a for a in TINY]
+    args[args.index("--attacks") + 1] = "uniform-noise"
+    out = tmp_path / "mine.json"
+    res = _run(["run", *args, "--data-dir", str(data), "--zoo-dir", str(zoo), "--zoo-only",
+                "--cache-dir", str(tmp_path / "c"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    board = store.load(out)
+    assert {c.attack.name for c in board.cells} == {"uniform-noise"} and len(board.cells) == 2
+    assert all(r.zoo_sha256 for r in board.training)
