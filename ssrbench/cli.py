@@ -753,6 +753,60 @@ def zoo_add(file, cache_dir, zoo_dir) -> None:
         click.echo(printable(line))
 
 
+@zoo.command(name="verify")
+@click.argument("entry")
+@DATA_DIR
+@ZOO_DIR
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="where the stage is trained again (default: a temporary folder, removed after)")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@PROGRESS
+@_friendly
+def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, progress) -> None:
+    """Train zoo ENTRY (its key, or the key's first 8+ characters) again from scratch -- its recorded command
+    under the current code, the stages it starts from taken from the zoo -- and say whether the weights are
+    bit-identical (deterministic training on the same kind of CPU). Exit 1 when they are not.
+
+    \b
+    Weights that differ are not a verdict on the cells: compare them seed-aware with
+      ssrbench run <the entry's command> --no-zoo --out new.json && ssrbench compare OLD new.json
+    """
+    import tempfile
+
+    from .environment import resolve_device
+    from .progress import Reporter
+    from .reproduce import verify_entry
+    from .training.zoo import Zoo, ZooError
+
+    z = Zoo(zoo_dir)
+    found = [e for e in z.manifest().entries if len(entry) >= 8 and e.key.startswith(entry)]
+    if len(found) != 1:
+        raise ZooError(f"{printable(entry)!s}: {'no' if not found else 'more than one'} zoo entry has that key; "
+                       f"`ssrbench zoo list` shows them")
+    try:
+        dev = resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from exc
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="ssrbench-verify-") as tmp, \
+            Reporter(console, mode=progress or "auto") as reporter:
+        e = found[0]
+        data = DATASETS.get(e.spec["dataset"])(data_dir, download=False)
+        if data.fingerprint != e.spec.get("data_fingerprint"):
+            raise ZooError(f"zoo entry {e.key}: trained on other data ({str(e.spec.get('data_fingerprint'))[:12]}...) "
+                           f"than --data-dir holds ({data.fingerprint[:12]}...)")
+        v = verify_entry(e, command_spec, data, device=dev, zoo=z, cache_root=cache_dir or Path(tmp),
+                         reporter=reporter)
+    env = e.training.environment
+    click.echo(printable(
+        f"zoo entry {e.key} ({e.stage}): trained again in {v.seconds / 60:.1f} min -- "
+        + ("bit-identical weights" if v.identical else
+           f"other weights: {v.tensors_differ} tensors differ, by at most {v.max_abs_diff:.3g}")
+        + f" (the entry was trained on {env.get('device_name', env.get('device'))} {env.get('cpu_capability', '')})"))
+    if not v.identical:
+        raise click.exceptions.Exit(1)
+
+
 @zoo.command(name="missing")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--reason", required=True, help="why its weights are not in the zoo (shown by `zoo list`, README)")

@@ -24,7 +24,8 @@ from .progress import Reporter
 from .runner import RunSpec, planned_stages, run
 from .training.cache import ModelCache
 from .training.modes import DataIdentity
-from .training.zoo import Manifest, NotInZoo, Provenance, Zoo, ZooEntry, ZooError, write_entry, write_manifest
+from .training.zoo import (Manifest, NotInZoo, Provenance, Zoo, ZooEntry, ZooError, read_entry, write_entry,
+                           write_manifest)
 
 MAX_ZOO_BYTES = 60_000_000  # the zoo's budget in the repository, fp32 weights
 CommandSpec = Callable[[list[str]], RunSpec]  # a recorded `ssrbench run` command -> what today's code resolves
@@ -264,4 +265,47 @@ def zoo_markdown(manifest: Manifest) -> str:
     lines.append(f"{len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB of the "
                  f"{MAX_ZOO_BYTES / 1e6:.0f} MB budget.")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Verification:
+    entry: ZooEntry
+    weights_sha256: str  # of the weights trained again
+    identical: bool
+    tensors_differ: int  # of the entry's tensors, how many are not bit-identical
+    max_abs_diff: float
+    seconds: float
+
+
+def verify_entry(entry: ZooEntry, command_spec: CommandSpec, data: ImageDataset, *, device: torch.device, zoo: Zoo,
+                 cache_root: Path, reporter: Reporter) -> Verification:
+    """Train ``entry``'s stage again from scratch, as its recorded command does under the current code (the
+    stages it starts from -- classifier-first's classifier -- from the zoo), into ``cache_root``; compare."""
+    from .pretext.base import TASKS
+    from .runner import model_units, train_context
+    from .training.modes import MODES, build_model, build_shared
+
+    spec = command_spec(entry.training.command)
+    others = Zoo(zoo.root, exclude=frozenset({entry.key}))
+    for unit in model_units(spec):
+        cache = ModelCache(cache_root, zoo=others)
+        ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=False)
+        task = TASKS.get(unit.task.task)(unit.task.params)
+        mode = MODES.get(unit.mode)()
+        stages = mode.stages(ctx, task) or []
+        if entry.key not in {ModelCache.key(stage_spec) for _, stage_spec in stages}:
+            continue
+        built = build_shared(mode, ctx) if entry.stage == stages[0][0] and len(stages) > 1 else build_model(mode, ctx, task)
+        record = next(r for r in built.records if r.key == entry.key)
+        if record.cached:
+            raise ZooError(f"zoo entry {entry.key}: the cache {display_path(cache_root)} already holds it; give an "
+                           f"empty --cache-dir so that it is trained again")
+        again, _ = cache.load(entry.key)
+        mine = read_entry(zoo.root, entry)
+        differ = [k for k in mine if not torch.equal(mine[k], again[k])]
+        diff = max((float((mine[k].double() - again[k].double()).abs().max()) for k in differ), default=0.0)
+        return Verification(entry, record.weights_sha256, record.weights_sha256 == entry.weights_sha256, len(differ),
+                            diff, record.seconds)
+    raise ZooError(f"zoo entry {entry.key} ({entry.stage}): its command no longer trains it (the entry is stale; "
+                   f"`ssrbench zoo list --stale`)")
 

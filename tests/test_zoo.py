@@ -352,3 +352,16 @@ def test_a_plugin_attack_against_the_reference_defenses_trains_nothing(tiny_zoo,
     board = store.load(out)
     assert {c.attack.name for c in board.cells} == {"uniform-noise"} and len(board.cells) == 2
     assert all(r.zoo_sha256 for r in board.training)
+
+
+def test_zoo_verify_trains_an_entry_again_bit_identically(tiny_zoo, tmp_path):
+    root, data, zoo, _ = tiny_zoo
+    entry = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier-first/rotation")
+    res = _run(["zoo", "verify", entry.key[:10], "--zoo-dir", str(zoo), "--data-dir", str(data), "--progress", "none"])
+    assert res.exit_code == 0, res.output
+    assert f"zoo entry {entry.key} (classifier-first/rotation)" in res.output and "bit-identical" in res.output
+    classifier = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier")
+    res = _run(["zoo", "verify", classifier.key, "--zoo-dir", str(zoo), "--data-dir", str(data), "--progress", "none"])
+    assert res.exit_code == 0 and "bit-identical" in res.output, res.output
+    res = _run(["zoo", "verify", "0123", "--zoo-dir", str(zoo), "--data-dir", str(data)])
+    assert res.exit_code == 2 and "no zoo entry has that key" in error_line(res)

@@ -148,8 +148,9 @@ def layout_of(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[tuple[int, .
 class Zoo:
     """A zoo folder. Nothing is read until an entry is asked for; a folder without a manifest is an empty zoo."""
 
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, exclude: frozenset[str] = frozenset()):
         self.root = Path(root) if root is not None else default_zoo_dir()
+        self.exclude = exclude  # keys treated as absent (`zoo verify` retrains one entry on the others)
         self._manifest: Manifest | None = None
 
     @property
@@ -166,7 +167,7 @@ class Zoo:
         return self._manifest
 
     def entry(self, key: str) -> ZooEntry | None:
-        return self.manifest().entry(key)
+        return None if key in self.exclude else self.manifest().entry(key)
 
     def load(self, key: str, layout: Layout | None = None) -> tuple[dict[str, torch.Tensor], ZooEntry]:
         """Entry ``key``'s tensors, after every check (raises ZooError naming the entry). ``layout``: the
