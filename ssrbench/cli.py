@@ -760,22 +760,31 @@ def zoo_add(file, cache_dir, zoo_dir) -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="where the stage is trained again (default: a temporary folder, removed after)")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--against", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="when the weights differ: the leaderboard whose cells are evaluated again on them and compared "
+                   "(default: the first committed leaderboard the entry lists, if it is here)")
+@click.option("--weights-only", is_flag=True, help="when the weights differ, do not evaluate any cells")
 @PROGRESS
 @_friendly
-def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, progress) -> None:
+def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_only, progress) -> None:
     """Train zoo ENTRY (its key, or the key's first 8+ characters) again from scratch -- its recorded command
     under the current code, the stages it starts from taken from the zoo -- and say whether the weights are
     bit-identical (deterministic training on the same kind of CPU). Exit 1 when they are not.
 
     \b
-    Weights that differ are not a verdict on the cells: compare them seed-aware with
-      ssrbench run <the entry's command> --no-zoo --out new.json && ssrbench compare OLD new.json
+    Weights that differ are then judged where it matters, on the cells: the leaderboard --against (default:
+    the entry's first committed one) is evaluated again with the new weights, every other stage from the
+    zoo, and compared with the file as `ssrbench compare` does, seed-aware -- other weights must differ
+    by more than seed-to-seed variation, which needs two seeds or more a side; with one the cells using
+    the entry say "undecided".
     """
     import tempfile
 
     from .environment import resolve_device
+    from .leaderboard import store
+    from .leaderboard.render import render_comparison
     from .progress import Reporter
-    from .reproduce import verify_entry
+    from .reproduce import verify_cells, verify_entry
     from .training.zoo import Zoo, ZooError
 
     z = Zoo(zoo_dir)
@@ -795,16 +804,58 @@ def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, progress) -> None:
         if data.fingerprint != e.spec.get("data_fingerprint"):
             raise ZooError(f"zoo entry {e.key}: trained on other data ({str(e.spec.get('data_fingerprint'))[:12]}...) "
                            f"than --data-dir holds ({data.fingerprint[:12]}...)")
-        v = verify_entry(e, command_spec, data, device=dev, zoo=z, cache_root=cache_dir or Path(tmp),
-                         reporter=reporter)
-    env = e.training.environment
-    click.echo(printable(
-        f"zoo entry {e.key} ({e.stage}): trained again in {v.seconds / 60:.1f} min -- "
-        + ("bit-identical weights" if v.identical else
-           f"other weights: {v.tensors_differ} tensors differ, by at most {v.max_abs_diff:.3g}")
-        + f" (the entry was trained on {env.get('device_name', env.get('device'))} {env.get('cpu_capability', '')})"))
-    if not v.identical:
-        raise click.exceptions.Exit(1)
+        if against is None and not weights_only:
+            against = next((Path(rel) for rel in e.leaderboards if Path(rel).is_file()), None)
+        board = store.load(against) if against is not None and not weights_only else None  # bad file: before training
+        root = cache_dir or Path(tmp)
+        v = verify_entry(e, command_spec, data, device=dev, zoo=z, cache_root=root, reporter=reporter)
+        env = e.training.environment
+        click.echo(printable(
+            f"zoo entry {e.key} ({e.stage}): trained again in {v.seconds / 60:.1f} min -- "
+            + ("bit-identical weights" if v.identical else
+               f"other weights: {v.tensors_differ} tensors differ, by at most {v.max_abs_diff:.3g}")
+            + f" (the entry was trained on {env.get('device_name', env.get('device'))} {env.get('cpu_capability', '')})"))
+        if v.identical:
+            return
+        if board is None:
+            click.echo(printable("cells not compared: " + ("--weights-only" if weights_only else
+                                 "the entry lists no committed leaderboard here; give --against FILE")))
+        else:
+            _, result = verify_cells(board, against, e, data, device=dev, zoo=z, cache_root=root, reporter=reporter)
+            shown = render_comparison(result, "rich")
+            if shown is not None:
+                click.echo(shown)
+            verdicts = Counter(ch.verdict for r in result for ch in r.changes)
+            click.echo(printable(
+                f"{against} evaluated again on the new weights: {len(result)} cells, metrics "
+                + ", ".join(f"{n} {verdict}" for verdict, n in sorted(verdicts.items()))
+                + ("; 'undecided': one seed a side cannot tell other weights from seed variation (run --seeds 3)"
+                   if verdicts.get("undecided") else "")))
+    raise click.exceptions.Exit(1)
+
+
+@zoo.command(name="remove")
+@click.argument("keys", nargs=-1)
+@click.option("--stale", is_flag=True, help="every stale entry (those `zoo list --stale` shows)")
+@ZOO_DIR
+@_friendly
+def zoo_remove(keys, stale, zoo_dir) -> None:
+    """Take entries out of the zoo: KEYS (full keys), or --stale for every entry the current training code no
+    longer computes. Their files are deleted after the manifest is rewritten; the committed leaderboards that
+    used them are named, to regenerate (`zoo add`) or list with a reason (`zoo missing`)."""
+    from .reproduce import entry_status, remove_entries
+    from .training.zoo import Zoo
+
+    if not keys and not stale:
+        raise click.UsageError("give the KEYS of the entries to remove, or --stale")
+    z = Zoo(zoo_dir)
+    chosen = list(keys) + [st.entry.key for st in (entry_status(e, command_spec) for e in z.manifest().entries)
+                           if stale and st.stale and st.entry.key not in keys]
+    if not chosen:
+        click.echo("no stale entry: nothing removed")
+        return
+    for line in remove_entries(z, chosen):
+        click.echo(printable(line))
 
 
 @zoo.command(name="missing")

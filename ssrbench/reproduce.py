@@ -19,6 +19,7 @@ import torch
 from .data import ImageDataset, display_path
 from .errors import SSRBenchError
 from .hashing import weights_sha256
+from .leaderboard.compare import CellComparison, compare
 from .leaderboard.schema import Cell, Leaderboard
 from .progress import Reporter
 from .runner import RunSpec, planned_stages, run
@@ -123,6 +124,25 @@ def mark_missing(zoo: Zoo, path: Path, reason: str) -> None:
     kept = [n for n in manifest.not_in_zoo if n.leaderboard != listed]
     write_manifest(zoo.root, manifest.model_copy(update={"not_in_zoo": [*kept, NotInZoo(leaderboard=listed,
                                                                                       reason=reason.strip())]}))
+
+
+def remove_entries(zoo: Zoo, keys: list[str]) -> list[str]:
+    """Take ``keys`` out of ``zoo``: the manifest first (atomically), then their files, so that a stop in between
+    leaves unlisted files (never read), not listed entries without files. One line per entry, said; the
+    committed leaderboards that lose their weights are named, to regenerate or list with a reason."""
+    manifest = zoo.manifest()
+    unknown = [k for k in keys if manifest.entry(k) is None]
+    if unknown:
+        raise ZooError(f"{unknown[0]}: no zoo entry has that key; `ssrbench zoo list` shows them")
+    gone = [manifest.entry(k) for k in dict.fromkeys(keys)]
+    write_manifest(zoo.root, manifest.model_copy(update={"entries": [e for e in manifest.entries if e.key not in keys]}))
+    said = []
+    for e in gone:
+        (zoo.root / e.file).unlink(missing_ok=True)
+        said.append(f"{e.stage}: entry {e.key} removed ({e.bytes / 1e6:.2f} MB)"
+                    + (f"; {', '.join(e.leaderboards)} lose(s) its weights: regenerate, or `ssrbench zoo missing "
+                       f"FILE --reason ...`" if e.leaderboards else ""))
+    return said
 
 
 @dataclass(frozen=True)
@@ -304,8 +324,30 @@ def verify_entry(entry: ZooEntry, command_spec: CommandSpec, data: ImageDataset,
         mine = read_entry(zoo.root, entry)
         differ = [k for k in mine if not torch.equal(mine[k], again[k])]
         diff = max((float((mine[k].double() - again[k].double()).abs().max()) for k in differ), default=0.0)
-        return Verification(entry, record.weights_sha256, record.weights_sha256 == entry.weights_sha256, len(differ),
-                            diff, record.seconds)
+        return Verification(entry, record.weights_sha256, not differ, len(differ), diff, record.seconds)
     raise ZooError(f"zoo entry {entry.key} ({entry.stage}): its command no longer trains it (the entry is stale; "
                    f"`ssrbench zoo list --stale`)")
 
+
+
+def verify_cells(board: Leaderboard, path: Path, entry: ZooEntry, data: ImageDataset, *, device: torch.device,
+                 zoo: Zoo, cache_root: Path, reporter: Reporter) -> tuple[Leaderboard, list[CellComparison]]:
+    """``board`` evaluated again with ``entry``'s stage as trained again into ``cache_root`` (``verify_entry``)
+    and every other stage from the zoo, then compared with the file seed-aware (``leaderboard.compare``): the
+    same weights are judged image by image, other weights against seed-to-seed variation -- with one seed a
+    side that comparison has no verdict, and says so."""
+    if entry.key not in {r.key for r in board.training}:
+        raise ZooError(f"{display_path(path)} does not evaluate zoo entry {entry.key} ({entry.stage}); give --against "
+                       f"a leaderboard that does (`ssrbench zoo list` names them)")
+    spec = reproduction_spec(board, None)
+    missing, _ = missing_weights(board, zoo)
+    if missing:
+        raise ZooError(f"the zoo has no weights for {len(missing)} stage(s) of {display_path(path)} "
+                       f"({', '.join(missing[:3])}); its cells cannot be evaluated again without training them")
+    others = Zoo(zoo.root, exclude=frozenset({entry.key}))
+    cache = ModelCache(cache_root, zoo=others)  # the retrained stage from cache_root, every other from the zoo
+    again = run(spec, data, device=device, cache=cache, reporter=reporter, command=None)
+    trained = [r.stage for r in again.training if not r.cached and r.key != entry.key]
+    if trained:  # every stage but the entry's was checked to be in the zoo; training one would be a bug
+        raise ZooError(f"stages {', '.join(trained)} were trained instead of read from the zoo")
+    return again, compare(board, again)

@@ -33,9 +33,75 @@ def test_seed_runs_times_are_the_files(readme):
     assert f"{min(seconds):.1f}–{max(seconds):.1f} s each from an empty cache" in readme
 
 
-def test_sweep_cell_count(readme):
-    n = len(store.load(BOARDS / "quick-sweep.json").cells)
-    assert f"4 models trained once, {n} cells on the same" in readme
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_sweep_provenance_is_the_files(readme):
+    b = store.load(BOARDS / "quick-sweep.json")
+    env = b.environment
+    assert b.git_dirty is False and all(r.zoo_sha256 for r in b.training) and "--zoo-only" in b.command
+    claim = (f"at commit `{b.git_commit[:7]}` on this CPU ({env.device_name}, {env.cpu_capability}, {env.threads} "
+             f"threads): every model's weights from the zoo ({len(b.training)} stages), {len(b.cells)} cells on the "
+             f"same {b.dataset.eval_images} test images, so every point is paired with every other; "
+             f"{b.seconds_total / 60:.1f} minutes of evaluation")
+    assert claim in _squash(readme), claim
+
+
+def _pm(x: float) -> str:
+    return f"{x:+.1f}".replace("-", "−")
+
+
+def test_sweep_findings_are_the_files(readme):
+    """Every number of "What the curves show", computed from the file."""
+    from ssrbench.leaderboard.detection import detection
+    from ssrbench.stats import holm
+    from ssrbench.studies.curves import _measured, base_name, eps_groups, reverse_gain, undefended, worst
+
+    b = store.load(BOARDS / "quick-sweep.json")
+    text = _squash(readme)
+    cells = _measured(b)
+    floor = max(c.adv.percent for c in cells if 255 * c.threat.eps >= 8 and not c.adaptive)
+    claims = [f"(Adv at most {floor:.1f}% for every model)"]
+    names = {"inpaint": "inpainting", "rotation": "rotation"}
+    best, bpda, cost, auroc = {}, {}, {}, {}
+    for task in names:
+        tc = [c for c in cells if base_name(c.task.name) == task]
+        rev = [c for c in tc if c.reverse["eps"] > 0]
+        best[task] = max((reverse_gain(b, c), c.mode, round(255 * c.reverse["eps"]), round(255 * c.threat.eps))
+                         for c in rev if base_name(c.attack.name) == "pgd10")
+        gains = [reverse_gain(b, c) for c in rev if base_name(c.attack.name) == "bpda-pgd10"]
+        bpda[task] = f"{_pm(min(gains))} to {_pm(max(gains))}"
+        costs = sorted(c.clean_rev.percent - c.clean.percent for c in rev)
+        cost[task] = f"{_pm(costs[-1])} to {_pm(costs[0])}"
+        pgd = [d for d in detection(tc) if base_name(d.attack) == "pgd10"]
+        low = [d.auroc for d in pgd if not d.attack.endswith("eps=16/255")]
+        high = [d.auroc for d in pgd if d.attack.endswith("eps=16/255")]
+        auroc[task] = (f"{min(low):.2f}–{max(low):.2f}", f"{min(high):.2f}–{max(high):.2f}")
+    (gi, mi, ri, ei), (gr, mr, rr, er) = best["inpaint"], best["rotation"]
+    claims.append(f"(up to {_pm(gi)} points for inpainting, {mi}, reverse ε {ri}/255, attack ε {ei}/255; {_pm(gr)} "
+                  f"for rotation, {mr}, reverse ε {rr}/255, attack ε {er}/255)")
+    claims.append(f"(inpainting {cost['inpaint']} points, rotation {cost['rotation']})")
+    claims.append(f"(inpainting {bpda['inpaint']} points, rotation {bpda['rotation']})")
+    rows = []
+    for (task, mode), group in eps_groups(b).items():
+        if task.endswith("rev=8/255"):
+            for eps in sorted({c.threat.eps for c in group}):
+                at = [c for c in group if c.threat.eps == eps]
+                base, defended = undefended(at), worst(at)
+                rows.append((task, mode, round(255 * eps), defended.percent - base.percent,
+                             mcnemar_exact(base.flags(), defended.flags())[2]))
+    adjusted = holm([r[-1] for r in rows])
+    survive = [r for r, p in zip(rows, adjusted) if p < 0.05]
+    assert len(survive) == 1 and all(r[3] < 0 for r in survive)  # "nowhere significantly above"
+    (task, mode, eps, delta, _), = survive
+    claims.append(f"at an uncorrected p < 0.05 in {sum(r[-1] < 0.05 for r in rows)} of its {len(rows)} rows, and "
+                  f"after Holm's correction over those {len(rows)} rows in 1 ({names[base_name(task)]}, {mode}, attack "
+                  f"ε {eps}/255: {_pm(delta)} points")
+    claims.append(f"inpainting's region MSE has AUROC {auroc['inpaint'][0]} up to 8/255 ({auroc['inpaint'][1]} at "
+                  f"16/255), rotation accuracy {auroc['rotation'][0]} ({auroc['rotation'][1]} at 16/255;")
+    for claim in claims:
+        assert claim in text, claim
 
 
 def test_robust_contrastive_provenance_is_what_the_file_records(readme):

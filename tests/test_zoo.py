@@ -122,15 +122,22 @@ def _doctor_tensors(path: Path, change) -> None:
     path.write_bytes(save(change(load(path.read_bytes()))))
 
 
-def _rehash(zoo: Path, path: Path) -> None:
-    """Make the manifest list ``path``'s new bytes: the doctored file passes the hash check."""
+def _rehash(zoo: Path, path: Path, tensors: bool = False) -> None:
+    """Make the manifest list ``path``'s new bytes: the doctored file passes the hash check (``tensors``: and
+    the check of its tensors' hash)."""
     import hashlib
+
+    from safetensors.torch import load
+
+    from ssrbench.hashing import weights_sha256
 
     doc = json.loads((zoo / MANIFEST).read_text())
     for e in doc["entries"]:
         if e["file"] == path.name:
             data = path.read_bytes()
             e["sha256"], e["bytes"] = hashlib.sha256(data).hexdigest(), len(data)
+            if tensors:
+                e["weights_sha256"] = weights_sha256(load(data))
     (zoo / MANIFEST).write_text(json.dumps(doc))
 
 
@@ -149,6 +156,8 @@ DOCTORED = {
     "a wrong shape": (lambda p: _doctor_tensors(p, lambda s: {k: (v.reshape(-1)[:1].clone() if k == _first_float(s)
                                                                  else v) for k, v in s.items()}), True, "the model's is"),
     "a pickle instead": (lambda p: torch.save({"x": torch.zeros(1)}, p), True, "not a safetensors file"),
+    "other weights than the manifest records": (lambda p: _doctor_tensors(p, lambda s: {
+        k: (v + 1.0 if k == _first_float(s) else v) for k, v in s.items()}), True, "weights_sha256"),
     "a NaN weight": (lambda p: _doctor_tensors(p, lambda s: {k: (torch.full_like(v, float("nan"))
                                                                  if k == _first_float(s) else v)
                                                              for k, v in s.items()}), True, "NaN"),
@@ -265,6 +274,27 @@ def test_a_training_default_changed_makes_the_entry_stale(tiny_zoo, monkeypatch)
     assert res.exit_code == 0 and res.output.count("stale: its command now trains") == len(manifest.entries)
 
 
+def test_zoo_remove_takes_out_the_stale_entries_and_their_files(tiny_zoo, tmp_path, monkeypatch):
+    root, data, zoo, _ = tiny_zoo
+    zoo = _copy_zoo(zoo, tmp_path / "zoo")
+    entries = Zoo(zoo).manifest().entries
+    res = _run(["zoo", "remove", "--stale", "--zoo-dir", str(zoo)])
+    assert res.exit_code == 0 and "no stale entry: nothing removed" in res.output
+    assert _run(["zoo", "remove", "--zoo-dir", str(zoo)]).exit_code == 2
+    res = _run(["zoo", "remove", "0" * 16, "--zoo-dir", str(zoo)])
+    assert res.exit_code == 2 and "no zoo entry has that key" in error_line(res)
+    res = _run(["zoo", "remove", entries[0].key, "--zoo-dir", str(zoo)])  # by key
+    assert res.exit_code == 0 and f"entry {entries[0].key} removed" in res.output
+    assert not (zoo / entries[0].file).exists() and Zoo(zoo).manifest().entry(entries[0].key) is None
+    from ssrbench import presets
+
+    smoke = presets.PRESETS["smoke"]
+    monkeypatch.setitem(presets.PRESETS, "smoke", smoke.model_copy(update={"lr": smoke.lr * 2}))
+    res = _run(["zoo", "remove", "--stale", "--zoo-dir", str(zoo)])
+    assert res.exit_code == 0 and res.output.count(" removed (") == len(entries) - 1, res.output
+    assert Zoo(zoo).manifest().entries == [] and sorted(p.name for p in zoo.iterdir()) == [MANIFEST]
+
+
 # the committed zoo ---------------------------------------------------------------------------------------------
 
 COMMITTED = Zoo(REPO / "zoo")
@@ -365,3 +395,33 @@ def test_zoo_verify_trains_an_entry_again_bit_identically(tiny_zoo, tmp_path):
     assert res.exit_code == 0 and "bit-identical" in res.output, res.output
     res = _run(["zoo", "verify", "0123", "--zoo-dir", str(zoo), "--data-dir", str(data)])
     assert res.exit_code == 2 and "no zoo entry has that key" in error_line(res)
+
+
+def test_zoo_verify_judges_other_weights_on_the_cells_seed_aware(tiny_zoo, tmp_path):
+    """An entry whose weights training does not give again: `verify` evaluates a leaderboard that used them on
+    the retrained weights and compares it with the file -- one seed a side cannot judge other weights."""
+    root, data, zoo, trained = tiny_zoo
+    zoo = _copy_zoo(zoo, tmp_path / "zoo")
+    _, path = _entry_file(zoo, "classifier")
+    g = torch.Generator().manual_seed(0)  # noise on every weight matrix: other predictions on some images
+    _doctor_tensors(path, lambda s: {k: (v + 2.0 * v.std() * torch.randn(v.shape, generator=g) if v.dim() >= 2 else v)
+                                     for k, v in s.items()})
+    _rehash(zoo, path, tensors=True)
+    entry = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier")
+    doctored = tmp_path / "doctored.json"  # a leaderboard evaluated on the doctored weights
+    res = _run(["run", *TINY, "--data-dir", str(data), "--zoo-dir", str(zoo), "--zoo-only", "--out", str(doctored)])
+    assert res.exit_code == 0, res.output
+    verify = ["zoo", "verify", entry.key, "--zoo-dir", str(zoo), "--data-dir", str(data), "--progress", "none"]
+    res = _run([*verify, "--against", str(doctored)])
+    assert res.exit_code == 1, res.output
+    assert "other weights: " in res.output and " tensors differ" in res.output
+    summary = res.output.strip().splitlines()[-1]
+    assert f"{doctored} evaluated again on the new weights: 2 cells" in summary
+    # the multitask cell used the same weights (judged image by image), the classifier-first one other weights
+    assert "4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary
+    res = _run([*verify, "--weights-only"])
+    assert res.exit_code == 1 and "cells not compared: --weights-only" in res.output
+    other = next(e for e in Zoo(zoo).manifest().entries if e.stage == "multitask/rotation")
+    res = _run(["zoo", "verify", other.key, "--zoo-dir", str(zoo), "--data-dir", str(data), "--against",
+                str(tmp_path / "nope.json")])
+    assert res.exit_code == 2 and "nope.json" in error_line(res)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import SSRBenchError, first_problem
 from ..fileio import atomic_write, atomic_write_text, read_regular_file
-from ..hashing import config_hash
+from ..hashing import config_hash, weights_sha256
 from ..plaintext import printable
 
 ZOO_DIR_ENV = "SSRBENCH_ZOO_DIR"
@@ -242,6 +242,9 @@ def read_entry(root: Path, entry: ZooEntry, layout: Layout | None = None) -> dic
         raise ZooError(f"{where}: not a readable safetensors file ({type(exc).__name__})") from exc
     if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
         raise ZooError(f"{where}: it holds NaN or infinite weights")
+    if weights_sha256(state) != entry.weights_sha256:  # the file is the listed one, the manifest's record is not
+        raise ZooError(f"{where}: its tensors' hash is not the manifest's weights_sha256 {entry.weights_sha256[:12]}...; "
+                       f"the manifest was changed (restore it with `git checkout -- {root / MANIFEST}`)")
     return state
 
 
