@@ -47,8 +47,8 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_board(synthetic, tmp_path_factory):
-    """The reference: the local executor on the same grid."""
+def local_run(synthetic, tmp_path_factory) -> Path:
+    """The reference: the local executor on the same grid (its leaderboard; its cache beside it)."""
     out = tmp_path_factory.mktemp("local") / "local.json"
     threads = torch.get_num_threads()
     try:
@@ -57,7 +57,12 @@ def local_board(synthetic, tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     assert res.exit_code == 0, res.output
-    return store.load(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_board(local_run):
+    return store.load(local_run)
 
 
 def _invoke(*args):
@@ -196,3 +201,23 @@ def test_retrain_trains_a_shared_stage_once_per_run_not_once_per_model(tmp_path)
     again = _cached_or_train(ctx, "classifier", spec, model, model.state_dict, train)
     assert len(trained) == 1 and not first.cached and again.cached and ctx.cache.fresh(first.key)
     assert not ctx.cache.fresh("old")
+
+
+def test_zoo_only_takes_every_stage_from_the_zoo_even_with_a_shared_cache(ray_local, synthetic, local_run,
+                                                                           local_board, tmp_path):
+    """A shared cache that holds the same keys is not read under --zoo-only: the local executor reads the zoo
+    alone there, and so do the workers."""
+    from ssrbench.reproduce import add_to_zoo
+    from ssrbench.training.zoo import Zoo
+
+    cache = local_run.parent / "cache"  # the reference run's weights: the zoo's, and the shared folder's
+    board = local_board.model_copy(update={"git_dirty": False, "git_commit": "0" * 40})
+    add_to_zoo(board, local_run, ModelCache(cache), Zoo(tmp_path / "zoo"))
+    out = tmp_path / "ray.json"
+    res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out, "--cache-dir", cache,
+                  "--executor", "ray", "--cpus-per-task", "1", "--shared-cache", "--zoo-only", "--zoo-dir",
+                  tmp_path / "zoo")
+    assert res.exit_code == 0, res.output
+    ray_board = store.load(out)
+    assert ray_board.training and all(r.zoo_sha256 for r in ray_board.training), ray_board.training
+    _same_cells(local_board, ray_board)

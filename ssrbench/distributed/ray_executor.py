@@ -260,7 +260,8 @@ class RayExecutor:
     def _run(self, ray, spec, units, data, cache, reporter, retrain):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        s = self.settings
+        # --zoo-only: every stage from the driver's zoo, as the local executor does -- never the shared folder
+        s = replace(self.settings, shared_cache=False) if cache.zoo_only else self.settings
         here = ray.get_runtime_context().get_node_id()
         coordinator = ray.remote(Coordinator).options(
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
