@@ -105,14 +105,23 @@ def make_deterministic() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+# what a run writes or documents, never what it reads: a changed leaderboard, kept benchmark or page does not make
+# the code dirty (a run after another in the same checkout would otherwise record a dirty tree)
+OUTPUT_PATHS = ("leaderboards", "benchmarks/results", "docs", "*.md")
+
+
 def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the ssrbench source tree; (None, None) for an installed wheel."""
+    """(commit, dirty) of the ssrbench source tree; (None, None) for an installed wheel. Dirty: a tracked file
+    other than ``OUTPUT_PATHS`` differs from the commit."""
     where = start or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None, None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
+                             timeout=10).stdout.strip() or str(where)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 *(f":(top,exclude){p}" for p in OUTPUT_PATHS)], cwd=top,
                                 capture_output=True, text=True, timeout=10)
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
