@@ -827,7 +827,8 @@ def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_onl
                 click.echo(shown)
             verdicts = Counter(ch.verdict for r in result for ch in r.changes)
             click.echo(printable(
-                f"{against} evaluated again on the new weights: {len(result)} cells, metrics "
+                f"{against} evaluated again on the new weights: {len(result)} cells "
+                f"({sum(r.weights == 'differ' for r in result)} on other weights), metrics "
                 + ", ".join(f"{n} {verdict}" for verdict, n in sorted(verdicts.items()))
                 + ("; 'undecided': one seed a side cannot tell other weights from seed variation (run --seeds 3)"
                    if verdicts.get("undecided") else "")))

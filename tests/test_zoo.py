@@ -416,9 +416,11 @@ def test_zoo_verify_judges_other_weights_on_the_cells_seed_aware(tiny_zoo, tmp_p
     assert res.exit_code == 1, res.output
     assert "other weights: " in res.output and " tensors differ" in res.output
     summary = res.output.strip().splitlines()[-1]
-    assert f"{doctored} evaluated again on the new weights: 2 cells" in summary
-    # the multitask cell used the same weights (judged image by image), the classifier-first one other weights
-    assert "4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary
+    # the multitask cell used the same weights (judged image by image), the classifier-first one other weights:
+    # one seed a side cannot judge them -- unless a tiny model's per-image results happen to be identical
+    assert f"{doctored} evaluated again on the new weights: 2 cells (1 on other weights)" in summary
+    assert ("4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary) or \
+        summary.endswith("metrics 8 unchanged"), summary
     res = _run([*verify, "--weights-only"])
     assert res.exit_code == 1 and "cells not compared: --weights-only" in res.output
     other = next(e for e in Zoo(zoo).manifest().entries if e.stage == "multitask/rotation")
