@@ -850,8 +850,9 @@ def zoo_remove(keys, stale, zoo_dir) -> None:
     if not keys and not stale:
         raise click.UsageError("give the KEYS of the entries to remove, or --stale")
     z = Zoo(zoo_dir)
-    chosen = list(keys) + [st.entry.key for st in (entry_status(e, command_spec) for e in z.manifest().entries)
-                           if stale and st.stale and st.entry.key not in keys]
+    chosen = list(keys)  # remove_entries takes a key given twice once
+    if stale:
+        chosen += [e.key for e in z.manifest().entries if entry_status(e, command_spec).stale]
     if not chosen:
         click.echo("no stale entry: nothing removed")
         return

@@ -118,10 +118,8 @@ def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None, None
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
-                             timeout=10).stdout.strip() or str(where)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                 *(f":(top,exclude){p}" for p in OUTPUT_PATHS)], cwd=top,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                 *(f":(top,exclude){p}" for p in OUTPUT_PATHS)], cwd=where,
                                 capture_output=True, text=True, timeout=10)
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):

@@ -216,6 +216,18 @@ def missing_weights(board: Leaderboard, zoo: Zoo) -> tuple[list[str], list[str]]
     return missing, other
 
 
+def require_weights(board: Leaderboard, path: Path, zoo: Zoo, then: str) -> list[str]:
+    """Every stage of ``board`` must be in ``zoo`` (else one line: which, why the manifest says, ``then``); the
+    stages it holds with other weights than the file evaluated."""
+    missing, other = missing_weights(board, zoo)
+    if missing:
+        reason = next((n.reason for n in zoo.manifest().not_in_zoo if n.leaderboard == _committed_path(path)), None)
+        raise ZooError(f"the zoo has no weights for {len(missing)} stage(s) of {display_path(path)} "
+                       f"({', '.join(missing[:3])}{', ...' * (len(missing) > 3)})" + (f": {reason}" if reason else "")
+                       + f"; {then}")
+    return other
+
+
 def reproduce(board: Leaderboard, path: Path, data: ImageDataset, *, device: torch.device, zoo: Zoo,
               reporter: Reporter, images: int | None = None) -> Reproduction:
     """Re-run ``board``'s recorded configuration on the zoo's weights (nothing trained, nothing cached) and
@@ -225,11 +237,7 @@ def reproduce(board: Leaderboard, path: Path, data: ImageDataset, *, device: tor
                        f"computed on ({board.dataset.fingerprint[:12]}...); give --data-dir the copy it names "
                        f"({board.dataset.source})")
     spec = reproduction_spec(board, images)
-    missing, other = missing_weights(board, zoo)
-    if missing:
-        reason = next((n.reason for n in zoo.manifest().not_in_zoo if n.leaderboard == _committed_path(path)), None)
-        raise ZooError(f"the zoo has no weights for {len(missing)} stage(s) of this file ({', '.join(missing[:3])}"
-                       f"{', ...' * (len(missing) > 3)})" + (f": {reason}" if reason else "") + "; nothing to reproduce")
+    other = require_weights(board, path, zoo, "nothing to reproduce")
     cache = ModelCache(enabled=False, zoo=zoo, zoo_only=True)
     again = run(spec, data, device=device, cache=cache, reporter=reporter, command=None)
     return Reproduction(again, agreement(board, again), other)
@@ -329,7 +337,6 @@ def verify_entry(entry: ZooEntry, command_spec: CommandSpec, data: ImageDataset,
                    f"`ssrbench zoo list --stale`)")
 
 
-
 def verify_cells(board: Leaderboard, path: Path, entry: ZooEntry, data: ImageDataset, *, device: torch.device,
                  zoo: Zoo, cache_root: Path, reporter: Reporter) -> tuple[Leaderboard, list[CellComparison]]:
     """``board`` evaluated again with ``entry``'s stage as trained again into ``cache_root`` (``verify_entry``)
@@ -340,10 +347,7 @@ def verify_cells(board: Leaderboard, path: Path, entry: ZooEntry, data: ImageDat
         raise ZooError(f"{display_path(path)} does not evaluate zoo entry {entry.key} ({entry.stage}); give --against "
                        f"a leaderboard that does (`ssrbench zoo list` names them)")
     spec = reproduction_spec(board, None)
-    missing, _ = missing_weights(board, zoo)
-    if missing:
-        raise ZooError(f"the zoo has no weights for {len(missing)} stage(s) of {display_path(path)} "
-                       f"({', '.join(missing[:3])}); its cells cannot be evaluated again without training them")
+    require_weights(board, path, zoo, "its cells cannot be evaluated again without training them")
     others = Zoo(zoo.root, exclude=frozenset({entry.key}))
     cache = ModelCache(cache_root, zoo=others)  # the retrained stage from cache_root, every other from the zoo
     again = run(spec, data, device=device, cache=cache, reporter=reporter, command=None)
