@@ -32,8 +32,9 @@ PROJECT_SOURCES := pyproject.toml $(shell find ssrbench tasks attacks zoo -type 
 TORCH_STAMP := $(VENV)/.stamp-torch-$(shell printf '%s' '$(TORCH) $(TORCH_PIP_ARGS)' | cksum | cut -d' ' -f1)
 PROJECT_STAMP := $(VENV)/.stamp-project$(if $(EDITABLE),-editable)
 TEST_STAMP := $(VENV)/.stamp-test
+DOCS_STAMP := $(VENV)/.stamp-docs
 
-.PHONY: help run test setup setup-test check clean-venv venv figures
+.PHONY: help run test docs setup setup-test setup-docs check clean-venv venv figures
 
 help:
 	@echo 'ssrbench — two commands:'
@@ -42,7 +43,8 @@ help:
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
 	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks, kornia, matplotlib)'
-	@echo '  make figures      redraw the README figures from the committed leaderboards'
+	@echo '  make docs         build the documentation site into site/ (mkdocs build --strict; the docs extra)'
+	@echo '  make figures      redraw the docs figures from the committed leaderboards'
 	@echo '  make check        only check the prerequisites (python >= 3.11 with venv, make)'
 	@echo '  make clean-venv   remove .venv (the next command recreates it)'
 	@echo '  make -n test      show what would run (which installs, the exact commands) without running it'
@@ -54,7 +56,7 @@ help:
 	@echo '  TORCH="..." TORCH_PIP_ARGS="--index-url ..."   another torch build (default $(TORCH))'
 	@echo 'data dir now: $(or $(DATA_DIR),(ssrbench default))'
 
-# Every README figure, from the committed leaderboard it shows (tests check each figure's recorded hash):
+# Every figure of the docs, from the committed leaderboard it shows (tests check each figure's recorded hash):
 # name:leaderboard:kind[:option[:option]], each option one word (--tasks=..., --attacks=...) passed to plot.
 FIGURES := quick-robust-pareto:leaderboards/quick-robust.json:pareto \
 	quick-sweep-eps:leaderboards/quick-sweep.json:eps:--tasks=inpaint@rev=8/255,rotation@rev=8/255 \
@@ -71,8 +73,15 @@ run: setup
 test: setup-test
 	$(strip $(if $(DATA_DIR),SSRBENCH_DATA_DIR=$(DATA_DIR)) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS))
 
+# The site: README's pages under docs/, a page per committed leaderboard and the CLI reference generated at
+# build time (scripts/docs_pages.py, mkdocs-click). Strict: a broken link or a page left out of the nav fails.
+docs: setup-docs
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/python -m mkdocs build --strict --quiet
+	@echo 'site built: site/index.html (opens from file://)'
+
 setup: $(PROJECT_STAMP)
 setup-test: $(PROJECT_STAMP) $(TEST_STAMP)
+setup-docs: $(PROJECT_STAMP) $(DOCS_STAMP)
 
 check:
 	@PYTHON='$(PYTHON)' sh scripts/bootstrap.sh
@@ -94,6 +103,10 @@ $(PROJECT_STAMP): $(PROJECT_SOURCES) | $(TORCH_STAMP)
 # pins an old requests; alone it would break an installed dependency instead of choosing compatible ones).
 $(TEST_STAMP): pyproject.toml | $(PROJECT_STAMP)
 	$(PIP) install $(if $(EDITABLE),-e) '.[test]'
+	@touch $@
+
+$(DOCS_STAMP): pyproject.toml | $(PROJECT_STAMP)
+	$(PIP) install $(if $(EDITABLE),-e) '.[docs]'
 	@touch $@
 
 clean-venv:

@@ -4,7 +4,7 @@ One process alternates the two (local, ray, local, ray, ...), each a cold run (`
 subprocess, an empty model cache of its own) of the same grid; the Ray runs start their own local Ray
 instance (its start-up is part of their time) and run 2 units at once, 1 CPU and 1 torch thread each;
 the local runs use all the machine's threads in one process. Prints the median seconds of each and the
-ratio local / ray, keeps the JSON and the leaderboards, and prints the README block from a kept JSON.
+ratio local / ray, keeps the JSON and the leaderboards, and prints the docs block from a kept JSON.
 
     python benchmarks/bench_ray.py --data-dir ../shared/data --keep benchmarks/results
     python benchmarks/bench_ray.py --readme benchmarks/results/bench_ray.json   # the README block

@@ -10,7 +10,7 @@
 
 Whole-run figures (issue "Performance"): where a run's time goes, phase by phase, read from the seconds
 every leaderboard records (training per stage; per cell: clean classification, clean reverse attack,
-attack, reverse attack, a randomised defense's extra draws). The README's block is
+attack, reverse attack, a randomised defense's extra draws). The performance page's block is
 
     python benchmarks/bench_run.py --phases benchmarks/results/main-cold.json benchmarks/results/adaptive-warm.json
 
@@ -30,7 +30,7 @@ from ssrbench.leaderboard import store
 
 MARK = "<!-- whole-run -->", "<!-- whole-run end -->"
 KEPT = ("benchmarks/results/main-cold.json", "benchmarks/results/main-cold-avx512.json", "benchmarks/results/main-zoo.json",
-        "benchmarks/results/adaptive-warm.json")  # the README's runs
+        "benchmarks/results/adaptive-warm.json")  # the performance page's runs
 PHASES = (("clean_classify", "evaluation: clean images classified"), ("clean_reverse", "evaluation: reverse attack on clean images"),
           ("attack", "evaluation: attacks"), ("reverse", "evaluation: reverse attack on attacked images"),
           ("randomized", "evaluation: a randomised defense's extra draws"))
@@ -82,7 +82,7 @@ def _run(args: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir")
-    ap.add_argument("--phases", type=Path, nargs="+", help="print the README's whole-run block from these leaderboards")
+    ap.add_argument("--phases", type=Path, nargs="+", help="print the performance page's whole-run block from these leaderboards")
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--keep", type=Path, help="folder to keep the two leaderboards in")
     a = ap.parse_args()

@@ -21,7 +21,7 @@ it (no target: they are measured to decide where they are used):
 - TF32 convolutions (PyTorch's CUDA default) against the exact fp32 that ssrbench's attacks run in, with
   the share of input-gradient signs on which the two agree
 
-The JSON it keeps is what the README's performance blocks are generated from.
+The JSON it keeps is what the performance page's blocks are generated from.
 
     python benchmarks/bench_speed.py --keep benchmarks/results     # about 10 minutes on 2 cores
     python benchmarks/bench_speed.py --device cuda --keep benchmarks/results    # a GPU: a few minutes
@@ -63,7 +63,7 @@ DEV = torch.device("cpu")  # set by main(): where every row runs
 
 
 def marks(result: dict) -> tuple[str, str]:
-    """The README block a kept measurement belongs in: one for the CPU, one for a GPU."""
+    """The docs block a kept measurement belongs in: one for the CPU, one for a GPU."""
     return MARK_CUDA if result["environment"]["device"].startswith("cuda") else MARK
 
 

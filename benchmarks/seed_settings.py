@@ -11,7 +11,7 @@ and the same first test images as the leaderboard:
 
 The report's numbers are read from its Table I (ssrbench.studies.source_report), not typed again here.
 
-Prints Markdown tables (the README quotes them unedited).
+Prints Markdown tables (the docs quote them unedited).
 
     python benchmarks/seed_settings.py --data-dir ../shared/data
 """

@@ -9,7 +9,7 @@
 #
 # Run it from a clean checkout (the files record the commit); the parts land in leaderboards/quick-robust/
 # and the merged file in leaderboards/quick-robust.json. Then regenerate the README's blocks:
-# python scripts/regenerate_readme.py.
+# python scripts/regenerate_docs.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}

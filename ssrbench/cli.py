@@ -442,7 +442,7 @@ def compare(old: str, new: str, threshold: float, alpha: float, fail_on_regressi
 
 
 def _echo_markdown(body: str, fmt: str) -> None:
-    """A study's Markdown as it is (README-ready), or rendered for the terminal. Each study escapes the file's
+    """A study's Markdown as it is (ready for the docs), or rendered for the terminal. Each study escapes the file's
     strings in its cells; no control character reaches the terminal even if one is missed."""
     body = printable(body, keep="\n")
     if fmt == "markdown":
@@ -455,9 +455,9 @@ def _echo_markdown(body: str, fmt: str) -> None:
     wide_console().print(Markdown(body))
 
 
-# the study commands: a leaderboard (or several) turned into a generated README section
+# the study commands: a leaderboard (or several) turned into a generated docs section
 STUDY_FORMAT = click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich",
-                            show_default=True, help="terminal or Markdown (the README's section is this output, unedited)")
+                            show_default=True, help="terminal or Markdown (the docs' sections are this output, unedited)")
 
 
 def _print_study(make, fmt: str) -> None:
@@ -692,7 +692,7 @@ def zoo() -> None:
 @click.option("--stale", is_flag=True, help="only the stale entries: those the run that trained them, resolved by "
               "the current code, no longer keys the same (never loaded; regenerate them)")
 @click.option("--format", "fmt", type=click.Choice(["rich", "markdown"]), default="rich", show_default=True,
-              help="markdown: per committed leaderboard, its entries or why it is not in the zoo (the README's table)")
+              help="markdown: per committed leaderboard, its entries or why it is not in the zoo (the docs' zoo table)")
 @_friendly
 def zoo_list(zoo_dir, stale, fmt) -> None:
     """List the zoo's entries (key, stage, size, where and how long they trained, the leaderboards that use them,
@@ -862,7 +862,7 @@ def zoo_remove(keys, stale, zoo_dir) -> None:
 
 @zoo.command(name="missing")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--reason", required=True, help="why its weights are not in the zoo (shown by `zoo list`, README)")
+@click.option("--reason", required=True, help="why its weights are not in the zoo (shown by `zoo list` and the docs)")
 @ZOO_DIR
 @_friendly
 def zoo_missing(file, reason, zoo_dir) -> None:

@@ -69,14 +69,14 @@ PRESETS: dict[str, Preset] = {
     # off the floor on a laptop CPU (issue "Off the floor"): a fast-FGSM (Wong et al. 2020) adversarially
     # trained base, 8/255. Calibrated by clean and PGD-10 accuracy of the classifier alone on the 512
     # held-out training images adversarial training keeps out (benchmarks/bench_quick_robust.py; never on
-    # test images), never by what the reverse attack does on top of it (README: "Off the floor").
+    # test images), never by what the reverse attack does on top of it (docs/results/robust.md).
     "quick-robust": Preset(
         backbone="ssr_resnet8", epochs_classifier=15, epochs_head=4, epochs_multitask=15, lr=0.2, eval_images=1000,
         adversarial_training="fgsm-rs", adv_eps=8 / 255,
     ),
     # the source report's experiment: its architecture (PyTorch-GAN's context encoder, split at the
     # bottleneck), 5 epochs per training stage, the first 2,000 test images (--eval-images 10000 for all);
-    # every other value is ssrbench's default, the same as quick (README: "Reproducing the report")
+    # every other value is ssrbench's default, the same as quick (docs/source-report.md)
     "seed": Preset(
         backbone="ssr_context_encoder", epochs_classifier=5, epochs_head=5, epochs_multitask=5, eval_images=2000,
     ),

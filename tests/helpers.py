@@ -181,3 +181,24 @@ def install_plugin(site, entry_points, source, name="ssr-test-plugin", version="
     """A fake distribution in ``site`` whose entry points name objects of one module, ``ssr_plugin_mod``."""
     install_fake_distribution(site, name, version, entry_points, {"ssr_plugin_mod": source})
     reset_all()
+
+
+# the documentation ------------------------------------------------------------------------------------------------
+
+DOCS_REPO = Path(__file__).resolve().parents[1]
+
+
+def doc_pages() -> list[Path]:
+    """Every hand-written page a reader sees: README.md, then docs/ (the site's generated pages are not files)."""
+    return [DOCS_REPO / "README.md", *sorted((DOCS_REPO / "docs").rglob("*.md"))]
+
+
+def prose() -> str:
+    """Every page's text with line breaks folded, as sentences wrap anywhere: where a claim is looked up."""
+    return " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in doc_pages())
+
+
+def page_text(name: str) -> str:
+    """One page (``README.md`` or a path under docs/), folded like ``prose``."""
+    path = DOCS_REPO / name if name == "README.md" else DOCS_REPO / "docs" / name
+    return " ".join(path.read_text(encoding="utf-8").split())

@@ -1258,14 +1258,15 @@ def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path
         assert not (tmp_path / "o.json").exists()
 
 
-def test_the_readmes_failure_limits_are_the_codes():
-    """The Failure-behaviour section states the limits; they are read from the code here, so they cannot drift."""
+def test_the_docs_failure_limits_are_the_codes():
+    """The Failure-behaviour page states the limits; they are read from the code here, so they cannot drift."""
     from ssrbench.config import MAX_EXTENDS
     from ssrbench.fileio import MAX_READ_BYTES
     from ssrbench.leaderboard.store import MAX_DEPTH
 
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
-    section = readme[readme.index("## Failure behaviour"):]
+    from .helpers import page_text
+
+    section = page_text("failure.md")
     for claim in (f"regular file under {MAX_READ_BYTES // 2**20} MiB", f"nested deeper than {MAX_DEPTH} levels",
                   f"`extends` chain deeper than {MAX_EXTENDS} files"):
         assert claim in section, claim

@@ -1,4 +1,4 @@
-"""The README's performance blocks are `python benchmarks/<bench>.py --readme` on the kept measurements."""
+"""The performance page's blocks are `python benchmarks/<bench>.py --readme` on the kept measurements."""
 
 import importlib.util
 import json
@@ -7,6 +7,7 @@ import re
 import pytest
 
 from .conftest import REPO
+from .helpers import doc_pages
 
 
 def _bench(name: str):
@@ -17,7 +18,7 @@ def _bench(name: str):
 
 
 def _block(marks: tuple[str, str]) -> str:
-    readme = (REPO / "README.md").read_text()
+    readme = "\n".join(p.read_text(encoding="utf-8") for p in doc_pages())
     (block,) = re.findall(re.escape(marks[0]) + r"\n(.*?)\n" + re.escape(marks[1]), readme, re.DOTALL)
     return block.strip()
 

@@ -18,7 +18,7 @@ from ssrbench.stats import holm
 from ssrbench.studies.robust_base import markdown
 
 from .conftest import consistent_board
-from .helpers import FIXTURE, TINY, make_cifar
+from .helpers import FIXTURE, TINY, make_cifar, prose
 
 N = 200
 
@@ -247,13 +247,13 @@ def test_merging_parts_judged_against_different_bases_is_refused(tmp_path):
     assert not (tmp_path / "both.json").exists()
 
 
-def test_the_readme_s_robust_base_prose_states_the_files_numbers():
+def test_the_docs_robust_base_prose_states_the_files_numbers():
     """The sentences around the generated base-findings blocks quote numbers of the files: each is checked
     against the file's verdicts, so a rerun that changes them fails here until the prose is rewritten."""
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    readme = " ".join((repo / "README.md").read_text(encoding="utf-8").split())
+    readme = prose()
     robust = {(v.task, v.mode): v for v in store.load(repo / "leaderboards" / "quick-robust.json").versus_base}
     v = robust[("inpaint", "classifier-first")]
     own, transfer = v.base_sources

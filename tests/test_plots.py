@@ -4,7 +4,6 @@ extra when matplotlib is missing, and records its leaderboard's hash; the README
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage
 from ssrbench.studies.plots import source_of
 
-from .conftest import REPO, consistent_pretext
+from .conftest import consistent_pretext
 from .helpers import FIXTURE
 
 
@@ -64,15 +63,6 @@ def test_missing_cells_and_a_missing_extra_are_exit_2(tmp_path, without_module):
     res = CliRunner().invoke(cli, ["plot", str(_sweep_like(tmp_path)), "--kind", "eps", "--out", str(tmp_path / "y.png")])
     assert res.exit_code == 2 and "pip install 'ssrbench[plot]'" in res.output
 
-
-def test_readme_figures_were_drawn_from_the_committed_leaderboards_as_they_are():
-    readme = (REPO / "README.md").read_text()
-    figures = re.findall(r"!\[[^\]]*\]\((docs/figures/[^)]+\.png)\)", readme)
-    assert figures, "the README shows no figure"
-    for fig in figures:
-        path, digest = source_of(REPO / fig)
-        assert hashlib.sha256((REPO / path).read_bytes()).hexdigest() == digest, \
-            f"{fig} was drawn from another version of {path}: regenerate it (README, 'Figures')"
 
 
 def test_the_eps_curves_hold_the_worst_case_of_the_attacks_at_each_eps(tmp_path):
@@ -128,17 +118,6 @@ def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
     none = CliRunner().invoke(cli, ["curves", str(FIXTURE), "--format", "markdown"])
     assert none.exit_code == 2 and "--attack-eps" in none.output
 
-
-def test_readme_curves_blocks_are_the_command_output_unedited(monkeypatch):
-    """`<!-- curves: FILE [OPTIONS] -->` blocks are `ssrbench curves FILE OPTIONS --format markdown`."""
-    readme = (REPO / "README.md").read_text()
-    monkeypatch.chdir(REPO)
-    blocks = re.findall(r"<!-- curves: (.+?) -->\n(.*?)\n<!-- curves end -->", readme, re.DOTALL)
-    assert blocks, "the README shows no curves block"
-    for args, body in blocks:
-        res = CliRunner().invoke(cli, ["curves", *args.split(), "--format", "markdown"], catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-        assert body.strip() == res.output.strip(), f"README block for {args} is stale"
 
 
 def test_an_adaptive_attacks_gain_is_read_against_the_undefended_model_not_its_own_adv(tmp_path):

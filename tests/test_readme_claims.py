@@ -13,14 +13,16 @@ import pytest
 from ssrbench.leaderboard import store
 from ssrbench.stats import mcnemar_exact
 
+from .helpers import prose
+
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = REPO / "leaderboards"
 
 
 @pytest.fixture(scope="module")
 def readme() -> str:
-    """The README with its line breaks folded, as the sentences wrap anywhere."""
-    return " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    """The README and the docs pages with their line breaks folded, as the sentences wrap anywhere."""
+    return prose()
 
 
 def _cells(path: Path) -> dict:
@@ -221,3 +223,20 @@ def test_quick_json_replaced_a_file_with_the_same_per_image_results(readme, tmp_
     for a, b in zip(old.cells, new.cells, strict=True):
         four = ("clean", "clean_rev", "adv", "adv_rev")  # all a schema-1 file holds
         assert [getattr(a, k).per_image for k in four] == [getattr(b, k).per_image for k in four]
+
+
+def test_the_front_pages_answer_counts_the_files_verdicts():
+    """The README's "The answer so far" counts the verdicts of the two files whose tables it shows."""
+    verdicts = [v.verdict for f in ("quick-robust.json", "quick-robust-contrastive.json")
+                for v in store.load(BOARDS / f).versus_base]
+    claim = (f"in {verdicts.count('beats its base')} of the {len(verdicts)} verdicts below is the reverse attack "
+             f"significantly better than its base, and in {verdicts.count('worse than its base')} of them it is "
+             "significantly worse")
+    assert claim in _squash((REPO / "README.md").read_text(encoding="utf-8")), claim
+
+
+def test_the_front_pages_model_size_is_the_models():
+    from ssrbench.models.cifar_resnet import ssr_resnet8
+
+    millions = sum(p.numel() for p in ssr_resnet8(num_classes=10).parameters()) / 1e6
+    assert f"(`ssr_resnet8`, {millions:.1f} M parameters)" in _squash((REPO / "README.md").read_text("utf-8"))

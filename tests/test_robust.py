@@ -156,18 +156,3 @@ def test_base_findings_answer_each_task_and_mode_from_versus_base(tmp_path):
     store.save(one_mode, path)
     res = CliRunner().invoke(cli, ["base-findings", str(path), "--format", "markdown"])
     assert res.exit_code == 2 and "no (task, mode) has a static base" in res.output
-
-
-def test_readme_base_findings_are_the_generated_output(monkeypatch):
-    """The `<!-- base-findings: FILE -->` block is `ssrbench base-findings FILE --format markdown`, unedited."""
-    import re
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    readme = (repo / "README.md").read_text()
-    blocks = re.findall(r"<!-- base-findings: (\S+) -->\n(.*?)\n<!-- base-findings end -->", readme, re.DOTALL)
-    assert "leaderboards/quick-robust.json" in [f for f, _ in blocks]
-    monkeypatch.chdir(repo)
-    for file, text in blocks:
-        res = CliRunner().invoke(cli, ["base-findings", file, "--format", "markdown"], catch_exceptions=False)
-        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"

@@ -12,7 +12,6 @@ from ssrbench.leaderboard import store
 from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.studies.source_report import TABLE_I, findings, markdown, matched_cells, report_row
 
-from .conftest import REPO
 from .helpers import FIXTURE
 
 N = 400
@@ -105,41 +104,8 @@ def test_cli_refuses_a_board_without_inpainting(tmp_path):
     assert res.exit_code == 2 and "inpaint" in res.output
 
 
-def test_readme_sections_are_the_generated_output_for_the_committed_leaderboards(monkeypatch):
-    """Each `<!-- versus-report: FILE -->` block of the README is `ssrbench versus-report FILE --format
-    markdown`, unedited; the seed leaderboard has one."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"<!-- versus-report: (\S+) -->\n(.*?)\n<!-- versus-report end -->", readme, re.DOTALL)
-    assert "leaderboards/seed.json" in [f for f, _ in blocks], "README lacks the seed leaderboard's block"
-    monkeypatch.chdir(REPO)
-    for file, text in blocks:
-        assert (REPO / file).is_file(), f"{file} is missing"
-        res = CliRunner().invoke(cli, ["versus-report", file, "--format", "markdown"], catch_exceptions=False)
-        assert text.strip() == res.output.strip(), f"README block of {file} differs from the generated output"
-
-
-def test_readme_seed_findings_are_the_generated_output_for_the_committed_seeds_leaderboard(monkeypatch):
-    """The `<!-- seed-findings: FILE -->` block is `ssrbench seed-findings FILE --format markdown`, unedited."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"<!-- seed-findings: (\S+) -->\n(.*?)\n<!-- seed-findings end -->", readme, re.DOTALL)
-    assert "leaderboards/quick-seeds.json" in [f for f, _ in blocks], "README lacks the seeds leaderboard's block"
-    monkeypatch.chdir(REPO)
-    for file, text in blocks:
-        res = CliRunner().invoke(cli, ["seed-findings", file, "--format", "markdown"], catch_exceptions=False)
-        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"
 
 
 def test_seed_findings_refuses_a_single_seed_board():
     res = CliRunner().invoke(cli, ["seed-findings", str(FIXTURE), "--format", "markdown"])
     assert res.exit_code == 2 and "one seed only" in res.output
-
-
-def test_readme_leaderboard_tables_are_the_generated_output(monkeypatch):
-    """Each `<!-- show: FILE -->` block is `ssrbench show FILE --format markdown`, unedited."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"<!-- show: (\S+) -->\n(.*?)\n<!-- show end -->", readme, re.DOTALL)
-    assert {"leaderboards/quick.json", "leaderboards/quick-robust.json"} <= {f for f, _ in blocks}
-    monkeypatch.chdir(REPO)
-    for file, text in blocks:
-        res = CliRunner().invoke(cli, ["show", file, "--format", "markdown"], catch_exceptions=False)
-        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {file} differs"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
 
-from click.testing import CliRunner
 
-from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import Accuracy
 from ssrbench.studies.task_ranking import markdown
 
-from .conftest import REPO
 from .helpers import FIXTURE
 
 
@@ -39,16 +35,6 @@ def test_a_row_mixing_trainings_is_marked():
     flags = ours.cells[0].adv_rev.flags()
     assert Accuracy.from_flags(flags).correct == ours.cells[0].adv_rev.correct
 
-
-def test_readme_task_ranking_is_the_generated_output(monkeypatch):
-    """The `<!-- task-ranking: FILES -->` block is `ssrbench task-ranking FILES --format markdown`, unedited."""
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"<!-- task-ranking: ([^>]+?) -->\n(.*?)\n<!-- task-ranking end -->", readme, re.DOTALL)
-    assert blocks, "README lacks the task ranking"
-    monkeypatch.chdir(REPO)
-    for files, text in blocks:
-        res = CliRunner().invoke(cli, ["task-ranking", *files.split(), "--format", "markdown"], catch_exceptions=False)
-        assert res.exit_code == 0 and text.strip() == res.output.strip(), f"README block of {files} differs"
 
 
 def test_files_evaluated_at_different_batches_are_named():

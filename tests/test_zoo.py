@@ -342,15 +342,6 @@ def test_no_committed_leaderboard_rests_on_a_stale_entry():
             assert {r.key for r in board.training} == keys, f"{rel}: its command now trains other stages"
 
 
-def test_readme_zoo_block_is_generated_from_the_manifest():
-    import re
-
-    from ssrbench.reproduce import zoo_markdown
-
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- zoo: list -->\n(.*?)\n<!-- zoo end -->", readme, re.DOTALL)
-    assert block is not None and block.group(1).strip() == zoo_markdown(COMMITTED.manifest()).strip()
-
 
 def test_readme_first_run_times_are_the_kept_runs():
     """The Quick start's `make run` times: the kept run from the zoo (empty cache, a fresh clone) and the kept

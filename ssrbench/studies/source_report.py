@@ -1,7 +1,7 @@
 """The source report's Table I beside a leaderboard: cell by cell, paired tests, and its four findings.
 
 The report's numbers are the only typed-in numbers here; everything else is read from the leaderboard,
-so the README section made from this cannot drift from the committed run.
+so the docs section made from this cannot drift from the committed run.
 """
 
 from __future__ import annotations
