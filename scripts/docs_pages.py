@@ -36,7 +36,7 @@ for f in files:
     with mkdocs_gen_files.open(f"results/files/{name}.json", "wb") as out:
         out.write(f.read_bytes())
     with mkdocs_gen_files.open(f"results/files/{name}.md", "w") as out:
-        out.write(page(board, rel, json_link=f"{Path(name).name}.json"))
+        out.write("---\nhide: [toc]\n---\n\n" + page(board, rel, json_link=f"{Path(name).name}.json"))  # wide tables
     index.append(f"| [{rel}]({name}.md) | {board.preset} | {len(board.cells)} | {board.dataset.eval_images} | "
                  f"`{(board.git_commit or 'unknown')[:7]}` |")
 with mkdocs_gen_files.open("results/files/index.md", "w") as out:
