@@ -34,7 +34,7 @@ PROJECT_STAMP := $(VENV)/.stamp-project$(if $(EDITABLE),-editable)
 TEST_STAMP := $(VENV)/.stamp-test
 DOCS_STAMP := $(VENV)/.stamp-docs
 
-.PHONY: help run test docs setup setup-test setup-docs check clean-venv venv figures
+.PHONY: help run test docs site-screenshot setup setup-test setup-docs check clean-venv venv figures
 
 help:
 	@echo 'ssrbench — two commands:'
@@ -45,6 +45,7 @@ help:
 	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks, kornia, matplotlib)'
 	@echo '  make docs         build the documentation site into site/ (mkdocs build --strict; the docs extra)'
 	@echo '  make figures      redraw the docs figures from the committed leaderboards'
+	@echo '  make site-screenshot   retake the docs screenshot of ssrbench site (its browser test, headless Chromium)'
 	@echo '  make check        only check the prerequisites (python >= 3.11 with venv, make)'
 	@echo '  make clean-venv   remove .venv (the next command recreates it)'
 	@echo '  make -n test      show what would run (which installs, the exact commands) without running it'
@@ -78,6 +79,10 @@ test: setup-test
 docs: setup-docs
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/python -m mkdocs build --strict --quiet
 	@echo 'site built: site/index.html (opens from file://)'
+
+# The browser test of `ssrbench site`, keeping its screenshot as the docs' (a test checks it shows today's page).
+site-screenshot: setup-test
+	SSRBENCH_KEEP_SCREENSHOT=1 SSRBENCH_REQUIRE_BROWSER=1 $(VENV)/bin/python -m pytest -q tests/test_site.py -k chromium
 
 setup: $(PROJECT_STAMP)
 setup-test: $(PROJECT_STAMP) $(TEST_STAMP)

@@ -1,17 +1,20 @@
 """Build-time pages of the docs site (mkdocs-gen-files): the front page and Contributing from README.md and
-CONTRIBUTING.md (one text, two places: their links into docs/ rewritten for the site), and one page per
-committed leaderboard, from the file.
+CONTRIBUTING.md (one text, two places: their links into docs/ rewritten for the site), one page per
+committed leaderboard, from the file, and the leaderboard explorer (`ssrbench site`) of every committed file.
 
 A leaderboard's page is `ssrbench.leaderboard.page.page` of the file, and the JSON file itself is copied beside
 it, so the site's results are the committed files and nothing else.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import mkdocs_gen_files
 
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.page import page
+from ssrbench.studies import site
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,3 +44,15 @@ for f in files:
                  f"`{(board.git_commit or 'unknown')[:7]}` |")
 with mkdocs_gen_files.open("results/files/index.md", "w") as out:
     out.write("\n".join(index) + "\n")
+
+# the explorer, as `ssrbench site leaderboards --no-figures` writes it (the figures are on the results pages)
+here = os.getcwd()
+os.chdir(REPO)  # the files named as the repository names them
+try:
+    with tempfile.TemporaryDirectory() as tmp:
+        site.build(["leaderboards"], Path(tmp), figures=False)
+        for f in sorted(Path(tmp).iterdir()):
+            with mkdocs_gen_files.open(f"explorer/{f.name}", "wb") as out:
+                out.write(f.read_bytes())
+finally:
+    os.chdir(here)

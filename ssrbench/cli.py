@@ -588,6 +588,41 @@ def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: lis
 
 
 @cli.command()
+@click.argument("files", nargs=-1)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="folder to write the site into (created if missing; its pages are replaced one by one)")
+@click.option("--compare", "versus", nargs=2, default=None, metavar="OLD NEW",
+              help="also a compare page of two leaderboards (files or REV:PATH), judged as `ssrbench compare` does")
+@click.option("--figures/--no-figures", default=True, show_default=True,
+              help="draw each leaderboard's figures (the `plot` extra; without it the pages say so)")
+@_friendly
+def site(files: tuple[str, ...], out: Path, versus: tuple[str, str] | None, figures: bool) -> None:
+    """Write leaderboards as a static site into --out: an index, one page per FILE (a file, REV:PATH, or a
+    folder for every *.json under it; default leaderboards/), and with --compare a page of two files.
+
+    The folder opens from file:// -- no server, no network. Each page holds the file's provenance, a sortable,
+    filterable table of every cell (the four accuracies with intervals, both effects, its model's worst case and
+    verdict against the static base, cost), the verdict, worst-case, randomised-defense, detection, gated and
+    cost tables, the figures, and each cell's details. Every number is made by the code that renders `show`.
+    """
+    from .fileio import check_writable_dir
+    from .studies import site as build_site
+
+    check_writable_dir(out, "--out")
+    try:
+        left_out = build_site.build(files or ("leaderboards",), out, versus=versus, figures=figures)
+    except ValueError as exc:
+        raise _Fail(str(exc), 2) from exc
+    err = Console(stderr=True)
+    missing = [why for why in left_out if "no figures" in why]
+    if missing:  # the extra is missing: one line, not one per file
+        err.print(text(missing[0].split(": ", 1)[1]))
+    elif left_out:
+        err.print(text(f"{len(left_out)} figures not drawn where a file has no cells for them (each page says why)"))
+    err.print(text(f"site written to {out / 'index.html'} (open it in a browser; it needs no server)"))
+
+
+@cli.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="merged leaderboard to write")
 @_friendly

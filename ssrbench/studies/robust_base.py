@@ -31,6 +31,19 @@ def _sources(row: VersusBase) -> str:
     return "; ".join(f"{s.source} {s.accuracy.percent:.1f}% ({s.decided} alone)" for s in row.base_sources)
 
 
+def verdict_columns(several_seeds: bool) -> list[str]:
+    return ["task", "mode", *(["seed"] if several_seeds else []), "static base", "base by source", "defended (b)",
+            "defended (c)", "difference (b) / (c)", "p (b) / (c)", "Holm p", "the reverse attack beats its base?"]
+
+
+def verdict_row(r: VersusBase, several_seeds: bool) -> list[str]:
+    """One verdict as the table shows it (Markdown emphasis in the answer): the docs' and the site's rows."""
+    return [r.task, r.mode, *([str(r.seed)] if several_seeds else []), f"{r.base.percent:.1f}%", _sources(r),
+            f"{r.defended_one_draw.percent:.1f}%", f"{r.defended.percent:.1f}%",
+            f"{r.points_one_draw:+.1f} / {r.points:+.1f}", f"{r.p_one_draw:.2g} / {r.p_value:.2g}",
+            f"{r.p_adjusted:.2g}", answer(r)]
+
+
 def markdown(board: Leaderboard, source: str, alpha: float = ALPHA) -> str:
     rows = versus_base(board.cells, alpha=alpha)
     if not rows:
@@ -50,14 +63,10 @@ def markdown(board: Leaderboard, source: str, alpha: float = ALPHA) -> str:
              f"(c) of a randomised defense. Paired McNemar p; the verdict's p Holm-adjusted over the file's "
              f"{len(rows)} verdicts: beats its base only if even (c) is above it, worse only if even (b) is below "
              f"(adjusted p < {alpha:g}).", "",
-             "| task | mode |" + (" seed |" if several else "") + " static base | base by source | defended (b) | "
-             "defended (c) | difference (b) / (c) | p (b) / (c) | Holm p | the reverse attack beats its base? |",
+             "| " + " | ".join(verdict_columns(several)) + " |",
              "|---|---|" + ("---:|" if several else "") + "---:|---|---:|---:|---:|---:|---:|---|"]
-    for r in rows:
-        lines.append(f"| {md(r.task)} | {md(r.mode)} |" + (f" {r.seed} |" if several else "") +
-                     f" {r.base.percent:.1f}% | {_sources(r)} | {r.defended_one_draw.percent:.1f}% | "
-                     f"{r.defended.percent:.1f}% | {r.points_one_draw:+.1f} / {r.points:+.1f} | "
-                     f"{r.p_one_draw:.2g} / {r.p_value:.2g} | {r.p_adjusted:.2g} | {answer(r)} |")
+    lines += ["| " + " | ".join(md(x) if i < 2 else x for i, x in enumerate(verdict_row(r, several))) + " |"
+              for r in rows]
     wins = sum(r.verdict == "beats its base" for r in rows)
     losses = sum(r.verdict == "worse than its base" for r in rows)
     lines += ["", f"In {wins} of {len(rows)} verdicts the defense is significantly above its static base, in "
