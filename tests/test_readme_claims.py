@@ -240,3 +240,58 @@ def test_the_front_pages_model_size_is_the_models():
 
     millions = sum(p.numel() for p in ssr_resnet8(num_classes=10).parameters()) / 1e6
     assert f"(`ssr_resnet8`, {millions:.1f} M parameters)" in _squash((REPO / "README.md").read_text("utf-8"))
+
+
+def test_adaptive_run_time_is_the_files(readme):
+    b = store.load(BOARDS / "quick-adaptive.json")
+    trained = {t.stage: t for t in b.training if not t.cached}
+    assert len(trained) == 4 and {t.stage for t in b.training if t.cached} == {"classifier"}
+    training = sum(t.seconds for t in trained.values())
+    unrolled = sum(c.seconds["attack"] for c in b.cells if c.attack.name == "unrolled-pgd10")
+    claim = (f"{b.seconds_total / 60:.1f} minutes on this CPU: {training / 60:.1f} of training, and of the "
+             f"{(b.seconds_total - training) / 60:.1f} minutes of evaluation {unrolled / 60:.1f} the unrolled attack")
+    assert claim in readme, claim
+
+
+def test_robust_base_apgd_through_the_defense_is_the_files(readme):
+    b = store.load(BOARDS / "quick-robust.json")
+    through = [c for c in b.cells if c.attack.name in ("bpda-apgd-ce", "bpda-apgd-dlr", "eot-apgd-ce")]
+    blind = [c.adv_rev.percent for c in b.cells if c.attack.name == "apgd-ce"]
+    base = {v.task + v.mode: v.base.percent for v in b.versus_base}
+    below = sum(c.adv_rev.percent < base[c.task.name + c.mode] for c in through)
+    above = sorted(c.adv_rev.percent for c in through if c.adv_rev.percent >= base[c.task.name + c.mode])
+    assert {(c.task.name, c.mode) for c in through if c.adv_rev.percent >= base[c.task.name + c.mode]} == \
+        {("inpaint", "classifier-first")}
+    claim = (f"leaves {min(c.adv_rev.percent for c in through):.1f}–{max(c.adv_rev.percent for c in through):.1f}% "
+             f"defended accuracy, against {min(blind):.1f}–{max(blind):.1f}% under APGD-CE on the bare classifier, and "
+             f"below the base's worst case ({base['inpaintclassifier-first']:.1f}%:")
+    tail = (f"in {below} of its {len(through)} cells -- classifier-first inpainting keeps "
+            f"{' and '.join(f'{x:.1f}%' for x in above)} under two of them")
+    assert claim in readme and tail in readme and len(above) == 2, (claim, tail)
+
+
+def test_contrastive_significance_claims_are_holms(readme):
+    from ssrbench.leaderboard.compare import effect_key, reverse_effects
+
+    mao = store.load(BOARDS / "quick-contrastive-mao21.json")
+    effects = reverse_effects(mao.cells)
+    assert not any(e.significant for e in effects.values())
+    claim = (f"After Holm over the file's {len(effects)} effects none of these is significant (the smallest "
+             f"adjusted p is {min(e.p_adjusted for e in effects.values()):.2g})")
+    assert claim in readme, claim
+    robust = store.load(BOARDS / "quick-robust-contrastive.json")
+    effects = reverse_effects(robust.cells)
+    for mode, points in (("classifier-first", "+6"), ("multitask", "+10")):
+        cell = next(c for c in robust.cells if c.mode == mode and c.attack.name == "apgd-ce")
+        e = effects[effect_key(cell, clean=False)]
+        assert f"{e.points:+.0f}" == points
+        assert f"p = {e.p_value:.2g}, {e.p_adjusted:.2g} after Holm" in readme, (mode, e)
+    assert f"over the file's {len(effects)} effects; an attack that does not see the defense" in readme
+
+
+def test_contrastive_eot4_minutes_are_the_files(readme):
+    b = store.load(BOARDS / "quick-robust-contrastive.json")
+    minutes = {c.mode: c.seconds["attack"] / 60 for c in b.cells if c.attack.name == "eot4-apgd-ce"}
+    claim = (f"five times `eot4-apgd-ce`'s {minutes['multitask']:.1f} minutes of attack on the multitask model here, "
+             f"{minutes['classifier-first']:.1f} on classifier-first's")
+    assert claim in readme, claim
