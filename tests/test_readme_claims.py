@@ -295,3 +295,21 @@ def test_contrastive_eot4_minutes_are_the_files(readme):
     claim = (f"five times `eot4-apgd-ce`'s {minutes['multitask']:.1f} minutes of attack on the multitask model here, "
              f"{minutes['classifier-first']:.1f} on classifier-first's")
     assert claim in readme, claim
+
+
+def test_jigsaw_and_rotation_paragraphs_are_the_files(readme):
+    q = _cells(BOARDS / "quick.json")
+    perm = {m: q[("jigsaw", m, "fgsm")].pretext.clean for m in ("multitask", "classifier-first")}
+    claim = (f"Permutation accuracy on the held-out images is {100 * perm['multitask']:.1f}% in multitask mode and "
+             f"{100 * perm['classifier-first']:.1f}% in classifier-first mode (chance 1/64 = 1.6%: "
+             f"{64 * perm['multitask']:.0f}× and {64 * perm['classifier-first']:.1f}×)")
+    assert claim in readme, claim
+    assert all(q[("jigsaw", m, a)].pretext.adversarial_reversed >= 0.99 for m in perm for a in ("fgsm", "pgd2"))
+    r = _cells(BOARDS / "quick-rotation.json")
+    gain = {m: r[("rotation", m, "fgsm")].adv_rev.percent - r[("rotation", m, "fgsm")].adv.percent
+            for m in ("multitask", "classifier-first")}
+    cost = sorted(r[("rotation", m, "fgsm")].clean.percent - r[("rotation", m, "fgsm")].clean_rev.percent for m in gain)
+    claim = (f"the reverse attack gains most here under FGSM ({gain['multitask']:+.1f} points multitask, "
+             f"{gain['classifier-first']:+.1f} classifier-first) but costs {cost[0]:.0f}–{cost[1]:.0f} points of clean "
+             "accuracy")
+    assert claim in readme, claim
