@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import re
@@ -17,6 +18,7 @@ from ssrbench.adversarial.pgd import PGD
 from ssrbench.budget import ReverseConfig
 from ssrbench.data import ImageDataset
 from ssrbench.evaluate import evaluate
+from ssrbench.leaderboard import store
 from ssrbench.pretext.base import PretextTask
 from ssrbench.progress import Reporter
 from ssrbench.registry import reset_all
@@ -202,3 +204,15 @@ def page_text(name: str) -> str:
     """One page (``README.md`` or a path under docs/), folded like ``prose``."""
     path = DOCS_REPO / name if name == "README.md" else DOCS_REPO / "docs" / name
     return " ".join(path.read_text(encoding="utf-8").split())
+
+
+@functools.cache
+def _committed(path: Path) -> store.Leaderboard:
+    return store.load(path)
+
+
+def committed(path: Path | str) -> store.Leaderboard:
+    """A committed file (leaderboards/, benchmarks/results/) loaded as ``store.load`` does, but validated once
+    per test session (recomputing its derived views takes up to 2 s a file); a deep copy, so a test may
+    change it."""
+    return _committed(Path(path).resolve()).model_copy(deep=True)

@@ -23,7 +23,7 @@ from ssrbench.leaderboard.compare import effect_key, reverse_effects
 from ssrbench.leaderboard.robustness import worst_case
 from ssrbench.stats import mcnemar_exact
 
-from .helpers import page_text
+from .helpers import committed, page_text
 
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = REPO / "leaderboards"
@@ -37,7 +37,7 @@ SEES = ("bpda-pgd10", "unrolled-pgd10", *THROUGH)  # the attacks that see the de
 # helpers ----------------------------------------------------------------------------------------------------------
 
 def _load(name: str):
-    return store.load(BOARDS / name)
+    return committed(BOARDS / name)
 
 
 def _cells(board) -> dict:
@@ -130,7 +130,7 @@ def test_robust_calibration_table_is_the_calibration_files(robust_page):
     """The four ssr_resnet8 rows: test-image clean and PGD-10 (the leak) and the held-out monitor's PGD-10."""
     rows = []
     for path in sorted(CALIBRATION.glob("*.json")):
-        b = store.load(path)
+        b = committed(path)
         (cell,) = b.cells
         stage = next(t for t in b.training if t.stage == "classifier")
         command = " ".join(b.command)
@@ -153,7 +153,7 @@ def test_robust_calibration_table_is_the_calibration_files(robust_page):
 
 
 def test_robust_bench_is_the_kept_benchmark(robust_page):
-    b = store.load(RESULTS / "bench_quick_robust.json")
+    b = committed(RESULTS / "bench_quick_robust.json")
     summary = json.loads((RESULTS / "bench_quick_robust_calibration.json").read_text(encoding="utf-8"))
     stage = next(t for t in b.training if t.stage == "classifier")
     env, images, targets = b.environment, summary["images"], summary["targets"]
@@ -193,7 +193,7 @@ def test_robust_bench_run_before_is_the_file_in_history(robust_page, tmp_path):
 
 def test_robust_run_times_are_the_parts(robust_page):
     b = _load("quick-robust.json")
-    parts = [store.load(p) for p in sorted((BOARDS / "quick-robust").glob("*.json"))]
+    parts = [committed(p) for p in sorted((BOARDS / "quick-robust").glob("*.json"))]
     assert len(parts) == 3 and len(b.merged_from) == 3
     assert b.git_commit.startswith("678f7ad") and b.git_dirty is True
     assert all(c.clean.n == c.adv.n == b.dataset.eval_images for c in b.cells)  # every image saw every attack
@@ -244,8 +244,8 @@ def test_robust_findings_are_the_file(robust_page):
 
 def test_contrastive_runs_provenance_and_times(contrastive_page):
     b = _load("quick-contrastive.json")
-    mt = store.load(BOARDS / "quick-contrastive" / "multitask.json")
-    cf = store.load(BOARDS / "quick-contrastive" / "classifier-first.json")
+    mt = committed(BOARDS / "quick-contrastive" / "multitask.json")
+    cf = committed(BOARDS / "quick-contrastive" / "classifier-first.json")
     assert [m["git_commit"][:7] for m in b.merged_from] == [mt.git_commit[:7], cf.git_commit[:7]]
     assert all(t.cached for t in (*mt.training, *cf.training)) and not cf.notes  # no resumption note
     assert f"{b.seconds_total / 60:.1f}" == f"{(mt.seconds_total + cf.seconds_total) / 60:.1f}"

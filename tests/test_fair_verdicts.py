@@ -18,7 +18,7 @@ from ssrbench.stats import holm
 from ssrbench.studies.robust_base import markdown
 
 from .conftest import consistent_board
-from .helpers import FIXTURE, TINY, make_cifar, prose
+from .helpers import FIXTURE, TINY, committed, make_cifar, prose
 
 N = 200
 
@@ -158,7 +158,7 @@ def test_a_gate_that_cannot_fire_yields_no_gated_numbers():
 
     from ssrbench.leaderboard.render import gated_rows
 
-    b = store.load(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-contrastive" / "classifier-first.json")
+    b = committed(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-contrastive" / "classifier-first.json")
     (g,) = b.gated
     assert not g.can_fire and g.clean is None and g.worst_case is None and g.threshold == 0
     assert all("gate cannot fire" in row for row in gated_rows(b))
@@ -254,7 +254,7 @@ def test_the_docs_robust_base_prose_states_the_files_numbers():
 
     repo = Path(__file__).resolve().parents[1]
     readme = prose()
-    robust = {(v.task, v.mode): v for v in store.load(repo / "leaderboards" / "quick-robust.json").versus_base}
+    robust = {(v.task, v.mode): v for v in committed(repo / "leaderboards" / "quick-robust.json").versus_base}
     v = robust[("inpaint", "classifier-first")]
     own, transfer = v.base_sources
     assert (own.source, transfer.source) == ("attacks", "transfer")
@@ -265,7 +265,7 @@ def test_the_docs_robust_base_prose_states_the_files_numbers():
                   f"−{-robust[('rotation', 'multitask')].points:.1f} points)"):
         assert claim in readme, claim
     assert all(r.verdict == "worse than its base" for r in robust.values())  # "every defended model ... below it"
-    contrastive = {v.mode: v for v in store.load(repo / "leaderboards" / "quick-robust-contrastive.json").versus_base}
+    contrastive = {v.mode: v for v in committed(repo / "leaderboards" / "quick-robust-contrastive.json").versus_base}
     cf, mt = contrastive["classifier-first"], contrastive["multitask"]
     own, transfer = cf.base_sources
     for claim in (f"is {cf.defended.percent:.1f}% with every one of 5 draws correct and {cf.defended_one_draw.percent:.1f}% "

@@ -13,7 +13,7 @@ import pytest
 from ssrbench.leaderboard import store
 from ssrbench.stats import mcnemar_exact
 
-from .helpers import prose
+from .helpers import committed, prose
 
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = REPO / "leaderboards"
@@ -26,13 +26,42 @@ def readme() -> str:
 
 
 def _cells(path: Path) -> dict:
-    return {(c.task.name, c.mode, c.attack.name): c for c in store.load(path).cells}
+    return {(c.task.name, c.mode, c.attack.name): c for c in committed(path).cells}
 
 
-def test_seed_runs_times_are_the_files(readme):
-    seconds = [json.loads(f.read_text())["seconds_total"] for f in sorted((BOARDS / "quick-seeds").glob("*.json"))]
-    assert len(seconds) == 5
-    assert f"{min(seconds):.1f}–{max(seconds):.1f} s each from an empty cache" in readme
+def test_seed_runs_provenance_and_the_undecided_example_are_the_files(readme):
+    """The seeds page: where and how the five runs ran, seed 0 being quick.json image for image, and its example
+    of a single-model difference that `compare` rightly calls undecided."""
+    from ssrbench.leaderboard.compare import compare
+
+    parts = [committed(f) for f in sorted((BOARDS / "quick-seeds").glob("seed*.json"))]
+    assert [p.seed for p in parts] == [0, 1, 2, 3, 4] and not any(p.git_dirty for p in parts)
+    (commit,) = {p.git_commit[:7] for p in parts}
+    env = parts[0].environment
+    assert all(t.zoo_sha256 for t in parts[0].training) and not any(t.zoo_sha256 or t.cached for p in parts[1:]
+                                                                     for t in p.training)
+    quick = committed(BOARDS / "quick.json")
+    assert all((a.clean.per_image, a.clean_rev.per_image, a.adv.per_image, a.adv_rev.per_image) ==
+               (b.clean.per_image, b.clean_rev.per_image, b.adv.per_image, b.adv_rev.per_image)
+               for a, b in zip(quick.cells, parts[0].cells, strict=True))
+    minutes = [p.seconds_total / 60 for p in parts[1:]]
+    cold = committed(REPO / "benchmarks" / "results" / "main-cold-avx512.json")
+    claim = (f"one after another from a clean checkout of commit `{commit}` on this CPU ({env.device_name}, "
+             f"{env.cpu_capability}, {env.threads} threads): seed 0's weights from the zoo -- they are `quick.json`'s, "
+             f"and so is every per-image result -- in {parts[0].seconds_total / 60:.1f} minutes; seeds 1–4 trained "
+             f"from an empty cache in {min(minutes):.1f}–{max(minutes):.1f} minutes each, with other work on the same "
+             f"two cores (seed 0's cold run alone, `benchmarks/results/main-cold-avx512.json`, took "
+             f"{cold.seconds_total / 60:.1f} minutes)")
+    assert claim in _squash(readme), claim
+    res = compare(quick, parts[1])
+    changes = [(r.key, ch) for r in res for ch in r.changes]
+    assert {ch.verdict for _, ch in changes} == {"undecided"}
+    (task, _attack, mode, *_), ch = max(changes, key=lambda kc: abs(kc[1].new - kc[1].old))
+    names = {"clean": "Clean", "clean_rev": "Clean+Rev", "adv": "Adv", "adv_rev": "Adv+Rev"}
+    claim = (f"seed 1 differs most in {mode} {task}'s {names[ch.metric]}: {_pm(ch.new - ch.old)} points (p = "
+             f"{ch.p_value:.2g} by a single-model McNemar test on the same images); `compare` reports all "
+             f"{len(changes)} of the two files' comparisons as undecided")
+    assert claim in _squash(readme), claim
 
 
 def _squash(text: str) -> str:
@@ -40,7 +69,7 @@ def _squash(text: str) -> str:
 
 
 def test_sweep_provenance_is_the_files(readme):
-    b = store.load(BOARDS / "quick-sweep.json")
+    b = committed(BOARDS / "quick-sweep.json")
     env = b.environment
     assert b.git_dirty is False and all(r.zoo_sha256 for r in b.training) and "--zoo-only" in b.command
     claim = (f"at commit `{b.git_commit[:7]}` on this CPU ({env.device_name}, {env.cpu_capability}, {env.threads} "
@@ -60,7 +89,7 @@ def test_sweep_findings_are_the_files(readme):
     from ssrbench.stats import holm
     from ssrbench.studies.curves import _measured, base_name, eps_groups, reverse_gain, undefended, worst
 
-    b = store.load(BOARDS / "quick-sweep.json")
+    b = committed(BOARDS / "quick-sweep.json")
     text = _squash(readme)
     cells = _measured(b)
     floor = max(c.adv.percent for c in cells if 255 * c.threat.eps >= 8 and not c.adaptive)
@@ -129,7 +158,7 @@ def test_mao21_batch_comparison_is_paired_and_not_significant(readme, tmp_path):
     old_path = tmp_path / "mao21-batch100.json"
     old_path.write_text(old_text, encoding="utf-8")
     old = store.load(old_path)
-    new = store.load(BOARDS / "quick-contrastive-mao21.json")
+    new = committed(BOARDS / "quick-contrastive-mao21.json")
     first_old, first_new = ({c.mode: c for c in reversed(b.cells)} for b in (old, new))  # each mode's fgsm cell
     paired = {}
     for mode in ("classifier-first", "multitask"):
@@ -181,7 +210,7 @@ def test_quick_fgsm_and_jigsaw_moves(readme):
 
 def test_sweep_gate_rates(readme):
     rates = {}
-    for cell in store.load(BOARDS / "quick-sweep.json").cells:
+    for cell in committed(BOARDS / "quick-sweep.json").cells:
         if cell.task.name.startswith("inpaint"):
             r = rates.setdefault(cell.mode, {"clean": set(), "adv": []})
             r["clean"].add(round(100 * float(cell.gated_flags("clean")[0].mean()), 1))
@@ -194,11 +223,9 @@ def test_sweep_gate_rates(readme):
 
 
 def test_quick_json_is_the_zoo_run_and_agrees_with_the_cold_run(readme):
-    from ssrbench.leaderboard import store
-
-    quick = store.load(BOARDS / "quick.json")
-    kept = store.load(REPO / "benchmarks" / "results" / "main-zoo.json")
-    cold = store.load(REPO / "benchmarks" / "results" / "main-cold-avx512.json")
+    quick = committed(BOARDS / "quick.json")
+    kept = committed(REPO / "benchmarks" / "results" / "main-zoo.json")
+    cold = committed(REPO / "benchmarks" / "results" / "main-cold-avx512.json")
     assert quick.model_dump() == kept.model_dump() and all(r.zoo_sha256 for r in quick.training)
     assert not any(r.cached for r in cold.training) and cold.git_dirty is False
     for a, b in zip(quick.cells, cold.cells, strict=True):
@@ -218,7 +245,7 @@ def test_quick_json_replaced_a_file_with_the_same_per_image_results(readme, tmp_
     except (OSError, subprocess.SubprocessError):
         pytest.skip("the replaced file is not in this checkout's git history")
     (tmp_path / "old.json").write_text(old_text, encoding="utf-8")
-    old, new = store.load(tmp_path / "old.json"), store.load(BOARDS / "quick.json")
+    old, new = store.load(tmp_path / "old.json"), committed(BOARDS / "quick.json")
     assert old.git_commit.startswith("32c4be8") and "and those of the file it replaced (commit `32c4be8`)" in readme
     for a, b in zip(old.cells, new.cells, strict=True):
         four = ("clean", "clean_rev", "adv", "adv_rev")  # all a schema-1 file holds
@@ -228,7 +255,7 @@ def test_quick_json_replaced_a_file_with_the_same_per_image_results(readme, tmp_
 def test_the_front_pages_answer_counts_the_files_verdicts():
     """The README's "The answer so far" counts the verdicts of the two files whose tables it shows."""
     verdicts = [v.verdict for f in ("quick-robust.json", "quick-robust-contrastive.json")
-                for v in store.load(BOARDS / f).versus_base]
+                for v in committed(BOARDS / f).versus_base]
     claim = (f"in {verdicts.count('beats its base')} of the {len(verdicts)} verdicts below is the reverse attack "
              f"significantly better than its base, and in {verdicts.count('worse than its base')} of them it is "
              "significantly worse")
@@ -243,7 +270,7 @@ def test_the_front_pages_model_size_is_the_models():
 
 
 def test_adaptive_run_time_is_the_files(readme):
-    b = store.load(BOARDS / "quick-adaptive.json")
+    b = committed(BOARDS / "quick-adaptive.json")
     trained = {t.stage: t for t in b.training if not t.cached}
     assert len(trained) == 4 and {t.stage for t in b.training if t.cached} == {"classifier"}
     training = sum(t.seconds for t in trained.values())
@@ -254,7 +281,7 @@ def test_adaptive_run_time_is_the_files(readme):
 
 
 def test_robust_base_apgd_through_the_defense_is_the_files(readme):
-    b = store.load(BOARDS / "quick-robust.json")
+    b = committed(BOARDS / "quick-robust.json")
     through = [c for c in b.cells if c.attack.name in ("bpda-apgd-ce", "bpda-apgd-dlr", "eot-apgd-ce")]
     blind = [c.adv_rev.percent for c in b.cells if c.attack.name == "apgd-ce"]
     base = {v.task + v.mode: v.base.percent for v in b.versus_base}
@@ -273,13 +300,13 @@ def test_robust_base_apgd_through_the_defense_is_the_files(readme):
 def test_contrastive_significance_claims_are_holms(readme):
     from ssrbench.leaderboard.compare import effect_key, reverse_effects
 
-    mao = store.load(BOARDS / "quick-contrastive-mao21.json")
+    mao = committed(BOARDS / "quick-contrastive-mao21.json")
     effects = reverse_effects(mao.cells)
     assert not any(e.significant for e in effects.values())
     claim = (f"After Holm over the file's {len(effects)} effects none of these is significant (the smallest "
              f"adjusted p is {min(e.p_adjusted for e in effects.values()):.2g})")
     assert claim in readme, claim
-    robust = store.load(BOARDS / "quick-robust-contrastive.json")
+    robust = committed(BOARDS / "quick-robust-contrastive.json")
     effects = reverse_effects(robust.cells)
     for mode, points in (("classifier-first", "+6"), ("multitask", "+10")):
         cell = next(c for c in robust.cells if c.mode == mode and c.attack.name == "apgd-ce")
@@ -290,7 +317,7 @@ def test_contrastive_significance_claims_are_holms(readme):
 
 
 def test_contrastive_eot4_minutes_are_the_files(readme):
-    b = store.load(BOARDS / "quick-robust-contrastive.json")
+    b = committed(BOARDS / "quick-robust-contrastive.json")
     minutes = {c.mode: c.seconds["attack"] / 60 for c in b.cells if c.attack.name == "eot4-apgd-ce"}
     claim = (f"five times `eot4-apgd-ce`'s {minutes['multitask']:.1f} minutes of attack on the multitask model here, "
              f"{minutes['classifier-first']:.1f} on classifier-first's")
@@ -312,4 +339,19 @@ def test_jigsaw_and_rotation_paragraphs_are_the_files(readme):
     claim = (f"the reverse attack gains most here under FGSM ({gain['multitask']:+.1f} points multitask, "
              f"{gain['classifier-first']:+.1f} classifier-first) but costs {cost[0]:.0f}–{cost[1]:.0f} points of clean "
              "accuracy")
+    assert claim in readme, claim
+
+
+def test_seed_findings_summary_is_the_files(readme):
+    b = committed(BOARDS / "quick-seeds.json")
+    adv = [a.metrics["adv_effect"] for a in b.aggregates]
+    clean = {(a.task, a.mode): a.metrics["clean_effect"] for a in b.aggregates}.values()
+    effects = [*adv, *clean]
+    assert len(adv) == 8 and len(clean) == 4
+    holds = all(e.excludes_zero for e in effects)
+    claim = (f"the reverse attack's gains under FGSM and PGD-2 are real but small ({_pm(min(e.mean for e in adv))} to "
+             f"{_pm(max(e.mean for e in adv))} points on average), its clean cost is real in every task and mode "
+             f"({_pm(max(e.mean for e in clean))} to {_pm(min(e.mean for e in clean))}), "
+             f"{'every one' if holds else 'not every one'} of these intervals excludes zero")
+    assert holds and all(e.mean > 0 for e in adv) and all(e.mean < 0 for e in clean)
     assert claim in readme, claim
