@@ -34,15 +34,16 @@ PROJECT_STAMP := $(VENV)/.stamp-project$(if $(EDITABLE),-editable)
 TEST_STAMP := $(VENV)/.stamp-test
 DOCS_STAMP := $(VENV)/.stamp-docs
 
-.PHONY: help run test docs site-screenshot setup setup-test setup-docs check clean-venv venv figures
+.PHONY: help run test format docs site-screenshot setup setup-test setup-docs check clean-venv venv figures
 
 help:
 	@echo 'ssrbench — two commands:'
 	@echo '  make run     set up .venv if needed, then ssrbench run $(RUN_ARGS) (minutes: weights from the zoo; ARGS=--no-zoo trains them)'
-	@echo '  make test    set up .venv with the test extra if needed, then the whole test suite (a few minutes)'
+	@echo '  make test    set up .venv with the test extra if needed, then ruff and the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
 	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks, kornia, matplotlib)'
+	@echo '  make format       apply ruff (format and lint fixes); make test checks both before the suite'
 	@echo '  make docs         build the documentation site into site/ (mkdocs build --strict; the docs extra)'
 	@echo '  make figures      redraw the docs figures from the committed leaderboards'
 	@echo '  make site-screenshot   retake the docs screenshot of ssrbench site (its browser test, headless Chromium)'
@@ -70,9 +71,15 @@ figures: setup-test
 run: setup
 	$(strip $(VENV)/bin/ssrbench run $(RUN_ARGS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(ARGS))
 
-# Exactly the README's test command; nothing is printed after pytest's summary line.
+# Exactly the README's test command: ruff's lint and format check (silent when the tree passes; `make format`
+# applies them), then the suite; nothing is printed after pytest's summary line.
 test: setup-test
+	$(VENV)/bin/ruff check --quiet . && $(VENV)/bin/ruff format --check --quiet .
 	$(strip $(if $(DATA_DIR),SSRBENCH_DATA_DIR=$(DATA_DIR)) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS))
+
+# What `make test` checks first, applied: ruff's formatter and its safe lint fixes ([tool.ruff] in pyproject.toml).
+format: setup-test
+	$(VENV)/bin/ruff format --quiet . && $(VENV)/bin/ruff check --fix --quiet .
 
 # The site: README's pages under docs/, a page per committed leaderboard and the CLI reference generated at
 # build time (scripts/docs_pages.py, mkdocs-click). Strict: a broken link or a page left out of the nav fails.

@@ -28,9 +28,12 @@ class OneViewAtATime(ContrastiveTask):
     def _similarity(self, model, x, generator):
         v = self.views(x, generator)
         b = x.shape[0]
-        zs = [model.heads["projection"](model.backbone.forward_head(model.task_features(v[i * b:(i + 1) * b]),
-                                                                    pre_logits=True))
-              for i in range(self.params.n_views)]
+        zs = [
+            model.heads["projection"](
+                model.backbone.forward_head(model.task_features(v[i * b : (i + 1) * b]), pre_logits=True)
+            )
+            for i in range(self.params.n_views)
+        ]
         z = torch.nn.functional.normalize(torch.cat(zs), dim=1)
         sim = z @ z.T
         return sim.masked_fill(torch.eye(len(sim), dtype=torch.bool), float("-inf"))
@@ -45,8 +48,10 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     x = torch.rand(a.images, 3, 32, 32)
-    print(f"machine: {torch.backends.cpu.get_cpu_capability()} CPU, {a.threads} threads, torch {torch.__version__}; "
-          f"batch {a.images}, ssr_resnet8")
+    print(
+        f"machine: {torch.backends.cpu.get_cpu_capability()} CPU, {a.threads} threads, torch {torch.__version__}; "
+        f"batch {a.images}, ssr_resnet8"
+    )
     for name in ("contrastive", "contrastive-mao21"):
         cfg = load_task_config(name)
         best: dict[str, float] = {}
@@ -63,10 +68,14 @@ def main() -> None:
                 best[label] = min(best.get(label, float("inf")), time.perf_counter() - t)
                 passes = (len(seen), sum(seen) / a.images, task.params.n_views)
         for label, s in best.items():
-            print(f"{name:18s} {label:19s} {cfg.reverse.steps:3d} steps x {passes[2]} views: "
-                  f"{a.images / s:6.1f} defended images/s (best of {a.repeats})")
-        print(f"{'':18s} {passes[1]:.0f} image-passes (forward+backward) per defended image; batched: "
-              f"{cfg.reverse.steps} forward passes per batch, one view at a time: {cfg.reverse.steps * passes[2]}")
+            print(
+                f"{name:18s} {label:19s} {cfg.reverse.steps:3d} steps x {passes[2]} views: "
+                f"{a.images / s:6.1f} defended images/s (best of {a.repeats})"
+            )
+        print(
+            f"{'':18s} {passes[1]:.0f} image-passes (forward+backward) per defended image; batched: "
+            f"{cfg.reverse.steps} forward passes per batch, one view at a time: {cfg.reverse.steps * passes[2]}"
+        )
 
 
 if __name__ == "__main__":

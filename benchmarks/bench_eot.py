@@ -53,13 +53,15 @@ MARK = ("<!-- bench-eot -->", "<!-- bench-eot end -->")
 
 def markdown(kept: dict) -> str:
     env, med = kept["environment"], {k: statistics.median(v) for k, v in kept["seconds"].items()}
-    return (f"Measured with `python benchmarks/bench_eot.py --keep benchmarks/results` on {env['device_name']} "
-            f"({env['cpu_capability']}), {env['threads']} threads, torch {env['torch']}: {kept['images']} images, "
-            f"`ssr_resnet8`, BPDA through a random-start rotation reverse attack of 10 steps, EOT over "
-            f"{kept['samples']} draws, the two forms alternated, median of {len(kept['seconds']['loop'])}: one EOT "
-            f"gradient takes {med['loop']:.1f} s as a loop of draws and {med['batched']:.1f} s as one reverse attack "
-            f"on the batch repeated {kept['samples']} times -- batching is **{med['loop'] / med['batched']:.2f}×** "
-            f"the loop's speed.")
+    return (
+        f"Measured with `python benchmarks/bench_eot.py --keep benchmarks/results` on {env['device_name']} "
+        f"({env['cpu_capability']}), {env['threads']} threads, torch {env['torch']}: {kept['images']} images, "
+        f"`ssr_resnet8`, BPDA through a random-start rotation reverse attack of 10 steps, EOT over "
+        f"{kept['samples']} draws, the two forms alternated, median of {len(kept['seconds']['loop'])}: one EOT "
+        f"gradient takes {med['loop']:.1f} s as a loop of draws and {med['batched']:.1f} s as one reverse attack "
+        f"on the batch repeated {kept['samples']} times -- batching is **{med['loop'] / med['batched']:.2f}×** "
+        f"the loop's speed."
+    )
 
 
 def main() -> None:
@@ -91,8 +93,14 @@ def main() -> None:
             fn(defense, x, y, a.samples, torch.Generator().manual_seed(i))
             if i:
                 times[label].append(time.perf_counter() - t)
-    result = {"images": a.images, "samples": a.samples, "repeats": a.repeats, "seconds": times,
-              "environment": capture(torch.device("cpu")).model_dump(mode="json"), "command": ["python", *sys.argv]}
+    result = {
+        "images": a.images,
+        "samples": a.samples,
+        "repeats": a.repeats,
+        "seconds": times,
+        "environment": capture(torch.device("cpu")).model_dump(mode="json"),
+        "command": ["python", *sys.argv],
+    }
     if a.keep:
         atomic_write_text(a.keep / "bench_eot.json", json.dumps(result, indent=1) + "\n")
     print(markdown(result))

@@ -33,17 +33,33 @@ GRID = ["--preset", "smoke", "--tasks", "inpaint,jigsaw,rotation", "--attacks", 
 def one_run(executor: str, data_dir: str, threads: int, work: Path, i: int) -> dict:
     out = work / f"{executor}-{i}.json"
     extra = ["--threads", str(threads)] if executor == "local" else ["--executor", "ray", "--cpus-per-task", "1"]
-    cmd = [sys.executable, "-m", "ssrbench.cli", "run", *GRID, "--data-dir", data_dir, "--cache-dir",
-           str(work / f"cache-{executor}-{i}"), "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ssrbench.cli",
+        "run",
+        *GRID,
+        "--data-dir",
+        data_dir,
+        "--cache-dir",
+        str(work / f"cache-{executor}-{i}"),
+        "--out",
+        str(out),
+        *extra,
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     seconds = time.perf_counter() - t0
     board = store.load(out)
-    return {"executor": executor, "seconds": seconds, "cells": len(board.cells),
-            # the units' own seconds (training stages, and each model's evaluation once): the work, without waiting
-            "unit_seconds": sum(r.ran_on.seconds for r in board.training if r.ran_on)
-                            + sum({(c.mode, c.task.name): c.ran_on.seconds for c in board.cells if c.ran_on}.values()),
-            "command": ["ssrbench", *cmd[3:]]}
+    return {
+        "executor": executor,
+        "seconds": seconds,
+        "cells": len(board.cells),
+        # the units' own seconds (training stages, and each model's evaluation once): the work, without waiting
+        "unit_seconds": sum(r.ran_on.seconds for r in board.training if r.ran_on)
+        + sum({(c.mode, c.task.name): c.ran_on.seconds for c in board.cells if c.ran_on}.values()),
+        "command": ["ssrbench", *cmd[3:]],
+    }
 
 
 def markdown(kept: dict) -> str:
@@ -51,12 +67,14 @@ def markdown(kept: dict) -> str:
     local = statistics.median(r["seconds"] for r in kept["runs"] if r["executor"] == "local")
     ray = statistics.median(r["seconds"] for r in kept["runs"] if r["executor"] == "ray")
     n = sum(r["executor"] == "ray" for r in kept["runs"])
-    return (f"Measured with `python benchmarks/bench_ray.py --data-dir ../shared/data --keep benchmarks/results` on "
-            f"{env['cpu_count']} cores ({env['device_name']}, {env['cpu_capability']}), Ray {kept['ray']}: the grid "
-            f"`{' '.join(GRID[:-1])}` (cold cache, 13 units) takes {local:.0f} s with the local executor "
-            f"({kept['threads']} torch threads in one process) and {ray:.0f} s with `--executor ray` (a local Ray "
-            f"instance started by the run, 2 units at once, 1 thread each), medians of {n} alternated runs: "
-            f"**{local / ray:.2f}×** the local executor's speed.")
+    return (
+        f"Measured with `python benchmarks/bench_ray.py --data-dir ../shared/data --keep benchmarks/results` on "
+        f"{env['cpu_count']} cores ({env['device_name']}, {env['cpu_capability']}), Ray {kept['ray']}: the grid "
+        f"`{' '.join(GRID[:-1])}` (cold cache, 13 units) takes {local:.0f} s with the local executor "
+        f"({kept['threads']} torch threads in one process) and {ray:.0f} s with `--executor ray` (a local Ray "
+        f"instance started by the run, 2 units at once, 1 thread each), medians of {n} alternated runs: "
+        f"**{local / ray:.2f}×** the local executor's speed."
+    )
 
 
 def main() -> None:
@@ -80,9 +98,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ssrbench-bench-ray-"))
     runs = [one_run(ex, a.data_dir, a.threads, work, i) for i in range(a.repeats) for ex in ("local", "ray")]
     for r in runs:
-        print(f"{r['executor']:5s} {r['seconds']:7.1f} s  {r['cells']} cells, units' own time {r['unit_seconds']:.1f} s")
-    result = {"repeats": a.repeats, "threads": a.threads, "ray": ray.__version__, "runs": runs,
-              "environment": capture(torch.device("cpu")).model_dump(mode="json"), "command": ["python", *sys.argv]}
+        print(
+            f"{r['executor']:5s} {r['seconds']:7.1f} s  {r['cells']} cells, units' own time {r['unit_seconds']:.1f} s"
+        )
+    result = {
+        "repeats": a.repeats,
+        "threads": a.threads,
+        "ray": ray.__version__,
+        "runs": runs,
+        "environment": capture(torch.device("cpu")).model_dump(mode="json"),
+        "command": ["python", *sys.argv],
+    }
     text = json.dumps(result, indent=1)
     if a.keep:
         atomic_write_text(a.keep / "bench_ray.json", text + "\n")

@@ -29,11 +29,19 @@ from pathlib import Path
 from ssrbench.leaderboard import store
 
 MARK = "<!-- whole-run -->", "<!-- whole-run end -->"
-KEPT = ("benchmarks/results/main-cold.json", "benchmarks/results/main-cold-avx512.json", "benchmarks/results/main-zoo.json",
-        "benchmarks/results/adaptive-warm.json")  # the performance page's runs
-PHASES = (("clean_classify", "evaluation: clean images classified"), ("clean_reverse", "evaluation: reverse attack on clean images"),
-          ("attack", "evaluation: attacks"), ("reverse", "evaluation: reverse attack on attacked images"),
-          ("randomized", "evaluation: a randomised defense's extra draws"))
+KEPT = (
+    "benchmarks/results/main-cold.json",
+    "benchmarks/results/main-cold-avx512.json",
+    "benchmarks/results/main-zoo.json",
+    "benchmarks/results/adaptive-warm.json",
+)  # the performance page's runs
+PHASES = (
+    ("clean_classify", "evaluation: clean images classified"),
+    ("clean_reverse", "evaluation: reverse attack on clean images"),
+    ("attack", "evaluation: attacks"),
+    ("reverse", "evaluation: reverse attack on attacked images"),
+    ("randomized", "evaluation: a randomised defense's extra draws"),
+)
 
 
 def phases(board) -> list[tuple[str, float]]:
@@ -61,13 +69,20 @@ def markdown(boards) -> str:
         env = b.environment
         trained = {r.stage for r in b.training if not r.cached}  # a stage shared by tasks shows as cached again
         zoo = list(dict.fromkeys(r.stage for r in b.training if r.zoo_sha256 and r.stage not in trained))
-        cached = list(dict.fromkeys(r.stage for r in b.training if r.cached and r.stage not in trained and r.stage not in zoo))
-        how = (f" (models cached: {', '.join(cached)})" if cached else "") + \
-              (f" (empty cache, weights from the zoo: {', '.join(zoo)})" if zoo else "")
-        lines += [f"`{' '.join(b.command)}` — preset {b.preset}, commit `{(b.git_commit or '?')[:7]}`, on "
-                  f"{env.device_name} ({env.cpu_capability}), {env.threads} threads, torch {env.torch}: "
-                  f"**{b.seconds_total / 60:.1f} min**" + (how or " (cold: every model trained)"), "",
-                  "| phase | minutes | share |", "|---|---:|---:|"]
+        cached = list(
+            dict.fromkeys(r.stage for r in b.training if r.cached and r.stage not in trained and r.stage not in zoo)
+        )
+        how = (f" (models cached: {', '.join(cached)})" if cached else "") + (
+            f" (empty cache, weights from the zoo: {', '.join(zoo)})" if zoo else ""
+        )
+        lines += [
+            f"`{' '.join(b.command)}` — preset {b.preset}, commit `{(b.git_commit or '?')[:7]}`, on "
+            f"{env.device_name} ({env.cpu_capability}), {env.threads} threads, torch {env.torch}: "
+            f"**{b.seconds_total / 60:.1f} min**" + (how or " (cold: every model trained)"),
+            "",
+            "| phase | minutes | share |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {label} | {sec / 60:.1f} | {100 * sec / b.seconds_total:.0f}% |" for label, sec in phases(b)]
         lines.append("")
     return "\n".join(lines).rstrip()
@@ -82,7 +97,9 @@ def _run(args: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir")
-    ap.add_argument("--phases", type=Path, nargs="+", help="print the performance page's whole-run block from these leaderboards")
+    ap.add_argument(
+        "--phases", type=Path, nargs="+", help="print the performance page's whole-run block from these leaderboards"
+    )
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--keep", type=Path, help="folder to keep the two leaderboards in")
     a = ap.parse_args()
@@ -104,13 +121,18 @@ def main() -> None:
     cf_clean = next(c.clean.percent for c in cold.cells if c.mode == "classifier-first")
     print(f"preset {a.preset} on {cold.environment.device_name} ({cold.environment.threads} threads)")
     print(f"cold run            {cold_s / 60:6.2f} min   (target <= 15 min: {'ok' if cold_s <= 900 else 'MISSED'})")
-    print(f"  training          {train_s / 60:6.2f} min   " + ", ".join(f"{r.stage} {r.seconds:.0f}s" for r in cold.training))
+    print(
+        f"  training          {train_s / 60:6.2f} min   "
+        + ", ".join(f"{r.stage} {r.seconds:.0f}s" for r in cold.training)
+    )
     print(f"  evaluation etc.   {eval_cold / 60:6.2f} min")
     print(f"classifier-first clean accuracy {cf_clean:.2f}%  (target >= 65%: {'ok' if cf_clean >= 65 else 'MISSED'})")
     print(f"warm run (+pgd10)   {warm_s / 60:6.2f} min   all models cached: {all(r.cached for r in warm.training)}")
     print(f"ratio warm / cold            {warm_s / cold_s:.3f}")
-    print(f"ratio warm / cold evaluation {warm.seconds_total / eval_cold:.3f}  (pgd10 with its reverse attack costs more "
-          f"than fgsm and pgd2 together; no training in the warm run)")
+    print(
+        f"ratio warm / cold evaluation {warm.seconds_total / eval_cold:.3f}  (pgd10 with its reverse attack costs more "
+        f"than fgsm and pgd2 together; no training in the warm run)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,16 +24,21 @@ from ssrbench.config import ReverseConfig
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.models.context_encoder import BN_EPS, gan_init_
 from ssrbench.models.ssr_model import SSRModel
-from ssrbench.pretext.inpaint import InpaintTask
 from ssrbench.presets import PRESETS
+from ssrbench.pretext.inpaint import InpaintTask
 
-REFERENCE_S = {"multitask epoch": 207.0, "classifier epoch": 30.0, "generator-only epoch": 157.0,
-               "10-step reversal of 2,000 images": 40.0}
+REFERENCE_S = {
+    "multitask epoch": 207.0,
+    "classifier epoch": 30.0,
+    "generator-only epoch": 157.0,
+    "10-step reversal of 2,000 images": 40.0,
+}
 TRAIN_IMAGES = 50_000
 
 
 def plain_pytorch_gan(num_classes: int = 10):
     """PyTorch-GAN's generator and discriminator, verbatim in structure, plus the report's linear classifier."""
+
     def down(i, o, bn=True):
         return [nn.Conv2d(i, o, 4, 2, 1), *([nn.BatchNorm2d(o, BN_EPS)] if bn else []), nn.LeakyReLU(0.2)]
 
@@ -41,8 +46,15 @@ def plain_pytorch_gan(num_classes: int = 10):
         return [nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o, BN_EPS), nn.ReLU()]
 
     enc = nn.Sequential(*down(3, 64, False), *down(64, 64), *down(64, 128), *down(128, 256), *down(256, 512))
-    dec = nn.Sequential(nn.Conv2d(512, 4000, 1), *up(4000, 512), *up(512, 256), *up(256, 128), *up(128, 64),
-                        nn.Conv2d(64, 3, 3, 1, 1), nn.Tanh())
+    dec = nn.Sequential(
+        nn.Conv2d(512, 4000, 1),
+        *up(4000, 512),
+        *up(512, 256),
+        *up(256, 128),
+        *up(128, 64),
+        nn.Conv2d(64, 3, 3, 1, 1),
+        nn.Tanh(),
+    )
     d_layers, c = [], 3
     for o, s, norm in ((64, 2, False), (128, 2, True), (256, 2, True), (512, 1, True)):
         d_layers += [nn.Conv2d(c, o, 3, s, 1), *([nn.InstanceNorm2d(o)] if norm else []), nn.LeakyReLU(0.2)]
@@ -129,15 +141,21 @@ def main() -> None:
             d = disc(fake)
             loss = 0.001 * bce(d, torch.ones_like(d)) + 0.999 * (fake - (rz * 2 - 1)).pow(2).mean()
             (grad,) = torch.autograd.grad(loss, z)
-            z = torch.min(torch.max(z.detach() - 2 / 255 * grad.sign(), x[:250] - 8 / 255), x[:250] + 8 / 255).clamp(0, 1)
+            z = torch.min(torch.max(z.detach() - 2 / 255 * grad.sign(), x[:250] - 8 / 255), x[:250] + 8 / 255).clamp(
+                0, 1
+            )
         for m in (enc, dec, disc):
             m.train()
 
     # -- ssrbench ---------------------------------------------------------------------------------
-    model = task.attach(SSRModel("ssr_context_encoder", (0.5,) * 3, (0.5,) * 3, 10)).to(memory_format=torch.channels_last)
+    model = task.attach(SSRModel("ssr_context_encoder", (0.5,) * 3, (0.5,) * 3, 10)).to(
+        memory_format=torch.channels_last
+    )
     xc = x.contiguous(memory_format=torch.channels_last)
     heads_g = [p for k, h in model.heads.items() if k != "discriminator" for p in h.parameters()]
-    s_opt = torch.optim.SGD(list(model.backbone.parameters()) + list(model.classifier.parameters()), lr=0.01, momentum=0.9)
+    s_opt = torch.optim.SGD(
+        list(model.backbone.parameters()) + list(model.classifier.parameters()), lr=0.01, momentum=0.9
+    )
     s_opt_g = torch.optim.Adam(heads_g, lr=2e-4, betas=(0.5, 0.999))
     s_opt_d = torch.optim.Adam(model.heads["discriminator"].parameters(), lr=2e-5, betas=(0.5, 0.999))
 

@@ -46,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.budget import ReverseConfig
 from ssrbench.data import ImageDataset, augment
+from ssrbench.defense.reverse import Defense, reverse_attack
 from ssrbench.environment import capture, exact_fp32, resolve_device
 from ssrbench.fileio import atomic_write_text
 from ssrbench.models.ssr_model import SSRModel
@@ -54,7 +55,6 @@ from ssrbench.pretext.base import TASKS
 from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model
-from ssrbench.defense.reverse import Defense, reverse_attack
 
 EPS, STEP = 8 / 255, 2 / 255
 MARK = "<!-- bench-speed -->", "<!-- bench-speed end -->"
@@ -109,9 +109,11 @@ def _pass_flops(loss_of, x: torch.Tensor, model: torch.nn.Module) -> int:
     """FLOPs of one forward and backward pass of ``loss_of`` on ``x``, gradient to the pixels only (counted
     with ``.backward()`` and the weights frozen: the counter cannot follow ``autograd.grad`` to a leaf, which
     the attacks use, and an attack computes no weight gradient)."""
+
     def one() -> None:
         z = x.clone().requires_grad_(True)
         loss_of(z).sum().backward()
+
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
@@ -133,7 +135,7 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, repeats: int = 20) -> floa
         for _ in range(repeats):
             a @ b
         _sync()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
 def _model(task_name: str) -> tuple[SSRModel, object]:
@@ -164,23 +166,46 @@ def attack_rows(batch: int, repeats: int) -> list[dict]:
     pgd = ATTACKS.get("pgd")({"eps": EPS, "step_size": STEP, "steps": 10, "random_start": True})
     ce = _pass_flops(lambda z: F.cross_entropy(model(z), y, reduction="none"), x, model)
     rows = [
-        ("FGSM", "torchattacks FGSM", lambda: fgsm(model, x, y, gen()), lambda: torchattacks.FGSM(model, eps=EPS)(x, y),
-         ce),
-        ("PGD-10", "torchattacks PGD", lambda: pgd(model, x, y, gen()),
-         lambda: torchattacks.PGD(model, eps=EPS, alpha=STEP, steps=10, random_start=True)(x, y), 10 * ce),
+        (
+            "FGSM",
+            "torchattacks FGSM",
+            lambda: fgsm(model, x, y, gen()),
+            lambda: torchattacks.FGSM(model, eps=EPS)(x, y),
+            ce,
+        ),
+        (
+            "PGD-10",
+            "torchattacks PGD",
+            lambda: pgd(model, x, y, gen()),
+            lambda: torchattacks.PGD(model, eps=EPS, alpha=STEP, steps=10, random_start=True)(x, y),
+            10 * ce,
+        ),
     ]
     rev = ReverseConfig(eps=EPS, step_size=STEP, steps=10)
     for name in ("inpaint", "rotation"):
         m, t = _model(name)
-        rows.append((f"reverse attack ({name}, 10 steps)", "plain PGD loop on the task loss",
-                     lambda m=m, t=t: reverse_attack(m, t, x, rev), lambda m=m, t=t: plain_reverse(m, t, x, EPS, STEP, 10),
-                     10 * _pass_flops(lambda z, m=m, t=t: t.reverse_loss(m, z), x, m)))
+        rows.append(
+            (
+                f"reverse attack ({name}, 10 steps)",
+                "plain PGD loop on the task loss",
+                lambda m=m, t=t: reverse_attack(m, t, x, rev),
+                lambda m=m, t=t: plain_reverse(m, t, x, EPS, STEP, 10),
+                10 * _pass_flops(lambda z, m=m, t=t: t.reverse_loss(m, z), x, m),
+            )
+        )
     # per step: 2 attack steps each (the unrolled attack's 10-step reverse attack inside every step)
     unrolled = ATTACKS.get("unrolled")({"eps": EPS, "step_size": STEP, "steps": 2, "random_start": True})
     pgd2 = ATTACKS.get("pgd")({"eps": EPS, "step_size": STEP, "steps": 2, "random_start": True})
     defense = Defense(model, task, rev)
-    rows.append(("unrolled-pgd10 (cost)", "PGD, same steps", lambda: unrolled(model, x, y, gen(), defense=defense),
-                 lambda: pgd2(model, x, y, gen()), None))  # second-order: not counted
+    rows.append(
+        (
+            "unrolled-pgd10 (cost)",
+            "PGD, same steps",
+            lambda: unrolled(model, x, y, gen(), defense=defense),
+            lambda: pgd2(model, x, y, gen()),
+            None,
+        )
+    )  # second-order: not counted
     out = []
     for what, against, ours, theirs, flops in rows:
         with exact_fp32():  # both sides: what ssrbench's evaluation runs in
@@ -195,8 +220,18 @@ def _dataset(n: int) -> ImageDataset:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    return ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=x[:10], test_y=y[:10], mean=(0.5,) * 3,
-                        std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)), fingerprint="synthetic", source="bench")
+    return ImageDataset(
+        name="synthetic",
+        train_x=x,
+        train_y=y,
+        test_x=x[:10],
+        test_y=y[:10],
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        classes=tuple(str(i) for i in range(10)),
+        fingerprint="synthetic",
+        source="bench",
+    )
 
 
 def compile_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -205,6 +240,7 @@ def compile_model(model: torch.nn.Module) -> torch.nn.Module:
 
 def _plain_training(stage: str, task_name: str, data: ImageDataset, preset, steps: int):
     """The same work as ssrbench's stage -- model, optimisers, augmentation, losses -- as a bare loop."""
+
     def run() -> None:
         torch.manual_seed(0)
         task = TASKS.get(task_name)()
@@ -218,7 +254,9 @@ def _plain_training(stage: str, task_name: str, data: ImageDataset, preset, step
         shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
         opts = []
         if stage in ("multitask", "classifier"):
-            opts.append(torch.optim.SGD(shared, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay))
+            opts.append(
+                torch.optim.SGD(shared, lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay)
+            )
         if stage in ("multitask", "heads"):
             opts.append(torch.optim.Adam(heads, lr=preset.head_lr, betas=(0.5, 0.999)))
         aux_opt = torch.optim.Adam(aux, lr=preset.head_lr / 10, betas=(0.5, 0.999)) if aux else None
@@ -230,10 +268,12 @@ def _plain_training(stage: str, task_name: str, data: ImageDataset, preset, step
         else:
             model.train()
         bs = preset.batch_size
-        x_all, y_all = data.train_x[:steps * bs].to(DEV), data.train_y[:steps * bs].to(DEV)
+        x_all, y_all = data.train_x[: steps * bs].to(DEV), data.train_y[: steps * bs].to(DEV)
         for i in range(steps):
-            x = augment(x_all[i * bs:(i + 1) * bs].float().div_(255), gen).contiguous(memory_format=torch.channels_last)
-            y = y_all[i * bs:(i + 1) * bs]
+            x = augment(x_all[i * bs : (i + 1) * bs].float().div_(255), gen).contiguous(
+                memory_format=torch.channels_last
+            )
+            y = y_all[i * bs : (i + 1) * bs]
             loss, aux_loss = 0.0, None
             if stage in ("multitask", "classifier"):
                 loss = F.cross_entropy(model(x), y)
@@ -249,27 +289,33 @@ def _plain_training(stage: str, task_name: str, data: ImageDataset, preset, step
                 aux_opt.zero_grad(set_to_none=True)
                 aux_loss.backward()
                 aux_opt.step()
+
     return run
 
 
 def _preset(steps: int, precision: str = "fp32", **other):
-    preset = resolve_preset("quick", {"epochs_classifier": 1, "epochs_head": 1, "epochs_multitask": 1,
-                                      "train_precision": precision, **other})
+    preset = resolve_preset(
+        "quick",
+        {"epochs_classifier": 1, "epochs_head": 1, "epochs_multitask": 1, "train_precision": precision, **other},
+    )
     return preset.model_copy(update={"train_images": steps * preset.batch_size})
 
 
 def _ours_training(mode: str, stage_record: int, data: ImageDataset, preset, seconds: list[float]):
     """One stage through ssrbench's public training path; its own record times the training alone. Each
     call trains: a new, empty cache every time (one cache retrains a stage only once per run)."""
+
     def run() -> None:
         cache = ModelCache(Path(tempfile.mkdtemp(prefix="ssrbench-bench-speed-")))
-        ctx = TrainContext(data=data, preset=preset, device=DEV, seed=0, cache=cache,
-                           reporter=Reporter(quiet=True), retrain=True)
+        ctx = TrainContext(
+            data=data, preset=preset, device=DEV, seed=0, cache=cache, reporter=Reporter(quiet=True), retrain=True
+        )
         built = build_model(MODES.get(mode)(), ctx, TASKS.get("inpaint")())
         record = built.records[stage_record]
         if record.cached:
             raise RuntimeError(f"{record.stage} came from the cache: nothing was timed")
         seconds.append(record.seconds)
+
     return run
 
 
@@ -282,15 +328,20 @@ def training_rows(repeats: int, steps: int) -> list[dict]:
     preset = _preset(steps)  # fp32 (no TF32), as the plain loop it is compared with
     data = _dataset(steps * preset.batch_size)
     out = []
-    for label, mode, stage, record in (("training step: multitask/inpaint", "multitask", "multitask", 0),
-                                       ("training step: classifier", "classifier-first", "classifier", 0),
-                                       ("training step: heads (classifier-first/inpaint)", "classifier-first", "heads", 1)):
+    for label, mode, stage, record in (
+        ("training step: multitask/inpaint", "multitask", "multitask", 0),
+        ("training step: classifier", "classifier-first", "classifier", 0),
+        ("training step: heads (classifier-first/inpaint)", "classifier-first", "heads", 1),
+    ):
         seconds: list[float] = []
         times_plain: list[float] = []
         with exact_fp32():
             # ours is timed by the stage's own record (its training alone), the loop from outside
-            _median_pair(_ours_training(mode, record, data, preset, seconds),
-                         _timed(_plain_training(stage, "inpaint", data, preset, steps), times_plain), repeats)
+            _median_pair(
+                _ours_training(mode, record, data, preset, seconds),
+                _timed(_plain_training(stage, "inpaint", data, preset, steps), times_plain),
+                repeats,
+            )
             flops = _flops(lambda: _plain_training(stage, "inpaint", data, preset, 1)())
         a, b = statistics.median(seconds[1:]) / steps, statistics.median(times_plain[1:]) / steps
         out.append({"what": label, "against": "plain PyTorch loop", "ours_s": a, "theirs_s": b, "flops": flops})
@@ -304,18 +355,22 @@ def _plain_classifier_steps(data: ImageDataset, preset, steps: int, compiled: bo
     model = SSRModel(preset.backbone, data.mean, data.std, 10, 32).to(device=DEV, memory_format=torch.channels_last)
     model.train()
     net = compile_model(model) if compiled else model
-    opt = torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=0.9, nesterov=True,
-                          weight_decay=preset.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=preset.lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay
+    )
     bs, gen = preset.batch_size, _gen(1)
-    x_all, y_all = data.train_x[:steps * bs].to(DEV), data.train_y[:steps * bs].to(DEV)
+    x_all, y_all = data.train_x[: steps * bs].to(DEV), data.train_y[: steps * bs].to(DEV)
 
     def run() -> None:
         for i in range(steps):
-            x = augment(x_all[i * bs:(i + 1) * bs].float().div_(255), gen).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(x), y_all[i * bs:(i + 1) * bs])
+            x = augment(x_all[i * bs : (i + 1) * bs].float().div_(255), gen).contiguous(
+                memory_format=torch.channels_last
+            )
+            loss = F.cross_entropy(net(x), y_all[i * bs : (i + 1) * bs])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
     return run
 
 
@@ -330,23 +385,37 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
     data = _dataset(steps * 256)
     if DEV.type == "cuda":  # a CPU without bf16 units only emulates it
         full = {"backbone": "resnet18", "batch_size": 128}  # the full preset's model and batch
-        for label, mode, record, other in (("classifier", "classifier-first", 0, {}),
-                                           ("multitask/inpaint", "multitask", 0, {}),
-                                           ("classifier, resnet18 batch 128", "classifier-first", 0, full)):
+        for label, mode, record, other in (
+            ("classifier", "classifier-first", 0, {}),
+            ("multitask/inpaint", "multitask", 0, {}),
+            ("classifier, resnet18 batch 128", "classifier-first", 0, full),
+        ):
             s16: list[float] = []
             s32: list[float] = []
-            _median_pair(_ours_training(mode, record, data, _preset(steps, "bf16", **other), s16),
-                         _ours_training(mode, record, data, _preset(steps, "fp32", **other), s32), repeats)
-            add(f"training step ({label}), bf16 autocast", "the same step in fp32",
-                statistics.median(s16[1:]) / steps, statistics.median(s32[1:]) / steps)
+            _median_pair(
+                _ours_training(mode, record, data, _preset(steps, "bf16", **other), s16),
+                _ours_training(mode, record, data, _preset(steps, "fp32", **other), s32),
+                repeats,
+            )
+            add(
+                f"training step ({label}), bf16 autocast",
+                "the same step in fp32",
+                statistics.median(s16[1:]) / steps,
+                statistics.median(s32[1:]) / steps,
+            )
 
     preset = _preset(steps)
     with exact_fp32():
         compiled = _plain_classifier_steps(data, preset, steps, compiled=True)
         first = _seconds(compiled)  # a compiled callable's first call: mostly its compilation
         a, b = _median_pair(compiled, _plain_classifier_steps(data, preset, steps, compiled=False), repeats)
-        add("training step (classifier), torch.compile", "the same step, eager", a / steps, b / steps,
-            first_call_s=first)
+        add(
+            "training step (classifier), torch.compile",
+            "the same step, eager",
+            a / steps,
+            b / steps,
+            first_call_s=first,
+        )
         model, _ = _model("inpaint")
         x = torch.rand(batch, 3, 32, 32, device=DEV).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (batch,), device=DEV)
@@ -363,10 +432,13 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
                 a, b = _median_pair(lambda: pgd(net, x, y, _gen()), lambda: pgd(model, x, y, _gen()), repeats)
                 add(what, "the same attack, eager", a, b, first_call_s=first)
             except Exception as exc:  # noqa: BLE001 - a failed option is a finding, kept with its reason
-                out.append({"what": what, "against": "the same attack, eager", "error": f"{type(exc).__name__}: {exc}"[:300]})
+                out.append(
+                    {"what": what, "against": "the same attack, eager", "error": f"{type(exc).__name__}: {exc}"[:300]}
+                )
                 print(f"{what}: failed: {exc}", file=sys.stderr)
 
     if DEV.type == "cuda":  # TF32: PyTorch's default for cuDNN convolutions; ssrbench attacks in fp32
+
         def grad(tf32: bool) -> torch.Tensor:
             torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
             z = x.clone().requires_grad_(True)
@@ -377,6 +449,7 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
             def run() -> None:
                 torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
                 pgd(model, x, y, _gen())
+
             return run
 
         with exact_fp32():  # restores PyTorch's settings afterwards
@@ -386,22 +459,34 @@ def option_rows(batch: int, repeats: int, steps: int) -> list[dict]:
     return out
 
 
-TARGETS = {"FGSM": (">=", 1.2), "PGD-10": (">=", 1.2), "reverse attack (inpaint, 10 steps)": (">=", 1.2),
-           "reverse attack (rotation, 10 steps)": (">=", 1.2), "unrolled-pgd10 (cost)": ("<=", 15.0),
-           "training step: multitask/inpaint": ("<=", 1.05), "training step: classifier": ("<=", 1.05),
-           "training step: heads (classifier-first/inpaint)": ("<=", 1.05)}
+TARGETS = {
+    "FGSM": (">=", 1.2),
+    "PGD-10": (">=", 1.2),
+    "reverse attack (inpaint, 10 steps)": (">=", 1.2),
+    "reverse attack (rotation, 10 steps)": (">=", 1.2),
+    "unrolled-pgd10 (cost)": ("<=", 15.0),
+    "training step: multitask/inpaint": ("<=", 1.05),
+    "training step: classifier": ("<=", 1.05),
+    "training step: heads (classifier-first/inpaint)": ("<=", 1.05),
+}
 
 
 def markdown(result: dict) -> str:
     env = result["environment"]
-    on = (f"{env['device_name']} ({env['cpu_capability']}), {env['threads']} threads" if env["device"] == "cpu" else
-          f"{env['device_name']} (host CPU {env['cpu_capability']})")
+    on = (
+        f"{env['device_name']} ({env['cpu_capability']}), {env['threads']} threads"
+        if env["device"] == "cpu"
+        else f"{env['device_name']} (host CPU {env['cpu_capability']})"
+    )
     how = "python benchmarks/bench_speed.py" + ("" if env["device"] == "cpu" else " --device cuda")
-    lines = [f"Measured by `{how}` on {on}, torch {env['torch']}; batch {result['batch']}, `ssr_resnet8`, median of "
-             f"{result['repeats']} alternated runs per side; machine fp32 matmul {result['matmul_gflops']:.0f} GFLOP/s"
-             + (f", bf16 {result['matmul_bf16_gflops']:.0f} GFLOP/s." if "matmul_bf16_gflops" in result else "."),
-             "", "| what | against | ssrbench | other | ratio | target | met | ssrbench GFLOP/s (% of matmul) |",
-             "|---|---|---:|---:|---:|---|---|---:|"]
+    lines = [
+        f"Measured by `{how}` on {on}, torch {env['torch']}; batch {result['batch']}, `ssr_resnet8`, median of "
+        f"{result['repeats']} alternated runs per side; machine fp32 matmul {result['matmul_gflops']:.0f} GFLOP/s"
+        + (f", bf16 {result['matmul_bf16_gflops']:.0f} GFLOP/s." if "matmul_bf16_gflops" in result else "."),
+        "",
+        "| what | against | ssrbench | other | ratio | target | met | ssrbench GFLOP/s (% of matmul) |",
+        "|---|---|---:|---:|---:|---|---|---:|",
+    ]
     for r in result["rows"]:
         cost = r["what"].startswith("unrolled") or r["what"].startswith("training")
         ratio = r["ours_s"] / r["theirs_s"] if cost else r["theirs_s"] / r["ours_s"]
@@ -409,17 +494,27 @@ def markdown(result: dict) -> str:
         met = ratio >= target if op == ">=" else ratio <= target
         rate = r["flops"] / r["ours_s"] / 1e9 if r["flops"] else None  # training: one step's FLOPs over its seconds
         kind = "cost ×" if cost else "speed ×"
-        lines.append(f"| {r['what']} | {r['against']} | {r['ours_s']:.3f} s | {r['theirs_s']:.3f} s | {kind} {ratio:.2f} | "
-                     f"{op} {target:g} | {'yes' if met else '**no**'} | "
-                     + (f"{rate:.1f} ({100 * rate / result['matmul_gflops']:.0f}%) |" if rate else "not counted |"))
-    lines += ["", "speed × = other / ssrbench (above 1: ssrbench is faster); cost × = ssrbench / other (per step for "
-                  "training; the unrolled attack against PGD at the same number of steps). GFLOP/s: FLOPs counted by "
-                  "torch.utils.flop_counter (attacks: one pass with pixel gradients only, times the passes; training: "
-                  "one step)."]
+        lines.append(
+            f"| {r['what']} | {r['against']} | {r['ours_s']:.3f} s | {r['theirs_s']:.3f} s | {kind} {ratio:.2f} | "
+            f"{op} {target:g} | {'yes' if met else '**no**'} | "
+            + (f"{rate:.1f} ({100 * rate / result['matmul_gflops']:.0f}%) |" if rate else "not counted |")
+        )
+    lines += [
+        "",
+        "speed × = other / ssrbench (above 1: ssrbench is faster); cost × = ssrbench / other (per step for "
+        "training; the unrolled attack against PGD at the same number of steps). GFLOP/s: FLOPs counted by "
+        "torch.utils.flop_counter (attacks: one pass with pixel gradients only, times the passes; training: "
+        "one step).",
+    ]
     lines += ["", unrolled_explanation(result)]
     if result.get("options"):
-        lines += ["", "What an option buys against the same work without it (speed × = without / with; training per "
-                      "step):", "", "| option | against | with | without | speed × | note |", "|---|---|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "What an option buys against the same work without it (speed × = without / with; training per step):",
+            "",
+            "| option | against | with | without | speed × | note |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         for r in result["options"]:
             if "error" in r:
                 lines.append(f"| {r['what']} | {r['against']} | — | — | — | failed: {r['error'].splitlines()[0]} |")
@@ -430,8 +525,10 @@ def markdown(result: dict) -> str:
                 note.append(f"first call (compilation{cache}) {r['first_call_s']:.1f} s")
             if "grad_sign_agreement" in r:
                 note.append(f"input-gradient signs agree on {100 * r['grad_sign_agreement']:.2f}% of pixels")
-            lines.append(f"| {r['what']} | {r['against']} | {r['with_s']:.4f} s | {r['without_s']:.4f} s | "
-                         f"{r['without_s'] / r['with_s']:.2f} | {'; '.join(note)} |")
+            lines.append(
+                f"| {r['what']} | {r['against']} | {r['with_s']:.4f} s | {r['without_s']:.4f} s | "
+                f"{r['without_s'] / r['with_s']:.2f} | {'; '.join(note)} |"
+            )
     return "\n".join(lines)
 
 
@@ -441,12 +538,14 @@ def unrolled_explanation(result: dict) -> str:
     pgd_step = rows["PGD-10"]["ours_s"] / 10
     unrolled_step = rows["unrolled-pgd10 (cost)"]["ours_s"] / 2  # the row times 2 steps
     defense = rows["reverse attack (inpaint, 10 steps)"]["ours_s"]  # the defense the unrolled attack runs
-    return (f"The unrolled attack: one step costs {unrolled_step / pgd_step:.0f}× a PGD step; running the defense once "
-            f"(the 10-step inpainting reverse attack it differentiates through, row 3) already costs "
-            f"{defense / pgd_step:.0f}× a PGD step, and the exact gradient through those 10 steps (a double backward) "
-            f"{(unrolled_step - defense) / pgd_step:.0f}× more. No exact gradient through a 10-step reverse attack "
-            f"costs less than the reverse attack itself, so the ≤ 15× target cannot be met without attacking "
-            f"something else (fewer unrolled steps, or BPDA, which are other attacks).")
+    return (
+        f"The unrolled attack: one step costs {unrolled_step / pgd_step:.0f}× a PGD step; running the defense once "
+        f"(the 10-step inpainting reverse attack it differentiates through, row 3) already costs "
+        f"{defense / pgd_step:.0f}× a PGD step, and the exact gradient through those 10 steps (a double backward) "
+        f"{(unrolled_step - defense) / pgd_step:.0f}× more. No exact gradient through a 10-step reverse attack "
+        f"costs less than the reverse attack itself, so the ≤ 15× target cannot be met without attacking "
+        f"something else (fewer unrolled steps, or BPDA, which are other attacks)."
+    )
 
 
 def main() -> None:
@@ -473,8 +572,14 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     # an empty compilation cache: a compiled row's first call is then its whole compilation, not a cache hit
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="ssrbench-bench-inductor-")
-    result = {"batch": a.batch, "repeats": a.repeats, "environment": capture(DEV).model_dump(mode="json"),
-              "matmul_gflops": matmul_gflops(), "command": ["python", *sys.argv], "inductor_cache": "empty"}
+    result = {
+        "batch": a.batch,
+        "repeats": a.repeats,
+        "environment": capture(DEV).model_dump(mode="json"),
+        "matmul_gflops": matmul_gflops(),
+        "command": ["python", *sys.argv],
+        "inductor_cache": "empty",
+    }
     if DEV.type == "cuda":
         result["matmul_bf16_gflops"] = matmul_gflops(torch.bfloat16)
     result["rows"] = attack_rows(a.batch, a.repeats) + training_rows(a.repeats, a.train_steps)

@@ -48,34 +48,61 @@ def main() -> None:
 
     data = load_cifar10(a.data_dir, download=False)
     q = PRESETS["quick"]
-    preset = q.model_copy(update={
-        "train_images": a.train_images, "eval_images": a.eval_images,
-        **({"epochs_multitask": a.epochs, "epochs_head": a.epochs} if a.epochs else {}),
-    })
+    preset = q.model_copy(
+        update={
+            "train_images": a.train_images,
+            "eval_images": a.eval_images,
+            **({"epochs_multitask": a.epochs, "epochs_head": a.epochs} if a.epochs else {}),
+        }
+    )
     cache = ModelCache(Path(tempfile.mkdtemp(prefix="jigsaw-options-")))
     base = load_task_config("jigsaw")
     inpaint = load_task_config("inpaint")
     fgsm = [load_attack_config("fgsm")]
     rows = []
     with Reporter(quiet=True) as reporter:
-        ref = run(RunSpec(tasks=[inpaint], attacks=fgsm, modes=["multitask"], preset_name="quick", preset=preset),
-                  data, device=torch.device(a.device), cache=cache, reporter=reporter, command=[])
+        ref = run(
+            RunSpec(tasks=[inpaint], attacks=fgsm, modes=["multitask"], preset_name="quick", preset=preset),
+            data,
+            device=torch.device(a.device),
+            cache=cache,
+            reporter=reporter,
+            command=[],
+        )
         inpaint_s = ref.training[0].seconds
         for name in a.variants.split(","):
             params = {**base.params, **VARIANTS[name]}
             cfg = base.model_copy(update={"params": params, "name": f"jigsaw[{name}]"})
-            board = run(RunSpec(tasks=[cfg], attacks=fgsm, modes=["multitask", "classifier-first"], preset_name="quick",
-                                preset=preset), data, device=torch.device(a.device), cache=cache, reporter=reporter,
-                        command=[])
+            board = run(
+                RunSpec(
+                    tasks=[cfg],
+                    attacks=fgsm,
+                    modes=["multitask", "classifier-first"],
+                    preset_name="quick",
+                    preset=preset,
+                ),
+                data,
+                device=torch.device(a.device),
+                cache=cache,
+                reporter=reporter,
+                command=[],
+            )
             mt = next(r for r in board.training if r.stage.startswith("multitask"))
             rows.append((name, mt.seconds / inpaint_s, {c.mode: c for c in board.cells}, params["permutations"]))
-    print(f"device {a.device}, train images {a.train_images or 'all'}, multitask epochs {preset.epochs_multitask}, "
-          f"head epochs {preset.epochs_head}, eval images {a.eval_images}; chance = 1 / permutations")
-    print(f"{'variant':12} {'MT step vs inpaint':>18} {'MT clean':>9} {'MT perm acc':>12} {'CF perm acc':>12} {'chance':>7}")
+    print(
+        f"device {a.device}, train images {a.train_images or 'all'}, multitask epochs {preset.epochs_multitask}, "
+        f"head epochs {preset.epochs_head}, eval images {a.eval_images}; chance = 1 / permutations"
+    )
+    print(
+        f"{'variant':12} {'MT step vs inpaint':>18} {'MT clean':>9} {'MT perm acc':>12} "
+        f"{'CF perm acc':>12} {'chance':>7}"
+    )
     for name, ratio, cells, perms in rows:
         mt, cf = cells["multitask"], cells["classifier-first"]
-        print(f"{name:12} {ratio:18.2f} {mt.clean.percent:9.2f} {mt.pretext.clean:12.3f} {cf.pretext.clean:12.3f} "
-              f"{1 / perms:7.3f}")
+        print(
+            f"{name:12} {ratio:18.2f} {mt.clean.percent:9.2f} {mt.pretext.clean:12.3f} {cf.pretext.clean:12.3f} "
+            f"{1 / perms:7.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ MODES_ = ("multitask", "classifier-first")
 
 
 def _batched(fn, x, y, bs):
-    return torch.cat([fn(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)])
+    return torch.cat([fn(x[i : i + bs], y[i : i + bs]) for i in range(0, len(x), bs)])
 
 
 def main() -> None:
@@ -57,8 +57,9 @@ def main() -> None:
     y = data.test_y[:n]
     bs = preset.eval_batch_size
     reporter = Reporter(quiet=True)
-    ctx = TrainContext(data=data, preset=preset, device=torch.device("cpu"), seed=0, cache=ModelCache(a.cache_dir),
-                       reporter=reporter)
+    ctx = TrainContext(
+        data=data, preset=preset, device=torch.device("cpu"), seed=0, cache=ModelCache(a.cache_dir), reporter=reporter
+    )
     tcfg = load_task_config("inpaint")
     task = TASKS.get(tcfg.task)(tcfg.params)
     t0 = time.perf_counter()
@@ -66,13 +67,31 @@ def main() -> None:
     eps8 = 8 / 255
     settings = [(f"FGSM eps {e}/255", "fgsm", {"eps": e / 255}) for e in (2, 4, 8, 16)]
     settings += [
-        ("PGD-2 eps 8/255, step eps/2, no random start (ssrbench pgd2)", "pgd",
-         {"eps": eps8, "step_size": eps8 / 2, "steps": 2, "random_start": False}),
-        ("PGD-2 eps 8/255, step eps/2, random start", "pgd", {"eps": eps8, "step_size": eps8 / 2, "steps": 2, "random_start": True}),
-        ("PGD-2 eps 8/255, step eps, no random start", "pgd", {"eps": eps8, "step_size": eps8, "steps": 2, "random_start": False}),
-        ("PGD-2 eps 8/255, step eps, random start", "pgd", {"eps": eps8, "step_size": eps8, "steps": 2, "random_start": True}),
-        ("PGD-2 eps 16/255, step eps/2, no random start", "pgd",
-         {"eps": 2 * eps8, "step_size": eps8, "steps": 2, "random_start": False}),
+        (
+            "PGD-2 eps 8/255, step eps/2, no random start (ssrbench pgd2)",
+            "pgd",
+            {"eps": eps8, "step_size": eps8 / 2, "steps": 2, "random_start": False},
+        ),
+        (
+            "PGD-2 eps 8/255, step eps/2, random start",
+            "pgd",
+            {"eps": eps8, "step_size": eps8 / 2, "steps": 2, "random_start": True},
+        ),
+        (
+            "PGD-2 eps 8/255, step eps, no random start",
+            "pgd",
+            {"eps": eps8, "step_size": eps8, "steps": 2, "random_start": False},
+        ),
+        (
+            "PGD-2 eps 8/255, step eps, random start",
+            "pgd",
+            {"eps": eps8, "step_size": eps8, "steps": 2, "random_start": True},
+        ),
+        (
+            "PGD-2 eps 16/255, step eps/2, no random start",
+            "pgd",
+            {"eps": 2 * eps8, "step_size": eps8, "steps": 2, "random_start": False},
+        ),
     ]
     budgets = (4, 8, 16)
     adv: dict[tuple[str, str], float] = {}
@@ -94,8 +113,9 @@ def main() -> None:
         for b in budgets:
             cfg = ReverseConfig(eps=b / 255, step_size=b / 4 / 255, steps=10, random_start=False)
             c_rev = correct_flags(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x, y, bs), y, bs)
-            a_rev = correct_flags(model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x_fgsm, y, bs),
-                                  y, bs)
+            a_rev = correct_flags(
+                model, _batched(lambda xb, yb: reverse_attack(model, task, xb, cfg), x_fgsm, y, bs), y, bs
+            )
             rev[(mode, b)] = tuple(100 * v.mean() for v in (clean, c_rev, adv_acc, a_rev))
 
     print(f"seed preset models, first {n} test images, {time.perf_counter() - t0:.0f} s\n")
@@ -103,8 +123,10 @@ def main() -> None:
     print("| attack | multitask | classifier-first |")
     print("|---|---:|---:|")
     adv_column = 2  # Table I's columns: Clean, Clean+Rev, Adv, Adv+Rev
-    mt_fgsm, cf_fgsm, mt_pgd2 = (report_row(m, a).values[adv_column] for m, a in
-                                 (("multitask", "fgsm"), ("classifier-first", "fgsm"), ("multitask", "pgd2")))
+    mt_fgsm, cf_fgsm, mt_pgd2 = (
+        report_row(m, a).values[adv_column]
+        for m, a in (("multitask", "fgsm"), ("classifier-first", "fgsm"), ("multitask", "pgd2"))
+    )
     print(f"| *report: FGSM* | *{mt_fgsm:.2f}* | *{cf_fgsm:.2f}* |")
     print(f"| *report: PGD 2 iters* | *{mt_pgd2:.2f}* | – |")
     for label, _, _ in settings:

@@ -29,9 +29,14 @@ for source, target in (("README.md", "index.md"), ("CONTRIBUTING.md", "contribut
         out.write(for_the_site((REPO / source).read_text(encoding="utf-8")))
 
 files = sorted((REPO / "leaderboards").rglob("*.json"))
-index = ["# Every committed leaderboard", "",
-         "One page per file under `leaderboards/`, generated from it when the site is built.", "",
-         "| file | preset | cells | images | commit |", "|---|---|---:|---:|---|"]
+index = [
+    "# Every committed leaderboard",
+    "",
+    "One page per file under `leaderboards/`, generated from it when the site is built.",
+    "",
+    "| file | preset | cells | images | commit |",
+    "|---|---|---:|---:|---|",
+]
 for f in files:
     rel = f.relative_to(REPO).as_posix()  # leaderboards/quick.json
     name = f.relative_to(REPO / "leaderboards").with_suffix("").as_posix()  # quick, quick-seeds/seed0
@@ -40,8 +45,10 @@ for f in files:
         out.write(f.read_bytes())
     with mkdocs_gen_files.open(f"results/files/{name}.md", "w") as out:
         out.write("---\nhide: [toc]\n---\n\n" + page(board, rel, json_link=f"{Path(name).name}.json"))  # wide tables
-    index.append(f"| [{rel}]({name}.md) | {board.preset} | {len(board.cells)} | {board.dataset.eval_images} | "
-                 f"`{(board.git_commit or 'unknown')[:7]}` |")
+    index.append(
+        f"| [{rel}]({name}.md) | {board.preset} | {len(board.cells)} | {board.dataset.eval_images} | "
+        f"`{(board.git_commit or 'unknown')[:7]}` |"
+    )
 with mkdocs_gen_files.open("results/files/index.md", "w") as out:
     out.write("\n".join(index) + "\n")
 

@@ -34,7 +34,7 @@ class LinfBudget(BaseModel):
     random_start: bool = False
 
     @model_validator(mode="after")
-    def _step_reaches_somewhere(self) -> "LinfBudget":
+    def _step_reaches_somewhere(self) -> LinfBudget:
         if self.eps > 0 and self.steps > 0 and self.step_size == 0:
             raise ValueError("step_size must be > 0 when eps > 0 and steps > 0")
         return self
@@ -56,6 +56,6 @@ class ThreatModel(BaseModel):
     steps: int = Field(1, ge=0)
     probe: bool = False
 
-    def at_most(self, other: "ThreatModel") -> bool:
+    def at_most(self, other: ThreatModel) -> bool:
         """Same norm, and no more budget or steps than ``other``."""
         return self.norm == other.norm and self.eps <= other.eps and self.steps <= other.steps

@@ -21,8 +21,11 @@ from .presets import PRESETS, preset_fields
 from .pretext.base import TASKS
 from .training.modes import MODES
 
-BACKBONE_CAPTION = ("any other timm model name works too, adapted to 32x32 (see timm.list_models()): " + SPATIAL_ONLY
-                    + "; `ssrbench run` checks it before any work")
+BACKBONE_CAPTION = (
+    "any other timm model name works too, adapted to 32x32 (see timm.list_models()): "
+    + SPATIAL_ONLY
+    + "; `ssrbench run` checks it before any work"
+)
 
 SECTIONS = ("tasks", "attacks", "modes", "backbones", "datasets", "presets")
 ERROR = Text("error", style="red")
@@ -60,8 +63,15 @@ def tasks_table(config_dirs: list[Path] | None = None) -> Table:
             continue
         cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
         r = cfg.reverse
-        _row(t, name, cfg.task, cls.version, f"{origin.distribution} {origin.version}",
-                  f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255", config)
+        _row(
+            t,
+            name,
+            cfg.task,
+            cls.version,
+            f"{origin.distribution} {origin.version}",
+            f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255",
+            config,
+        )
     return t
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -87,8 +88,11 @@ def _folders(kind: Folder, extra: list[Path] | None) -> list[tuple[Path, str]]:
     user = lambda d: Path(d) / kind if (Path(d) / kind).is_dir() else Path(d)  # noqa: E731
     found = [(user(d), "--config-dir") for d in extra or []]
     found += [(user(d), CONFIG_DIRS_ENV) for d in filter(None, os.environ.get(CONFIG_DIRS_ENV, "").split(os.pathsep))]
-    found += [(f.path / kind, f"{f.origin.distribution} {f.origin.version}") for f in CONFIG_FOLDERS.folders()
-              if (f.path / kind).is_dir()]
+    found += [
+        (f.path / kind, f"{f.origin.distribution} {f.origin.version}")
+        for f in CONFIG_FOLDERS.folders()
+        if (f.path / kind).is_dir()
+    ]
     found.append((builtin_config_dir(kind), BUILTIN_DIST))
     return found
 
@@ -126,8 +130,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
-                          f"{exc.start}); TOML files must be saved as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}); TOML files must be saved as UTF-8"
+        ) from None
 
 
 def _validate_params(where: str, schema: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
@@ -146,8 +152,9 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _resolve(folder: Folder, chain: list[NamedFile], candidates: dict[str, list[NamedFile]], registry,
-             kind_field: str) -> tuple[dict[str, Any], list[NamedFile]]:
+def _resolve(
+    folder: Folder, chain: list[NamedFile], candidates: dict[str, list[NamedFile]], registry, kind_field: str
+) -> tuple[dict[str, Any], list[NamedFile]]:
     """The raw content of ``chain[-1]`` with its ``extends`` applied; returns it and the whole chain."""
     nf = chain[-1]
     raw = read_toml(nf.path)
@@ -158,14 +165,16 @@ def _resolve(folder: Folder, chain: list[NamedFile], candidates: dict[str, list[
         raise ConfigError(f"{nf.path}: extends must be the name of another {folder[:-1]} config, got {parent!r}")
     options = candidates.get(parent, [])
     if parent == nf.path.stem:  # a file extending the config it shadows: the next file of that name
-        options = options[[o.path for o in options].index(nf.path) + 1:]
+        options = options[[o.path for o in options].index(nf.path) + 1 :]
     if options:
         if any(c.path == options[0].path for c in chain):
             circle = " -> ".join(f"{c.path.stem} ({c.path})" for c in [*chain, options[0]])
             raise ConfigError(f"{chain[0].path}: extends goes round in a circle: {circle}")
         if len(chain) >= MAX_EXTENDS:  # checked before the next file is read: no RecursionError, whatever the depth
-            raise ConfigError(f"{chain[0].path}: extends goes more than {MAX_EXTENDS} files deep ({nf.path} "
-                              f"extends {parent!r}); a config may build on at most {MAX_EXTENDS - 1} others")
+            raise ConfigError(
+                f"{chain[0].path}: extends goes more than {MAX_EXTENDS} files deep ({nf.path} "
+                f"extends {parent!r}); a config may build on at most {MAX_EXTENDS - 1} others"
+            )
         base, chain = _resolve(folder, [*chain, options[0]], candidates, registry, kind_field)
     elif parent in registry:  # a registered kind without a file: its defaults
         base = {kind_field: parent}
@@ -174,8 +183,14 @@ def _resolve(folder: Folder, chain: list[NamedFile], candidates: dict[str, list[
     return _merge(base, raw), chain
 
 
-def _load_named(folder: Folder, name: str, extra_dirs: list[Path] | None, registry,
-                schema: type[TaskConfig] | type[AttackConfig], kind_field: str):
+def _load_named(
+    folder: Folder,
+    name: str,
+    extra_dirs: list[Path] | None,
+    registry,
+    schema: type[TaskConfig] | type[AttackConfig],
+    kind_field: str,
+):
     """A named config file, or -- for a registered kind without a file -- that kind with its defaults."""
     candidates = _candidates(folder, extra_dirs)
     if name in candidates:
@@ -189,8 +204,10 @@ def _load_named(folder: Folder, name: str, extra_dirs: list[Path] | None, regist
         raise registry.missing(name, candidates, kind=folder[:-1])
     reserved = [k for k in _SET_BY_LOADER if k in raw]
     if reserved:
-        raise ConfigError(f"{where}: {', '.join(reserved)} cannot be set in a config file "
-                          "(the name is the file's name; the source is where it was found)")
+        raise ConfigError(
+            f"{where}: {', '.join(reserved)} cannot be set in a config file "
+            "(the name is the file's name; the source is where it was found)"
+        )
     try:
         cfg = schema(name=name, source=source, **raw)
     except ValidationError as exc:
@@ -234,6 +251,3 @@ def shadowed_builtins(configs: Iterable[TaskConfig | AttackConfig]) -> list[str]
             kind = "task" if isinstance(cfg, TaskConfig) else "attack"
             notices.append(f"{kind} config {cfg.name!r} comes from {cfg.source}, which shadows {hidden}")
     return notices
-
-
-

@@ -60,12 +60,15 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 # What a CIFAR batch pickle may name: numpy's array and scalar reconstruction, nothing else. The
 # builtin containers, strings, bytes and numbers need no global at all.
-_SAFE_GLOBALS = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")} | {
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+_SAFE_GLOBALS = (
+    {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")}
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+)
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -73,7 +76,9 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _SAFE_GLOBALS:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays and plain data are allowed)")
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name} (only numpy arrays and plain data are allowed)"
+            )
         return super().find_class(module, name)
 
 
@@ -89,8 +94,10 @@ def _read_batch(path: Path, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray
     except Exception as exc:  # noqa: BLE001 - a hostile or broken pickle can fail in any way; all are refused
         raise DataFormatError(f"{path}: not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from exc
     if not isinstance(d, dict) or "data" not in d or "labels" not in d:
-        raise DataFormatError(f"{path}: not a CIFAR-10 batch (expected a dict with 'data' and 'labels', got "
-                              f"{type(d).__name__}); re-create it in torchvision's python layout")
+        raise DataFormatError(
+            f"{path}: not a CIFAR-10 batch (expected a dict with 'data' and 'labels', got "
+            f"{type(d).__name__}); re-create it in torchvision's python layout"
+        )
     try:
         x = np.asarray(d["data"])
         y = np.asarray(d["labels"])

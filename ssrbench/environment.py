@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -36,15 +36,19 @@ def resolve_device(name: str | None) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"--device {name!r} is not a device name; available here: "
-                         f"{', '.join(available_devices())}") from None
+        raise ValueError(
+            f"--device {name!r} is not a device name; available here: {', '.join(available_devices())}"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {name!r}: ssrbench runs on the CPU or CUDA, not {dev.type}; available here: "
-                         f"{', '.join(available_devices())}")
-    if dev.index is not None and (dev.type == "cpu" and dev.index != 0 or
-                                  dev.type == "cuda" and dev.index >= torch.cuda.device_count()):
+        raise ValueError(
+            f"--device {name!r}: ssrbench runs on the CPU or CUDA, not {dev.type}; available here: "
+            f"{', '.join(available_devices())}"
+        )
+    if dev.index is not None and (
+        dev.type == "cpu" and dev.index != 0 or dev.type == "cuda" and dev.index >= torch.cuda.device_count()
+    ):
         raise ValueError(f"--device {name!r}: no such device here; available: {', '.join(available_devices())}")
     return dev
 
@@ -62,11 +66,18 @@ def _cpu_name() -> str:
 
 def capture(device: torch.device) -> Environment:
     return Environment(
-        python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
-        torchvision=_v("torchvision"), timm=_v("timm"), numpy=_v("numpy"), pydantic=_v("pydantic"),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        torch=torch.__version__,
+        torchvision=_v("torchvision"),
+        timm=_v("timm"),
+        numpy=_v("numpy"),
+        pydantic=_v("pydantic"),
         device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
-        threads=torch.get_num_threads(), cpu_count=os.cpu_count(), cpu_capability=cpu_capability(),
+        threads=torch.get_num_threads(),
+        cpu_count=os.cpu_count(),
+        cpu_capability=cpu_capability(),
         deterministic=torch.are_deterministic_algorithms_enabled(),
     )
 
@@ -82,8 +93,14 @@ def cpu_capability() -> str | None:
 def trained_on(device: torch.device) -> dict:
     """What a training stage ran on: its weights depend on it (kernels round differently)."""
     env = capture(device)
-    return {"device": env.device, "device_name": env.device_name, "cpu_capability": env.cpu_capability,
-            "torch": env.torch, "threads": env.threads, "deterministic": env.deterministic}
+    return {
+        "device": env.device,
+        "device_name": env.device_name,
+        "cpu_capability": env.cpu_capability,
+        "torch": env.torch,
+        "threads": env.threads,
+        "deterministic": env.deterministic,
+    }
 
 
 @contextmanager
@@ -118,9 +135,21 @@ def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None, None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                 *(f":(top,exclude){p}" for p in OUTPUT_PATHS)], cwd=where,
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":/",
+                *(f":(top,exclude){p}" for p in OUTPUT_PATHS),
+            ],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from pydantic import ValidationError
 
@@ -51,8 +51,11 @@ def first_problem(exc: ValidationError) -> tuple[tuple, str, str]:
     errors = exc.errors()
     err = errors[0] if errors else {"loc": (), "msg": str(exc), "type": "value_error"}
     value = err.get("input")
-    got = (f" (got {shown(value)})" if err["type"] != "value_error" and "input" in err
-           and not isinstance(value, (dict, list)) else "")
+    got = (
+        f" (got {shown(value)})"
+        if err["type"] != "value_error" and "input" in err and not isinstance(value, (dict, list))
+        else ""
+    )
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
     return tuple(err["loc"]), err["msg"].removeprefix("Value error, "), got + more
 
@@ -82,8 +85,9 @@ def _raise_terminated(_signum, _frame) -> None:
 def sigterm_raises() -> Iterator[None]:
     """Within this block SIGTERM raises ``Terminated`` (a KeyboardInterrupt), so cleanup runs -- in the main
     thread, and only where SIGTERM still has Python's default (an embedding program's own handler is kept)."""
-    installed = threading.current_thread() is threading.main_thread() \
-        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    installed = (
+        threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
     if installed:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -11,9 +11,10 @@ import math
 import time
 import warnings
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -28,7 +29,6 @@ from .environment import exact_fp32
 from .models.ssr_model import SSRModel
 from .pretext.base import PretextTask
 from .progress import Reporter
-
 
 DRAWS = 5  # fresh draws of a randomised defense's prediction, all of which must be correct in (c)
 FIXED_SEED = 0  # the fixed draw of (a): one seed, so the fixed defense is the same function for every attack
@@ -81,16 +81,21 @@ GATE_IMAGES = 1000  # clean training images that fix the detection gate's thresh
 GATE_FPR = 0.05
 
 
-def gate_threshold(model: SSRModel, task: PretextTask, x_train: torch.Tensor, *, batch_size: int,
-                   seed: int) -> tuple[float, float]:
+def gate_threshold(
+    model: SSRModel, task: PretextTask, x_train: torch.Tensor, *, batch_size: int, seed: int
+) -> tuple[float, float]:
     """The detection gate's threshold: the pretext score (``gate_score``) that flags ``GATE_FPR`` of clean
     *training* images; and the share of them it does flag (0 on a discrete score whose top value is
     that common: such a gate cannot fire)."""
     dev = next(model.parameters()).device
     gen = _seeded(seed, "gate", dev)
     with exact_fp32():
-        scores = np.concatenate([gate_score(task, model, pixels(x_train[i:i + batch_size], dev), gen).cpu().numpy()
-                                 for i in range(0, len(x_train), batch_size)])
+        scores = np.concatenate(
+            [
+                gate_score(task, model, pixels(x_train[i : i + batch_size], dev), gen).cpu().numpy()
+                for i in range(0, len(x_train), batch_size)
+            ]
+        )
     threshold = threshold_at(scores, GATE_FPR)
     return threshold, float((scores > threshold).mean())
 
@@ -100,8 +105,9 @@ def _pinned(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.pin_memory() if device.type == "cuda" and not x.is_pinned() else x
 
 
-def _all_draws(model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray,
-               generator: torch.Generator) -> np.ndarray:
+def _all_draws(
+    model: nn.Module, defense: Defense, x: torch.Tensor, y: torch.Tensor, first: np.ndarray, generator: torch.Generator
+) -> np.ndarray:
     """Correct in the first draw (already made) and in DRAWS - 1 more fresh draws of the defense."""
     ok = first.copy()
     for _ in range(DRAWS - 1):
@@ -113,7 +119,9 @@ def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
 
 
-def _per_attack(seed: int, purpose: str, attacks: dict[str, Attack], device: torch.device) -> dict[str, torch.Generator]:
+def _per_attack(
+    seed: int, purpose: str, attacks: dict[str, Attack], device: torch.device
+) -> dict[str, torch.Generator]:
     """One stream per attack for one purpose (``purpose/attack``), so a cell's draws never depend on the others'."""
     return {name: _seeded(seed, f"{purpose}/{name}", device) for name in attacks}
 
@@ -129,8 +137,12 @@ def correct_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
     if model.training:
         raise RuntimeError("correct_flags() needs the model in eval mode")
     dev = next(model.parameters()).device
-    return np.concatenate([_correct(model, x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev))
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [
+            _correct(model, x[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev))
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def _pretext(task: PretextTask, model: SSRModel, x: torch.Tensor, generator: torch.Generator) -> np.ndarray:
@@ -147,10 +159,22 @@ class KeptBatches(Protocol):
     def save(self, state: dict[str, Any]) -> None: ...
 
 
-def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
-             x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-             description: str, gate: float | None = None, kept: KeptBatches | None = None,
-             base: nn.Module | None = None) -> Outcome:
+def evaluate(
+    model: SSRModel,
+    task: PretextTask,
+    attacks: dict[str, Attack],
+    reverse: ReverseConfig,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    *,
+    batch_size: int,
+    seed: int,
+    reporter: Reporter,
+    description: str,
+    gate: float | None = None,
+    kept: KeptBatches | None = None,
+    base: nn.Module | None = None,
+) -> Outcome:
     """``x_all`` are uint8 test images; every attack sees the same images in the same order. ``gate`` is the
     detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense. With
     ``kept``, every finished batch is kept there and a kept evaluation continues after its last one; every
@@ -163,13 +187,39 @@ def evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], rev
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     with exact_fp32():
-        return _evaluate(model, task, attacks, reverse, x_all, y_all, batch_size=batch_size, seed=seed,
-                         reporter=reporter, description=description, gate=gate, kept=kept, base=base)
+        return _evaluate(
+            model,
+            task,
+            attacks,
+            reverse,
+            x_all,
+            y_all,
+            batch_size=batch_size,
+            seed=seed,
+            reporter=reporter,
+            description=description,
+            gate=gate,
+            kept=kept,
+            base=base,
+        )
 
 
-def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], reverse: ReverseConfig,
-              x_all: torch.Tensor, y_all: torch.Tensor, *, batch_size: int, seed: int, reporter: Reporter,
-              description: str, gate: float | None, kept: KeptBatches | None, base: nn.Module | None) -> Outcome:
+def _evaluate(
+    model: SSRModel,
+    task: PretextTask,
+    attacks: dict[str, Attack],
+    reverse: ReverseConfig,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    *,
+    batch_size: int,
+    seed: int,
+    reporter: Reporter,
+    description: str,
+    gate: float | None,
+    kept: KeptBatches | None,
+    base: nn.Module | None,
+) -> Outcome:
     dev = next(model.parameters()).device
     x_all = _pinned(x_all, dev)
     # one stream per attack (and one for the clean images), so that adding an attack never changes the
@@ -194,30 +244,60 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
     base_gens = {name: _seeded(seed, name, dev) for name in blind}  # the streams classifier-first attacks the base with
     base_rev_gens = _per_attack(seed, "from-base/reverse", blind, dev)
     base_redraw_gens = _per_attack(seed, "from-base/redraw", blind, dev) if randomised else {}
-    expected = {name: {"adv", "adv_rev", *(("adv_rev_fixed", "adv_rev_all") if randomised else ()),
-                       *(("to_base",) if base is not None else ()), *(("from_base",) if name in blind else ()),
-                       *(("from_base_all",) if name in blind and randomised else ())} for name in attacks}
+    expected = {
+        name: {
+            "adv",
+            "adv_rev",
+            *(("adv_rev_fixed", "adv_rev_all") if randomised else ()),
+            *(("to_base",) if base is not None else ()),
+            *(("from_base",) if name in blind else ()),
+            *(("from_base_all",) if name in blind and randomised else ()),
+        }
+        for name in attacks
+    }
     clean, clean_rev, pre_clean = [], [], []
     outs = {name: AttackOutcome() for name in attacks}
     t_clean = {"classify": 0.0, "reverse": 0.0}
     defense_passes, defense_seconds = 0, 0.0
     n = len(x_all)
-    streams = {"reverse": rev_gen, "pretext": pre_gen, "redraw": redraw_gen,
-               **{f"{purpose}/{name}": g for purpose, table in (("attack", gens), ("reverse", rev_gens),
-                  ("pretext", pre_gens), ("redraw", redraw_gens), ("fixed", fixed_gens), ("base-attack", base_gens),
-                  ("from-base/reverse", base_rev_gens), ("from-base/redraw", base_redraw_gens))
-                  for name, g in table.items()}}
+    streams = {
+        "reverse": rev_gen,
+        "pretext": pre_gen,
+        "redraw": redraw_gen,
+        **{
+            f"{purpose}/{name}": g
+            for purpose, table in (
+                ("attack", gens),
+                ("reverse", rev_gens),
+                ("pretext", pre_gens),
+                ("redraw", redraw_gens),
+                ("fixed", fixed_gens),
+                ("base-attack", base_gens),
+                ("from-base/reverse", base_rev_gens),
+                ("from-base/redraw", base_redraw_gens),
+            )
+            for name, g in table.items()
+        },
+    }
     streams = {k: g for k, g in streams.items() if g is not None}
-    lists = {"clean": clean, "clean_rev": clean_rev, "pretext_clean": pre_clean, "clean_fixed": clean_fixed,
-             "clean_all": clean_all}
+    lists = {
+        "clean": clean,
+        "clean_rev": clean_rev,
+        "pretext_clean": pre_clean,
+        "clean_fixed": clean_fixed,
+        "clean_all": clean_all,
+    }
     lists = {k: v for k, v in lists.items() if v is not None}
     start = 0
     if kept is not None and (saved := kept.load()) is not None:
         try:
             start = _check_kept(saved, n, batch_size, streams, lists, outs, expected)
         except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:  # checked before anything is set
-            warnings.warn(f"{description}: its kept batches do not fit this evaluation ({type(exc).__name__}: "
-                          f"{str(exc)[:200]}); evaluating from the first image")
+            warnings.warn(
+                f"{description}: its kept batches do not fit this evaluation ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); evaluating from the first image",
+                stacklevel=1,
+            )
         else:
             _restore(saved, streams, lists, outs)
             t_clean.update(saved["seconds_clean"])
@@ -225,8 +305,8 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
             reporter.log(f"{description}: resumed after {start}/{n} images")
     with reporter.bar(description, n, unit="images", done=start) as advance:
         for i in range(start, n, batch_size):
-            x = pixels(x_all[i:i + batch_size], dev)
-            y = y_all[i:i + batch_size].to(dev)
+            x = pixels(x_all[i : i + batch_size], dev)
+            y = y_all[i : i + batch_size].to(dev)
             t0 = time.perf_counter()
             clean.append(_correct(model, x, y))
             pre_clean.append(_pretext(task, model, x, pre_gen))
@@ -269,19 +349,29 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
                     o.to_base.append(_correct(base, x_adv, y))
                     if name in blind:
                         x_base = attack(base, x, y, base_gens[name])
-                        o.from_base.append(_correct(model, reverse_attack(model, task, x_base, reverse,
-                                                                          base_rev_gens[name]), y))
+                        o.from_base.append(
+                            _correct(model, reverse_attack(model, task, x_base, reverse, base_rev_gens[name]), y)
+                        )
                         if randomised:
-                            o.from_base_all.append(_all_draws(model, defense, x_base, y, o.from_base[-1],
-                                                              base_redraw_gens[name]))
+                            o.from_base_all.append(
+                                _all_draws(model, defense, x_base, y, o.from_base[-1], base_redraw_gens[name])
+                            )
                     o.seconds["transfer"] = o.seconds.get("transfer", 0.0) + time.perf_counter() - t0
             if kept is not None:
                 kept.save(_state(i + len(x), streams, lists, outs, t_clean, defense_passes, defense_seconds))
             advance(len(x))
         for name, o in outs.items():  # a result line per model x attack in a plain log
             advance(0, attack_line(name, o, clean, clean_rev), milestone=True)
-    out = Outcome(np.concatenate(clean), np.concatenate(clean_rev), np.concatenate(pre_clean), outs, t_clean,
-                  defense_passes=defense_passes, defense_seconds=defense_seconds, resumed_after=start)
+    out = Outcome(
+        np.concatenate(clean),
+        np.concatenate(clean_rev),
+        np.concatenate(pre_clean),
+        outs,
+        t_clean,
+        defense_passes=defense_passes,
+        defense_seconds=defense_seconds,
+        resumed_after=start,
+    )
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)
     return out
@@ -290,8 +380,7 @@ def _evaluate(model: SSRModel, task: PretextTask, attacks: dict[str, Attack], re
 def attack_line(name: str, o: AttackOutcome, clean: list[np.ndarray], clean_rev: list[np.ndarray]) -> str:
     """``pgd2: adv 12.5%, adv+rev 31.2% (clean 80.0%, clean+rev 78.1%)``: one attack's accuracies."""
     acc = lambda parts: f"{100 * float(np.concatenate(parts).mean()):.1f}%" if parts else "-"  # noqa: E731
-    return (f"{name}: adv {acc(o.adv)}, adv+rev {acc(o.adv_rev)} "
-            f"(clean {acc(clean)}, clean+rev {acc(clean_rev)})")
+    return f"{name}: adv {acc(o.adv)}, adv+rev {acc(o.adv_rev)} (clean {acc(clean)}, clean+rev {acc(clean_rev)})"
 
 
 _FLAGS = ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "to_base", "from_base", "from_base_all")  # correct or not
@@ -302,16 +391,33 @@ def _joined(parts: list[np.ndarray]) -> torch.Tensor | None:
     return torch.from_numpy(np.concatenate(parts)) if parts else None
 
 
-def _state(done: int, streams: dict[str, torch.Generator], lists: dict[str, list], outs: dict[str, AttackOutcome],
-           t_clean: dict[str, float], passes: int, seconds: float) -> dict[str, Any]:
+def _state(
+    done: int,
+    streams: dict[str, torch.Generator],
+    lists: dict[str, list],
+    outs: dict[str, AttackOutcome],
+    t_clean: dict[str, float],
+    passes: int,
+    seconds: float,
+) -> dict[str, Any]:
     """Everything the rest of an evaluation depends on after ``done`` images: its per-image results so far,
     its timings and the state of every stream it draws from (tensors and numbers only: loaded weights-only)."""
-    return {"done": done, "streams": {k: g.get_state() for k, g in streams.items()},
-            "lists": {k: _joined(v) for k, v in lists.items()},
-            "attacks": {name: {"arrays": {f: _joined(getattr(o, f)) for f in _FLAGS + _SCORES},
-                               "seconds": dict(o.seconds), "zero_grad": [float(z) for z in o.zero_grad]}
-                        for name, o in outs.items()},
-            "seconds_clean": dict(t_clean), "defense_passes": int(passes), "defense_seconds": float(seconds)}
+    return {
+        "done": done,
+        "streams": {k: g.get_state() for k, g in streams.items()},
+        "lists": {k: _joined(v) for k, v in lists.items()},
+        "attacks": {
+            name: {
+                "arrays": {f: _joined(getattr(o, f)) for f in _FLAGS + _SCORES},
+                "seconds": dict(o.seconds),
+                "zero_grad": [float(z) for z in o.zero_grad],
+            }
+            for name, o in outs.items()
+        },
+        "seconds_clean": dict(t_clean),
+        "defense_passes": int(passes),
+        "defense_seconds": float(seconds),
+    }
 
 
 def _check_array(value: Any, done: int, dtype: torch.dtype, what: str) -> None:
@@ -325,8 +431,15 @@ def _amount(v: Any) -> bool:
     return isinstance(v, float) and math.isfinite(v) and v >= 0
 
 
-def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[str, torch.Generator],
-                lists: dict[str, list], outs: dict[str, AttackOutcome], expected: dict[str, set[str]]) -> int:
+def _check_kept(
+    saved: dict[str, Any],
+    n: int,
+    batch_size: int,
+    streams: dict[str, torch.Generator],
+    lists: dict[str, list],
+    outs: dict[str, AttackOutcome],
+    expected: dict[str, set[str]],
+) -> int:
     """The number of images a kept evaluation finished, once every part of it is checked to fit this one
     (nothing is set here: a misfit leaves the evaluation as it was)."""
     done = saved["done"]
@@ -350,15 +463,17 @@ def _check_kept(saved: dict[str, Any], n: int, batch_size: int, streams: dict[st
         if not all(_amount(v) for v in [*kept["seconds"].values(), *kept["zero_grad"]]):
             raise ValueError(f"{name}: its timings are not numbers")
     if set(saved["seconds_clean"]) != {"classify", "reverse"} or not all(
-            _amount(v) for v in [*saved["seconds_clean"].values(), saved["defense_seconds"]]):
+        _amount(v) for v in [*saved["seconds_clean"].values(), saved["defense_seconds"]]
+    ):
         raise ValueError("its clean timings are not numbers")
     if type(saved["defense_passes"]) is not int or saved["defense_passes"] < 0:
         raise ValueError("its pass count is not a number")
     return done
 
 
-def _restore(saved: dict[str, Any], streams: dict[str, torch.Generator], lists: dict[str, list],
-             outs: dict[str, AttackOutcome]) -> None:
+def _restore(
+    saved: dict[str, Any], streams: dict[str, torch.Generator], lists: dict[str, list], outs: dict[str, AttackOutcome]
+) -> None:
     """Set a checked kept evaluation (``_check_kept``) into this one's streams and results."""
     for name, g in streams.items():
         g.set_state(saved["streams"][name])

@@ -27,5 +27,7 @@ def require(extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(f"{what} need{'s' if not what.endswith('s') else ''} {module}, which is not installed: "
-                                f"pip install 'ssrbench[{extra}]'") from exc
+        raise MissingExtraError(
+            f"{what} need{'s' if not what.endswith('s') else ''} {module}, which is not installed: "
+            f"pip install 'ssrbench[{extra}]'"
+        ) from exc

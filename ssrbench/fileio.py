@@ -11,9 +11,10 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 from .errors import SSRBenchError
 
@@ -38,8 +39,13 @@ class UnreadableError(SSRBenchError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -86,7 +92,9 @@ def read_regular_file(path: Path | str, limit: int | None = None) -> bytes:
     ``MAX_READ_BYTES``): a reader can neither block nor read without end."""
     path = Path(path)
     limit = MAX_READ_BYTES if limit is None else limit
-    too_big = _refuse(path, f"larger than {limit} bytes, the most ssrbench reads of one file", "; is it the right file?")
+    too_big = _refuse(
+        path, f"larger than {limit} bytes, the most ssrbench reads of one file", "; is it the right file?"
+    )
     fd = _open_regular(path)
     try:
         if os.fstat(fd).st_size > limit:
@@ -116,6 +124,7 @@ def read_capped(stream: IO[bytes], what: str, limit: int | None = None) -> bytes
         raise UnreadableError(f"{what}: larger than {limit} bytes, the most ssrbench reads of one file")
     return data
 
+
 class DiskFullError(UnwritableError):
     """The disk (or quota) filled up while writing: not the input's fault, so exit 1; the file is untouched."""
 
@@ -127,8 +136,10 @@ FULL = (errno.ENOSPC, errno.EDQUOT)
 
 def _failed(path: Path, exc: OSError) -> UnwritableError:
     if exc.errno in FULL:
-        return DiskFullError(f"{path}: cannot write ({exc.strerror or exc}); the file there, if any, is untouched -- "
-                             f"free some space and run the same command again")
+        return DiskFullError(
+            f"{path}: cannot write ({exc.strerror or exc}); the file there, if any, is untouched -- "
+            f"free some space and run the same command again"
+        )
     return UnwritableError(f"{path}: cannot write ({exc.strerror or exc})")
 
 
@@ -199,8 +210,9 @@ def check_writable_dir(folder: Path | str, option: str, shown: Path | str | None
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise UnwritableError(f"{option} {shown}: cannot write there ({exc.strerror or exc}); choose a writable "
-                              f"path") from exc
+        raise UnwritableError(
+            f"{option} {shown}: cannot write there ({exc.strerror or exc}); choose a writable path"
+        ) from exc
 
 
 def sweep_stale_temps(folder: Path | str, name: str = "*") -> list[Path]:

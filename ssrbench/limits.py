@@ -28,7 +28,7 @@ MAX_BATCH_SIZE = 65_536
 def shown(value: Any, width: int = 40) -> str:
     """A value as an error message names it: its repr, shortened when a hostile one is pages long."""
     text = repr(value)
-    return text if len(text) <= width else f"{text[:width - 12]}...{text[-4:]} ({len(str(value))} characters)"
+    return text if len(text) <= width else f"{text[: width - 12]}...{text[-4:]} ({len(str(value))} characters)"
 
 
 def parse_number(value: Any) -> float:

@@ -5,7 +5,7 @@ A leaf below both ``defense`` and ``adversarial``: the algorithm, not an attack.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

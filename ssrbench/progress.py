@@ -14,8 +14,9 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Literal, TextIO, get_args
+from typing import Literal, TextIO, get_args
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -69,9 +70,17 @@ class Reporter:
     unstamped, to ``sink`` (which makes any mode but ``none`` plain: whoever reads the sink decides the
     form); ``clock`` and ``every`` rate-limit them (a fake clock in tests)."""
 
-    def __init__(self, console: Console | None = None, quiet: bool = False, *, mode: ProgressMode = "auto",
-                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
-                 every: float = PLAIN_EVERY_S, sink: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        console: Console | None = None,
+        quiet: bool = False,
+        *,
+        mode: ProgressMode = "auto",
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        every: float = PLAIN_EVERY_S,
+        sink: Callable[[str], None] | None = None,
+    ):
         if quiet or mode == "none":
             self.mode = "none"
         elif sink is not None:
@@ -86,12 +95,17 @@ class Reporter:
         self.clock, self.every, self.sink = clock, every, sink
         self._progress: Progress | None = None
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         if self.mode == "rich":
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
             )
             self._progress.__enter__()
         if self.mode != "none":  # a warning (an unreadable cache entry, retrained) is a line of the log like any other
@@ -110,8 +124,7 @@ class Reporter:
         self.log(f"warning: {message}", style="yellow")
 
     @contextmanager
-    def bar(self, description: str, total: int, *, unit: str = "", done: int = 0,
-            info: str = "") -> Iterator[Advance]:
+    def bar(self, description: str, total: int, *, unit: str = "", done: int = 0, info: str = "") -> Iterator[Advance]:
         """Yields ``advance(n=1, info="", *, milestone=False)``. ``done``: work finished before (a resumed
         stage), left out of the ETA; ``unit`` names the counted things in plain lines; ``milestone``: a
         plain line is written whatever the rate limit (rich shows it as the bar's info)."""
@@ -160,8 +173,11 @@ class _PlainBar:
         self.pending = False  # an update not written yet
 
     def __enter__(self) -> Advance:
-        start = f"started at {self._count()}" if self.done else "started" + (f", {self.total} {self.unit}"
-                                                                                 if self.unit else "")
+        start = (
+            f"started at {self._count()}"
+            if self.done
+            else "started" + (f", {self.total} {self.unit}" if self.unit else "")
+        )
         self._line(start + (f", {plain_text(self.info)}" if self.info else ""))
         return self.advance
 
@@ -170,8 +186,13 @@ class _PlainBar:
         if kind is None:
             self._line(f"done {self._count()}, took {elapsed}")
         else:
-            why = ("terminated" if issubclass(kind, Terminated) else "interrupted" if issubclass(kind, KeyboardInterrupt)
-                   else kind.__name__)
+            why = (
+                "terminated"
+                if issubclass(kind, Terminated)
+                else "interrupted"
+                if issubclass(kind, KeyboardInterrupt)
+                else kind.__name__
+            )
             self._line(f"stopped at {self._count()} after {elapsed} ({why})")
 
     def advance(self, n: int = 1, info: str = "", *, milestone: bool = False) -> None:
@@ -182,8 +203,18 @@ class _PlainBar:
         # a finished bar's last update is left to its end line
         due = self.pending and now - self.last >= self.r.every and self.done < self.total
         if milestone or due:
-            self._line(" | ".join(p for p in (plain_text(info), self._count(), f"elapsed {duration(now - self.t0)}",
-                                              f"ETA {self._eta(now)}") if p))
+            self._line(
+                " | ".join(
+                    p
+                    for p in (
+                        plain_text(info),
+                        self._count(),
+                        f"elapsed {duration(now - self.t0)}",
+                        f"ETA {self._eta(now)}",
+                    )
+                    if p
+                )
+            )
             self.last, self.pending = now, False
 
     def _count(self) -> str:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import difflib
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import SSRBenchError, UnknownNameError
 
 T = TypeVar("T")
 BUILTIN_DIST = "ssrbench"
-_ALL: list["Registry"] = []  # every registry made, wherever it is declared (for reset_all)
+_ALL: list[Registry] = []  # every registry made, wherever it is declared (for reset_all)
 
 
 class PluginWarning(UserWarning):
@@ -35,11 +36,12 @@ class DuplicateNameError(SSRBenchError):
 class SkippedPluginError(UnknownNameError):
     """The name is installed, but its plugin was skipped: say so (and why) instead of "unknown"."""
 
-    def __init__(self, kind: str, name: str, origin: "Origin", reason: str):
+    def __init__(self, kind: str, name: str, origin: Origin, reason: str):
         self.kind, self.name, self.known, self.suggestions = kind, name, [], []
         self.origin, self.reason = origin, reason
-        KeyError.__init__(self, f"{kind} {name!r} is installed ({origin.distribution} {origin.version}) "
-                                f"but skipped: {reason}")
+        KeyError.__init__(
+            self, f"{kind} {name!r} is installed ({origin.distribution} {origin.version}) but skipped: {reason}"
+        )
 
 
 @dataclass
@@ -199,8 +201,12 @@ class ConfigFolders:
             try:
                 path = _config_folder(ep.load())
             except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way; it must not take others down
-                warnings.warn(f"plugin {dist} {version}: named configs {ep.name!r} ({ep.value}) skipped: "
-                              f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+                warnings.warn(
+                    f"plugin {dist} {version}: named configs {ep.name!r} ({ep.value}) skipped: "
+                    f"{type(exc).__name__}: {exc}",
+                    PluginWarning,
+                    stacklevel=2,
+                )
                 continue
             if all(f.path != path for f in found):  # the same distribution seen twice on sys.path
                 found.append(ConfigFolder(path, Origin(dist, version, ep.value)))
@@ -216,8 +222,9 @@ def _config_folder(obj: Any) -> Path:
     if isinstance(obj, ModuleType):
         locations = list(getattr(obj, "__path__", []))
         if not locations:
-            raise TypeError(f"{obj.__name__} is a module, not a package: name the package whose folder holds "
-                            "tasks/ and attacks/")
+            raise TypeError(
+                f"{obj.__name__} is a module, not a package: name the package whose folder holds tasks/ and attacks/"
+            )
         path = Path(locations[0])
     elif isinstance(obj, (str, os.PathLike)):
         path = Path(obj)

@@ -9,9 +9,9 @@ and a committed leaderboard whose stages are stale must be regenerated with its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,8 +25,17 @@ from .progress import Reporter
 from .runner import RunSpec, planned_stages, run
 from .training.cache import ModelCache
 from .training.modes import DataIdentity
-from .training.zoo import (Manifest, NotInZoo, Provenance, Zoo, ZooEntry, ZooError, read_entry, write_entry,
-                           write_manifest)
+from .training.zoo import (
+    Manifest,
+    NotInZoo,
+    Provenance,
+    Zoo,
+    ZooEntry,
+    ZooError,
+    read_entry,
+    write_entry,
+    write_manifest,
+)
 
 MAX_ZOO_BYTES = 60_000_000  # the zoo's budget in the repository, fp32 weights
 CommandSpec = Callable[[list[str]], RunSpec]  # a recorded `ssrbench run` command -> what today's code resolves
@@ -74,41 +83,70 @@ def add_to_zoo(board: Leaderboard, path: Path, cache: ModelCache, zoo: Zoo) -> l
         known = entries.get(r.key)
         if known is not None:
             if known.weights_sha256 != r.weights_sha256:
-                raise ZooError(f"{where}: stage {r.stage} ({r.key}) evaluated other weights than the zoo's entry "
-                               f"(weights sha256 {str(r.weights_sha256)[:12]}..., the zoo's {known.weights_sha256[:12]}"
-                               f"...); the zoo keeps one set of weights per key")
+                raise ZooError(
+                    f"{where}: stage {r.stage} ({r.key}) evaluated other weights than the zoo's entry "
+                    f"(weights sha256 {str(r.weights_sha256)[:12]}..., the zoo's {known.weights_sha256[:12]}"
+                    f"...); the zoo keeps one set of weights per key"
+                )
             if listed and listed not in known.leaderboards:
                 entries[r.key] = known.model_copy(update={"leaderboards": [*known.leaderboards, listed]})
             said.append(f"{r.stage}: entry {r.key} already in the zoo" + (f", used by {listed}" if listed else ""))
             continue
         if r.cached or r.zoo_sha256:
-            raise ZooError(f"{where}: stage {r.stage} ({r.key}) was loaded in that run, not trained; add the "
-                           f"leaderboard of the run that trained it")
+            raise ZooError(
+                f"{where}: stage {r.stage} ({r.key}) was loaded in that run, not trained; add the "
+                f"leaderboard of the run that trained it"
+            )
         if board.git_dirty is not False or board.git_commit is None:
-            raise ZooError(f"{where}: its run's code is not a clean commit (git_dirty {board.git_dirty}); zoo weights "
-                           f"must be traceable to a commit -- rerun from a clean checkout")
+            raise ZooError(
+                f"{where}: its run's code is not a clean commit (git_dirty {board.git_dirty}); zoo weights "
+                f"must be traceable to a commit -- rerun from a clean checkout"
+            )
         hit = ModelCache(cache.root).load(r.key)
         if hit is None:
-            raise ZooError(f"{where}: the weights of stage {r.stage} ({r.key}) are not in the model cache "
-                           f"{display_path(cache.root)}; give the --cache-dir the run trained into")
+            raise ZooError(
+                f"{where}: the weights of stage {r.stage} ({r.key}) are not in the model cache "
+                f"{display_path(cache.root)}; give the --cache-dir the run trained into"
+            )
         state, _ = hit
         if weights_sha256(state) != r.weights_sha256:
-            raise ZooError(f"{where}: the cache's weights for stage {r.stage} ({r.key}) are not the ones the file "
-                           f"evaluated; the cache was retrained since")
+            raise ZooError(
+                f"{where}: the cache's weights for stage {r.stage} ({r.key}) are not the ones the file "
+                f"evaluated; the cache was retrained since"
+            )
         sha, size = write_entry(zoo.root, r.key, state)
         entries[r.key] = ZooEntry(
-            key=r.key, file=f"{r.key}.safetensors", sha256=sha, bytes=size, weights_sha256=r.weights_sha256,
-            stage=r.stage, backbone=r.spec["backbone"], task=r.spec.get("task"), mode=r.spec["mode"],
-            preset=board.preset, seed=r.spec["seed"], spec=r.spec,
-            training=Provenance(command=training_command(board.command), commit=board.git_commit, environment=r.trained_on,
-                                seconds=r.seconds, final_logs=r.final_logs, warnings=r.warnings),
-            leaderboards=[listed] if listed else [])
+            key=r.key,
+            file=f"{r.key}.safetensors",
+            sha256=sha,
+            bytes=size,
+            weights_sha256=r.weights_sha256,
+            stage=r.stage,
+            backbone=r.spec["backbone"],
+            task=r.spec.get("task"),
+            mode=r.spec["mode"],
+            preset=board.preset,
+            seed=r.spec["seed"],
+            spec=r.spec,
+            training=Provenance(
+                command=training_command(board.command),
+                commit=board.git_commit,
+                environment=r.trained_on,
+                seconds=r.seconds,
+                final_logs=r.final_logs,
+                warnings=r.warnings,
+            ),
+            leaderboards=[listed] if listed else [],
+        )
         said.append(f"{r.stage}: entry {r.key} added ({size / 1e6:.2f} MB)")
-    updated = Manifest(entries=list(entries.values()), not_in_zoo=[n for n in manifest.not_in_zoo
-                                                                   if n.leaderboard != listed])
+    updated = Manifest(
+        entries=list(entries.values()), not_in_zoo=[n for n in manifest.not_in_zoo if n.leaderboard != listed]
+    )
     if updated.total_bytes > MAX_ZOO_BYTES:
-        raise ZooError(f"the zoo would hold {updated.total_bytes / 1e6:.1f} MB, more than its budget of "
-                       f"{MAX_ZOO_BYTES / 1e6:.0f} MB; list the leaderboard under not_in_zoo with the reason instead")
+        raise ZooError(
+            f"the zoo would hold {updated.total_bytes / 1e6:.1f} MB, more than its budget of "
+            f"{MAX_ZOO_BYTES / 1e6:.0f} MB; list the leaderboard under not_in_zoo with the reason instead"
+        )
     write_manifest(zoo.root, updated)
     return said
 
@@ -122,8 +160,10 @@ def mark_missing(zoo: Zoo, path: Path, reason: str) -> None:
         raise ZooError("--reason is empty; say why its weights are not in the zoo")
     manifest = zoo.manifest()
     kept = [n for n in manifest.not_in_zoo if n.leaderboard != listed]
-    write_manifest(zoo.root, manifest.model_copy(update={"not_in_zoo": [*kept, NotInZoo(leaderboard=listed,
-                                                                                      reason=reason.strip())]}))
+    write_manifest(
+        zoo.root,
+        manifest.model_copy(update={"not_in_zoo": [*kept, NotInZoo(leaderboard=listed, reason=reason.strip())]}),
+    )
 
 
 def remove_entries(zoo: Zoo, keys: list[str]) -> list[str]:
@@ -135,13 +175,21 @@ def remove_entries(zoo: Zoo, keys: list[str]) -> list[str]:
     if unknown:
         raise ZooError(f"{unknown[0]}: no zoo entry has that key; `ssrbench zoo list` shows them")
     gone = [manifest.entry(k) for k in dict.fromkeys(keys)]
-    write_manifest(zoo.root, manifest.model_copy(update={"entries": [e for e in manifest.entries if e.key not in keys]}))
+    write_manifest(
+        zoo.root, manifest.model_copy(update={"entries": [e for e in manifest.entries if e.key not in keys]})
+    )
     said = []
     for e in gone:
         (zoo.root / e.file).unlink(missing_ok=True)
-        said.append(f"{e.stage}: entry {e.key} removed ({e.bytes / 1e6:.2f} MB)"
-                    + (f"; {', '.join(e.leaderboards)} lose(s) its weights: regenerate, or `ssrbench zoo missing "
-                       f"FILE --reason ...`" if e.leaderboards else ""))
+        said.append(
+            f"{e.stage}: entry {e.key} removed ({e.bytes / 1e6:.2f} MB)"
+            + (
+                f"; {', '.join(e.leaderboards)} lose(s) its weights: regenerate, or `ssrbench zoo missing "
+                f"FILE --reason ...`"
+                if e.leaderboards
+                else ""
+            )
+        )
     return said
 
 
@@ -167,8 +215,9 @@ def entry_status(entry: ZooEntry, command_spec: CommandSpec) -> EntryStatus:
     same_stage = [key for stage, key, _ in stages if stage == entry.stage]
     if entry.key in {key for _, key, _ in stages}:
         return EntryStatus(entry, False, "")
-    return EntryStatus(entry, True, f"its command now trains stage {entry.stage} as "
-                                    f"{same_stage[0] if same_stage else 'no such stage'}")
+    return EntryStatus(
+        entry, True, f"its command now trains stage {entry.stage} as {same_stage[0] if same_stage else 'no such stage'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -197,8 +246,10 @@ class Reproduction:
 def reproduction_spec(board: Leaderboard, images: int | None) -> RunSpec:
     """``board``'s own recorded configuration (not today's defaults), on its first ``images`` images."""
     if board.merged_from:
-        raise ZooError("a merged leaderboard has no one configuration to re-run; reproduce each of its parts "
-                       "(merged_from lists them)")
+        raise ZooError(
+            "a merged leaderboard has no one configuration to re-run; reproduce each of its parts "
+            "(merged_from lists them)"
+        )
     spec = RunSpec.model_validate(board.config)
     n = board.dataset.eval_images if images is None else min(images, board.dataset.eval_images)
     return spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": n})})
@@ -222,20 +273,33 @@ def require_weights(board: Leaderboard, path: Path, zoo: Zoo, then: str) -> list
     missing, other = missing_weights(board, zoo)
     if missing:
         reason = next((n.reason for n in zoo.manifest().not_in_zoo if n.leaderboard == _committed_path(path)), None)
-        raise ZooError(f"the zoo has no weights for {len(missing)} stage(s) of {display_path(path)} "
-                       f"({', '.join(missing[:3])}{', ...' * (len(missing) > 3)})" + (f": {reason}" if reason else "")
-                       + f"; {then}")
+        raise ZooError(
+            f"the zoo has no weights for {len(missing)} stage(s) of {display_path(path)} "
+            f"({', '.join(missing[:3])}{', ...' * (len(missing) > 3)})"
+            + (f": {reason}" if reason else "")
+            + f"; {then}"
+        )
     return other
 
 
-def reproduce(board: Leaderboard, path: Path, data: ImageDataset, *, device: torch.device, zoo: Zoo,
-              reporter: Reporter, images: int | None = None) -> Reproduction:
+def reproduce(
+    board: Leaderboard,
+    path: Path,
+    data: ImageDataset,
+    *,
+    device: torch.device,
+    zoo: Zoo,
+    reporter: Reporter,
+    images: int | None = None,
+) -> Reproduction:
     """Re-run ``board``'s recorded configuration on the zoo's weights (nothing trained, nothing cached) and
     compare, cell by cell, image by image, every accuracy the file records."""
     if data.fingerprint != board.dataset.fingerprint:
-        raise ZooError(f"the data folder's {data.name} ({data.fingerprint[:12]}...) is not the data the file was "
-                       f"computed on ({board.dataset.fingerprint[:12]}...); give --data-dir the copy it names "
-                       f"({board.dataset.source})")
+        raise ZooError(
+            f"the data folder's {data.name} ({data.fingerprint[:12]}...) is not the data the file was "
+            f"computed on ({board.dataset.fingerprint[:12]}...); give --data-dir the copy it names "
+            f"({board.dataset.source})"
+        )
     spec = reproduction_spec(board, images)
     other = require_weights(board, path, zoo, "nothing to reproduce")
     cache = ModelCache(enabled=False, zoo=zoo, zoo_only=True)
@@ -283,15 +347,27 @@ def zoo_markdown(manifest: Manifest) -> str:
     lines = ["| leaderboard | weights in the zoo |", "|---|---|"]
     for rel in sorted(used):
         entries = used[rel]
-        envs = sorted({" ".join(str(e.training.environment.get(k)) for k in ("device", "cpu_capability")
-                                if e.training.environment.get(k)) for e in entries})
-        lines.append(f"| `{rel}` | yes: {', '.join(e.stage for e in entries)} ({len(entries)} entries, "
-                     f"{sum(e.bytes for e in entries) / 1e6:.1f} MB, trained on {', '.join(envs)}) |")
+        envs = sorted(
+            {
+                " ".join(
+                    str(e.training.environment.get(k))
+                    for k in ("device", "cpu_capability")
+                    if e.training.environment.get(k)
+                )
+                for e in entries
+            }
+        )
+        lines.append(
+            f"| `{rel}` | yes: {', '.join(e.stage for e in entries)} ({len(entries)} entries, "
+            f"{sum(e.bytes for e in entries) / 1e6:.1f} MB, trained on {', '.join(envs)}) |"
+        )
     for n in sorted(manifest.not_in_zoo, key=lambda n: n.leaderboard):
         lines.append(f"| `{n.leaderboard}` | no: {n.reason} |")
     lines.append("")
-    lines.append(f"{len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB of the "
-                 f"{MAX_ZOO_BYTES / 1e6:.0f} MB budget.")
+    lines.append(
+        f"{len(manifest.entries)} entries, {manifest.total_bytes / 1e6:.1f} MB of the "
+        f"{MAX_ZOO_BYTES / 1e6:.0f} MB budget."
+    )
     return "\n".join(lines)
 
 
@@ -305,8 +381,16 @@ class Verification:
     seconds: float
 
 
-def verify_entry(entry: ZooEntry, command_spec: CommandSpec, data: ImageDataset, *, device: torch.device, zoo: Zoo,
-                 cache_root: Path, reporter: Reporter) -> Verification:
+def verify_entry(
+    entry: ZooEntry,
+    command_spec: CommandSpec,
+    data: ImageDataset,
+    *,
+    device: torch.device,
+    zoo: Zoo,
+    cache_root: Path,
+    reporter: Reporter,
+) -> Verification:
     """Train ``entry``'s stage again from scratch, as its recorded command does under the current code (the
     stages it starts from -- classifier-first's classifier -- from the zoo), into ``cache_root``; compare."""
     from .pretext.base import TASKS
@@ -323,29 +407,46 @@ def verify_entry(entry: ZooEntry, command_spec: CommandSpec, data: ImageDataset,
         stages = mode.stages(ctx, task) or []
         if entry.key not in {ModelCache.key(stage_spec) for _, stage_spec in stages}:
             continue
-        built = build_shared(mode, ctx) if entry.stage == stages[0][0] and len(stages) > 1 else build_model(mode, ctx, task)
+        built = (
+            build_shared(mode, ctx) if entry.stage == stages[0][0] and len(stages) > 1 else build_model(mode, ctx, task)
+        )
         record = next(r for r in built.records if r.key == entry.key)
         if record.cached:
-            raise ZooError(f"zoo entry {entry.key}: the cache {display_path(cache_root)} already holds it; give an "
-                           f"empty --cache-dir so that it is trained again")
+            raise ZooError(
+                f"zoo entry {entry.key}: the cache {display_path(cache_root)} already holds it; give an "
+                f"empty --cache-dir so that it is trained again"
+            )
         again, _ = cache.load(entry.key)
         mine = read_entry(zoo.root, entry)
         differ = [k for k in mine if not torch.equal(mine[k], again[k])]
         diff = max((float((mine[k].double() - again[k].double()).abs().max()) for k in differ), default=0.0)
         return Verification(entry, record.weights_sha256, not differ, len(differ), diff, record.seconds)
-    raise ZooError(f"zoo entry {entry.key} ({entry.stage}): its command no longer trains it (the entry is stale; "
-                   f"`ssrbench zoo list --stale`)")
+    raise ZooError(
+        f"zoo entry {entry.key} ({entry.stage}): its command no longer trains it (the entry is stale; "
+        f"`ssrbench zoo list --stale`)"
+    )
 
 
-def verify_cells(board: Leaderboard, path: Path, entry: ZooEntry, data: ImageDataset, *, device: torch.device,
-                 zoo: Zoo, cache_root: Path, reporter: Reporter) -> tuple[Leaderboard, list[CellComparison]]:
+def verify_cells(
+    board: Leaderboard,
+    path: Path,
+    entry: ZooEntry,
+    data: ImageDataset,
+    *,
+    device: torch.device,
+    zoo: Zoo,
+    cache_root: Path,
+    reporter: Reporter,
+) -> tuple[Leaderboard, list[CellComparison]]:
     """``board`` evaluated again with ``entry``'s stage as trained again into ``cache_root`` (``verify_entry``)
     and every other stage from the zoo, then compared with the file seed-aware (``leaderboard.compare``): the
     same weights are judged image by image, other weights against seed-to-seed variation -- with one seed a
     side that comparison has no verdict, and says so."""
     if entry.key not in {r.key for r in board.training}:
-        raise ZooError(f"{display_path(path)} does not evaluate zoo entry {entry.key} ({entry.stage}); give --against "
-                       f"a leaderboard that does (`ssrbench zoo list` names them)")
+        raise ZooError(
+            f"{display_path(path)} does not evaluate zoo entry {entry.key} ({entry.stage}); give --against "
+            f"a leaderboard that does (`ssrbench zoo list` names them)"
+        )
     spec = reproduction_spec(board, None)
     require_weights(board, path, zoo, "its cells cannot be evaluated again without training them")
     others = Zoo(zoo.root, exclude=frozenset({entry.key}))

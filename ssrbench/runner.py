@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -22,8 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import __version__
 from .adversarial.base import ATTACKS, Attack
 from .budget import ThreatModel
-from .config import (AttackConfig, TaskConfig, builtin_config_dir, load_attack_config, load_task_config,
-                     shadowed_builtins)
+from .config import (
+    AttackConfig,
+    TaskConfig,
+    builtin_config_dir,
+    load_attack_config,
+    load_task_config,
+    shadowed_builtins,
+)
 from .data import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
 from .defense.reverse import Defense
 from .environment import capture, git_state
@@ -33,8 +39,8 @@ from .hashing import config_hash, weights_sha256
 from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer
 from .leaderboard.robustness import BASE_MODE
 from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
-from .models.backbone import check_backbone
 from .limits import MAX_SEED, MAX_SEEDS
+from .models.backbone import check_backbone
 from .presets import Preset
 from .pretext.base import TASKS
 from .progress import Reporter
@@ -42,9 +48,9 @@ from .registry import BUILTIN_DIST, one_line
 from .sweep import Grid, expand
 from .testing import quick_task_check
 from .training.cache import ModelCache
-from .training.zoo import ZooError
 from .training.checkpoint import load_classifier_checkpoint
 from .training.modes import MODES, Built, DataIdentity, TrainContext, build_model, build_shared
+from .training.zoo import ZooError
 
 
 class RunSpec(BaseModel):
@@ -80,14 +86,24 @@ def _build(registry, name: str, params: dict) -> None:
         origin = registry.origin(name)
         if origin.distribution == BUILTIN_DIST:
             raise
-        raise ConfigError(f"{registry.kind} {name!r} ({origin.distribution} {origin.version}) fails to build: "
-                          f"{one_line(exc)}") from exc
+        raise ConfigError(
+            f"{registry.kind} {name!r} ({origin.distribution} {origin.version}) fails to build: {one_line(exc)}"
+        ) from exc
 
 
-def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name: str, preset: Preset,
-            seed: int, dataset: str = DEFAULT_DATASET, config_dirs: list[Path] | None = None,
-            seeds: list[int] | None = None, classifier_checkpoint: Path | None = None,
-            grid: Grid | None = None) -> RunSpec:
+def resolve(
+    tasks: list[str],
+    attacks: list[str],
+    modes: list[str],
+    preset_name: str,
+    preset: Preset,
+    seed: int,
+    dataset: str = DEFAULT_DATASET,
+    config_dirs: list[Path] | None = None,
+    seeds: list[int] | None = None,
+    classifier_checkpoint: Path | None = None,
+    grid: Grid | None = None,
+) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
         MODES.get(m)
@@ -108,13 +124,19 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
         if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
             broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)
             if broken:
-                raise ConfigError(f"task {tcfg.task!r} ({TASKS.origin(tcfg.task).distribution}) breaks the task "
-                                  f"contract: {broken}; `ssrbench check-plugin {tcfg.task}` says more")
+                raise ConfigError(
+                    f"task {tcfg.task!r} ({TASKS.origin(tcfg.task).distribution}) breaks the task "
+                    f"contract: {broken}; `ssrbench check-plugin {tcfg.task}` says more"
+                )
     return RunSpec(
         tasks=task_configs,
         attacks=attack_configs,
-        modes=modes, dataset=dataset, preset_name=preset_name, preset=preset,
-        seed=seeds[0] if seeds else seed, seeds=seeds if seeds and len(seeds) > 1 else None,
+        modes=modes,
+        dataset=dataset,
+        preset_name=preset_name,
+        preset=preset,
+        seed=seeds[0] if seeds else seed,
+        seeds=seeds if seeds and len(seeds) > 1 else None,
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
         sweep=grid.record() if grid else None,
     )
@@ -122,9 +144,16 @@ def resolve(tasks: list[str], attacks: list[str], modes: list[str], preset_name:
 
 def _component(cfg: TaskConfig | AttackConfig, registry, kind: str, cls, details: dict | None = None) -> Component:
     origin = registry.origin(kind)
-    return Component(name=cfg.name, kind=kind, version=str(getattr(cls, "version", "1")),
-                     distribution=origin.distribution, distribution_version=origin.version, params=cfg.params,
-                     details=details or {}, config_file=_outside_file(cfg))
+    return Component(
+        name=cfg.name,
+        kind=kind,
+        version=str(getattr(cls, "version", "1")),
+        distribution=origin.distribution,
+        distribution_version=origin.version,
+        params=cfg.params,
+        details=details or {},
+        config_file=_outside_file(cfg),
+    )
 
 
 def _outside_file(cfg: TaskConfig | AttackConfig) -> str | None:
@@ -164,31 +193,64 @@ class Executor(Protocol):
 
     name: str
 
-    def run_units(self, spec: RunSpec, units: list[ModelUnit], data: ImageDataset, *, device: torch.device,
-                  cache: ModelCache, reporter: Reporter, retrain: bool) -> list[ModelResult]: ...
+    def run_units(
+        self,
+        spec: RunSpec,
+        units: list[ModelUnit],
+        data: ImageDataset,
+        *,
+        device: torch.device,
+        cache: ModelCache,
+        reporter: Reporter,
+        retrain: bool,
+    ) -> list[ModelResult]: ...
 
 
 def model_units(spec: RunSpec) -> list[ModelUnit]:
     return [ModelUnit(s, m, t) for s in spec.all_seeds for m in spec.modes for t in spec.tasks]
 
 
-def train_context(spec: RunSpec, data: ImageDataset, seed: int, *, device: torch.device, cache: ModelCache,
-                  reporter: Reporter, retrain: bool) -> TrainContext:
+def train_context(
+    spec: RunSpec,
+    data: ImageDataset,
+    seed: int,
+    *,
+    device: torch.device,
+    cache: ModelCache,
+    reporter: Reporter,
+    retrain: bool,
+) -> TrainContext:
     checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
-    return TrainContext(data=data, preset=spec.preset, device=device, seed=seed, cache=cache, reporter=reporter,
-                        retrain=retrain, classifier_checkpoint=checkpoint)
+    return TrainContext(
+        data=data,
+        preset=spec.preset,
+        device=device,
+        seed=seed,
+        cache=cache,
+        reporter=reporter,
+        retrain=retrain,
+        classifier_checkpoint=checkpoint,
+    )
 
 
-def planned_stages(spec: RunSpec, data: ImageDataset | DataIdentity,
-                   device: torch.device) -> list[tuple[str, str, dict[str, Any]]] | None:
+def planned_stages(
+    spec: RunSpec, data: ImageDataset | DataIdentity, device: torch.device
+) -> list[tuple[str, str, dict[str, Any]]] | None:
     """(stage, key, spec) of every stage the run trains or loads -- each model's own and the static base it is
     judged against -- in order, each once, computed by the code that keys them and without training or
     reading an image. None when a mode (a plugin's) cannot say."""
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
     base_mode = MODES.get(BASE_MODE)()
     for unit in model_units(spec):
-        ctx = train_context(spec, data, unit.seed, device=device, cache=ModelCache(enabled=False),
-                            reporter=Reporter(mode="none"), retrain=False)
+        ctx = train_context(
+            spec,
+            data,
+            unit.seed,
+            device=device,
+            cache=ModelCache(enabled=False),
+            reporter=Reporter(mode="none"),
+            retrain=False,
+        )
         task = TASKS.get(unit.task.task)(unit.task.params)
         stages = MODES.get(unit.mode)().stages(ctx, task)
         if stages is None:
@@ -211,16 +273,20 @@ def zoo_notice(spec: RunSpec, data: ImageDataset, device: torch.device, cache: M
         cache.zoo.manifest()  # a refused manifest is the error itself
         missing = [stage for stage, key, _ in stages if not cache.in_zoo(key)]
         if missing:
-            raise ZooError(f"--zoo-only: the zoo {display_path(cache.zoo.root)} has no weights for {len(missing)} of "
-                           f"the run's {len(stages)} stages ({', '.join(missing[:4])}{', ...' * (len(missing) > 4)}); "
-                           f"leave out --zoo-only to train them here")
+            raise ZooError(
+                f"--zoo-only: the zoo {display_path(cache.zoo.root)} has no weights for {len(missing)} of "
+                f"the run's {len(stages)} stages ({', '.join(missing[:4])}{', ...' * (len(missing) > 4)}); "
+                f"leave out --zoo-only to train them here"
+            )
     found = [(stage, key) for stage, key, _ in stages if cache.in_zoo(key)]
     if not found:
         return None
     seconds = sum(cache.zoo.entry(key).training.seconds for _, key in found)
-    return (f"weights of {len(found)} of {len(stages)} stages come from the zoo ({display_path(cache.zoo.root)}): "
-            f"{', '.join(stage for stage, _ in found)}; to train them here instead add --no-zoo "
-            f"(the zoo's entries took {seconds / 60:.1f} min to train on the machine that made them)")
+    return (
+        f"weights of {len(found)} of {len(stages)} stages come from the zoo ({display_path(cache.zoo.root)}): "
+        f"{', '.join(stage for stage, _ in found)}; to train them here instead add --no-zoo "
+        f"(the zoo's entries took {seconds / 60:.1f} min to train on the machine that made them)"
+    )
 
 
 @dataclass(frozen=True)
@@ -238,18 +304,46 @@ class _KeptInCache:
         self.cache.save_progress(self.key, state)
 
 
-def evaluation_key(spec: RunSpec, unit: ModelUnit, data: ImageDataset, model_key: str, weights: str, gate: float,
-                   device: torch.device, base: str | None = None) -> str:
+def evaluation_key(
+    spec: RunSpec,
+    unit: ModelUnit,
+    data: ImageDataset,
+    model_key: str,
+    weights: str,
+    gate: float,
+    device: torch.device,
+    base: str | None = None,
+) -> str:
     """Everything an evaluation's numbers depend on: its model, images, attacks, defense, seed, batch and device."""
     p = spec.preset  # the images: the first eval_images of the data the fingerprint identifies
-    return config_hash({"evaluation": 1, "model": model_key, "weights": weights, "task": unit.task.model_dump(mode="json"),
-                        "attacks": [a.model_dump(mode="json") for a in spec.attacks], "seed": unit.seed,
-                        "images": [data.name, data.fingerprint, p.eval_images], "batch": p.eval_batch_size,
-                        "gate": gate, "device": device.type, **({"base": base} if base else {})})
+    return config_hash(
+        {
+            "evaluation": 1,
+            "model": model_key,
+            "weights": weights,
+            "task": unit.task.model_dump(mode="json"),
+            "attacks": [a.model_dump(mode="json") for a in spec.attacks],
+            "seed": unit.seed,
+            "images": [data.name, data.fingerprint, p.eval_images],
+            "batch": p.eval_batch_size,
+            "gate": gate,
+            "device": device.type,
+            **({"base": base} if base else {}),
+        }
+    )
 
 
-def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device: torch.device, cache: ModelCache,
-                   reporter: Reporter, retrain: bool = False, resumable: bool = False) -> ModelResult:
+def evaluate_model(
+    spec: RunSpec,
+    unit: ModelUnit,
+    data: ImageDataset,
+    *,
+    device: torch.device,
+    cache: ModelCache,
+    reporter: Reporter,
+    retrain: bool = False,
+    resumable: bool = False,
+) -> ModelResult:
     """Build (train, or load from ``cache``) one unit's model and evaluate it against every attack of the
     run: the same numbers wherever it runs, given the same weights, device and threads. ``resumable``: keep
     each finished batch in ``cache`` and continue a kept evaluation (not with ``retrain``)."""
@@ -267,47 +361,94 @@ def evaluate_model(spec: RunSpec, unit: ModelUnit, data: ImageDataset, *, device
     base_sha = (base or built).records[0].weights_sha256
     label = unit.label(len(spec.all_seeds) > 1)
     n_gate = min(GATE_IMAGES, len(data.train_x))  # fixed first: a detector-aware attack must stay under it
-    threshold, flagged = gate_threshold(built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size,
-                                        seed=seed)
-    gate = Gate(threshold=threshold, calibration=f"the last {n_gate} training images", target_fpr=GATE_FPR,
-                calibration_flagged=flagged)
+    threshold, flagged = gate_threshold(
+        built.model, task, data.train_x[-n_gate:], batch_size=p.eval_batch_size, seed=seed
+    )
+    gate = Gate(
+        threshold=threshold,
+        calibration=f"the last {n_gate} training images",
+        target_fpr=GATE_FPR,
+        calibration_flagged=flagged,
+    )
     kept = None
     if resumable and cache.enabled:
-        kept = _KeptInCache(cache, evaluation_key(spec, unit, data, built.key, weights, gate.threshold, device,
-                                                  base_sha if base is not None else None), fresh=retrain)
-    outcome = evaluate(built.model, task, attacks, tcfg.reverse, x_eval, y_eval, batch_size=p.eval_batch_size,
-                       seed=seed, reporter=reporter, description=f"evaluate {label}", gate=gate.threshold, kept=kept,
-                       base=base.model if base is not None else None)
+        kept = _KeptInCache(
+            cache,
+            evaluation_key(
+                spec, unit, data, built.key, weights, gate.threshold, device, base_sha if base is not None else None
+            ),
+            fresh=retrain,
+        )
+    outcome = evaluate(
+        built.model,
+        task,
+        attacks,
+        tcfg.reverse,
+        x_eval,
+        y_eval,
+        batch_size=p.eval_batch_size,
+        seed=seed,
+        reporter=reporter,
+        description=f"evaluate {label}",
+        gate=gate.threshold,
+        kept=kept,
+        base=base.model if base is not None else None,
+    )
     task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
     randomized = Defense(built.model, task, tcfg.reverse).randomized
     cells = []
     for acfg in spec.attacks:
         o = outcome.attacks[acfg.name]
-        cells.append(_cell(label, acfg.name,
-            task=task_comp, mode=mode_name, attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
-            threat=_threat(attacks[acfg.name], acfg), backbone=p.backbone, dataset=data.name,
-            preset=spec.preset_name, reverse=tcfg.reverse.model_dump(mode="json"), reverse_randomized=randomized,
-            clean=outcome.clean, clean_rev=outcome.clean_rev, adv=_cat(o.adv), adv_rev=_cat(o.adv_rev),
-            pretext=Pretext(metric=task.metric_name, higher_is_better=task.higher_is_better,
-                            clean=float(outcome.pretext_clean.mean()), adversarial=float(_cat(o.pretext_adv).mean()),
-                            adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
-                            per_image=_per_image(label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv),
-                                                 _cat(o.pretext_adv_rev))),
-            model_key=built.key, seed=seed, weights_sha256=weights, base_weights_sha256=base_sha,
-            transfer=_transfer(o) if base is not None else None,
-            seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
-            adaptive=attacks[acfg.name].adaptive,
-            zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
-            randomized=_randomized(outcome, o, attacks[acfg.name]),
-            gate=gate,
-            cost=Cost(passes_per_image=outcome.defense_passes / n_eval,
-                      seconds_per_image=outcome.defense_seconds / n_eval,
-                      attack_seconds_per_image=o.seconds["attack"] / n_eval),
-        ))
+        cells.append(
+            _cell(
+                label,
+                acfg.name,
+                task=task_comp,
+                mode=mode_name,
+                attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
+                threat=_threat(attacks[acfg.name], acfg),
+                backbone=p.backbone,
+                dataset=data.name,
+                preset=spec.preset_name,
+                reverse=tcfg.reverse.model_dump(mode="json"),
+                reverse_randomized=randomized,
+                clean=outcome.clean,
+                clean_rev=outcome.clean_rev,
+                adv=_cat(o.adv),
+                adv_rev=_cat(o.adv_rev),
+                pretext=Pretext(
+                    metric=task.metric_name,
+                    higher_is_better=task.higher_is_better,
+                    clean=float(outcome.pretext_clean.mean()),
+                    adversarial=float(_cat(o.pretext_adv).mean()),
+                    adversarial_reversed=float(_cat(o.pretext_adv_rev).mean()),
+                    per_image=_per_image(
+                        label, acfg.name, outcome.pretext_clean, _cat(o.pretext_adv), _cat(o.pretext_adv_rev)
+                    ),
+                ),
+                model_key=built.key,
+                seed=seed,
+                weights_sha256=weights,
+                base_weights_sha256=base_sha,
+                transfer=_transfer(o) if base is not None else None,
+                seconds={**{f"clean_{k}": v for k, v in outcome.seconds_clean.items()}, **o.seconds},
+                adaptive=attacks[acfg.name].adaptive,
+                zero_grad_fraction=sum(o.zero_grad) / n_eval if o.zero_grad else None,
+                randomized=_randomized(outcome, o, attacks[acfg.name]),
+                gate=gate,
+                cost=Cost(
+                    passes_per_image=outcome.defense_passes / n_eval,
+                    seconds_per_image=outcome.defense_seconds / n_eval,
+                    attack_seconds_per_image=o.seconds["attack"] / n_eval,
+                ),
+            )
+        )
     resumed = []
     if outcome.resumed_after:
-        resumed = [f"evaluate {label} resumed after {outcome.resumed_after}/{n_eval} images kept by an earlier, "
-                   f"interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"]
+        resumed = [
+            f"evaluate {label} resumed after {outcome.resumed_after}/{n_eval} images kept by an earlier, "
+            f"interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"
+        ]
     return ModelResult([*(base.records if base is not None else []), *built.records], cells, resumed)
 
 
@@ -325,15 +466,29 @@ def _transfer(o: AttackOutcome) -> Transfer:
     return Transfer(to_base=acc(o.to_base), from_base=acc(o.from_base), from_base_all_draws=acc(o.from_base_all))
 
 
-def ran_here(result: ModelResult, seconds: float, device: torch.device, executor: str = "local",
-             node: str | None = None, attempts: int = 1) -> ModelResult:
+def ran_here(
+    result: ModelResult,
+    seconds: float,
+    device: torch.device,
+    executor: str = "local",
+    node: str | None = None,
+    attempts: int = 1,
+) -> ModelResult:
     """``result`` with where its unit ran: on each cell, and on each stage it trained (not loaded)."""
     env = capture(device)
-    where = dict(executor=executor, node=node or platform.node(), attempts=attempts, threads=env.threads,
-                 device=env.device_name, cpu_capability=env.cpu_capability)
+    where = dict(
+        executor=executor,
+        node=node or platform.node(),
+        attempts=attempts,
+        threads=env.threads,
+        device=env.device_name,
+        cpu_capability=env.cpu_capability,
+    )
     return ModelResult(
         [r if r.cached else r.model_copy(update={"ran_on": RanOn(seconds=r.seconds, **where)}) for r in result.records],
-        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells], result.notes)
+        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells],
+        result.notes,
+    )
 
 
 class LocalExecutor:
@@ -347,24 +502,39 @@ class LocalExecutor:
         with reporter.bar("run", len(units), unit="models") as advance:  # the whole run's elapsed time and ETA
             for unit in units:
                 t0 = time.perf_counter()
-                result = evaluate_model(spec, unit, data, device=device, cache=cache, reporter=reporter,
-                                        retrain=retrain, resumable=True)
+                result = evaluate_model(
+                    spec, unit, data, device=device, cache=cache, reporter=reporter, retrain=retrain, resumable=True
+                )
                 results.append(ran_here(result, time.perf_counter() - t0, device))
                 advance(1, f"{unit.label(several)} done", milestone=True)
         return results
 
 
-def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: ModelCache, reporter: Reporter,
-        retrain: bool = False, command: list[str] | None = None, notes: list[str] | None = None,
-        executor: Executor | None = None) -> Leaderboard:
+def run(
+    spec: RunSpec,
+    data: ImageDataset,
+    *,
+    device: torch.device,
+    cache: ModelCache,
+    reporter: Reporter,
+    retrain: bool = False,
+    command: list[str] | None = None,
+    notes: list[str] | None = None,
+    executor: Executor | None = None,
+) -> Leaderboard:
     t_start = time.perf_counter()
     commit, dirty = git_state()  # the code as it was when the run started
-    notes = [*(notes or []), *shadowed_builtins([*spec.tasks, *spec.attacks])]  # notes: the caller's, e.g. left-out extras
+    notes = [
+        *(notes or []),
+        *shadowed_builtins([*spec.tasks, *spec.attacks]),
+    ]  # notes: the caller's, e.g. left-out extras
     for n in notes:
         reporter.log(n, style="yellow")
     if spec.preset.eval_images > len(data.test_x):  # record what was used, and say so
-        notes.append(f"--eval-images {spec.preset.eval_images} is more than the {len(data.test_x)} test images of "
-                     f"{data.name}; all {len(data.test_x)} were evaluated")
+        notes.append(
+            f"--eval-images {spec.preset.eval_images} is more than the {len(data.test_x)} test images of "
+            f"{data.name}; all {len(data.test_x)} were evaluated"
+        )
         reporter.log(notes[-1], style="yellow")
         spec = spec.model_copy(update={"preset": spec.preset.model_copy(update={"eval_images": len(data.test_x)})})
     p = spec.preset
@@ -376,23 +546,42 @@ def run(spec: RunSpec, data: ImageDataset, *, device: torch.device, cache: Model
     if spec.classifier_checkpoint is not None and "multitask" in spec.modes:
         notes.append("--classifier-checkpoint replaces classifier-first's classifier only; multitask trains its own")
     executor = executor or LocalExecutor()
-    results = executor.run_units(spec, model_units(spec), data, device=device, cache=cache, reporter=reporter,
-                                 retrain=retrain)
+    results = executor.run_units(
+        spec, model_units(spec), data, device=device, cache=cache, reporter=reporter, retrain=retrain
+    )
     training = _one_per_stage([r for res in results for r in res.records])
     cells = [c for res in results for c in res.cells]
     notes += [n for res in results for n in res.notes]
     config = spec.model_dump(mode="json")
-    for optional in ("seeds", "classifier_checkpoint", "sweep"):  # single-seed, trained-classifier configs hash as before
+    for optional in (
+        "seeds",
+        "classifier_checkpoint",
+        "sweep",
+    ):  # single-seed, trained-classifier configs hash as before
         if config.get(optional) is None:
             config.pop(optional)
     board = Leaderboard(
-        ssrbench_version=__version__, git_commit=commit, git_dirty=dirty, created=datetime.now(timezone.utc),
-        command=command if command is not None else ["ssrbench", *sys.argv[1:]], environment=capture(device),
-        dataset=DatasetInfo(name=data.name, fingerprint=data.fingerprint, source=data.source, eval_images=n_eval,
-                            eval_selection=f"first {n_eval} test images"),
-        preset=spec.preset_name, seed=spec.seed, config=config, config_hash=config_hash(config),
-        training=training, cells=cells,
-        seconds_total=time.perf_counter() - t_start, notes=notes,
+        ssrbench_version=__version__,
+        git_commit=commit,
+        git_dirty=dirty,
+        created=datetime.now(UTC),
+        command=command if command is not None else ["ssrbench", *sys.argv[1:]],
+        environment=capture(device),
+        dataset=DatasetInfo(
+            name=data.name,
+            fingerprint=data.fingerprint,
+            source=data.source,
+            eval_images=n_eval,
+            eval_selection=f"first {n_eval} test images",
+        ),
+        preset=spec.preset_name,
+        seed=spec.seed,
+        config=config,
+        config_hash=config_hash(config),
+        training=training,
+        cells=cells,
+        seconds_total=time.perf_counter() - t_start,
+        notes=notes,
     )
     cache.drop_progress()  # every cell is built: the evaluations' kept batches would only go stale
     for w in board.warnings:
@@ -417,8 +606,12 @@ def _cell(label: str, attack_name: str, **fields: Any) -> Cell:
     try:
         return Cell.from_flags(**fields)
     except ValidationError as exc:
-        raise SSRBenchError(format_validation_error(f"{label}/{attack_name}: the run produced a value that cannot be "
-                                                    f"recorded; no leaderboard was written", exc)) from exc
+        raise SSRBenchError(
+            format_validation_error(
+                f"{label}/{attack_name}: the run produced a value that cannot be recorded; no leaderboard was written",
+                exc,
+            )
+        ) from exc
 
 
 def _threat(attack: Attack, cfg: AttackConfig) -> ThreatModel | None:
@@ -433,8 +626,10 @@ def _per_image(label: str, attack_name: str, *arrays) -> PerImage:
     try:
         return PerImage.from_arrays(*arrays)
     except ValueError as exc:
-        raise SSRBenchError(f"{label}/{attack_name}: the task's pretext metric is not finite on every image ({exc}); "
-                            f"no leaderboard was written") from exc
+        raise SSRBenchError(
+            f"{label}/{attack_name}: the task's pretext metric is not finite on every image ({exc}); "
+            f"no leaderboard was written"
+        ) from exc
 
 
 def _randomized(outcome: Outcome, o: AttackOutcome, attack: Attack) -> RandomizedDefense | None:
@@ -443,10 +638,13 @@ def _randomized(outcome: Outcome, o: AttackOutcome, attack: Attack) -> Randomize
         return None
     eot = getattr(attack.params, "eot_samples", None) or getattr(attack.params, "eot_iter", None)
     return RandomizedDefense(
-        draws=DRAWS, eot_samples=eot if attack.adaptive else None,
-        fixed_draw=Accuracy.from_flags(_cat(o.adv_rev_fixed)), all_draws=Accuracy.from_flags(_cat(o.adv_rev_all)),
+        draws=DRAWS,
+        eot_samples=eot if attack.adaptive else None,
+        fixed_draw=Accuracy.from_flags(_cat(o.adv_rev_fixed)),
+        all_draws=Accuracy.from_flags(_cat(o.adv_rev_all)),
         clean_fixed_draw=Accuracy.from_flags(outcome.clean_rev_fixed),
-        clean_all_draws=Accuracy.from_flags(outcome.clean_rev_all))
+        clean_all_draws=Accuracy.from_flags(outcome.clean_rev_all),
+    )
 
 
 def _cat(parts: list[Any]) -> np.ndarray:

@@ -44,7 +44,9 @@ def mcnemar_exact(before: np.ndarray, after: np.ndarray) -> tuple[int, int, floa
     if n == 0:
         return lost, gained, 1.0
     log_half_n = n * math.log(0.5)
-    tail = sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n) for i in range(k + 1))
+    tail = sum(
+        math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n) for i in range(k + 1)
+    )
     return lost, gained, min(1.0, 2 * tail)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import extras
 from .config import builtin_config_dir, read_toml
 from .errors import ConfigError
-from . import extras
 from .extras import EXTRA_MODULES
 
 
@@ -28,8 +28,12 @@ class Suite:
 
     def left_out(self) -> list[str]:
         """One line per missing extra: which configs of the suite it leaves out, and how to install it."""
-        return [f"the {self.name} suite leaves out {', '.join(names)}: they need {EXTRA_MODULES[e]} "
-                f"(pip install 'ssrbench[{e}]')" for e, names in self.extras.items() if not extras.installed(e)]
+        return [
+            f"the {self.name} suite leaves out {', '.join(names)}: they need {EXTRA_MODULES[e]} "
+            f"(pip install 'ssrbench[{e}]')"
+            for e, names in self.extras.items()
+            if not extras.installed(e)
+        ]
 
     def describe(self) -> str:
         extra = "".join(f"; with the {e} extra also {','.join(names)}" for e, names in self.extras.items())
@@ -52,7 +56,9 @@ def load_suite(name: str) -> Suite:
     for extra, table in (doc.get("extras") or {}).items():
         if extra not in EXTRA_MODULES:
             raise ConfigError(f"{path}: unknown extra {extra!r} (known: {', '.join(EXTRA_MODULES)})")
-        extras[extra] = _names(table.get("attacks") if isinstance(table, dict) else None, path, f"extras.{extra}.attacks")
+        extras[extra] = _names(
+            table.get("attacks") if isinstance(table, dict) else None, path, f"extras.{extra}.attacks"
+        )
     return Suite(name, _names(doc.get("attacks"), path, "attacks"), extras)
 
 

@@ -41,7 +41,7 @@ def label(eps: float) -> str:
 
 
 def parse_budgets(text: str) -> tuple[float, ...]:
-    """"1/255,2/255,0.1" -> budgets in [0, 1]; a bad item is a ValueError naming it."""
+    """ "1/255,2/255,0.1" -> budgets in [0, 1]; a bad item is a ValueError naming it."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise ValueError(f"{text!r} lists no value; give e.g. 1/255,2/255,4/255")
@@ -55,7 +55,7 @@ def parse_budgets(text: str) -> tuple[float, ...]:
 
 
 def parse_steps(text: str, minimum: int) -> tuple[int, ...]:
-    """"1,2,5" or a range "1..10" (inclusive) -> step counts in ``minimum``..MAX_STEPS; each bound is
+    """ "1,2,5" or a range "1..10" (inclusive) -> step counts in ``minimum``..MAX_STEPS; each bound is
     checked before a range becomes a list, so "1..3000000000" is an error, not a MemoryError."""
     out: list[int] = []
     for t in (t.strip() for t in text.split(",")):
@@ -117,8 +117,9 @@ def attack_points(cfg: AttackConfig, grid: Grid) -> list[AttackConfig]:
 
 def task_points(cfg: TaskConfig, grid: Grid) -> list[TaskConfig]:
     out = []
-    for rev, suffix in _budget_points(cfg.reverse.model_dump(), grid.reverse_eps, grid.reverse_steps, "rev",
-                                      "rev-steps"):
+    for rev, suffix in _budget_points(
+        cfg.reverse.model_dump(), grid.reverse_eps, grid.reverse_steps, "rev", "rev-steps"
+    ):
         if rev["eps"] > 0 and rev["steps"] > 0 and rev["step_size"] == 0:
             rev["step_size"] = rev["eps"] / 4  # swept up from eps 0: the default ratio
         try:
@@ -129,8 +130,9 @@ def task_points(cfg: TaskConfig, grid: Grid) -> list[TaskConfig]:
     return out
 
 
-def expand(tasks: list[TaskConfig], attacks: list[AttackConfig], grid: Grid) -> tuple[list[TaskConfig],
-                                                                                      list[AttackConfig]]:
+def expand(
+    tasks: list[TaskConfig], attacks: list[AttackConfig], grid: Grid
+) -> tuple[list[TaskConfig], list[AttackConfig]]:
     """The configs of every grid point, tasks outer, in the order given."""
     if grid.attack_eps is None and grid.attack_steps is None:
         new_attacks = list(attacks)

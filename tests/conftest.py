@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -118,11 +118,19 @@ def consistent_board(board, cells=None):
     n = cells[0].clean.n if cells else board.dataset.eval_images
     config = {**board.config, "preset": {**board.config["preset"], "eval_images": n}}
     dataset = board.dataset.model_copy(update={"eval_images": n, "eval_selection": f"first {n} test images"})
-    return board.model_copy(update={"cells": cells, "dataset": dataset, "config": config,
-                                    "config_hash": config_hash(config)})
+    return board.model_copy(
+        update={"cells": cells, "dataset": dataset, "config": config, "config_hash": config_hash(config)}
+    )
 
 
 def consistent_pretext(pretext, per_image):
     """``pretext`` with these per-image values and the means they imply (as a run records them)."""
-    return pretext.model_copy(update={"per_image": per_image, **{
-        which: float(per_image.values(which).mean()) for which in ("clean", "adversarial", "adversarial_reversed")}})
+    return pretext.model_copy(
+        update={
+            "per_image": per_image,
+            **{
+                which: float(per_image.values(which).mean())
+                for which in ("clean", "adversarial", "adversarial_reversed")
+            },
+        }
+    )

@@ -12,8 +12,9 @@ import tomllib
 from pathlib import Path
 
 
-def install_fake_distribution(site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]],
-                              modules: dict[str, str]) -> Path:
+def install_fake_distribution(
+    site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]
+) -> Path:
     site.mkdir(parents=True, exist_ok=True)
     for module, source in modules.items():
         (site / f"{module}.py").write_text(source)

@@ -31,8 +31,25 @@ from .distributions import install_fake_distribution
 FIXTURE = Path(__file__).parent / "fixtures" / "leaderboard-v1.json"
 
 # the smoke preset, made smaller still: timm's tiny test model on a few synthetic images (seconds)
-TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--train-images", "128", "--batch-size", "32",
-        "--eval-images", "16", "--device", "cpu", "--tasks", "rotation", "--attacks", "fgsm", "--quiet")
+TINY = (
+    "--preset",
+    "smoke",
+    "--backbone",
+    "test_efficientnet",
+    "--train-images",
+    "128",
+    "--batch-size",
+    "32",
+    "--eval-images",
+    "16",
+    "--device",
+    "cpu",
+    "--tasks",
+    "rotation",
+    "--attacks",
+    "fgsm",
+    "--quiet",
+)
 
 # the timestamp that starts each plain progress line in a log
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
@@ -41,6 +58,7 @@ CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
 # bad inputs ------------------------------------------------------------------------------------------------------
+
 
 class Payload:
     """Unpickling this creates a folder: the marker that code from a data file ran."""
@@ -66,8 +84,10 @@ def make_cifar(root: Path, train: int = 128, test: int = 64, **replace) -> Path:
     rng = np.random.default_rng(0)
     for name in CIFAR_BATCHES:
         n = test if name == "test_batch" else train
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "labels": [int(v) for v in rng.integers(0, 10, n)]}
+        batch = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, n)],
+        }
         (folder / name).write_bytes(pickle.dumps(replace.get(name, batch), protocol=2))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
     return root
@@ -75,8 +95,9 @@ def make_cifar(root: Path, train: int = 128, test: int = 64, **replace) -> Path:
 
 def error_line(res) -> str:
     """The single error line; a traceback or a multi-line reason fails the test."""
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), \
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), (
         f"not a clean error: {res.output}\n{res.exception!r}"
+    )
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, res.output
     return errors[0]
@@ -84,17 +105,28 @@ def error_line(res) -> str:
 
 # synthetic data --------------------------------------------------------------------------------------------------
 
+
 def synthetic_dataset(n: int = 64) -> ImageDataset:
     """Synthetic uint8 images in an ImageDataset (its first 8 are the test split)."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    return ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=x[:8], test_y=y[:8], mean=(0.5,) * 3,
-                        std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)), fingerprint="synthetic",
-                        source="test")
+    return ImageDataset(
+        name="synthetic",
+        train_x=x,
+        train_y=y,
+        test_x=x[:8],
+        test_y=y[:8],
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        classes=tuple(str(i) for i in range(10)),
+        fingerprint="synthetic",
+        source="test",
+    )
 
 
 # a toy randomised defense ----------------------------------------------------------------------------------------
+
 
 class NoisyTask(PretextTask):
     """A toy randomised defense: the 'task loss' is a random linear function of the pixels, so each
@@ -173,11 +205,24 @@ def toy_evaluate(kept=None, attacks=("a", "b"), base=False):
     model, x, y = toy_setup(40, model=OnePixel())
     other = toy_setup(40, model=OnePixel())[0] if base else None  # a second model as the static base
     pgd = {"eps": 2 / 255, "steps": 2, "step_size": 1 / 255, "random_start": True}
-    return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in attacks}, TOY_REVERSE, x, y, batch_size=8,
-                    seed=3, reporter=Reporter(None, quiet=True), description="toy", kept=kept, base=other)
+    return evaluate(
+        model,
+        NoisyMetricTask(),
+        {n: PGD(pgd) for n in attacks},
+        TOY_REVERSE,
+        x,
+        y,
+        batch_size=8,
+        seed=3,
+        reporter=Reporter(None, quiet=True),
+        description="toy",
+        kept=kept,
+        base=other,
+    )
 
 
 # plugins ---------------------------------------------------------------------------------------------------------
+
 
 def install_plugin(site, entry_points, source, name="ssr-test-plugin", version="0.5"):
     """A fake distribution in ``site`` whose entry points name objects of one module, ``ssr_plugin_mod``."""

@@ -8,12 +8,12 @@ from torch import nn
 
 from ssrbench.adversarial.adaptive import BPDA, DetectorAware, SSLAware, Unrolled
 from ssrbench.adversarial.pgd import PGD, linf_pgd
+from ssrbench.budget import ThreatModel
 from ssrbench.config import ReverseConfig
 from ssrbench.defense.gate import gate_score
 from ssrbench.defense.reverse import Defense
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.robustness import sanity_warnings, worst_case
-from ssrbench.budget import ThreatModel
 from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
@@ -79,7 +79,9 @@ def test_eot_with_one_sample_equals_the_plain_attack(trained):
     model, task, x, y = trained
     defense = Defense(model, task, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=3, random_start=True))
     assert defense.randomized
-    eot1 = BPDA({**BUDGET, "steps": 3, "eot_samples": 1})(model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense)
+    eot1 = BPDA({**BUDGET, "steps": 3, "eot_samples": 1})(
+        model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense
+    )
     gen = torch.Generator().manual_seed(5)
 
     def plain(z):  # BPDA written out by hand: one draw of the defense per step
@@ -87,9 +89,13 @@ def test_eot_with_one_sample_equals_the_plain_attack(trained):
             p = defense.purify(z.detach(), gen)
         return F.cross_entropy(model(z + (p - z).detach()), y[:8], reduction="none")
 
-    ref = linf_pgd(plain, x[:8], eps=8 / 255, step_size=2 / 255, steps=3, random_start=False, maximize=True, generator=gen)
+    ref = linf_pgd(
+        plain, x[:8], eps=8 / 255, step_size=2 / 255, steps=3, random_start=False, maximize=True, generator=gen
+    )
     assert torch.equal(eot1, ref)
-    eot3 = BPDA({**BUDGET, "steps": 3, "eot_samples": 3})(model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense)
+    eot3 = BPDA({**BUDGET, "steps": 3, "eot_samples": 3})(
+        model, x[:8], y[:8], torch.Generator().manual_seed(5), defense=defense
+    )
     assert not torch.equal(eot1, eot3)  # more samples do change a randomised defense's gradient
 
 
@@ -156,15 +162,26 @@ def test_masked_gradients_are_measured():
     assert pgd.stats["zero_grad_fraction"] == 1.0
 
 
-def _cell(c, attack, flags_adv, flags_rev, adaptive=False, params=None, kind=None, zero=None, probe=False,
-          threat="linf"):
+def _cell(
+    c, attack, flags_adv, flags_rev, adaptive=False, params=None, kind=None, zero=None, probe=False, threat="linf"
+):
     params = params if params is not None else c.attack.params
     a = c.attack.model_copy(update={"name": attack, "kind": kind or c.attack.kind, "params": params})
-    declared = None if threat is None else ThreatModel(norm=threat, eps=params["eps"], steps=params.get("steps", 1),
-                                                       probe=probe)
-    return c.model_copy(update={"attack": a, "adv": Accuracy.from_flags(np.array(flags_adv, bool)),
-                                "adv_rev": Accuracy.from_flags(np.array(flags_rev, bool)), "adaptive": adaptive,
-                                "zero_grad_fraction": zero, "threat": declared})
+    declared = (
+        None
+        if threat is None
+        else ThreatModel(norm=threat, eps=params["eps"], steps=params.get("steps", 1), probe=probe)
+    )
+    return c.model_copy(
+        update={
+            "attack": a,
+            "adv": Accuracy.from_flags(np.array(flags_adv, bool)),
+            "adv_rev": Accuracy.from_flags(np.array(flags_rev, bool)),
+            "adaptive": adaptive,
+            "zero_grad_fraction": zero,
+            "threat": declared,
+        }
+    )
 
 
 def _board_with(cells):
@@ -175,9 +192,13 @@ def _board_with(cells):
 def test_worst_case_is_the_per_image_minimum():
     base = store.load(FIXTURE).cells[0]
     n = base.adv.n
-    f1 = np.zeros(n, bool); f1[:6] = True  # noqa: E702
-    f2 = np.zeros(n, bool); f2[3:9] = True  # noqa: E702
-    board = _board_with([_cell(base, "a1", f1, f1, params={"eps": 0.03}), _cell(base, "a2", f2, f2, params={"eps": 0.03})])
+    f1 = np.zeros(n, bool)
+    f1[:6] = True  # noqa: E702
+    f2 = np.zeros(n, bool)
+    f2[3:9] = True  # noqa: E702
+    board = _board_with(
+        [_cell(base, "a1", f1, f1, params={"eps": 0.03}), _cell(base, "a2", f2, f2, params={"eps": 0.03})]
+    )
     wc = worst_case(board)
     assert len(wc) == 1 and wc[0].defended.correct == 3  # images 3, 4, 5 survive both
     assert wc[0].defended.percent < min(c.adv_rev.percent for c in board.cells)
@@ -186,8 +207,10 @@ def test_worst_case_is_the_per_image_minimum():
 def test_each_sanity_check_fires_on_a_constructed_case():
     base = store.load(FIXTURE).cells[0]
     n = base.adv.n
-    some = np.zeros(n, bool); some[:2] = True  # noqa: E702
-    many = np.zeros(n, bool); many[:10] = True  # noqa: E702
+    some = np.zeros(n, bool)
+    some[:2] = True  # noqa: E702
+    many = np.zeros(n, bool)
+    many[:10] = True  # noqa: E702
     cells = [
         _cell(base, "pgd2", some, some, params={"eps": 8 / 255, "steps": 2}, kind="pgd", zero=0.5),
         _cell(base, "pgd20", many, many, params={"eps": 8 / 255, "steps": 20}, kind="pgd"),  # stronger, yet higher
@@ -199,8 +222,10 @@ def test_each_sanity_check_fires_on_a_constructed_case():
     assert "should not rise with budget" in text
     assert "should reach about 0%" in text
     assert "adaptive bpda" in text and "not working" in text
-    clean = [_cell(base, "pgd2", many, many, params={"eps": 8 / 255, "steps": 2}, kind="pgd"),
-             _cell(base, "pgd20", some, some, params={"eps": 8 / 255, "steps": 20}, kind="pgd")]
+    clean = [
+        _cell(base, "pgd2", many, many, params={"eps": 8 / 255, "steps": 2}, kind="pgd"),
+        _cell(base, "pgd20", some, some, params={"eps": 8 / 255, "steps": 20}, kind="pgd"),
+    ]
     assert sanity_warnings(_board_with(clean)) == []
 
 
@@ -209,8 +234,10 @@ def test_checks_read_the_declared_threat_model_not_parameter_names():
     an attack that declares nothing is said to be in no budget check -- but stays in the worst case."""
     base = store.load(FIXTURE).cells[0]
     n = base.adv.n
-    some = np.zeros(n, bool); some[:2] = True  # noqa: E702
-    many = np.zeros(n, bool); many[:10] = True  # noqa: E702
+    some = np.zeros(n, bool)
+    some[:2] = True  # noqa: E702
+    many = np.zeros(n, bool)
+    many[:10] = True  # noqa: E702
     l2 = _cell(base, "l2-pgd", many, many, params={"eps": 0.5, "steps": 10}, kind="l2pgd", threat="l2")
     plugin = _cell(base, "mine", some, some, params={"epsilon": 0.03}, kind="mine", threat=None)
     none = np.zeros(n, bool)

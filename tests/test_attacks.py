@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.fgsm import FGSM
 from ssrbench.adversarial.pgd import PGD, linf_pgd
 from ssrbench.config import load_attack_config
-from ssrbench.adversarial.base import ATTACKS
 
 EPS = 8 / 255
 
@@ -68,7 +68,9 @@ def test_random_start_is_seeded(inpaint_model, images, labels):
 
 
 def test_zero_steps_or_budget_returns_input(images):
-    out = linf_pgd(lambda z: z.sum((1, 2, 3)), images, eps=0.0, step_size=0.1, steps=3, random_start=True, maximize=True)
+    out = linf_pgd(
+        lambda z: z.sum((1, 2, 3)), images, eps=0.0, step_size=0.1, steps=3, random_start=True, maximize=True
+    )
     assert torch.equal(out, images)
 
 
@@ -80,7 +82,9 @@ def test_loss_is_per_sample_so_batch_composition_does_not_matter(inpaint_model, 
     assert torch.allclose(full[:2], first, atol=1e-6)
 
 
-@pytest.mark.parametrize("name,kind,steps", [("fgsm", "fgsm", None), ("pgd2", "pgd", 2), ("pgd10", "pgd", 10), ("pgd20", "pgd", 20)])
+@pytest.mark.parametrize(
+    "name,kind,steps", [("fgsm", "fgsm", None), ("pgd2", "pgd", 2), ("pgd10", "pgd", 10), ("pgd20", "pgd", 20)]
+)
 def test_builtin_attack_configs(name, kind, steps):
     cfg = load_attack_config(name)
     assert cfg.kind == kind

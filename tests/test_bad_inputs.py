@@ -51,6 +51,7 @@ def smoke(data: Path, out: Path, cache: Path, *extra):
 
 # 1. a diverged run: clear error, nothing cached, the good leaderboard untouched ------------------------------
 
+
 def test_diverged_training_names_stage_and_step_caches_nothing_and_keeps_the_old_file(data, tmp_path):
     out = tmp_path / "board.json"
     out.write_bytes(FIXTURE.read_bytes())
@@ -71,8 +72,15 @@ def test_a_non_finite_loss_stops_at_its_step():
     from ssrbench.progress import Reporter
 
     ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
-    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 2}), device=torch.device("cpu"),
-                          seed=0, reporter=Reporter(quiet=True), train_range=lambda: (8, 8), autocast=nullcontext)
+    ctx = SimpleNamespace(
+        data=ds,
+        preset=PRESETS["smoke"].model_copy(update={"batch_size": 2}),
+        device=torch.device("cpu"),
+        seed=0,
+        reporter=Reporter(quiet=True),
+        train_range=lambda: (8, 8),
+        autocast=nullcontext,
+    )
     losses = iter([1.0, 0.5, float("nan"), 0.1])
     with pytest.raises(TrainingDivergedError, match=r"train x: .*epoch 1/2, step 3/4 \(ce=nan\)"):
         train_epochs(ctx, "train x", 2, lambda x, y, g: {"ce": next(losses)})
@@ -102,6 +110,7 @@ def test_save_refuses_what_load_would_refuse(tmp_path):
 
 # 2. no code execution from data files -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("batch", ["test_batch", "data_batch_2"])
 def test_a_pickle_payload_in_the_data_never_runs(tmp_path, batch):
     marker = tmp_path / "payload-ran"
@@ -118,7 +127,9 @@ def test_a_malicious_cache_entry_never_runs_and_is_retrained(data, tmp_path):
     res = smoke(data, tmp_path / "a.json", tmp_path / "cache", "--modes", "multitask")
     assert res.exit_code == 0, res.output
     stage = next(r for r in store.load(tmp_path / "a.json").training if r.stage.startswith("multitask/"))
-    victim = tmp_path / "cache" / f"{stage.key}.pt"  # beside it: the static base's classifier, which it is judged against
+    victim = (
+        tmp_path / "cache" / f"{stage.key}.pt"
+    )  # beside it: the static base's classifier, which it is judged against
     buf = io.BytesIO()
     torch.save({"w": Payload(marker)}, buf)
     victim.write_bytes(buf.getvalue())
@@ -134,6 +145,7 @@ def test_a_malicious_cache_entry_never_runs_and_is_retrained(data, tmp_path):
 
 
 # 3. an unwritable cache is found before any work --------------------------------------------------------------
+
 
 def test_a_cache_dir_that_is_a_file_fails_before_data_is_read(tmp_path):
     blocker = tmp_path / "a-file"
@@ -164,11 +176,19 @@ def test_a_read_only_cache_dir_fails_before_data_is_read(tmp_path, monkeypatch):
 
 # 4. tracebacks become one-line errors with exit 2 --------------------------------------------------------------
 
-@pytest.mark.parametrize("option,value,reason", [
-    ("--lr", "-0.1", "greater than 0"), ("--lr", "nan", "not a finite number"), ("--lr", "inf", "not a finite"),
-    ("--weight-decay", "-1", "at least 0"), ("--head-lr", "inf", "not a finite number"),
-    ("--head-lr", "0", "greater than 0"), ("--lr", "fast", "not a number"),
-])
+
+@pytest.mark.parametrize(
+    "option,value,reason",
+    [
+        ("--lr", "-0.1", "greater than 0"),
+        ("--lr", "nan", "not a finite number"),
+        ("--lr", "inf", "not a finite"),
+        ("--weight-decay", "-1", "at least 0"),
+        ("--head-lr", "inf", "not a finite number"),
+        ("--head-lr", "0", "greater than 0"),
+        ("--lr", "fast", "not a number"),
+    ],
+)
 def test_bad_float_options(tmp_path, option, value, reason):
     res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
     assert res.exit_code == 2
@@ -176,13 +196,16 @@ def test_bad_float_options(tmp_path, option, value, reason):
     assert option in line and reason in line
 
 
-@pytest.mark.parametrize("batch,broken,reason", [
-    ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 10, 2]}, "label 10 is outside 0..9"),
-    ("data_batch_1", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, -1, 3, 2]}, "label -1 is outside"),
-    ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2]}, "3 labels for 4 images"),
-    ("test_batch", [1, 2, 3], "expected a dict with 'data' and 'labels', got list"),
-    ("test_batch", {"data": np.zeros((4, 100), np.uint8), "labels": [0] * 4}, "shape (N, 3072)"),
-])
+@pytest.mark.parametrize(
+    "batch,broken,reason",
+    [
+        ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 10, 2]}, "label 10 is outside 0..9"),
+        ("data_batch_1", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, -1, 3, 2]}, "label -1 is outside"),
+        ("test_batch", {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2]}, "3 labels for 4 images"),
+        ("test_batch", [1, 2, 3], "expected a dict with 'data' and 'labels', got list"),
+        ("test_batch", {"data": np.zeros((4, 100), np.uint8), "labels": [0] * 4}, "shape (N, 3072)"),
+    ],
+)
 def test_malformed_data_is_exit_2_naming_the_file(tmp_path, batch, broken, reason):
     root = make_cifar(tmp_path / "data", **{batch: broken})
     res = smoke(root, tmp_path / "o.json", tmp_path / "cache")
@@ -192,8 +215,10 @@ def test_malformed_data_is_exit_2_naming_the_file(tmp_path, batch, broken, reaso
     assert not list((tmp_path / "cache").glob("*.pt"))  # refused before any training
 
 
-@pytest.mark.parametrize("backbone,reason", [("vit_tiny_patch16_224", "returns features of shape (1, 5, 192)"),
-                                             ("swin_tiny_patch4_window7_224", "NHWC")])
+@pytest.mark.parametrize(
+    "backbone,reason",
+    [("vit_tiny_patch16_224", "returns features of shape (1, 5, 192)"), ("swin_tiny_patch4_window7_224", "NHWC")],
+)
 def test_a_backbone_without_a_spatial_map_is_refused_before_data(tmp_path, backbone, reason):
     res = smoke(tmp_path / "no-data", tmp_path / "o.json", tmp_path / "cache", "--backbone", backbone)
     assert res.exit_code == 2
@@ -203,6 +228,7 @@ def test_a_backbone_without_a_spatial_map_is_refused_before_data(tmp_path, backb
 
 
 # 5. doctored summaries and intervals are refused --------------------------------------------------------------
+
 
 def _doctored(tmp_path, change, as_written: bool = False) -> Path:
     """A committed leaderboard, re-saved in the current schema (or ``as_written``, schema 1), then doctored."""
@@ -214,14 +240,24 @@ def _doctored(tmp_path, change, as_written: bool = False) -> Path:
     return path
 
 
-@pytest.mark.parametrize("what,change,reason", [
-    ("worst case", lambda d: d["worst_case"][0]["defended"].update(percent=100.0), "stored worst_case does not match"),
-    ("warnings", lambda d: d.update(warnings=["all is well"]), "stored warnings does not match"),
-    ("interval", lambda d: d["cells"][0]["adv"].update(ci95=[0.0, 100.0]), "not the 95% Wilson interval"),
-    ("flags", lambda d: d["cells"][0]["adv"].update(per_image=d["cells"][0]["clean"]["per_image"]),
-     "per_image flags do not add up"),
-    ("flag count", lambda d: d["cells"][0]["adv"].update(per_image="AAAA"), "wrong number of flags"),
-])
+@pytest.mark.parametrize(
+    "what,change,reason",
+    [
+        (
+            "worst case",
+            lambda d: d["worst_case"][0]["defended"].update(percent=100.0),
+            "stored worst_case does not match",
+        ),
+        ("warnings", lambda d: d.update(warnings=["all is well"]), "stored warnings does not match"),
+        ("interval", lambda d: d["cells"][0]["adv"].update(ci95=[0.0, 100.0]), "not the 95% Wilson interval"),
+        (
+            "flags",
+            lambda d: d["cells"][0]["adv"].update(per_image=d["cells"][0]["clean"]["per_image"]),
+            "per_image flags do not add up",
+        ),
+        ("flag count", lambda d: d["cells"][0]["adv"].update(per_image="AAAA"), "wrong number of flags"),
+    ],
+)
 def test_doctored_leaderboards_are_refused(tmp_path, monkeypatch, what, change, reason):
     monkeypatch.chdir(Path(__file__).resolve().parent.parent)
     path = _doctored(tmp_path, change)
@@ -242,10 +278,15 @@ def test_a_doctored_worst_case_in_a_schema_1_file_is_refused(tmp_path, monkeypat
 def test_merge_keeps_the_worst_case_and_the_warnings():
     board = store.load(FIXTURE)
     # a sanity warning that fires: a huge-eps probe that leaves accuracy standing
-    probe = board.cells[0].model_copy(update={
-        "attack": board.cells[0].attack.model_copy(update={"name": "huge", "params": {**board.cells[0].attack.params,
-                                                                                      "eps": 0.5}}),
-        "threat": ThreatModel(norm="linf", eps=0.5, steps=1, probe=True), "adv_rev": board.cells[0].clean})
+    probe = board.cells[0].model_copy(
+        update={
+            "attack": board.cells[0].attack.model_copy(
+                update={"name": "huge", "params": {**board.cells[0].attack.params, "eps": 0.5}}
+            ),
+            "threat": ThreatModel(norm="linf", eps=0.5, steps=1, probe=True),
+            "adv_rev": board.cells[0].clean,
+        }
+    )
     a = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"] + [probe]})
     b = board.model_copy(update={"cells": [c for c in board.cells if c.mode != "multitask"]})
     merged = merge([a, b], ["a", "b"], ["ssrbench", "merge"])
@@ -257,6 +298,7 @@ def test_merge_keeps_the_worst_case_and_the_warnings():
 
 # 6. a CI gate that compared nothing does not pass -------------------------------------------------------------
 
+
 def test_compare_gate_fails_when_no_cell_is_comparable(tmp_path):
     board = store.load(FIXTURE)
     old = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
@@ -265,14 +307,19 @@ def test_compare_gate_fails_when_no_cell_is_comparable(tmp_path):
     store.save(new, tmp_path / "new.json")
     res = invoke("compare", tmp_path / "old.json", tmp_path / "new.json", "--fail-on-regression")
     assert res.exit_code == 1 and "no comparable cells" in error_line(res)
-    assert invoke("compare", tmp_path / "old.json", tmp_path / "new.json", "--fail-on-regression",
-                  "--allow-no-comparable").exit_code == 0
+    assert (
+        invoke(
+            "compare", tmp_path / "old.json", tmp_path / "new.json", "--fail-on-regression", "--allow-no-comparable"
+        ).exit_code
+        == 0
+    )
     assert invoke("compare", tmp_path / "old.json", tmp_path / "old.json", "--fail-on-regression").exit_code == 0
     res = invoke("compare", tmp_path / "old.json", tmp_path / "old.json", "--threshold", "nan")
     assert res.exit_code == 2 and "not a finite number" in error_line(res)
 
 
 # 7. the smaller ones --------------------------------------------------------------------------------------------
+
 
 def test_eval_images_beyond_the_test_set_are_recorded_as_used(data, tmp_path):
     res = smoke(data, tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask", "--eval-images", "100")
@@ -327,9 +374,27 @@ def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
 
 # signals, on a real process -------------------------------------------------------------------------------------
 
+
 def _start(data: Path, out: Path, cache: Path, *extra) -> subprocess.Popen:
-    args = [sys.executable, "-m", "ssrbench.cli", "run", *TINY, "--data-dir", str(data), "--no-download",
-            "--out", str(out), "--cache-dir", str(cache), "--modes", "classifier-first", "--epochs-head", "60", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "ssrbench.cli",
+        "run",
+        *TINY,
+        "--data-dir",
+        str(data),
+        "--no-download",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--modes",
+        "classifier-first",
+        "--epochs-head",
+        "60",
+        *extra,
+    ]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -376,7 +441,9 @@ def test_a_config_shadowing_a_built_in_is_announced_and_recorded(data, tmp_path)
     mine = tmp_path / "mine" / "attacks"
     mine.mkdir(parents=True)
     (mine / "fgsm.toml").write_text('kind = "fgsm"\n[params]\neps = "4/255"\n')
-    res = smoke(data, tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask", "--config-dir", tmp_path / "mine")
+    res = smoke(
+        data, tmp_path / "o.json", tmp_path / "cache", "--modes", "multitask", "--config-dir", tmp_path / "mine"
+    )
     assert res.exit_code == 0, res.output
     board = store.load(tmp_path / "o.json")
     (cell,) = board.cells
@@ -647,6 +714,7 @@ def _set_in_first_cell(*keys, value):
         for k in keys[:-1]:
             target = target[k]
         target[keys[-1]] = value
+
     return change
 
 
@@ -657,20 +725,26 @@ MALFORMED = {
     "a 5,000-digit integer": (b'{"schema_version": 1, "seed": ' + b"7" * 5000 + b"}", "a number of more than"),
     "schema 1, cells not objects": (_v1(lambda d: d.update(cells=[1, "cell"])), "cells[0]"),
     "schema 1, cells not a list": (_v1(lambda d: d.update(cells=5)), "cells"),
-    "schema 1, attack a list": (_v1(_set_in_first_cell("attack", value=["fgsm"])), "cell inpaint/multitask/? seed 0: attack"),
+    "schema 1, attack a list": (
+        _v1(_set_in_first_cell("attack", value=["fgsm"])),
+        "cell inpaint/multitask/? seed 0: attack",
+    ),
     "schema 1, params a list": (_v1(_set_in_first_cell("attack", "params", value=[0.03])), "params"),
-    "schema 1, eps beyond a float": (_v1(_set_in_first_cell("attack", "params", "eps", value=10 ** 400)), "eps"),
+    "schema 1, eps beyond a float": (_v1(_set_in_first_cell("attack", "params", "eps", value=10**400)), "eps"),
     "schema 1, steps not a number": (_v1(_set_in_first_cell("attack", "params", "steps", value="ten")), "steps"),
     "schema 1, worst case not objects": (_v1(lambda d: d.update(worst_case=[1])), "worst_case"),
-    "a lone surrogate": (json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "notes": ["\ud800"]}).encode(),
-                         "lone UTF-16 surrogate"),
+    "a lone surrogate": (
+        json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "notes": ["\ud800"]}).encode(),
+        "lone UTF-16 surrogate",
+    ),
     "a stored view of the wrong shape": (
         json.dumps({**json.loads(store.dumps(store.load(FIXTURE))), "worst_case": [{"defended": [1]}]}).encode(),
-        "stored worst_case does not match"),
+        "stored worst_case does not match",
+    ),
 }
 
 
-WRONG_SHAPES = [None, "x", 10 ** 30, [1], {"a": 1}, [{"defended": [1]}]]  # the last: objects of the wrong shape
+WRONG_SHAPES = [None, "x", 10**30, [1], {"a": 1}, [{"defended": [1]}]]  # the last: objects of the wrong shape
 
 
 def _parts(doc, depth, prefix=()):
@@ -738,6 +812,7 @@ def _call_with_deadline(fn, unblock: Path, seconds: float = 20.0, what: str = "a
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             box["error"] = exc
+
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     thread.join(seconds)
@@ -779,12 +854,19 @@ def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
     memory runs out) fails this test instead of the machine."""
     link = tmp_path / "board.json"
     link.symlink_to("/dev/zero")
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))\n"
-            "from ssrbench.leaderboard.compare import load_side\n"
-            "from ssrbench.leaderboard.store import LeaderboardError\n"
-            "try:\n    load_side(sys.argv[1])\nexcept LeaderboardError as exc:\n    print(exc); sys.exit(2)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(link)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))\n"
+        "from ssrbench.leaderboard.compare import load_side\n"
+        "from ssrbench.leaderboard.store import LeaderboardError\n"
+        "try:\n    load_side(sys.argv[1])\nexcept LeaderboardError as exc:\n    print(exc); sys.exit(2)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(link)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{link}: cannot read (a device); give a regular file" in proc.stdout
 
@@ -815,8 +897,11 @@ def test_a_revision_never_reaches_git_as_an_option(tmp_path, monkeypatch, comman
     """``--output=FILE:x`` would make ``git show`` write FILE."""
     monkeypatch.chdir(_repo_with_board(tmp_path / "repo"))
     spec = f"--output={tmp_path / 'FILE'}:x"
-    res = invoke(command[0], "--", spec, *command[1:]) if command[0] != "merge" else \
-        invoke("merge", "--out", "m.json", "--", FIXTURE, spec)
+    res = (
+        invoke(command[0], "--", spec, *command[1:])
+        if command[0] != "merge"
+        else invoke("merge", "--out", "m.json", "--", FIXTURE, spec)
+    )
     assert "cannot start with '-'" in _refused(res, spec)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
     assert not Path("m.json").exists()
@@ -857,11 +942,13 @@ def test_merge_refuses_to_count_a_cell_twice(tmp_path, second):
     assert not out.exists()
 
 
-def _mixed_bases() -> "store.Leaderboard":
+def _mixed_bases() -> store.Leaderboard:
     """The fixture with its two modes judged against different static bases: versus_base cannot be computed."""
     board = store.load(FIXTURE)
-    cells = [c.model_copy(update={"base_weights_sha256": ("a" if c.mode == "classifier-first" else "b") * 64})
-             for c in board.cells]
+    cells = [
+        c.model_copy(update={"base_weights_sha256": ("a" if c.mode == "classifier-first" else "b") * 64})
+        for c in board.cells
+    ]
     return board.model_copy(update={"cells": cells})
 
 
@@ -892,8 +979,24 @@ BIG = "1" + "0" * 400  # a 400-digit integer: past any float, and a 401-characte
 
 def refused(tmp_path, *args, command: str = "run") -> Result:
     """``ssrbench run ARGS`` on no data: exit 2 within seconds, before the data, in one error line."""
-    extra = (["--preset", "smoke", "--backbone", "test_efficientnet", "--data-dir", tmp_path / "no-data", "--no-download", "--out", tmp_path / "o.json",
-              "--cache-dir", tmp_path / "cache", "--quiet"] if command == "run" else [])
+    extra = (
+        [
+            "--preset",
+            "smoke",
+            "--backbone",
+            "test_efficientnet",
+            "--data-dir",
+            tmp_path / "no-data",
+            "--no-download",
+            "--out",
+            tmp_path / "o.json",
+            "--cache-dir",
+            tmp_path / "cache",
+            "--quiet",
+        ]
+        if command == "run"
+        else []
+    )
     start = time.monotonic()
     res = invoke(command, *extra, *args)
     assert time.monotonic() - start < 10, "a refusal should take no work"
@@ -907,16 +1010,29 @@ def refused_at_once(tmp_path, *args, command: str = "run") -> str:
     return error_line(refused(tmp_path, *args, command=command))
 
 
-@pytest.mark.parametrize("args,named", [
-    (["--attack-eps", "1e400"], "'1e400' is too large for a number"),
-    (["--reverse-eps", "1e400"], "'1e400' is too large for a number"),
-    (["--lr", "1e400"], "'1e400' is too large for a number"),
-    (["--attack-eps", f"{BIG}/255"], "too large for a number"),
-    (["--reverse-eps", f"1/255,{BIG}/1"], "too large for a number"),
-    (["--lr", f"{BIG}/1"], "(403 characters) is too large for a number"),
-    (["--head-lr", BIG], "is too large for a number"),
-    (["--cpus-per-task", f"{BIG}/1", "--executor", "ray"], "too large for a number"),
-], ids=["attack-eps", "reverse-eps", "lr-exponent", "attack-eps-fraction", "reverse-eps-fraction", "lr", "head-lr", "cpus-per-task"])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--attack-eps", "1e400"], "'1e400' is too large for a number"),
+        (["--reverse-eps", "1e400"], "'1e400' is too large for a number"),
+        (["--lr", "1e400"], "'1e400' is too large for a number"),
+        (["--attack-eps", f"{BIG}/255"], "too large for a number"),
+        (["--reverse-eps", f"1/255,{BIG}/1"], "too large for a number"),
+        (["--lr", f"{BIG}/1"], "(403 characters) is too large for a number"),
+        (["--head-lr", BIG], "is too large for a number"),
+        (["--cpus-per-task", f"{BIG}/1", "--executor", "ray"], "too large for a number"),
+    ],
+    ids=[
+        "attack-eps",
+        "reverse-eps",
+        "lr-exponent",
+        "attack-eps-fraction",
+        "reverse-eps-fraction",
+        "lr",
+        "head-lr",
+        "cpus-per-task",
+    ],
+)
 def test_numbers_past_a_float_are_refused_as_read(tmp_path, args, named):
     line = refused_at_once(tmp_path, *args)
     assert args[0] in line and named in line
@@ -928,26 +1044,30 @@ def test_compare_reads_its_numbers_by_the_same_rule(tmp_path):
     assert "--threshold" in line and "too large for a number" in line
 
 
-@pytest.mark.parametrize("args,named", [
-    (["--attack-steps", "1..3000000000"], "3000000000 steps is above the maximum of 10000"),
-    (["--reverse-steps", "0..3000000000"], "3000000000 steps is above the maximum of 10000"),
-    (["--attack-steps", f"1..{BIG}"], "steps is above the maximum of 10000"),
-    (["--seeds", "3000000000"], "'3000000000': a count of seeds must be at most 1000"),
-    (["--seeds", "0,4294967296"], "seed 4294967296 is above 4294967295"),
-    (["--seed", str(2**64)], "18446744073709551616 is not in the range 0<=x<=4294967295"),
-    (["--seed", str(2**32)], "4294967296 is not in the range"),
-    (["--threads", "2147483648"], "2147483648 is not in the range 1<=x<=1024"),
-    (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
-    (["--epochs-classifier", "3000000000"], "3000000000 is not in the range"),
-    (["--epochs-head", "3000000000"], "3000000000 is not in the range"),
-    (["--epochs-multitask", "3000000000"], "3000000000 is not in the range"),
-    (["--train-images", "3000000000"], "3000000000 is not in the range"),
-    (["--eval-images", "3000000000"], "3000000000 is not in the range"),
-    (["--batch-size", "3000000000"], "3000000000 is not in the range"),
-    (["--eval-batch-size", "3000000000"], "3000000000 is not in the range"),
-    (["--max-retries", "3000000000", "--executor", "ray"], "3000000000 is not in the range 0<=x<=10"),
-    (["--gpus-per-task", "3000000000", "--executor", "ray"], "must be at most 64"),
-], ids=lambda v: v[0] if isinstance(v, list) else None)
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--attack-steps", "1..3000000000"], "3000000000 steps is above the maximum of 10000"),
+        (["--reverse-steps", "0..3000000000"], "3000000000 steps is above the maximum of 10000"),
+        (["--attack-steps", f"1..{BIG}"], "steps is above the maximum of 10000"),
+        (["--seeds", "3000000000"], "'3000000000': a count of seeds must be at most 1000"),
+        (["--seeds", "0,4294967296"], "seed 4294967296 is above 4294967295"),
+        (["--seed", str(2**64)], "18446744073709551616 is not in the range 0<=x<=4294967295"),
+        (["--seed", str(2**32)], "4294967296 is not in the range"),
+        (["--threads", "2147483648"], "2147483648 is not in the range 1<=x<=1024"),
+        (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
+        (["--epochs-classifier", "3000000000"], "3000000000 is not in the range"),
+        (["--epochs-head", "3000000000"], "3000000000 is not in the range"),
+        (["--epochs-multitask", "3000000000"], "3000000000 is not in the range"),
+        (["--train-images", "3000000000"], "3000000000 is not in the range"),
+        (["--eval-images", "3000000000"], "3000000000 is not in the range"),
+        (["--batch-size", "3000000000"], "3000000000 is not in the range"),
+        (["--eval-batch-size", "3000000000"], "3000000000 is not in the range"),
+        (["--max-retries", "3000000000", "--executor", "ray"], "3000000000 is not in the range 0<=x<=10"),
+        (["--gpus-per-task", "3000000000", "--executor", "ray"], "must be at most 64"),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
 def test_counts_seeds_and_threads_have_an_upper_bound(tmp_path, args, named):
     line = refused_at_once(tmp_path, *args)
     assert args[0] in line and named in line
@@ -982,14 +1102,17 @@ def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy()
             RunSpec(**spec, **bad)
 
 
-@pytest.mark.parametrize("address,why", [
-    ("localhost:99999", "the port 99999 is outside 1..65535"),
-    ("localhost:abc", "the port 'abc' is not a number"),
-    ("[::1", "never closed"),
-    ("::1:6379", "an IPv6 address needs brackets"),
-    ("ray://[::1:10001", "never closed"),
-    ("ray://localhost:999999999999999999999", "is not a number 1..65535"),
-])
+@pytest.mark.parametrize(
+    "address,why",
+    [
+        ("localhost:99999", "the port 99999 is outside 1..65535"),
+        ("localhost:abc", "the port 'abc' is not a number"),
+        ("[::1", "never closed"),
+        ("::1:6379", "an IPv6 address needs brackets"),
+        ("ray://[::1:10001", "never closed"),
+        ("ray://localhost:999999999999999999999", "is not a number 1..65535"),
+    ],
+)
 def test_malformed_ray_addresses_are_refused_by_their_form(tmp_path, address, why):
     line = refused_at_once(tmp_path, "--executor", "ray", "--address", address)
     assert "--address" in line and repr(address) in line and why in line and "host:port" in line
@@ -1028,19 +1151,35 @@ def _config_dir(tmp_path, files: dict[str, bytes | str]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("files,names,named", [
-    ({"attacks/huge.toml": 'kind = "fgsm"\n[params]\neps = "1e400"\n'}, ["--attacks", "huge"], "'1e400'"),
-    ({"attacks/huge.toml": f'kind = "fgsm"\n[params]\neps = "{BIG}/255"\n'}, ["--attacks", "huge"],
-     "too large for a number"),
-    ({"tasks/huge.toml": 'task = "rotation"\n[reverse]\neps = "1e400"\n'}, ["--tasks", "huge"], "'1e400'"),
-    ({"tasks/huge.toml": 'task = "rotation"\n[params]\nmultitask_weight = "1e400"\n'}, ["--tasks", "huge"],
-     "finite number"),
-    ({"tasks/huge.toml": 'task = "contrastive"\n[params]\ntemperature = inf\n'}, ["--tasks", "huge"],
-     "finite number"),
-    ({"tasks/huge.toml": 'task = "jigsaw"\n[params]\neval_seed = 18446744073709551616\n'}, ["--tasks", "huge"],
-     "eval_seed"),
-    ({"attacks/latin.toml": b'kind = "fgsm"\ndescription = "caf\xe9"\n'}, ["--attacks", "latin"], "not UTF-8"),
-], ids=["eps", "eps-fraction", "reverse-eps", "weight", "inf", "seed", "latin-1"])
+@pytest.mark.parametrize(
+    "files,names,named",
+    [
+        ({"attacks/huge.toml": 'kind = "fgsm"\n[params]\neps = "1e400"\n'}, ["--attacks", "huge"], "'1e400'"),
+        (
+            {"attacks/huge.toml": f'kind = "fgsm"\n[params]\neps = "{BIG}/255"\n'},
+            ["--attacks", "huge"],
+            "too large for a number",
+        ),
+        ({"tasks/huge.toml": 'task = "rotation"\n[reverse]\neps = "1e400"\n'}, ["--tasks", "huge"], "'1e400'"),
+        (
+            {"tasks/huge.toml": 'task = "rotation"\n[params]\nmultitask_weight = "1e400"\n'},
+            ["--tasks", "huge"],
+            "finite number",
+        ),
+        (
+            {"tasks/huge.toml": 'task = "contrastive"\n[params]\ntemperature = inf\n'},
+            ["--tasks", "huge"],
+            "finite number",
+        ),
+        (
+            {"tasks/huge.toml": 'task = "jigsaw"\n[params]\neval_seed = 18446744073709551616\n'},
+            ["--tasks", "huge"],
+            "eval_seed",
+        ),
+        ({"attacks/latin.toml": b'kind = "fgsm"\ndescription = "caf\xe9"\n'}, ["--attacks", "latin"], "not UTF-8"),
+    ],
+    ids=["eps", "eps-fraction", "reverse-eps", "weight", "inf", "seed", "latin-1"],
+)
 def test_bad_numbers_and_bytes_in_a_config_name_the_file(tmp_path, files, names, named):
     root = _config_dir(tmp_path, files)
     res = refused(tmp_path, "--config-dir", root, *names)
@@ -1086,6 +1225,7 @@ def test_an_attack_suite_that_is_not_utf8_is_a_config_error(tmp_path, monkeypatc
 
 # --progress (issue 31: progress that shows in a log) ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["fancy", "PLAIN", ""])
 def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path, value):
     res = invoke("run", "--preset", "smoke", "--progress", value, "--out", tmp_path / "o.json")
@@ -1102,7 +1242,11 @@ def test_a_bad_progress_value_is_one_line_naming_it_and_the_choices(tmp_path, va
 # per-image pretext values, threats and training records.
 
 V5 = Path(__file__).parent / "fixtures" / "leaderboard-v5-smoke.json"
-ROT, ROT_PGD, CON = 0, 1, 2  # rotation/multitask/fgsm (deterministic), .../pgd2, contrastive/multitask/fgsm (randomised)
+ROT, ROT_PGD, CON = (
+    0,
+    1,
+    2,
+)  # rotation/multitask/fgsm (deterministic), .../pgd2, contrastive/multitask/fgsm (randomised)
 ROT_CF, CON_CF = 4, 6  # the same under classifier-first: no transfer block, whose own rules would speak first
 
 
@@ -1115,6 +1259,7 @@ def _set(path: str, value):
         for p in parents:
             target = target[p]
         target[last] = value(target[last]) if callable(value) else value
+
     return change
 
 
@@ -1148,6 +1293,7 @@ def _rehashed(change):
     def both(doc):
         change(doc)
         doc["config_hash"] = config_hash(doc["config"])
+
     return both
 
 
@@ -1165,45 +1311,84 @@ def _randomized_on_a_deterministic_cell(doc):
     for view in DERIVED:
         doc.pop(view, None)
     cell = doc["cells"][ROT_CF]
-    cell["randomized"] = {"draws": 5, "eot_samples": None, "fixed_draw": cell["adv_rev"], "all_draws": cell["adv_rev"],
-                          "clean_fixed_draw": cell["clean_rev"], "clean_all_draws": cell["clean_rev"]}
+    cell["randomized"] = {
+        "draws": 5,
+        "eot_samples": None,
+        "fixed_draw": cell["adv_rev"],
+        "all_draws": cell["adv_rev"],
+        "clean_fixed_draw": cell["clean_rev"],
+        "clean_all_draws": cell["clean_rev"],
+    }
 
 
 ROT_CELL, CON_CELL = "cell rotation/multitask/fgsm seed 0", "cell contrastive/multitask/fgsm seed 0"
 
 
-@pytest.mark.parametrize("change,cell,field", [
-    (_set(f"cells.{ROT}.ran_on.executor", "banana"), ROT_CELL, "ran_on.executor"),
-    (_set(f"cells.{ROT}.ran_on.attempts", 99), ROT_CELL, "ran_on.attempts"),
-    (_set(f"cells.{ROT}.ran_on.threads", 4096), ROT_CELL, "ran_on.threads"),
-    (_set(f"cells.{ROT}.ran_on.seconds", 1e9), ROT_CELL, "ran_on.seconds"),
-    (_set(f"cells.{ROT}.ran_on.attempts", 3), ROT_CELL, "executor local"),  # only Ray retries
-    (_randomized_on_a_deterministic_cell, "cell rotation/classifier-first/fgsm seed 0", "reverse_randomized"),
-    (_set(f"cells.{CON_CF}.randomized", None), "cell contrastive/classifier-first/fgsm seed 0", "randomized is missing"),
-    (_flip_one_clean_flag, "cell rotation/multitask/pgd2 seed 0", "clean differs"),
-    (_set(f"cells.{ROT}.preset", "full"), ROT_CELL, "preset 'full'"),
-    (_set(f"cells.{ROT}.backbone", "resnet50"), ROT_CELL, "backbone 'resnet50'"),
-    (_set("dataset.eval_images", 10_000), "", "dataset.eval_images"),
-    (_set("config.preset.epochs_classifier", 99), "", "config_hash"),
-    (_set(f"cells.{ROT}.pretext.clean", lambda v: v + 0.5), ROT_CELL, "pretext: clean"),
-    (_set(f"cells.{ROT}.threat.eps", 0.9), ROT_CELL, "threat.eps"),
-    (_set(f"cells.{ROT_PGD}.threat.steps", 7), "cell rotation/multitask/pgd2 seed 0", "threat.steps"),
-    (_set("seconds_total", -1.0), "", "seconds_total"),
-    (_set("training.0.seconds", -5.0), "training stage classifier", "seconds"),
-    (_set(f"cells.{ROT}.seconds.attack", -2.0), ROT_CELL, "seconds.attack"),
-    (_set(f"cells.{ROT}.attack.params.eps", float("nan")), ROT_CELL, "params.eps is nan"),
-    (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
-    (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
-    (_weaker_attack_in_one_cell, ROT_CELL, "attack.params"),
-    (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse.steps 1 is not the config's 10"),
-    (_rehashed(_set("config.tasks", 5)), "", "config.tasks is int"),
-    (_rehashed(_set("config.preset.backbone", "resnet50")), ROT_CELL, "backbone 'test_efficientnet'"),
-    (_rehashed(_set("config.modes", ["multitask"])), "cell rotation/classifier-first/fgsm seed 0", "mode"),
-    (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
-], ids=["executor", "attempts", "threads", "ran-seconds", "local-retried", "randomized", "randomized-dropped", "clean", "preset",
-        "backbone", "eval-images", "config-hash", "pretext-mean", "threat-eps", "threat-steps", "seconds-total",
-        "training-seconds", "cell-seconds", "nan-param", "nan-config", "adv-length", "cell-params", "cell-reverse", "config-shape",
-        "config-backbone", "config-modes", "draws-length"])
+@pytest.mark.parametrize(
+    "change,cell,field",
+    [
+        (_set(f"cells.{ROT}.ran_on.executor", "banana"), ROT_CELL, "ran_on.executor"),
+        (_set(f"cells.{ROT}.ran_on.attempts", 99), ROT_CELL, "ran_on.attempts"),
+        (_set(f"cells.{ROT}.ran_on.threads", 4096), ROT_CELL, "ran_on.threads"),
+        (_set(f"cells.{ROT}.ran_on.seconds", 1e9), ROT_CELL, "ran_on.seconds"),
+        (_set(f"cells.{ROT}.ran_on.attempts", 3), ROT_CELL, "executor local"),  # only Ray retries
+        (_randomized_on_a_deterministic_cell, "cell rotation/classifier-first/fgsm seed 0", "reverse_randomized"),
+        (
+            _set(f"cells.{CON_CF}.randomized", None),
+            "cell contrastive/classifier-first/fgsm seed 0",
+            "randomized is missing",
+        ),
+        (_flip_one_clean_flag, "cell rotation/multitask/pgd2 seed 0", "clean differs"),
+        (_set(f"cells.{ROT}.preset", "full"), ROT_CELL, "preset 'full'"),
+        (_set(f"cells.{ROT}.backbone", "resnet50"), ROT_CELL, "backbone 'resnet50'"),
+        (_set("dataset.eval_images", 10_000), "", "dataset.eval_images"),
+        (_set("config.preset.epochs_classifier", 99), "", "config_hash"),
+        (_set(f"cells.{ROT}.pretext.clean", lambda v: v + 0.5), ROT_CELL, "pretext: clean"),
+        (_set(f"cells.{ROT}.threat.eps", 0.9), ROT_CELL, "threat.eps"),
+        (_set(f"cells.{ROT_PGD}.threat.steps", 7), "cell rotation/multitask/pgd2 seed 0", "threat.steps"),
+        (_set("seconds_total", -1.0), "", "seconds_total"),
+        (_set("training.0.seconds", -5.0), "training stage classifier", "seconds"),
+        (_set(f"cells.{ROT}.seconds.attack", -2.0), ROT_CELL, "seconds.attack"),
+        (_set(f"cells.{ROT}.attack.params.eps", float("nan")), ROT_CELL, "params.eps is nan"),
+        (_set("config.attacks.0.params.eps", float("nan")), "", "config.attacks[0].params.eps is nan"),
+        (_one_image_adv, ROT_CELL, "adv holds 1 images, clean 16"),
+        (_weaker_attack_in_one_cell, ROT_CELL, "attack.params"),
+        (_set(f"cells.{ROT}.reverse.steps", 1), ROT_CELL, "reverse.steps 1 is not the config's 10"),
+        (_rehashed(_set("config.tasks", 5)), "", "config.tasks is int"),
+        (_rehashed(_set("config.preset.backbone", "resnet50")), ROT_CELL, "backbone 'test_efficientnet'"),
+        (_rehashed(_set("config.modes", ["multitask"])), "cell rotation/classifier-first/fgsm seed 0", "mode"),
+        (_one_image_draws, CON_CELL, "randomized.all_draws holds 1 images, clean 16"),
+    ],
+    ids=[
+        "executor",
+        "attempts",
+        "threads",
+        "ran-seconds",
+        "local-retried",
+        "randomized",
+        "randomized-dropped",
+        "clean",
+        "preset",
+        "backbone",
+        "eval-images",
+        "config-hash",
+        "pretext-mean",
+        "threat-eps",
+        "threat-steps",
+        "seconds-total",
+        "training-seconds",
+        "cell-seconds",
+        "nan-param",
+        "nan-config",
+        "adv-length",
+        "cell-params",
+        "cell-reverse",
+        "config-shape",
+        "config-backbone",
+        "config-modes",
+        "draws-length",
+    ],
+)
 def test_round_two_doctored_leaderboards_are_refused_naming_cell_and_field(tmp_path, change, cell, field):
     doc = json.loads(V5.read_text())
     change(doc)
@@ -1244,8 +1429,9 @@ def test_round_two_merge_of_parts_that_disagree_on_a_models_clean_is_one_line(tm
 
     b = board.model_copy(update={"cells": [rot[1].model_copy(update={"clean": Accuracy.from_flags(flags)})]})
     a = board.model_copy(update={"cells": [rot[0]]})
-    with pytest.raises(store.LeaderboardError, match="cannot merge a, b: merged: cell rotation/multitask/pgd2 seed 0: "
-                                                     "clean differs"):
+    with pytest.raises(
+        store.LeaderboardError, match="cannot merge a, b: merged: cell rotation/multitask/pgd2 seed 0: clean differs"
+    ):
         merge([a, b], ["a", "b"], ["ssrbench", "merge"])
 
 
@@ -1267,13 +1453,18 @@ def test_the_docs_failure_limits_are_the_codes():
     from .helpers import page_text
 
     section = page_text("failure.md")
-    for claim in (f"regular file under {MAX_READ_BYTES // 2**20} MiB", f"nested deeper than {MAX_DEPTH} levels",
-                  f"`extends` chain deeper than {MAX_EXTENDS} files"):
+    for claim in (
+        f"regular file under {MAX_READ_BYTES // 2**20} MiB",
+        f"nested deeper than {MAX_DEPTH} levels",
+        f"`extends` chain deeper than {MAX_EXTENDS} files",
+    ):
         assert claim in section, claim
+
 
 # --- round two: cache, checkpoints, outputs, signals, concurrency, plugins ---------------------------------------
 # A corrupt *cache* file is a fault: one warning line, then retrained / recomputed, never trusted, never a crash.
 # A file the user names (--classifier-checkpoint, --out) that is bad is bad input: exit 2, one line naming it.
+
 
 def _entry(root: Path, key: str = "k") -> tuple[Path, Path]:
     """A good cache entry ``key`` (weights and record) in ``root``; its two paths."""
@@ -1294,14 +1485,23 @@ def _one_warning(caught, *parts: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("which,content,reason", [
-    ("pt", b"", "empty or cut short"), ("pt", random.Random(0).randbytes(256), "not a file torch.save writes"),
-    ("pt", "truncated", "cut short"), ("pt", "payload", "objects other than tensors"),
-    ("json", b"{not json", "JSONDecodeError"), ("json", b"\xff\xfe{}", "UnicodeDecodeError"),
-    ("json", b"[1, 2]", "not a JSON object"), ("json", b'{"seconds": "fast"}', "seconds is not"),
-    ("json", b'{"seconds": NaN}', "seconds is not"), ("json", b'{"final_logs": [1]}', "final_logs"),
-    ("json", b'{"warnings": "none"}', "warnings is not"), ("json", None, "record k.json is missing"),
-])
+@pytest.mark.parametrize(
+    "which,content,reason",
+    [
+        ("pt", b"", "empty or cut short"),
+        ("pt", random.Random(0).randbytes(256), "not a file torch.save writes"),
+        ("pt", "truncated", "cut short"),
+        ("pt", "payload", "objects other than tensors"),
+        ("json", b"{not json", "JSONDecodeError"),
+        ("json", b"\xff\xfe{}", "UnicodeDecodeError"),
+        ("json", b"[1, 2]", "not a JSON object"),
+        ("json", b'{"seconds": "fast"}', "seconds is not"),
+        ("json", b'{"seconds": NaN}', "seconds is not"),
+        ("json", b'{"final_logs": [1]}', "final_logs"),
+        ("json", b'{"warnings": "none"}', "warnings is not"),
+        ("json", None, "record k.json is missing"),
+    ],
+)
 def test_a_corrupt_cache_entry_warns_once_and_is_retrained(tmp_path, which, content, reason):
     weights, meta = _entry(tmp_path)
     marker = tmp_path / "payload-ran"
@@ -1331,8 +1531,9 @@ def test_a_cache_entry_of_other_shapes_is_refused_before_any_weight_is_loaded(tm
     spec = {"stage": "shapes"}
     planted = {k: torch.full_like(v, 7.0) for k, v in init.items()} | {"1.weight": torch.ones(5, 4)}
     ModelCache(tmp_path).save(ModelCache.key(spec), planted, spec, {"seconds": 1.0})
-    ctx = SimpleNamespace(retrain=False, cache=ModelCache(tmp_path), reporter=Reporter(quiet=True),
-                          device=torch.device("cpu"))
+    ctx = SimpleNamespace(
+        retrain=False, cache=ModelCache(tmp_path), reporter=Reporter(quiet=True), device=torch.device("cpu")
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         record = _cached_or_train(ctx, "toy", spec, model, model.state_dict, lambda resume: {})
@@ -1375,13 +1576,18 @@ def _doctor_optimizer(good: dict, change) -> dict:
 
 
 EPOCH_CHECKPOINTS = {  # each loads with weights_only and passed the old checks, then crashed or was recorded
-    "epoch beyond the run": lambda g: dict(g, epoch=7), "negative epoch": lambda g: dict(g, epoch=-1),
-    "fractional epoch": lambda g: dict(g, epoch=1.5), "epoch as a tensor": lambda g: dict(g, epoch=torch.tensor(1)),
-    "epochs as a float": lambda g: dict(g, epochs=3.0), "NaN training time": lambda g: dict(g, seconds=float("nan")),
-    "negative training time": lambda g: dict(g, seconds=-5.0), "training time as text": lambda g: dict(g, seconds="12"),
+    "epoch beyond the run": lambda g: dict(g, epoch=7),
+    "negative epoch": lambda g: dict(g, epoch=-1),
+    "fractional epoch": lambda g: dict(g, epoch=1.5),
+    "epoch as a tensor": lambda g: dict(g, epoch=torch.tensor(1)),
+    "epochs as a float": lambda g: dict(g, epochs=3.0),
+    "NaN training time": lambda g: dict(g, seconds=float("nan")),
+    "negative training time": lambda g: dict(g, seconds=-5.0),
+    "training time as text": lambda g: dict(g, seconds="12"),
     "NaN held-out reading": lambda g: dict(g, history=[float("nan")]),
-    "momentum of another shape": lambda g: _doctor_optimizer(g, lambda o, s: o["state"][0].update(
-        momentum_buffer=torch.zeros(7))),
+    "momentum of another shape": lambda g: _doctor_optimizer(
+        g, lambda o, s: o["state"][0].update(momentum_buffer=torch.zeros(7))
+    ),
     "learning rate as text": lambda g: _doctor_optimizer(g, lambda o, s: o["param_groups"][0].update(lr="fast")),
     "schedule step as text": lambda g: _doctor_optimizer(g, lambda o, s: s.update(last_epoch="x")),
     "NaN schedule rate": lambda g: _doctor_optimizer(g, lambda o, s: s.update(_last_lr=[float("nan")])),
@@ -1430,10 +1636,16 @@ def test_kept_evaluation_batches_of_another_key_or_with_nan_timings_are_not_resu
     assert kept.saves == 5  # evaluated from the first image
 
 
-@pytest.mark.parametrize("content,reason", [
-    (b"", "empty or cut short"), (b"\x89PNG\r\n\x1a\n not weights", "not a file torch.save writes"),
-    ("truncated", "cut short"), ("payload", "objects other than tensors"), ("folder", "is a directory"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "empty or cut short"),
+        (b"\x89PNG\r\n\x1a\n not weights", "not a file torch.save writes"),
+        ("truncated", "cut short"),
+        ("payload", "objects other than tensors"),
+        ("folder", "is a directory"),
+    ],
+)
 def test_a_bad_classifier_checkpoint_is_exit_2_naming_it_before_data_is_read(tmp_path, content, reason):
     path = tmp_path / "mine.pt"
     marker = tmp_path / "payload-ran"
@@ -1444,8 +1656,15 @@ def test_a_bad_classifier_checkpoint_is_exit_2_naming_it_before_data_is_read(tmp
         torch.save({"w": torch.ones(3)}, buf)
         content = {"truncated": buf.getvalue()[:90], "payload": _payload_bytes(marker)}.get(content, content)
         path.write_bytes(content)
-    res = smoke(tmp_path / "no-data", tmp_path / "o.json", tmp_path / "cache", "--modes", "classifier-first",
-                "--classifier-checkpoint", path)
+    res = smoke(
+        tmp_path / "no-data",
+        tmp_path / "o.json",
+        tmp_path / "cache",
+        "--modes",
+        "classifier-first",
+        "--classifier-checkpoint",
+        path,
+    )
     assert res.exit_code == 2, res.output
     line = error_line(res)
     assert str(path) in line and reason in line and "CIFAR-10 not found" not in res.output
@@ -1453,6 +1672,7 @@ def test_a_bad_classifier_checkpoint_is_exit_2_naming_it_before_data_is_read(tmp
 
 
 # output paths and a full disk ---------------------------------------------------------------------------------
+
 
 def _not_a_file(tmp_path: Path, kind: str) -> Path:
     if kind == "directory":
@@ -1467,8 +1687,15 @@ def _not_a_file(tmp_path: Path, kind: str) -> Path:
     return Path("/dev/full")  # as root, os.replace put a regular file in the device's place
 
 
-@pytest.mark.parametrize("kind,reason", [("directory", "is a directory"), ("parent is a file", "is a file, not a folder"),
-                                         ("pipe", "not a regular file"), ("/dev/full", "not a regular file")])
+@pytest.mark.parametrize(
+    "kind,reason",
+    [
+        ("directory", "is a directory"),
+        ("parent is a file", "is a file, not a folder"),
+        ("pipe", "not a regular file"),
+        ("/dev/full", "not a regular file"),
+    ],
+)
 def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, monkeypatch, kind, reason):
     import ssrbench.runner
 
@@ -1533,6 +1760,7 @@ def test_an_out_in_a_symlink_loop_is_one_line_exit_2(tmp_path):
 def _full_disk(monkeypatch, after: int | None = None):
     """ENOSPC from the disk: at fsync (the kernel reports a full disk at the latest there), or after ``after``
     bytes of the write itself."""
+
     def fsync(_fd):
         raise OSError(28, "No space left on device")
 
@@ -1547,7 +1775,7 @@ def _full_disk(monkeypatch, after: int | None = None):
 
         def write(self, data):
             if len(data) > self.left:
-                self.fh.write(bytes(data[:self.left]))
+                self.fh.write(bytes(data[: self.left]))
                 raise OSError(28, "No space left on device")
             self.left -= len(data)
             return self.fh.write(data)
@@ -1593,8 +1821,15 @@ def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp
     before = (tmp_path / "k.partial.pt").read_bytes()
     resume, model, opt, sched = _toy_stage(tmp_path)
     ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
-    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}), device=torch.device("cpu"),
-                          seed=0, reporter=Reporter(quiet=True), train_range=lambda: (8, 8), autocast=nullcontext)
+    ctx = SimpleNamespace(
+        data=ds,
+        preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
+        device=torch.device("cpu"),
+        seed=0,
+        reporter=Reporter(quiet=True),
+        train_range=lambda: (8, 8),
+        autocast=nullcontext,
+    )
     steps = []
 
     def step(x, y, g):
@@ -1651,8 +1886,13 @@ def test_a_writer_signalled_mid_write_leaves_the_old_file_and_no_temp(tmp_path, 
     out = tmp_path / "board.json"
     out.write_text("old")
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+    )
     assert proc.stdout.readline().strip() == "writing", proc.communicate()[0]
     assert list(tmp_path.glob(".board.json.*.tmp"))  # caught mid-write
     proc.send_signal(sig)
@@ -1681,7 +1921,11 @@ def test_sigterm_during_a_commands_final_write_exits_143_with_one_line_and_keeps
     res = invoke("merge", *halves, "--out", out)
     assert res.exit_code == 143, res.output
     assert error_line(res).startswith("Error: terminated: no file was written or replaced")
-    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "board.json"]
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.json",
+        "b.json",
+        "board.json",
+    ]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the command's handler is gone with it
 
 
@@ -1705,8 +1949,16 @@ def test_two_processes_writing_one_cache_file_never_leave_a_mixed_or_half_file(t
     path.write_text("old")
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), letter], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env=env) for letter in "AB"]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(path), letter],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for letter in "AB"
+    ]
     for r in racers:
         assert r.stdout.readline().strip() == "ready"
     for r in racers:
@@ -1748,7 +2000,9 @@ def test_kept_epochs_and_batches_written_by_two_runs_at_once_always_load(tmp_pat
 
     def keep(epoch_seconds: float):
         while not stop.is_set():
-            cache.save_partial("k", {k: v for k, v in good.items() if k not in ("format", "key")} | {"seconds": epoch_seconds})
+            cache.save_partial(
+                "k", {k: v for k, v in good.items() if k not in ("format", "key")} | {"seconds": epoch_seconds}
+            )
             cache.save_progress("k", {"done": 8, "seconds": epoch_seconds})
 
     writers = [threading.Thread(target=keep, args=(s,)) for s in (1.0, 2.0)]
@@ -1778,19 +2032,25 @@ HOSTILE_PLUGINS = {  # entry point -> its module's source, and what the one erro
     "exits": ("import sys\nsys.exit('plugin says bye')\n", "SystemExit: plugin says bye"),
     "multiline": ("raise RuntimeError('first line\\nsecond line')\n", "RuntimeError: first line ..."),
     "nothing": ("X = 1\n", "has no attribute 'Broken'"),
-    "unbuildable": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
-                    "    name = 'unbuildable'\n    def __init__(self, params=None):\n        raise RuntimeError('needs a GPU')\n",
-                    "fails to build: RuntimeError: needs a GPU"),
-    "perimage": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
-                 "    name = 'perimage'\n    def training_loss(self, model, x, g):\n"
-                 "        out = super().training_loss(model, x, g)\n"
-                 "        out.loss = out.loss.expand(len(x))\n        return out\n",
-                 "training_loss must give a TaskLoss whose loss is one finite number, got shape (2,)"),
-    "nanloss": ("from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
-                "    name = 'nanloss'\n    def training_loss(self, model, x, g):\n"
-                "        out = super().training_loss(model, x, g)\n"
-                "        out.loss = out.loss * float('nan')\n        return out\n",
-                "one finite number, got nan"),
+    "unbuildable": (
+        "from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+        "    name = 'unbuildable'\n    def __init__(self, params=None):\n        raise RuntimeError('needs a GPU')\n",
+        "fails to build: RuntimeError: needs a GPU",
+    ),
+    "perimage": (
+        "from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+        "    name = 'perimage'\n    def training_loss(self, model, x, g):\n"
+        "        out = super().training_loss(model, x, g)\n"
+        "        out.loss = out.loss.expand(len(x))\n        return out\n",
+        "training_loss must give a TaskLoss whose loss is one finite number, got shape (2,)",
+    ),
+    "nanloss": (
+        "from ssrbench.pretext.rotation import RotationTask\nclass Broken(RotationTask):\n"
+        "    name = 'nanloss'\n    def training_loss(self, model, x, g):\n"
+        "        out = super().training_loss(model, x, g)\n"
+        "        out.loss = out.loss * float('nan')\n        return out\n",
+        "one finite number, got nan",
+    ),
 }
 
 
@@ -1799,15 +2059,20 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
     fails, a training loss per image or NaN: each a line naming the plugin's distribution, exit 2, before
     the data is read (they were: the process ending in the plugin's words, several lines, a traceback, and a
     crash or a 'diverged' mid-training). One distribution with every case: the entry points are scanned once."""
-    from .distributions import install_fake_distribution
+    import ssrbench.runner
     from ssrbench.registry import reset_all
 
-    import ssrbench.runner
+    from .distributions import install_fake_distribution
 
     monkeypatch.setattr(ssrbench.runner, "check_backbone", lambda name: None)  # a forward pass per run: not tested here
     modules = {f"ssr_hostile_{name}": source for name, (source, _) in HOSTILE_PLUGINS.items()}
-    install_fake_distribution(site, "ssr-hostile", "0.1",
-                              {"ssrbench.tasks": {name: f"ssr_hostile_{name}:Broken" for name in HOSTILE_PLUGINS}}, modules)
+    install_fake_distribution(
+        site,
+        "ssr-hostile",
+        "0.1",
+        {"ssrbench.tasks": {name: f"ssr_hostile_{name}:Broken" for name in HOSTILE_PLUGINS}},
+        modules,
+    )
     reset_all()
     try:
         for name, (_, reason) in HOSTILE_PLUGINS.items():
@@ -1824,8 +2089,11 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
 
 
 def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept(site):
-    install_plugin(site, {"ssrbench.tasks": {"rotation": "ssr_plugin_mod:Fake"}, "ssrbench.attacks": {"fgsm": "ssr_plugin_mod:Fake"}},
-                   "raise RuntimeError('never imported')\n")
+    install_plugin(
+        site,
+        {"ssrbench.tasks": {"rotation": "ssr_plugin_mod:Fake"}, "ssrbench.attacks": {"fgsm": "ssr_plugin_mod:Fake"}},
+        "raise RuntimeError('never imported')\n",
+    )
     from ssrbench.adversarial.base import ATTACKS
     from ssrbench.pretext.base import TASKS
     from ssrbench.registry import PluginWarning
@@ -1833,13 +2101,15 @@ def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept
     with pytest.warns(PluginWarning) as caught:
         assert TASKS.origin("rotation").distribution == "ssrbench" and ATTACKS.origin("fgsm").distribution == "ssrbench"
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 2 and all("ssr-test-plugin 0.5" in m and "already provided by ssrbench" in m
-                                      and "\n" not in m for m in messages), messages
+    assert len(messages) == 2 and all(
+        "ssr-test-plugin 0.5" in m and "already provided by ssrbench" in m and "\n" not in m for m in messages
+    ), messages
 
 
 # --- round two: review mends ---
 # Every file ssrbench reads, not only leaderboards, goes through the regular-file check; error lines stay one
 # short line whatever the input.
+
 
 def test_a_fifo_as_config_checkpoint_or_cache_entry_never_blocks(tmp_path):
     from ssrbench.config import read_toml

@@ -23,8 +23,15 @@ def _block(marks: tuple[str, str]) -> str:
     return block.strip()
 
 
-@pytest.mark.parametrize("name,kept", [("bench_speed", "bench_speed.json"), ("bench_speed", "bench_speed_cuda.json"),
-                                       ("bench_ray", "bench_ray.json"), ("bench_eot", "bench_eot.json")])
+@pytest.mark.parametrize(
+    "name,kept",
+    [
+        ("bench_speed", "bench_speed.json"),
+        ("bench_speed", "bench_speed_cuda.json"),
+        ("bench_ray", "bench_ray.json"),
+        ("bench_eot", "bench_eot.json"),
+    ],
+)
 def test_readme_performance_block_is_generated_from_the_kept_measurement(name, kept):
     bench = _bench(name)
     result = json.loads((REPO / "benchmarks" / "results" / kept).read_text())

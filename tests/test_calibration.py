@@ -54,13 +54,27 @@ def test_the_held_out_monitor_reads_only_the_held_out_training_images(tmp_path, 
     x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     y = torch.ones(64, dtype=torch.int64)
     y[48:56] = 0  # the held-out images are the last 16 of the 64 trained on: [48, 64)
-    data = ImageDataset(name="synthetic", train_x=x, train_y=y, test_x=NoTestImages(), test_y=NoTestImages(),
-                        mean=(0.5,) * 3, std=(0.25,) * 3, classes=tuple(str(i) for i in range(10)),
-                        fingerprint="synthetic", source="test")
-    preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": 64,
-                                      "adversarial_training": "fgsm-rs"})
-    ctx = TrainContext(data=data, preset=preset, device=torch.device("cpu"), seed=0,
-                       cache=ModelCache(tmp_path / "cache"), reporter=Reporter(quiet=True))
+    data = ImageDataset(
+        name="synthetic",
+        train_x=x,
+        train_y=y,
+        test_x=NoTestImages(),
+        test_y=NoTestImages(),
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        classes=tuple(str(i) for i in range(10)),
+        fingerprint="synthetic",
+        source="test",
+    )
+    preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": 64, "adversarial_training": "fgsm-rs"})
+    ctx = TrainContext(
+        data=data,
+        preset=preset,
+        device=torch.device("cpu"),
+        seed=0,
+        cache=ModelCache(tmp_path / "cache"),
+        reporter=Reporter(quiet=True),
+    )
     assert ctx.train_range() == adversarial.heldout_range(64) == (48, 64)
     model = AlwaysZero().train()
     monitor = ctx.adversarial_monitor(model, [])

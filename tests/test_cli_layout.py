@@ -29,58 +29,137 @@ from .conftest import REPO
 # free-text columns (description, about) left out. "{version}" is ssrbench's version; a config path is
 # compared by its last two parts, so an installed wheel's folder matches the repository's.
 LIST_BEFORE = {
-    "tasks": (("name", "task", "version", "from", "reverse attack", "config"), [
-        ("inpaint", "inpaint", "1", "ssrbench {version}", "10 steps, eps 8/255, step 2/255", "ssrbench: tasks/inpaint.toml"),
-        ("inpaint-rev16", "inpaint", "1", "ssrbench {version}", "10 steps, eps 16/255, step 4/255",
-         "ssrbench: tasks/inpaint-rev16.toml"),
-        ("jigsaw", "jigsaw", "1", "ssrbench {version}", "10 steps, eps 8/255, step 2/255", "ssrbench: tasks/jigsaw.toml"),
-        ("rotation", "rotation", "1", "ssrbench {version}", "10 steps, eps 8/255, step 2/255", "ssrbench: tasks/rotation.toml"),
-    ]),
-    "attacks": (("name", "kind", "params", "config", "description"), [
-        ("bpda", "bpda", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1", "(defaults)"),
-        ("bpda-pgd10", "bpda", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=4",
-         "ssrbench: attacks/bpda-pgd10.toml"),
-        ("fgsm", "fgsm", "eps=8/255", "ssrbench: attacks/fgsm.toml"),
-        ("fgsm-eps16", "fgsm", "eps=16/255", "ssrbench: attacks/fgsm-eps16.toml"),
-        ("pgd", "pgd", "eps=8/255, step_size=2/255, steps=10, random_start=True", "(defaults)"),
-        ("pgd10", "pgd", "eps=8/255, step_size=2/255, steps=10, random_start=True", "ssrbench: attacks/pgd10.toml"),
-        ("pgd2", "pgd", "eps=8/255, step_size=4/255, steps=2, random_start=False", "ssrbench: attacks/pgd2.toml"),
-        ("pgd2-eps16", "pgd", "eps=16/255, step_size=8/255, steps=2, random_start=False",
-         "ssrbench: attacks/pgd2-eps16.toml"),
-        ("pgd20", "pgd", "eps=8/255, step_size=2/255, steps=20, random_start=True", "ssrbench: attacks/pgd20.toml"),
-        ("sanity-pgd10-eps128", "pgd", "eps=128/255, step_size=32/255, steps=10, random_start=True",
-         "ssrbench: attacks/sanity-pgd10-eps128.toml"),
-        ("ssl-aware", "ssl-aware", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1, ssl_weight=1.0",
-         "(defaults)"),
-        ("ssl-aware-pgd10", "ssl-aware",
-         "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1, ssl_weight=1.0",
-         "ssrbench: attacks/ssl-aware-pgd10.toml"),
-        ("unrolled", "unrolled", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1", "(defaults)"),
-        ("unrolled-pgd10", "unrolled", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=4",
-         "ssrbench: attacks/unrolled-pgd10.toml"),
-    ]),
-    "modes": (("name", "from", "about"), [("classifier-first", "ssrbench {version}"), ("multitask", "ssrbench {version}")]),
-    "backbones": (("name", "from", "about"), [("ssr_context_encoder", "ssrbench {version}"),
-                                              ("ssr_resnet8", "ssrbench {version}"),
-                                              ("ssr_resnet8_wide", "ssrbench {version}")]),
+    "tasks": (
+        ("name", "task", "version", "from", "reverse attack", "config"),
+        [
+            (
+                "inpaint",
+                "inpaint",
+                "1",
+                "ssrbench {version}",
+                "10 steps, eps 8/255, step 2/255",
+                "ssrbench: tasks/inpaint.toml",
+            ),
+            (
+                "inpaint-rev16",
+                "inpaint",
+                "1",
+                "ssrbench {version}",
+                "10 steps, eps 16/255, step 4/255",
+                "ssrbench: tasks/inpaint-rev16.toml",
+            ),
+            (
+                "jigsaw",
+                "jigsaw",
+                "1",
+                "ssrbench {version}",
+                "10 steps, eps 8/255, step 2/255",
+                "ssrbench: tasks/jigsaw.toml",
+            ),
+            (
+                "rotation",
+                "rotation",
+                "1",
+                "ssrbench {version}",
+                "10 steps, eps 8/255, step 2/255",
+                "ssrbench: tasks/rotation.toml",
+            ),
+        ],
+    ),
+    "attacks": (
+        ("name", "kind", "params", "config", "description"),
+        [
+            ("bpda", "bpda", "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1", "(defaults)"),
+            (
+                "bpda-pgd10",
+                "bpda",
+                "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=4",
+                "ssrbench: attacks/bpda-pgd10.toml",
+            ),
+            ("fgsm", "fgsm", "eps=8/255", "ssrbench: attacks/fgsm.toml"),
+            ("fgsm-eps16", "fgsm", "eps=16/255", "ssrbench: attacks/fgsm-eps16.toml"),
+            ("pgd", "pgd", "eps=8/255, step_size=2/255, steps=10, random_start=True", "(defaults)"),
+            ("pgd10", "pgd", "eps=8/255, step_size=2/255, steps=10, random_start=True", "ssrbench: attacks/pgd10.toml"),
+            ("pgd2", "pgd", "eps=8/255, step_size=4/255, steps=2, random_start=False", "ssrbench: attacks/pgd2.toml"),
+            (
+                "pgd2-eps16",
+                "pgd",
+                "eps=16/255, step_size=8/255, steps=2, random_start=False",
+                "ssrbench: attacks/pgd2-eps16.toml",
+            ),
+            ("pgd20", "pgd", "eps=8/255, step_size=2/255, steps=20, random_start=True", "ssrbench: attacks/pgd20.toml"),
+            (
+                "sanity-pgd10-eps128",
+                "pgd",
+                "eps=128/255, step_size=32/255, steps=10, random_start=True",
+                "ssrbench: attacks/sanity-pgd10-eps128.toml",
+            ),
+            (
+                "ssl-aware",
+                "ssl-aware",
+                "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1, ssl_weight=1.0",
+                "(defaults)",
+            ),
+            (
+                "ssl-aware-pgd10",
+                "ssl-aware",
+                "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1, ssl_weight=1.0",
+                "ssrbench: attacks/ssl-aware-pgd10.toml",
+            ),
+            (
+                "unrolled",
+                "unrolled",
+                "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=1",
+                "(defaults)",
+            ),
+            (
+                "unrolled-pgd10",
+                "unrolled",
+                "eps=8/255, step_size=2/255, steps=10, random_start=True, eot_samples=4",
+                "ssrbench: attacks/unrolled-pgd10.toml",
+            ),
+        ],
+    ),
+    "modes": (
+        ("name", "from", "about"),
+        [("classifier-first", "ssrbench {version}"), ("multitask", "ssrbench {version}")],
+    ),
+    "backbones": (
+        ("name", "from", "about"),
+        [
+            ("ssr_context_encoder", "ssrbench {version}"),
+            ("ssr_resnet8", "ssrbench {version}"),
+            ("ssr_resnet8_wide", "ssrbench {version}"),
+        ],
+    ),
     "datasets": (("name", "from", "about"), [("cifar10", "ssrbench {version}")]),
-    "presets": (("option", "smoke", "quick", "quick-robust", "seed", "full"), [
-        ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18"),
-        ("--train-images", "512", "None", "None", "None", "None"),
-        ("--epochs-classifier", "1", "6", "15", "5", "30"),
-        ("--epochs-head", "1", "4", "4", "5", "15"),
-        ("--epochs-multitask", "1", "4", "15", "5", "30"),
-        ("--batch-size", "128", "256", "256", "256", "128"),
-        ("--optimizer", "sgd", "sgd", "sgd", "sgd", "sgd"),
-        ("--lr", "0.1", "0.1", "0.2", "0.1", "0.05"),
-        ("--head-lr", "0.002", "0.002", "0.002", "0.002", "0.002"),
-        ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005"),
-        ("--eval-images", "64", "1000", "1000", "2000", "10000"),
-        ("--eval-batch-size", "64", "250", "250", "250", "500"),
-    ]),
+    "presets": (
+        ("option", "smoke", "quick", "quick-robust", "seed", "full"),
+        [
+            ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18"),
+            ("--train-images", "512", "None", "None", "None", "None"),
+            ("--epochs-classifier", "1", "6", "15", "5", "30"),
+            ("--epochs-head", "1", "4", "4", "5", "15"),
+            ("--epochs-multitask", "1", "4", "15", "5", "30"),
+            ("--batch-size", "128", "256", "256", "256", "128"),
+            ("--optimizer", "sgd", "sgd", "sgd", "sgd", "sgd"),
+            ("--lr", "0.1", "0.1", "0.2", "0.1", "0.05"),
+            ("--head-lr", "0.002", "0.002", "0.002", "0.002", "0.002"),
+            ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005"),
+            ("--eval-images", "64", "1000", "1000", "2000", "10000"),
+            ("--eval-batch-size", "64", "250", "250", "250", "500"),
+        ],
+    ),
 }
 FREE_TEXT = ("description", "about")
-ADAPTIVE_BEFORE = ("pgd10", "bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128")
+ADAPTIVE_BEFORE = (
+    "pgd10",
+    "bpda-pgd10",
+    "unrolled-pgd10",
+    "ssl-aware-pgd10",
+    "detector-aware-pgd10",
+    "sanity-pgd10-eps128",
+)
 
 
 def _printed_tables(monkeypatch, args):
@@ -126,15 +205,19 @@ def test_list_of_one_section_is_that_table_alone(monkeypatch, section):
 
 def test_adaptive_suite_is_read_from_its_file_unchanged():
     suite = load_suite("adaptive")
-    assert suite.attacks == ADAPTIVE_BEFORE and attack_suite("adaptive")[:len(ADAPTIVE_BEFORE)] == ADAPTIVE_BEFORE
-    help_text = "".join(CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output.split())  # wraps at hyphens
+    assert suite.attacks == ADAPTIVE_BEFORE and attack_suite("adaptive")[: len(ADAPTIVE_BEFORE)] == ADAPTIVE_BEFORE
+    help_text = "".join(
+        CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output.split()
+    )  # wraps at hyphens
     assert ",".join(ADAPTIVE_BEFORE) in help_text and ",".join(suite.extras["attacks"]) in help_text
 
 
 def test_a_suite_is_never_taken_for_an_attack_config_and_ships_in_the_wheel():
     assert "suites" not in named_files("attacks") and "adaptive" not in named_files("attacks")
     assert (builtin_config_dir("attacks") / "suites" / "adaptive.toml").is_file()
-    force = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    force = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "force-include"
+    ]
     assert force["attacks"] == "ssrbench/_named_configs/attacks"  # the whole folder, suites/ included
 
 
@@ -178,12 +261,16 @@ def test_preview_grid_lays_out_a_row_per_image_on_white():
     assert names == ["flipped", "half"]
     assert grid.shape == (3, 3 * cell + 4, 3 * cell + 4)
     assert torch.equal(grid[:, 4:68, 4:68], x[0].repeat_interleave(2, -1).repeat_interleave(2, -2))
-    assert torch.all(grid[:, 4 + 32:4 + 64, 2 * cell + 4:2 * cell + 4 + 64] == 1.0)  # the half view's white pad
+    assert torch.all(grid[:, 4 + 32 : 4 + 64, 2 * cell + 4 : 2 * cell + 4 + 64] == 1.0)  # the half view's white pad
     assert preview_grid(_NoViews(), x, scale=2) is None
 
 
 def test_seed_settings_benchmark_imports_and_parses_its_options():
-    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "seed_settings.py"), "--help"], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "seed_settings.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "--data-dir" in res.stdout and "Table I" in res.stdout

@@ -21,8 +21,9 @@ from .helpers import FIXTURE
 def _board():
     """The fixture, its models marked as one set of trained weights (so a change is the evaluation's)."""
     board = store.load(FIXTURE)
-    return board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": f"{i:064x}"})
-                                              for i, c in enumerate(board.cells)]})
+    return board.model_copy(
+        update={"cells": [c.model_copy(update={"weights_sha256": f"{i:064x}"}) for i, c in enumerate(board.cells)]}
+    )
 
 
 def _set(cell, metric, flags):
@@ -50,8 +51,12 @@ def test_mcnemar_known_answers():
 def _big(n_images=400):
     """The fixture with every cell widened to n images (all wrong), so tests can build known changes."""
     board = _board()
-    cells = [c.model_copy(update={m: Accuracy.from_flags(np.zeros(n_images, bool)) for m in ("clean", "clean_rev", "adv", "adv_rev")})
-             for c in board.cells]
+    cells = [
+        c.model_copy(
+            update={m: Accuracy.from_flags(np.zeros(n_images, bool)) for m in ("clean", "clean_rev", "adv", "adv_rev")}
+        )
+        for c in board.cells
+    ]
     return consistent_board(board, cells)
 
 
@@ -84,14 +89,39 @@ def test_change_needs_threshold_and_significance():
     assert ch.delta > 10 and ch.p_value == pytest.approx(0.25) and ch.verdict == "unchanged"
 
 
-@pytest.mark.parametrize("edit,reason", [
-    (lambda b: b.model_copy(update={"dataset": b.dataset.model_copy(update={"fingerprint": "0" * 64})}), "data fingerprint"),
-    (lambda b: _with_cell(b, 0, b.cells[0].model_copy(update={"attack": b.cells[0].attack.model_copy(
-        update={"params": {**b.cells[0].attack.params, "eps": 0.01}})})), "attack config"),
-    (lambda b: _with_cell(b, 0, b.cells[0].model_copy(update={"task": b.cells[0].task.model_copy(update={"version": "9"})})),
-     "task version"),
-    (lambda b: _with_cell(b, 0, b.cells[0].model_copy(update={"reverse": {**b.cells[0].reverse, "steps": 3}})), "reverse"),
-])
+@pytest.mark.parametrize(
+    "edit,reason",
+    [
+        (
+            lambda b: b.model_copy(update={"dataset": b.dataset.model_copy(update={"fingerprint": "0" * 64})}),
+            "data fingerprint",
+        ),
+        (
+            lambda b: _with_cell(
+                b,
+                0,
+                b.cells[0].model_copy(
+                    update={
+                        "attack": b.cells[0].attack.model_copy(
+                            update={"params": {**b.cells[0].attack.params, "eps": 0.01}}
+                        )
+                    }
+                ),
+            ),
+            "attack config",
+        ),
+        (
+            lambda b: _with_cell(
+                b, 0, b.cells[0].model_copy(update={"task": b.cells[0].task.model_copy(update={"version": "9"})})
+            ),
+            "task version",
+        ),
+        (
+            lambda b: _with_cell(b, 0, b.cells[0].model_copy(update={"reverse": {**b.cells[0].reverse, "steps": 3}})),
+            "reverse",
+        ),
+    ],
+)
 def test_not_comparable_reasons(edit, reason):
     res = compare(_board(), edit(_board()))
     assert res[0].status == "not comparable" and any(reason in r for r in res[0].reasons)
@@ -138,7 +168,9 @@ def test_git_revision_form_and_ci_exit_code(tmp_path, monkeypatch):
     assert load_side("HEAD~1:leaderboards/x.json", repo) == old
     runner = CliRunner()
     monkeypatch.chdir(repo)
-    ok = runner.invoke(cli, ["compare", "HEAD~1:leaderboards/x.json", "HEAD:leaderboards/x.json", "--fail-on-regression"])
+    ok = runner.invoke(
+        cli, ["compare", "HEAD~1:leaderboards/x.json", "HEAD:leaderboards/x.json", "--fail-on-regression"]
+    )
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(cli, ["compare", "HEAD:leaderboards/x.json", "leaderboards/x.json", "--fail-on-regression"])
     assert bad.exit_code == 1 and "regressed" in bad.output
@@ -169,7 +201,9 @@ def test_merge_combines_and_refuses(tmp_path):
     # through the CLI, with the result written and re-read
     store.save(mt, tmp_path / "mt.json")
     store.save(cf, tmp_path / "cf.json")
-    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "mt.json"), str(tmp_path / "cf.json"), "--out", str(tmp_path / "m.json")])
+    res = CliRunner().invoke(
+        cli, ["merge", str(tmp_path / "mt.json"), str(tmp_path / "cf.json"), "--out", str(tmp_path / "m.json")]
+    )
     assert res.exit_code == 0, res.output
     assert len(store.load(tmp_path / "m.json").cells) == len(b.cells)
 

@@ -84,8 +84,9 @@ def test_shared_optimizer_follows_the_preset_and_keeps_old_cache_keys():
         name, fingerprint, train_x = "cifar10", "f" * 64, torch.zeros(1)
 
     def spec(preset):
-        return TrainContext(data=_Data(), preset=preset, device=torch.device("cpu"), seed=0, cache=None,
-                            reporter=None).base_spec()
+        return TrainContext(
+            data=_Data(), preset=preset, device=torch.device("cpu"), seed=0, cache=None, reporter=None
+        ).base_spec()
 
     assert "optimizer" not in spec(PRESETS["quick"])  # models cached before the option keep their keys
     assert spec(PRESETS["quick"].model_copy(update={"optimizer": "adam"}))["optimizer"] == "adam"
@@ -103,7 +104,10 @@ def test_optimizer_option_is_checked_by_the_cli():
 # -- extends: the rewritten files resolve exactly as the full files they replaced --------------------
 
 BEFORE_EXTENDS = {  # the files as they were written out in full (commit 0019b75), kept verbatim
-    ("tasks", "inpaint-rev16"): '''description = """Inpainting as `inpaint`, with the reverse attack at 16/255 (10 steps of 4/255): the larger budget
+    (
+        "tasks",
+        "inpaint-rev16",
+    ): '''description = """Inpainting as `inpaint`, with the reverse attack at 16/255 (10 steps of 4/255): the larger budget
 the source report's drop in clean accuracy implies (benchmarks/seed_settings.py). Same trained models."""
 task = "inpaint"
 
@@ -121,14 +125,20 @@ eps = "16/255"
 step_size = "4/255"
 steps = 10
 random_start = false
-''',
-    ("attacks", "fgsm-eps16"): '''description = "FGSM at eps = 16/255: the budget at which the source report's multitask FGSM accuracy (1.26%) is met (benchmarks/seed_settings.py)."
+''',  # noqa: E501 (verbatim)
+    (
+        "attacks",
+        "fgsm-eps16",
+    ): """description = "FGSM at eps = 16/255: the budget at which the source report's multitask FGSM accuracy (1.26%) is met (benchmarks/seed_settings.py)."
 kind = "fgsm"
 
 [params]
 eps = "16/255"
-''',
-    ("attacks", "pgd2-eps16"): '''description = "L-inf PGD, 2 steps of eps/2 from the clean image at eps = 16/255: with fgsm-eps16, the settings the source report's numbers imply."
+""",  # noqa: E501 (verbatim)
+    (
+        "attacks",
+        "pgd2-eps16",
+    ): """description = "L-inf PGD, 2 steps of eps/2 from the clean image at eps = 16/255: with fgsm-eps16, the settings the source report's numbers imply."
 kind = "pgd"
 
 [params]
@@ -136,8 +146,11 @@ eps = "16/255"
 step_size = "8/255"
 steps = 2
 random_start = false
-''',
-    ("attacks", "pgd20"): '''description = "L-inf PGD (Madry et al. 2018), 20 steps of 2/255 from a uniform random start."
+""",  # noqa: E501 (verbatim)
+    (
+        "attacks",
+        "pgd20",
+    ): """description = "L-inf PGD (Madry et al. 2018), 20 steps of 2/255 from a uniform random start."
 kind = "pgd"
 
 [params]
@@ -145,8 +158,11 @@ eps = "8/255"
 step_size = "2/255"
 steps = 20
 random_start = true
-''',
-    ("attacks", "sanity-pgd10-eps128"): '''description = "Sanity check, not a threat model: PGD with eps = 128/255 must drive accuracy to about zero."
+""",
+    (
+        "attacks",
+        "sanity-pgd10-eps128",
+    ): """description = "Sanity check, not a threat model: PGD with eps = 128/255 must drive accuracy to about zero."
 kind = "pgd"
 
 [params]
@@ -154,7 +170,7 @@ eps = "128/255"
 step_size = "32/255"
 steps = 10
 random_start = true
-''',
+""",
 }
 
 
@@ -205,8 +221,12 @@ def test_extends_a_chain_and_a_kind_without_file(tmp_path):
     _write(tmp_path, "attacks", "b", 'extends = "pgd"\n[params]\neps = "4/255"\nstep_size = "1/255"\n')
     cfg = load_attack_config("a", [tmp_path])
     assert cfg.kind == "pgd" and cfg.description == "a"
-    assert cfg.params == {**load_attack_config("pgd").params, "eps": pytest.approx(4 / 255),
-                          "step_size": pytest.approx(1 / 255), "steps": 3}
+    assert cfg.params == {
+        **load_attack_config("pgd").params,
+        "eps": pytest.approx(4 / 255),
+        "step_size": pytest.approx(1 / 255),
+        "steps": 3,
+    }
 
 
 def test_a_file_extending_its_own_name_extends_the_one_it_shadows(tmp_path):
@@ -242,6 +262,7 @@ def test_a_parents_invalid_value_is_reported_with_the_chain(tmp_path):
 
 
 # -- where a config came from: recorded, never hashed; shadowing a built-in is said -------------------
+
 
 def test_source_is_recorded_but_not_dumped(tmp_path):
     from ssrbench.config import builtin_config_dir

@@ -5,13 +5,15 @@ import timm
 import torch
 from torch import nn
 
-from ssrbench.models.backbone import create_backbone
+from ssrbench.models.backbone import BACKBONES, create_backbone
 from ssrbench.models.context_encoder import (
-    CentreTapsUpsample, ContextEncoderDecoder, ContextEncoderNet, PatchGANDiscriminator,
+    CentreTapsUpsample,
+    ContextEncoderDecoder,
+    ContextEncoderNet,
+    PatchGANDiscriminator,
 )
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.models.backbone import BACKBONES
 from ssrbench.testing import check_task_contract
 
 NAME = "ssr_context_encoder"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 
-
 import pytest
 import torch
 from click.testing import CliRunner
@@ -93,9 +92,17 @@ def test_preview_and_describe(images):
     assert d["kornia_version"] == importlib.import_module("kornia").__version__
 
 
-@pytest.mark.parametrize("bad, field", [({"n_views": 1}, "n_views"), ({"temperature": 0}, "temperature"),
-                                        ({"temperature": -0.1}, "temperature"), ({"crop_scale": (0.0, 1.0)}, "crop_scale"),
-                                        ({"crop_scale": (0.2, 1.5)}, "crop_scale"), ({"crop_scale": (0.9, 0.5)}, "crop_scale")])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"n_views": 1}, "n_views"),
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"crop_scale": (0.0, 1.0)}, "crop_scale"),
+        ({"crop_scale": (0.2, 1.5)}, "crop_scale"),
+        ({"crop_scale": (0.9, 0.5)}, "crop_scale"),
+    ],
+)
 def test_bad_params_are_refused_naming_the_field(bad, field):
     with pytest.raises(ValidationError) as err:
         ContrastiveTask.Params(**bad)
@@ -106,9 +113,29 @@ def test_a_bad_config_is_exit_2_naming_the_field(tmp_path):
     tasks = tmp_path / "tasks"
     tasks.mkdir()
     (tasks / "bad.toml").write_text('extends = "contrastive"\n\n[params]\nn_views = 1\n')
-    res = CliRunner().invoke(cli, ["run", "--preset", "smoke", "--backbone", TINY_BACKBONE, "--tasks", "bad",
-                                   "--attacks", "fgsm", "--config-dir", str(tmp_path), "--data-dir", str(tmp_path / "none"),
-                                   "--no-download", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "o.json")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--preset",
+            "smoke",
+            "--backbone",
+            TINY_BACKBONE,
+            "--tasks",
+            "bad",
+            "--attacks",
+            "fgsm",
+            "--config-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(tmp_path / "none"),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "o.json"),
+        ],
+    )
     assert res.exit_code == 2, res.output
     assert "params.n_views" in res.output and "Traceback" not in res.output
 
@@ -120,15 +147,20 @@ def test_without_kornia_the_task_names_the_extra(without_module):
     assert info.value.exit_code == 2
 
 
-@pytest.mark.parametrize("name, eps, steps, random_start", [("contrastive", 8, 10, False),
-                                                            ("contrastive-mao21", 16, 40, True)])
+@pytest.mark.parametrize(
+    "name, eps, steps, random_start", [("contrastive", 8, 10, False), ("contrastive-mao21", 16, 40, True)]
+)
 def test_named_configs(name, eps, steps, random_start):
     cfg = load_task_config(name)
     assert cfg.task == "contrastive" and cfg.params == load_task_config("contrastive").params
     assert cfg.params["n_views"] == 4 and cfg.params["temperature"] == pytest.approx(0.2)
     r = cfg.reverse
-    assert (r.eps, r.step_size, r.steps, r.random_start) == (pytest.approx(eps / 255), pytest.approx(2 / 255), steps,
-                                                             random_start)
+    assert (r.eps, r.step_size, r.steps, r.random_start) == (
+        pytest.approx(eps / 255),
+        pytest.approx(2 / 255),
+        steps,
+        random_start,
+    )
 
 
 def test_the_defense_aware_attack_config():

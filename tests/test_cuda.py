@@ -26,9 +26,29 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def _run(tmp_path, name: str, *extra: str):
     data = make_cifar(tmp_path / "data", train=512, test=64)
     out = tmp_path / f"{name}.json"
-    res = CliRunner().invoke(cli, ["run", "--preset", "smoke", "--tasks", "rotation,inpaint", "--attacks", "fgsm,pgd2",
-                                   "--device", "cuda", "--data-dir", str(data), "--no-download", "--cache-dir",
-                                   str(tmp_path / "cache"), "--out", str(out), "--quiet", *extra])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--preset",
+            "smoke",
+            "--tasks",
+            "rotation,inpaint",
+            "--attacks",
+            "fgsm,pgd2",
+            "--device",
+            "cuda",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output + repr(res.exception)
     return store.load(out)
 

@@ -59,8 +59,10 @@ def test_the_leaderboard_view_orients_the_score_and_is_checked_on_load():
     cells = [_with_per_image(first, clean, worse), _with_per_image(board.cells[1], clean, clean), *board.cells[2:]]
     board = board.model_copy(update={"cells": cells})
     d = {(x.task, x.mode, x.attack): x for x in board.detection}
-    perfect, blind = d[(first.task.name, first.mode, first.attack.name)], d[(cells[1].task.name, cells[1].mode,
-                                                                             cells[1].attack.name)]
+    perfect, blind = (
+        d[(first.task.name, first.mode, first.attack.name)],
+        d[(cells[1].task.name, cells[1].mode, cells[1].attack.name)],
+    )
     assert perfect.auroc == 1.0 and perfect.tpr_at_5fpr == 1.0 and blind.auroc == 0.5
     assert perfect.score == ("minus " if first.pretext.higher_is_better else "") + first.pretext.metric
     doc = json.loads(store.dumps(board))
@@ -76,8 +78,22 @@ def test_the_leaderboard_view_orients_the_score_and_is_checked_on_load():
 def test_a_run_stores_per_image_pretext_values_and_scores_them(tmp_path):
     data = make_cifar(tmp_path / "data")
     out = tmp_path / "d.json"
-    res = CliRunner().invoke(cli, ["run", *TINY, "--modes", "classifier-first", "--data-dir", str(data), "--no-download",
-                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *TINY,
+            "--modes",
+            "classifier-first",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     (c,) = board.cells
@@ -122,8 +138,22 @@ def test_the_gate_reverses_only_what_it_flags():
 def test_a_run_fixes_the_gate_on_training_images(tmp_path):
     data = make_cifar(tmp_path / "data", train=256)
     out = tmp_path / "g.json"
-    res = CliRunner().invoke(cli, ["run", *TINY, "--modes", "classifier-first", "--data-dir", str(data), "--no-download",
-                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *TINY,
+            "--modes",
+            "classifier-first",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     (c,) = board.cells

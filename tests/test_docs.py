@@ -8,6 +8,7 @@ import importlib.util
 import re
 
 import pytest
+
 from .conftest import REPO
 from .helpers import doc_pages
 
@@ -18,9 +19,14 @@ spec.loader.exec_module(regenerate)
 BLOCKS = [(p.relative_to(REPO).as_posix(), *b) for p in doc_pages() for b in regenerate.blocks(p.read_text("utf-8"))]
 
 # what the pages must show at least (a block deleted by mistake fails here, not silently)
-REQUIRED = {("show", "leaderboards/quick.json"), ("show", "leaderboards/quick-robust.json"),
-            ("versus-report", "leaderboards/seed.json"), ("seed-findings", "leaderboards/quick-seeds.json"),
-            ("base-findings", "leaderboards/quick-robust.json"), ("zoo", "list")}
+REQUIRED = {
+    ("show", "leaderboards/quick.json"),
+    ("show", "leaderboards/quick-robust.json"),
+    ("versus-report", "leaderboards/seed.json"),
+    ("seed-findings", "leaderboards/quick-seeds.json"),
+    ("base-findings", "leaderboards/quick-robust.json"),
+    ("zoo", "list"),
+}
 
 
 def test_the_pages_hold_every_required_block_and_the_script_finds_them_all():
@@ -28,16 +34,18 @@ def test_the_pages_hold_every_required_block_and_the_script_finds_them_all():
     assert REQUIRED <= found, REQUIRED - found
     assert {"task-ranking", "curves"} <= {command for command, _ in found}
     # a block the script's pattern misses would never be regenerated or checked: count the markers by hand
-    opened = sum(len(re.findall(r"<!-- (?:" + "|".join(regenerate.COMMANDS) + r"): ", p.read_text("utf-8")))
-                 for p in doc_pages())
+    opened = sum(
+        len(re.findall(r"<!-- (?:" + "|".join(regenerate.COMMANDS) + r"): ", p.read_text("utf-8"))) for p in doc_pages()
+    )
     assert opened == len(BLOCKS)
 
 
 @pytest.mark.parametrize("page,command,args,body", BLOCKS, ids=[f"{p}:{c}:{a}" for p, c, a, _ in BLOCKS])
 def test_every_generated_block_is_its_command_output_unedited(monkeypatch, page, command, args, body):
     monkeypatch.chdir(REPO)
-    assert body.strip() == regenerate.generated(command, args), \
+    assert body.strip() == regenerate.generated(command, args), (
         f"{page}: the {command} block for {args} is stale: python scripts/regenerate_docs.py"
+    )
 
 
 def test_every_figure_was_drawn_from_the_committed_leaderboard_as_it_is():
@@ -53,8 +61,9 @@ def test_every_figure_was_drawn_from_the_committed_leaderboard_as_it_is():
         if "Screenshot" in Image.open(fig).text:  # a page of `ssrbench site`: tests/test_site.py checks it
             continue
         path, digest = source_of(fig)
-        assert hashlib.sha256((REPO / path).read_bytes()).hexdigest() == digest, \
+        assert hashlib.sha256((REPO / path).read_bytes()).hexdigest() == digest, (
             f"{link} was drawn from another version of {path}: make figures"
+        )
 
 
 def test_every_page_is_in_the_sites_navigation_and_the_readme_is_a_front_page():
@@ -107,7 +116,10 @@ def test_the_architecture_map_names_every_module_and_only_what_exists():
     paths = {p.rstrip("/") if (REPO / p).exists() else f"ssrbench/{p.rstrip('/')}" for p in named if "/" in p}
     missing = sorted(p for p in paths if not (REPO / p).exists())
     assert not missing, f"the map names what is not there: {missing}"
-    top = {p.relative_to(REPO).as_posix() for p in (REPO / "ssrbench").iterdir()
-           if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    top = {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "ssrbench").iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())
+    }
     unnamed = sorted(t for t in top if t not in paths)
     assert not unnamed, f"docs/architecture.md does not place {unnamed} in a layer"

@@ -13,8 +13,21 @@ pytestmark = pytest.mark.integration
 
 
 def _run(cifar_dir, out, cache, *extra):
-    args = ["run", "--preset", "smoke", "--data-dir", str(cifar_dir), "--no-download", "--out", str(out),
-            "--cache-dir", str(cache), "--device", "cpu", *extra]
+    args = [
+        "run",
+        "--preset",
+        "smoke",
+        "--data-dir",
+        str(cifar_dir),
+        "--no-download",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--device",
+        "cpu",
+        *extra,
+    ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output + repr(res.exception)
     return res, store.load(out)
@@ -42,13 +55,20 @@ def test_smoke_run_resume_and_cache(cifar_dir, tmp_path):
     cache = tmp_path / "cache"
     res, board = _run(cifar_dir, tmp_path / "a.json", cache, "--tasks", "inpaint", "--attacks", "fgsm,pgd2")
     assert "multitask" in res.output and "Adv+Rev" in res.output  # the table is rendered
-    _assert_plain_progress(res.stderr, stages=["load cifar10", "run", "train multitask/inpaint", "train classifier",
-                                               "train heads classifier-first/inpaint", "evaluate multitask/inpaint",
-                                               "evaluate classifier-first/inpaint"],
-                           epochs={"train multitask/inpaint": 1, "train classifier": 1,
-                                   "train heads classifier-first/inpaint": 1},
-                           evaluated=[f"{m}/inpaint: {a}" for m in ("multitask", "classifier-first")
-                                      for a in ("fgsm", "pgd2")])
+    _assert_plain_progress(
+        res.stderr,
+        stages=[
+            "load cifar10",
+            "run",
+            "train multitask/inpaint",
+            "train classifier",
+            "train heads classifier-first/inpaint",
+            "evaluate multitask/inpaint",
+            "evaluate classifier-first/inpaint",
+        ],
+        epochs={"train multitask/inpaint": 1, "train classifier": 1, "train heads classifier-first/inpaint": 1},
+        evaluated=[f"{m}/inpaint: {a}" for m in ("multitask", "classifier-first") for a in ("fgsm", "pgd2")],
+    )
 
     cells = {(c.task.name, c.attack.name, c.mode) for c in board.cells}
     assert cells == {("inpaint", a, m) for a in ("fgsm", "pgd2") for m in ("multitask", "classifier-first")}
@@ -91,8 +111,9 @@ def test_smoke_run_resume_and_cache(cifar_dir, tmp_path):
 @pytest.mark.parametrize("task", ["inpaint", "jigsaw", "rotation"])
 def test_peek_writes_a_picture(cifar_dir, tmp_path, task):
     out = tmp_path / f"{task}.png"
-    res = CliRunner().invoke(cli, ["peek", task, "--data-dir", str(cifar_dir), "--no-download", "--out", str(out),
-                                   "--images", "2"])
+    res = CliRunner().invoke(
+        cli, ["peek", task, "--data-dir", str(cifar_dir), "--no-download", "--out", str(out), "--images", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -101,16 +122,35 @@ def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
     # the suite as an installation without the `attacks` extra runs it (APGD's 100 iterations are covered on
     # the smoke preset in test_library_attacks.py): the configs left out are named in the leaderboard
     without_module("torchattacks")
-    _, board = _run(cifar_dir, tmp_path / "adaptive.json", tmp_path / "cache", "--tasks", "inpaint", "--attacks", "fgsm",
-                    "--modes", "classifier-first", "--adaptive", "--eval-images", "16", "--quiet")
+    _, board = _run(
+        cifar_dir,
+        tmp_path / "adaptive.json",
+        tmp_path / "cache",
+        "--tasks",
+        "inpaint",
+        "--attacks",
+        "fgsm",
+        "--modes",
+        "classifier-first",
+        "--adaptive",
+        "--eval-images",
+        "16",
+        "--quiet",
+    )
     names = {c.attack.name for c in board.cells}
     assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128"} <= names
     assert not any("apgd" in n for n in names)
     assert any("leaves out apgd-ce" in n and "ssrbench[attacks]" in n for n in board.notes)
-    assert all(c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware", "detector-aware")) for c in board.cells)
+    assert all(
+        c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware", "detector-aware")) for c in board.cells
+    )
     (wc,) = board.worst_case
-    assert "sanity-pgd10-eps128" not in wc.attacks and wc.defended.percent <= min(c.adv_rev.percent for c in board.cells)
+    assert "sanity-pgd10-eps128" not in wc.attacks and wc.defended.percent <= min(
+        c.adv_rev.percent for c in board.cells
+    )
     assert all(c.zero_grad_fraction is not None for c in board.cells)
-    (g,) = board.gated  # the gated defense is attacked by the attack that aims at its gate, and judged by its worst case
+    (g,) = (
+        board.gated
+    )  # the gated defense is attacked by the attack that aims at its gate, and judged by its worst case
     aware = next(c for c in board.cells if c.attack.name == "detector-aware-pgd10")
     assert "detector-aware-pgd10" in g.attacks and g.worst_case.correct <= aware.gated_flags("adversarial")[1].sum()

@@ -36,25 +36,48 @@ def acc(k: int) -> Accuracy:
 TEMPLATE = store.load(FIXTURE)
 
 
-def cell(mode: str, attack: str, *, adv: int, adv_rev: int, adaptive: bool = False, transfer: Transfer | None = None,
-         all_draws: int | None = None, base_sha: str | None = None, clean: int = 120) -> Cell:
+def cell(
+    mode: str,
+    attack: str,
+    *,
+    adv: int,
+    adv_rev: int,
+    adaptive: bool = False,
+    transfer: Transfer | None = None,
+    all_draws: int | None = None,
+    base_sha: str | None = None,
+    clean: int = 120,
+) -> Cell:
     """A cell of N images whose correct images are the first ``k`` of each evaluation (so they nest)."""
     t = TEMPLATE.cells[0]
     kind = "bpda" if adaptive else "fgsm"
     randomized = None
     if all_draws is not None:
-        randomized = RandomizedDefense(draws=5, eot_samples=4 if adaptive else None, fixed_draw=acc(adv_rev),
-                                       all_draws=acc(all_draws), clean_fixed_draw=acc(clean),
-                                       clean_all_draws=acc(clean))
-    return Cell.model_validate({**t.model_dump(), "mode": mode, "adaptive": adaptive,
-                                "reverse_randomized": randomized is not None,
-                                "attack": {**t.attack.model_dump(), "name": attack, "kind": kind},
-                                "pretext": {**t.pretext.model_dump(), "per_image": None},
-                                "clean": acc(clean).model_dump(), "clean_rev": acc(clean).model_dump(),
-                                "adv": acc(adv).model_dump(), "adv_rev": acc(adv_rev).model_dump(),
-                                "transfer": transfer.model_dump() if transfer else None,
-                                "randomized": randomized.model_dump() if randomized else None,
-                                "base_weights_sha256": base_sha})
+        randomized = RandomizedDefense(
+            draws=5,
+            eot_samples=4 if adaptive else None,
+            fixed_draw=acc(adv_rev),
+            all_draws=acc(all_draws),
+            clean_fixed_draw=acc(clean),
+            clean_all_draws=acc(clean),
+        )
+    return Cell.model_validate(
+        {
+            **t.model_dump(),
+            "mode": mode,
+            "adaptive": adaptive,
+            "reverse_randomized": randomized is not None,
+            "attack": {**t.attack.model_dump(), "name": attack, "kind": kind},
+            "pretext": {**t.pretext.model_dump(), "per_image": None},
+            "clean": acc(clean).model_dump(),
+            "clean_rev": acc(clean).model_dump(),
+            "adv": acc(adv).model_dump(),
+            "adv_rev": acc(adv_rev).model_dump(),
+            "transfer": transfer.model_dump() if transfer else None,
+            "randomized": randomized.model_dump() if randomized else None,
+            "base_weights_sha256": base_sha,
+        }
+    )
 
 
 def board(cells: list[Cell]):
@@ -71,10 +94,14 @@ def test_a_base_that_looks_better_only_because_it_was_attacked_less():
     """The base's own attack leaves 60 images; the images crafted against its defended versions fool it on
     20 more. Against the base's own attack alone both defenses look significantly worse; attacked alike,
     neither differs from it."""
-    cf = [cell("classifier-first", "fgsm", adv=60, adv_rev=60),
-          cell("classifier-first", "bpda-pgd10", adv=40, adv_rev=40, adaptive=True)]  # Adv: the base, transfer
-    mt = [cell("multitask", "fgsm", adv=50, adv_rev=45, transfer=Transfer(to_base=acc(60), from_base=acc(45))),
-          cell("multitask", "bpda-pgd10", adv=50, adv_rev=45, adaptive=True, transfer=Transfer(to_base=acc(40)))]
+    cf = [
+        cell("classifier-first", "fgsm", adv=60, adv_rev=60),
+        cell("classifier-first", "bpda-pgd10", adv=40, adv_rev=40, adaptive=True),
+    ]  # Adv: the base, transfer
+    mt = [
+        cell("multitask", "fgsm", adv=50, adv_rev=45, transfer=Transfer(to_base=acc(60), from_base=acc(45))),
+        cell("multitask", "bpda-pgd10", adv=50, adv_rev=45, adaptive=True, transfer=Transfer(to_base=acc(40))),
+    ]
     vs = {v.mode: v for v in board(cf + mt).versus_base}
     for v in vs.values():
         assert v.base.correct == 40 and v.verdict == "no significant difference", v
@@ -101,20 +128,38 @@ def test_the_defense_faces_the_base_s_images_too():
 def test_a_randomised_defense_is_read_both_ways():
     base = [cell("classifier-first", "fgsm", adv=40, adv_rev=40)]
     # above the base with one draw (b), not with every draw (c): not "beats"
-    lucky = cell("multitask", "fgsm", adv=40, adv_rev=70, all_draws=45,
-                 transfer=Transfer(to_base=acc(40), from_base=acc(70), from_base_all_draws=acc(45)))
+    lucky = cell(
+        "multitask",
+        "fgsm",
+        adv=40,
+        adv_rev=70,
+        all_draws=45,
+        transfer=Transfer(to_base=acc(40), from_base=acc(70), from_base_all_draws=acc(45)),
+    )
     v = {v.mode: v for v in board(base + [lucky]).versus_base}["multitask"]
     assert v.randomized and v.p_one_draw < 0.001 and v.p_value > 0.05
     assert v.verdict == "no significant difference"
     # below the base with every draw (c), not with one draw (b): not "worse" either
     base = [cell("classifier-first", "fgsm", adv=60, adv_rev=60)]
-    unlucky = cell("multitask", "fgsm", adv=60, adv_rev=58, all_draws=30,
-                   transfer=Transfer(to_base=acc(60), from_base=acc(58), from_base_all_draws=acc(30)))
+    unlucky = cell(
+        "multitask",
+        "fgsm",
+        adv=60,
+        adv_rev=58,
+        all_draws=30,
+        transfer=Transfer(to_base=acc(60), from_base=acc(58), from_base_all_draws=acc(30)),
+    )
     v = {v.mode: v for v in board(base + [unlucky]).versus_base}["multitask"]
     assert v.p_value < 0.001 and v.verdict == "no significant difference"
     # even (c) above: beats; even (b) below: worse
-    good = cell("multitask", "fgsm", adv=60, adv_rev=100, all_draws=90,
-                transfer=Transfer(to_base=acc(60), from_base=acc(100), from_base_all_draws=acc(90)))
+    good = cell(
+        "multitask",
+        "fgsm",
+        adv=60,
+        adv_rev=100,
+        all_draws=90,
+        transfer=Transfer(to_base=acc(60), from_base=acc(100), from_base_all_draws=acc(90)),
+    )
     assert board(base + [good]).versus_base[1].verdict == "beats its base"
 
 
@@ -127,7 +172,7 @@ def test_verdicts_are_holm_corrected_and_alpha_is_respected():
         tasks.append(c.model_copy(update={"task": c.task.model_copy(update={"name": task})}))
     b = board(cf + tasks)
     rows = [v for v in b.versus_base if v.mode == "multitask"]
-    assert all(v.p_value == pytest.approx(2 * 0.5 ** 6) for v in rows)
+    assert all(v.p_value == pytest.approx(2 * 0.5**6) for v in rows)
     assert all(v.p_adjusted > 0.05 and v.verdict == "no significant difference" for v in rows)
     text = markdown(b, "toy.json", alpha=0.1)
     assert "Holm p" in text and "**yes**, beats its base" in text  # adjusted 0.0625 < 0.1
@@ -141,8 +186,9 @@ def test_reverse_effect_stars_and_the_regression_gate_are_corrected():
     same = {"weights_sha256": "a" * 64, "adv_rev": Accuracy.from_flags(np.ones(n, bool))}  # the same models
     old = fixture.model_copy(update={"cells": [c.model_copy(update=same) for c in fixture.cells]})
     # every cell loses 6 images of Adv+Rev: p = 0.031 for each alone
-    new = old.model_copy(update={"cells": [c.model_copy(update={"adv_rev": Accuracy.from_flags(np.arange(n) >= 6)})
-                                           for c in old.cells]})
+    new = old.model_copy(
+        update={"cells": [c.model_copy(update={"adv_rev": Accuracy.from_flags(np.arange(n) >= 6)}) for c in old.cells]}
+    )
     changes = [ch for r in compare(old, new) for ch in r.changes if ch.metric == "adv_rev"]
     assert all(ch.p_value < 0.05 for ch in changes) and all(ch.verdict != "worse" for ch in changes)
     assert all(ch.p_adjusted > 0.05 for ch in changes)
@@ -163,18 +209,37 @@ def test_a_gate_that_cannot_fire_yields_no_gated_numbers():
     assert not g.can_fire and g.clean is None and g.worst_case is None and g.threshold == 0
     assert all("gate cannot fire" in row for row in gated_rows(b))
     assert any("cannot fire" in w and "detector-aware" in w for w in b.warnings)
-    fires = b.model_copy(update={"cells": [c.model_copy(update={"gate": c.gate.model_copy(update={
-        "calibration_flagged": 0.05})}) for c in b.cells]})
+    fires = b.model_copy(
+        update={
+            "cells": [
+                c.model_copy(update={"gate": c.gate.model_copy(update={"calibration_flagged": 0.05})}) for c in b.cells
+            ]
+        }
+    )
     assert all(g.can_fire and g.clean is not None for g in fires.gated)  # the run's own record decides when kept
-    silent = b.model_copy(update={"cells": [c.model_copy(update={"gate": c.gate.model_copy(update={
-        "calibration_flagged": 0.0, "threshold": -1e4})}) for c in b.cells]})
+    silent = b.model_copy(
+        update={
+            "cells": [
+                c.model_copy(update={"gate": c.gate.model_copy(update={"calibration_flagged": 0.0, "threshold": -1e4})})
+                for c in b.cells
+            ]
+        }
+    )
     assert not any(g.can_fire for g in silent.gated)
 
 
 def test_files_that_disagree_with_their_per_image_data_or_mix_bases_are_refused(tmp_path):
     cf = [cell("classifier-first", "fgsm", adv=60, adv_rev=60, base_sha="a" * 64)]
-    mt = [cell("multitask", "fgsm", adv=50, adv_rev=45, base_sha="a" * 64,
-               transfer=Transfer(to_base=acc(60), from_base=acc(45)))]
+    mt = [
+        cell(
+            "multitask",
+            "fgsm",
+            adv=50,
+            adv_rev=45,
+            base_sha="a" * 64,
+            transfer=Transfer(to_base=acc(60), from_base=acc(45)),
+        )
+    ]
     good = tmp_path / "good.json"
     store.save(board(cf + mt), good)
     doc = json.loads(good.read_text())
@@ -209,8 +274,22 @@ def test_a_run_attacks_each_side_with_the_other_s_images(tmp_path):
     out = tmp_path / "both.json"
     args = list(TINY)
     args[args.index("--attacks") + 1] = "fgsm,bpda-pgd10"
-    res = CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first,multitask", "--data-dir", str(data),
-                                   "--no-download", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *args,
+            "--modes",
+            "classifier-first,multitask",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     b = store.load(out)
     cf = [c for c in b.cells if c.mode == "classifier-first"]
@@ -237,12 +316,23 @@ def test_the_adaptive_suite_attacks_the_base_with_autoattack():
 
 def test_merging_parts_judged_against_different_bases_is_refused(tmp_path):
     cf = board([cell("classifier-first", "fgsm", adv=60, adv_rev=60, base_sha="a" * 64)])
-    mt = board([cell("multitask", "fgsm", adv=50, adv_rev=45, base_sha="b" * 64,
-                     transfer=Transfer(to_base=acc(60), from_base=acc(45)))])
+    mt = board(
+        [
+            cell(
+                "multitask",
+                "fgsm",
+                adv=50,
+                adv_rev=45,
+                base_sha="b" * 64,
+                transfer=Transfer(to_base=acc(60), from_base=acc(45)),
+            )
+        ]
+    )
     store.save(cf, tmp_path / "cf.json")
     store.save(mt, tmp_path / "mt.json")
-    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "cf.json"), str(tmp_path / "mt.json"), "--out",
-                                   str(tmp_path / "both.json")])
+    res = CliRunner().invoke(
+        cli, ["merge", str(tmp_path / "cf.json"), str(tmp_path / "mt.json"), "--out", str(tmp_path / "both.json")]
+    )
     assert res.exit_code == 2 and "another static base" in res.output and "multitask/fgsm" in res.output, res.output
     assert not (tmp_path / "both.json").exists()
 
@@ -258,24 +348,28 @@ def test_the_docs_robust_base_prose_states_the_files_numbers():
     v = robust[("inpaint", "classifier-first")]
     own, transfer = v.base_sources
     assert (own.source, transfer.source) == ("attacks", "transfer")
-    for claim in (f"its base is {v.base.percent:.1f}% ({own.accuracy.percent:.1f}% under its own three attacks; the "
-                  f"classifier-first cells' adaptive images fool it on {transfer.decided} more images)",
-                  f"base's worst case ({v.base.percent:.1f}%:",
-                  f"(−{-robust[('rotation', 'classifier-first')].points:.1f} and "
-                  f"−{-robust[('rotation', 'multitask')].points:.1f} points)"):
+    for claim in (
+        f"its base is {v.base.percent:.1f}% ({own.accuracy.percent:.1f}% under its own three attacks; the "
+        f"classifier-first cells' adaptive images fool it on {transfer.decided} more images)",
+        f"base's worst case ({v.base.percent:.1f}%:",
+        f"(−{-robust[('rotation', 'classifier-first')].points:.1f} and "
+        f"−{-robust[('rotation', 'multitask')].points:.1f} points)",
+    ):
         assert claim in readme, claim
     assert all(r.verdict == "worse than its base" for r in robust.values())  # "every defended model ... below it"
     contrastive = {v.mode: v for v in committed(repo / "leaderboards" / "quick-robust-contrastive.json").versus_base}
     cf, mt = contrastive["classifier-first"], contrastive["multitask"]
     own, transfer = cf.base_sources
-    for claim in (f"is {cf.defended.percent:.1f}% with every one of 5 draws correct and {cf.defended_one_draw.percent:.1f}% "
-                  f"with one draw, against a base of {cf.base.percent:.1f}% once the images crafted against its defenses "
-                  f"count ({own.accuracy.percent:.1f}% under its own attacks alone; transfer fools it on "
-                  f"{transfer.decided} more): −{-cf.points:.0f} (p = {cf.p_value:.2g}) and −{-cf.points_one_draw:.0f} "
-                  f"(p = {cf.p_one_draw:.2g})",
-                  f"is {mt.defended.percent:.1f}% (every draw) and {mt.defended_one_draw.percent:.1f}% (one draw), "
-                  f"{-mt.points:.0f} and {-mt.points_one_draw:.0f} points below the base's {mt.base.percent:.1f}%: raw "
-                  f"p = {mt.p_value:.2g} and {mt.p_one_draw:.2g}, Holm-adjusted over the file's two verdicts "
-                  f"{mt.p_adjusted:.2g}"):
+    for claim in (
+        f"is {cf.defended.percent:.1f}% with every one of 5 draws correct and {cf.defended_one_draw.percent:.1f}% "
+        f"with one draw, against a base of {cf.base.percent:.1f}% once the images crafted against its defenses "
+        f"count ({own.accuracy.percent:.1f}% under its own attacks alone; transfer fools it on "
+        f"{transfer.decided} more): −{-cf.points:.0f} (p = {cf.p_value:.2g}) and −{-cf.points_one_draw:.0f} "
+        f"(p = {cf.p_one_draw:.2g})",
+        f"is {mt.defended.percent:.1f}% (every draw) and {mt.defended_one_draw.percent:.1f}% (one draw), "
+        f"{-mt.points:.0f} and {-mt.points_one_draw:.0f} points below the base's {mt.base.percent:.1f}%: raw "
+        f"p = {mt.p_value:.2g} and {mt.p_one_draw:.2g}, Holm-adjusted over the file's two verdicts "
+        f"{mt.p_adjusted:.2g}",
+    ):
         assert claim in readme, claim
     assert {r.verdict for r in contrastive.values()} == {"no significant difference"}

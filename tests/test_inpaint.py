@@ -26,7 +26,7 @@ def test_random_cut_moves_and_stays_inside(images):
         ys, xs = torch.nonzero(hole[0, 0], as_tuple=True)
         corners.add((ys.min().item(), xs.min().item()))
         y0, x0 = ys.min().item(), xs.min().item()
-        assert torch.equal(patch[0], (images + 0.5)[0, :, y0:y0 + 16, x0:x0 + 16])
+        assert torch.equal(patch[0], (images + 0.5)[0, :, y0 : y0 + 16, x0 : x0 + 16])
     assert len(corners) > 1
 
 
@@ -36,7 +36,9 @@ def test_training_loss_parts(inpaint_model, images):
     out = task.training_loss(model, images, torch.Generator().manual_seed(0))
     p = task.params
     assert out.loss.ndim == 0 and out.aux_loss is not None
-    assert out.loss.item() == pytest.approx(p.lambda_adv * float(out.logs["adv"]) + p.lambda_rec * float(out.logs["rec"]), rel=1e-4)
+    assert out.loss.item() == pytest.approx(
+        p.lambda_adv * float(out.logs["adv"]) + p.lambda_rec * float(out.logs["rec"]), rel=1e-4
+    )
     # the discriminator's loss must not reach the generator or the backbone
     out.aux_loss.backward()
     assert all(q.grad is None for q in model.heads["generator"].parameters())

@@ -23,7 +23,7 @@ def test_permutation_set_size_validity_and_determinism():
 def test_minimum_hamming_distance_is_computed_and_large():
     p = max_hamming_set(9, 64, seed=0)
     d = min_hamming_distance(p)
-    brute = min(int((a != b).sum()) for i, a in enumerate(p) for b in p[i + 1:])
+    brute = min(int((a != b).sum()) for i, a in enumerate(p) for b in p[i + 1 :])
     assert d == brute
     # random sets of the same size do far worse; the greedy max-min set keeps its members well apart
     rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ def test_cut_tiles_are_the_pixels_at_the_corners(images):
     t = task.params.tile_size
     assert tiles.shape == (6, 9, 3, t, t)
     y, x = ys[2, 4].item(), xs[2, 4].item()
-    assert torch.equal(tiles[2, 4], images[2, :, y:y + t, x:x + t])
+    assert torch.equal(tiles[2, 4], images[2, :, y : y + t, x : x + t])
 
 
 def test_impossible_geometry_is_rejected():
@@ -85,7 +85,9 @@ def test_tile_statistics_do_not_leak_into_the_classifier(images):
     after = {k: v for k, v in model.backbone.state_dict().items() if "running" in k}
     assert all(torch.equal(before[k], after[k]) for k in before)  # the classifier's statistics are untouched
     tile_stats = model.heads["tile_bn"].state_dict()
-    assert any(not torch.equal(v, before[k]) for k, v in zip(before, [tile_stats[n] for n in tile_stats if "running" in n]))
+    assert any(
+        not torch.equal(v, before[k]) for k, v in zip(before, [tile_stats[n] for n in tile_stats if "running" in n])
+    )
 
 
 def test_builtin_jigsaw_config_records_its_permutation_set():

@@ -19,8 +19,24 @@ TESTS = Path(__file__).resolve().parent
 # lowest first; a module may import its own layer or any below it. The leaderboard package sits just
 # above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
 LAYERS = [
-    ("values", ["__init__", "errors", "limits", "extras", "stats", "hashing", "budget", "linf", "fileio", "registry",
-                "progress", "presets", "plaintext"]),
+    (
+        "values",
+        [
+            "__init__",
+            "errors",
+            "limits",
+            "extras",
+            "stats",
+            "hashing",
+            "budget",
+            "linf",
+            "fileio",
+            "registry",
+            "progress",
+            "presets",
+            "plaintext",
+        ],
+    ),
     ("results", ["leaderboard"]),
     ("models", ["models", "data", "environment"]),
     ("tasks", ["pretext"]),
@@ -69,7 +85,7 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here if is_pkg else here[:-1]
-                base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                 stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
             elif node.module and (node.module == "ssrbench" or node.module.startswith("ssrbench.")):
                 stem = node.module.removeprefix("ssrbench").lstrip(".")
@@ -98,7 +114,9 @@ def test_no_import_points_up_a_layer():
     for mod, targets in _graph().items():
         for t in targets:
             if _layer(t) > _layer(mod):
-                upward.append(f"ssrbench.{mod} ({LAYERS[_layer(mod)][0]}) imports ssrbench.{t} ({LAYERS[_layer(t)][0]})")
+                upward.append(
+                    f"ssrbench.{mod} ({LAYERS[_layer(mod)][0]}) imports ssrbench.{t} ({LAYERS[_layer(t)][0]})"
+                )
     assert not upward, "\n".join(sorted(upward))
 
 
@@ -112,7 +130,7 @@ def test_no_import_circle():
         stack.append(m)
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                cycle = stack[stack.index(t):] + [t]
+                cycle = stack[stack.index(t) :] + [t]
                 pytest.fail("import circle: " + " -> ".join(f"ssrbench.{c}" for c in cycle))
             if t not in state:
                 visit(t)
@@ -150,6 +168,7 @@ def test_the_checker_sees_a_planted_circle(tmp_path, monkeypatch):
 def _test_module_imports(path: Path) -> list[str]:
     """Where ``path`` imports a test module: ``from .test_x``, ``from . import test_x``, ``from tests.test_x``,
     ``import tests.test_x``, or ``__import__``/``import_module`` of "tests.test_x" or ".test_x"."""
+
     def is_test(name: str) -> bool:
         return name.split(".")[0].startswith("test_")
 
@@ -167,8 +186,12 @@ def _test_module_imports(path: Path) -> list[str]:
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             arg = node.args[0].value
-            if func in ("__import__", "import_module") and isinstance(arg, str) and arg.startswith((".", "tests.")) \
-                    and is_test(arg.removeprefix("tests.").lstrip(".")):
+            if (
+                func in ("__import__", "import_module")
+                and isinstance(arg, str)
+                and arg.startswith((".", "tests."))
+                and is_test(arg.removeprefix("tests.").lstrip("."))
+            ):
                 names = [arg]
         found += [f"{path.name}:{node.lineno} imports {n}" for n in names]
     return found
@@ -184,15 +207,23 @@ def test_no_test_module_imports_another():
 
 def test_the_checker_sees_a_test_module_imported_by_another(tmp_path):
     """Each way of importing a test module is caught; helpers, conftest and the package are not."""
-    bad = ["from .test_leaderboard import FIXTURE", "from . import test_plugins", "from tests.test_resume import x",
-           "from tests import test_seeds", "import tests.test_resume", "def f():\n    from .test_precision import _data",
-           "m = __import__('tests.test_leaderboard', fromlist=['FIXTURE'])",
-           "import importlib\nm = importlib.import_module('.test_plugins', 'tests')"]
+    bad = [
+        "from .test_leaderboard import FIXTURE",
+        "from . import test_plugins",
+        "from tests.test_resume import x",
+        "from tests import test_seeds",
+        "import tests.test_resume",
+        "def f():\n    from .test_precision import _data",
+        "m = __import__('tests.test_leaderboard', fromlist=['FIXTURE'])",
+        "import importlib\nm = importlib.import_module('.test_plugins', 'tests')",
+    ]
     for i, source in enumerate(bad):
         (tmp_path / f"test_bad{i}.py").write_text(source + "\n")
         assert len(_test_module_imports(tmp_path / f"test_bad{i}.py")) == 1, source
     good = tmp_path / "test_good.py"
-    good.write_text("from .helpers import FIXTURE\nfrom .conftest import REPO\nfrom . import helpers\n"
-                    "import tests.helpers\nfrom ssrbench.testing import check_task_contract\n"
-                    "from test_utils import x\nm = __import__('os')\n")
+    good.write_text(
+        "from .helpers import FIXTURE\nfrom .conftest import REPO\nfrom . import helpers\n"
+        "import tests.helpers\nfrom ssrbench.testing import check_task_contract\n"
+        "from test_utils import x\nm = __import__('os')\n"
+    )
     assert _test_module_imports(good) == []

@@ -4,7 +4,6 @@ the adaptive suite, and a smoke-preset run through the defense."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torchattacks
@@ -17,17 +16,29 @@ from ssrbench.adversarial.pgd import PGD
 from ssrbench.budget import ReverseConfig
 from ssrbench.cli import cli
 from ssrbench.config import load_attack_config
-from ssrbench.extras import MissingExtraError
 from ssrbench.defense.reverse import Defense
+from ssrbench.extras import MissingExtraError
 from ssrbench.leaderboard import store
 from ssrbench.pretext.rotation import RotationTask
 from ssrbench.testing import _tiny_model, check_attack_contract
 
 from .helpers import TINY, make_cifar
 
-CONFIGS = ["apgd-ce", "apgd-dlr", "apgd-t", "autoattack", "autoattack-rand", "bpda-apgd-ce", "bpda-apgd-dlr",
-           "bpda-apgd-t", "bpda-autoattack", "eot-apgd-ce", "eot-apgd-dlr", "eot-autoattack-rand",
-           "eot4-apgd-ce"]
+CONFIGS = [
+    "apgd-ce",
+    "apgd-dlr",
+    "apgd-t",
+    "autoattack",
+    "autoattack-rand",
+    "bpda-apgd-ce",
+    "bpda-apgd-dlr",
+    "bpda-apgd-t",
+    "bpda-autoattack",
+    "eot-apgd-ce",
+    "eot-apgd-dlr",
+    "eot-autoattack-rand",
+    "eot4-apgd-ce",
+]
 FAST = {"steps": 3}  # the contract does not need 100 iterations
 
 
@@ -44,7 +55,10 @@ def test_every_library_config_keeps_the_attack_contract(name):
     assert cfg.kind in ("apgd", "autoattack")
     attack = ATTACKS.get(cfg.kind)(cfg.params)
     assert attack.adaptive == name.startswith(("bpda-", "eot"))
-    assert attack.threat_model().eps == pytest.approx(8 / 255) and attack.threat_model().steps == attack.params.steps == 100
+    assert (
+        attack.threat_model().eps == pytest.approx(8 / 255)
+        and attack.threat_model().steps == attack.params.steps == 100
+    )
     check_attack_contract(ATTACKS.get(cfg.kind), _fast(cfg))
 
 
@@ -75,7 +89,9 @@ def test_apgd_is_torchattacks_apgd_with_the_cells_seed_and_leaves_the_global_rng
 def test_apgd_fools_what_it_attacks():
     model, x, y = _setup(n=16)  # clean accuracy 100% by construction; 16/255 is enough for this tiny model
     eps = 16 / 255
-    pgd = PGD({"eps": eps, "step_size": eps / 4, "steps": 10, "random_start": True})(model, x, y, torch.Generator().manual_seed(0))
+    pgd = PGD({"eps": eps, "step_size": eps / 4, "steps": 10, "random_start": True})(
+        model, x, y, torch.Generator().manual_seed(0)
+    )
     apgd = lib.APGD({"eps": eps, "steps": 10})(model, x, y, torch.Generator().manual_seed(0))
     with torch.no_grad():
         acc_pgd = (model(pgd).argmax(1) == y).float().mean().item()
@@ -85,7 +101,9 @@ def test_apgd_fools_what_it_attacks():
 
 def _defense(model, **reverse) -> Defense:
     task = RotationTask()
-    return Defense(task.attach(model), task, ReverseConfig(**{"eps": 8 / 255, "step_size": 2 / 255, "steps": 2} | reverse))
+    return Defense(
+        task.attach(model), task, ReverseConfig(**{"eps": 8 / 255, "step_size": 2 / 255, "steps": 2} | reverse)
+    )
 
 
 def test_bpda_through_a_no_op_defense_is_the_attack_on_the_classifier():
@@ -132,8 +150,22 @@ def test_a_missing_extra_is_exit_2_naming_it(without_module, tmp_path):
         lib.APGD({})
     assert info.value.exit_code == 2
     data = make_cifar(tmp_path / "data")
-    res = CliRunner().invoke(cli, ["run", *TINY, "--attacks", "apgd-ce", "--data-dir", str(data), "--no-download",
-                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *TINY,
+            "--attacks",
+            "apgd-ce",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+    )
     assert res.exit_code == 2 and "pip install 'ssrbench[attacks]'" in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))  # nothing trained
@@ -159,9 +191,24 @@ def test_apgd_through_bpda_on_the_smoke_preset(tmp_path):
     for name in ("apgd-ce", "bpda-apgd-ce"):
         (configs / f"{name}-5.toml").write_text(f'extends = "{name}"\n\n[params]\nsteps = 5\n')
     out = tmp_path / "apgd.json"
-    res = CliRunner().invoke(cli, ["run", *TINY, "--attacks", "apgd-ce-5,bpda-apgd-ce-5", "--config-dir",
-                                   str(tmp_path / "configs"), "--data-dir", str(data), "--no-download",
-                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *TINY,
+            "--attacks",
+            "apgd-ce-5,bpda-apgd-ce-5",
+            "--config-dir",
+            str(tmp_path / "configs"),
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     cells = {(c.mode, c.attack.name): c for c in board.cells}

@@ -28,13 +28,22 @@ def _sweep_like(tmp_path):
         per = PerImage.from_arrays(np.linspace(0, 1, n), np.linspace(0.5, 1.5, n), np.linspace(0, 1, n))
         for eps in (2, 8):
             for rev in (0, 8):
-                cells.append(c.model_copy(update={
-                    "attack": c.attack.model_copy(update={"name": f"{c.attack.name}@eps={eps}/255",
-                                                          "params": {**c.attack.params, "eps": eps / 255}}),
-                    "task": c.task.model_copy(update={"name": f"{c.task.name}@rev={rev}/255"}),
-                    "threat": c.threat.model_copy(update={"eps": eps / 255}),
-                    "reverse": {**c.reverse, "eps": rev / 255},
-                    "pretext": consistent_pretext(c.pretext, per)}))
+                cells.append(
+                    c.model_copy(
+                        update={
+                            "attack": c.attack.model_copy(
+                                update={
+                                    "name": f"{c.attack.name}@eps={eps}/255",
+                                    "params": {**c.attack.params, "eps": eps / 255},
+                                }
+                            ),
+                            "task": c.task.model_copy(update={"name": f"{c.task.name}@rev={rev}/255"}),
+                            "threat": c.threat.model_copy(update={"eps": eps / 255}),
+                            "reverse": {**c.reverse, "eps": rev / 255},
+                            "pretext": consistent_pretext(c.pretext, per),
+                        }
+                    )
+                )
     path = tmp_path / "sweep.json"
     store.save(board.model_copy(update={"cells": cells}), path)
     return path
@@ -60,9 +69,10 @@ def test_missing_cells_and_a_missing_extra_are_exit_2(tmp_path, without_module):
     bad = CliRunner().invoke(cli, ["plot", str(FIXTURE), "--kind", "pareto", "--out", str(tmp_path / "x.jpg")])
     assert bad.exit_code == 2 and ".png or .svg" in bad.output
     without_module("matplotlib")
-    res = CliRunner().invoke(cli, ["plot", str(_sweep_like(tmp_path)), "--kind", "eps", "--out", str(tmp_path / "y.png")])
+    res = CliRunner().invoke(
+        cli, ["plot", str(_sweep_like(tmp_path)), "--kind", "eps", "--out", str(tmp_path / "y.png")]
+    )
     assert res.exit_code == 2 and "pip install 'ssrbench[plot]'" in res.output
-
 
 
 def test_the_eps_curves_hold_the_worst_case_of_the_attacks_at_each_eps(tmp_path):
@@ -94,7 +104,11 @@ def test_plot_draws_only_the_named_configs_and_names_the_ones_it_lacks(tmp_path)
 
     assert {c.task.name for c in select(board, [task]).cells} == {task}
     bad = CliRunner().invoke(cli, ["plot", str(path), "--kind", "eps", "--attacks", "pgd99", "--out", str(out)])
-    assert bad.exit_code == 2 and "--attacks pgd99: no such cell" in bad.output and board.cells[0].attack.name in bad.output
+    assert (
+        bad.exit_code == 2
+        and "--attacks pgd99: no such cell" in bad.output
+        and board.cells[0].attack.name in bad.output
+    )
 
 
 def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
@@ -106,7 +120,7 @@ def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
     assert res.exit_code == 0, res.output
     (task, mode), cells = next(iter(eps_groups(board).items()))
     worst = eps_series(cells)["worst case"][1]
-    row = next(l for l in res.output.splitlines() if l.startswith(f"| {task} | {mode} |") and "| 8/255 |" in l)
+    row = next(r for r in res.output.splitlines() if r.startswith(f"| {task} | {mode} |") and "| 8/255 |" in r)
     *_, worst_col, gain_col, _ = row.split("|")
     assert worst_col.strip() == f"{worst[-1].percent:.1f}"  # the worst case, then its gain over the undefended model
     at = [c for c in cells if round(255 * c.threat.eps) == 8]
@@ -119,7 +133,6 @@ def test_curves_prints_the_numbers_the_figures_draw(tmp_path):
     assert none.exit_code == 2 and "--attack-eps" in none.output
 
 
-
 def test_an_adaptive_attacks_gain_is_read_against_the_undefended_model_not_its_own_adv(tmp_path):
     """An adaptive attack's Adv is the bare classifier on images aimed at the defense: its gain is its
     defended accuracy against the blind attacks' Adv at the same eps."""
@@ -129,8 +142,11 @@ def test_an_adaptive_attacks_gain_is_read_against_the_undefended_model_not_its_o
     cell = board.cells[0]
     twin = cell.model_copy(update={"adaptive": True, "attack": cell.attack.model_copy(update={"name": "bpda@x"})})
     board = board.model_copy(update={"cells": [*board.cells, twin]})
-    same = [c for c in board.cells if (c.task.name, c.mode, c.threat.eps) == (cell.task.name, cell.mode, cell.threat.eps)
-            and not c.adaptive]
+    same = [
+        c
+        for c in board.cells
+        if (c.task.name, c.mode, c.threat.eps) == (cell.task.name, cell.mode, cell.threat.eps) and not c.adaptive
+    ]
     base = 100 * np.logical_and.reduce([c.adv.flags() for c in same]).mean()
     assert reverse_gain(board, twin) == pytest.approx(twin.adv_rev.percent - base)
     alone = board.model_copy(update={"cells": [twin]})
@@ -143,7 +159,9 @@ def test_sweep_panels_and_rows_are_in_numeric_order_of_the_reverse_budget():
 
     board = store.load(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-sweep.json")
     groups = eps_groups(board)
-    budgets = [(task.split("@")[0], mode, next(iter(cells)).reverse["eps"] * 255) for (task, mode), cells in groups.items()]
+    budgets = [
+        (task.split("@")[0], mode, next(iter(cells)).reverse["eps"] * 255) for (task, mode), cells in groups.items()
+    ]
     assert [b for t, m, b in budgets if (t, m) == ("inpaint", "multitask")] == [0, 4, 8, 16]
     assert budgets == sorted(budgets, key=lambda b: (b[0], b[2], b[1]))
     from ssrbench.studies.curves import reverse_groups

@@ -94,10 +94,16 @@ def test_plugin_config_shadowing_a_builtin_is_noticeable(site):
     assert "'inpaint'" in notice and cfg.source in notice
 
 
-@pytest.mark.parametrize("target, source", [
-    ("ssr_plugin_mod:CONFIGS", "from pathlib import Path\nCONFIGS = Path(__file__).parent / 'cfg'\n"),
-    ("ssr_plugin_mod:configs", "from pathlib import Path\ndef configs():\n    return Path(__file__).parent / 'cfg'\n"),
-])
+@pytest.mark.parametrize(
+    "target, source",
+    [
+        ("ssr_plugin_mod:CONFIGS", "from pathlib import Path\nCONFIGS = Path(__file__).parent / 'cfg'\n"),
+        (
+            "ssr_plugin_mod:configs",
+            "from pathlib import Path\ndef configs():\n    return Path(__file__).parent / 'cfg'\n",
+        ),
+    ],
+)
 def test_configs_entry_point_may_name_a_path_or_a_function(site, target, source):
     (site / "cfg" / "attacks").mkdir(parents=True)
     (site / "cfg" / "attacks" / "fgsm-tiny.toml").write_text('kind = "fgsm"\n[params]\neps = "1/255"\n')
@@ -106,12 +112,15 @@ def test_configs_entry_point_may_name_a_path_or_a_function(site, target, source)
     assert named_files("attacks")["fgsm-tiny"].origin == "ssr-test-plugin 0.5"
 
 
-@pytest.mark.parametrize("target, source, reason", [
-    ("ssr_plugin_mod", "raise ImportError('missing dependency foo')\n", "missing dependency foo"),
-    ("ssr_plugin_mod", "", "is a module, not a package"),
-    ("ssr_plugin_mod:WHERE", "WHERE = '/nonexistent/configs'\n", "is not a folder"),
-    ("ssr_plugin_mod:WHERE", "WHERE = 3\n", "expected a package"),
-])
+@pytest.mark.parametrize(
+    "target, source, reason",
+    [
+        ("ssr_plugin_mod", "raise ImportError('missing dependency foo')\n", "missing dependency foo"),
+        ("ssr_plugin_mod", "", "is a module, not a package"),
+        ("ssr_plugin_mod:WHERE", "WHERE = '/nonexistent/configs'\n", "is not a folder"),
+        ("ssr_plugin_mod:WHERE", "WHERE = 3\n", "expected a package"),
+    ],
+)
 def test_broken_configs_entry_point_is_a_warning_naming_the_plugin(site, target, source, reason):
     install_plugin(site, {"ssrbench.configs": {"broken": target}}, source)
     with pytest.warns(PluginWarning, match=f"ssr-test-plugin 0.5: named configs 'broken'.*{reason}"):
@@ -121,14 +130,24 @@ def test_broken_configs_entry_point_is_a_warning_naming_the_plugin(site, target,
         assert CliRunner().invoke(cli, ["list", "tasks"]).exit_code == 0
 
 
-@pytest.mark.parametrize("source, reason", [
-    ("raise ImportError(\"No module named 'kornia'\")\n", "ImportError: No module named 'kornia'"),
-    ("from ssrbench.pretext.base import PretextTask\nclass VFlipTask(PretextTask):\n    name = 'vflip'\n",
-     "does not define version"),
-])
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("raise ImportError(\"No module named 'kornia'\")\n", "ImportError: No module named 'kornia'"),
+        (
+            "from ssrbench.pretext.base import PretextTask\nclass VFlipTask(PretextTask):\n    name = 'vflip'\n",
+            "does not define version",
+        ),
+    ],
+)
 def test_installed_but_skipped_says_so(site, source, reason):
-    install_plugin(site, {"ssrbench.tasks": {"vflip": "ssr_plugin_mod:VFlipTask"}}, source,
-                   name="ssrbench-example-plugin", version="0.2.0")
+    install_plugin(
+        site,
+        {"ssrbench.tasks": {"vflip": "ssr_plugin_mod:VFlipTask"}},
+        source,
+        name="ssrbench-example-plugin",
+        version="0.2.0",
+    )
     expected = "task 'vflip' is installed (ssrbench-example-plugin 0.2.0) but skipped: "
     with pytest.warns(PluginWarning):
         with pytest.raises(SkippedPluginError) as err:
@@ -193,8 +212,11 @@ class Undeclared(Attack):
 
 
 def test_check_plugin_passes_the_example_and_refuses_an_attack_outside_its_ball(example_plugin):
-    install_plugin(example_plugin, {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky",
-                                                         "undeclared": "ssr_plugin_mod:Undeclared"}}, LEAKY_ATTACK)
+    install_plugin(
+        example_plugin,
+        {"ssrbench.attacks": {"leaky": "ssr_plugin_mod:Leaky", "undeclared": "ssr_plugin_mod:Undeclared"}},
+        LEAKY_ATTACK,
+    )
     for name in ("vflip", "uniform-noise", "fgsm"):
         res = CliRunner().invoke(cli, ["check-plugin", name])
         assert res.exit_code == 0 and res.output.startswith("PASS"), res.output
@@ -212,9 +234,28 @@ def test_check_plugin_unknown_name_suggests():
 @pytest.mark.integration
 def test_plugin_runs_by_name_and_is_recorded(example_plugin, cifar_dir, tmp_path):
     out = tmp_path / "plugin.json"
-    res = CliRunner().invoke(cli, ["run", "--preset", "smoke", "--tasks", "vflip,inpaint", "--attacks", "uniform-noise,fgsm",
-                                   "--modes", "classifier-first", "--data-dir", str(cifar_dir), "--no-download",
-                                   "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--preset",
+            "smoke",
+            "--tasks",
+            "vflip,inpaint",
+            "--attacks",
+            "uniform-noise,fgsm",
+            "--modes",
+            "classifier-first",
+            "--data-dir",
+            str(cifar_dir),
+            "--no-download",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output + repr(res.exception)
     board = store.load(out)
     vflip = [c for c in board.cells if c.task.name == "vflip"]

@@ -25,10 +25,18 @@ from .helpers import synthetic_dataset
 
 
 def _ctx(tmp_path, precision: str, device: str = "cpu", images: int = 64) -> TrainContext:
-    preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": images, "batch_size": images // 2,
-                                      "train_precision": precision})
-    return TrainContext(data=synthetic_dataset(), preset=preset, device=torch.device(device), seed=0,
-                        cache=ModelCache(tmp_path / "cache"), reporter=Reporter(quiet=True))
+    preset = resolve_preset(
+        "smoke",
+        {"backbone": TINY_BACKBONE, "train_images": images, "batch_size": images // 2, "train_precision": precision},
+    )
+    return TrainContext(
+        data=synthetic_dataset(),
+        preset=preset,
+        device=torch.device(device),
+        seed=0,
+        cache=ModelCache(tmp_path / "cache"),
+        reporter=Reporter(quiet=True),
+    )
 
 
 def test_fp32_by_default_auto_is_bf16_on_cuda_only_and_old_configs_and_keys_stay(tmp_path, monkeypatch):
@@ -100,8 +108,18 @@ def _evaluate_and_check(model, task, monkeypatch):
     orig = task.reverse_loss
     monkeypatch.setattr(task, "reverse_loss", lambda *a, **k: reverse_seen.append(_tf32()) or orig(*a, **k))
     x = (torch.rand(4, 3, 32, 32) * 255).to(torch.uint8)
-    evaluate(model, task, {"spy": _TF32Spy({})}, ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=1), x,
-             torch.arange(4), batch_size=4, seed=0, reporter=Reporter(quiet=True), description="t")
+    evaluate(
+        model,
+        task,
+        {"spy": _TF32Spy({})},
+        ReverseConfig(eps=8 / 255, step_size=2 / 255, steps=1),
+        x,
+        torch.arange(4),
+        batch_size=4,
+        seed=0,
+        reporter=Reporter(quiet=True),
+        description="t",
+    )
     assert _TF32Spy.seen == [(False, False)]
     assert reverse_seen and set(reverse_seen) == {(False, False)}  # the reverse attack's steps too
     assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32  # restored afterwards

@@ -81,7 +81,8 @@ def test_per_batch_updates_are_rate_limited_and_milestones_are_not():
     assert [line for line in got if "batch" in line] == [
         "evaluate m: batch 30 | 30/100 images | elapsed 30s | ETA 1m10s",
         "evaluate m: batch 60 | 60/100 images | elapsed 1m00s | ETA 40s",
-        "evaluate m: batch 90 | 90/100 images | elapsed 1m30s | ETA 10s"]
+        "evaluate m: batch 90 | 90/100 images | elapsed 1m30s | ETA 10s",
+    ]
     assert sum("pgd2" in line for line in got) == 2
 
 
@@ -99,8 +100,10 @@ def test_an_update_that_finishes_a_bar_leaves_the_line_to_its_end():
     with reporter.bar("train the stage classifier-first shares", 1, unit="unit", info="running on n") as advance:
         clock.now = 90
         advance(1, "done on n")
-    assert lines(out) == ["train the stage classifier-first shares: started, 1 unit, running on n",
-                          "train the stage classifier-first shares: done 1/1 unit, took 1m30s"]
+    assert lines(out) == [
+        "train the stage classifier-first shares: started, 1 unit, running on n",
+        "train the stage classifier-first shares: done 1/1 unit, took 1m30s",
+    ]
 
 
 def test_a_resumed_bar_says_where_it_starts_and_its_eta_counts_only_new_work():
@@ -130,8 +133,13 @@ def test_plain_log_lines_hold_no_markup_ansi_or_carriage_return():
     reporter.log("sanity check: clean accuracy is low", style="yellow")
     reporter.log("\x1b[31mred\x1b[0m and a\rreturn")
     reporter.log("two\nlines [1/255] [bold]not markup[/x]\x07")
-    assert lines(out) == ["sanity check: clean accuracy is low", "red and a", "return", "two",
-                          "lines [1/255] [bold]not markup[/x]\\x07"]
+    assert lines(out) == [
+        "sanity check: clean accuracy is low",
+        "red and a",
+        "return",
+        "two",
+        "lines [1/255] [bold]not markup[/x]\\x07",
+    ]
 
 
 def test_plain_lines_are_flushed_as_written(tmp_path):
@@ -181,17 +189,29 @@ def test_none_writes_nothing_and_rich_takes_the_same_calls():
 def test_every_epoch_is_a_line_with_its_losses_and_held_out_pgd_accuracy():
     reporter, out, _ = plain()
     ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
-    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
-                          device=torch.device("cpu"), seed=0, reporter=reporter, train_range=lambda: (8, 8),
-                          autocast=nullcontext)
+    ctx = SimpleNamespace(
+        data=ds,
+        preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
+        device=torch.device("cpu"),
+        seed=0,
+        reporter=reporter,
+        train_range=lambda: (8, 8),
+        autocast=nullcontext,
+    )
     losses = iter([1.0, 0.5, 0.25, 0.75])
     readings = iter([40.0, 35.5])
-    train_epochs(ctx, "train classifier", 2, lambda x, y, g: {"ce": next(losses)},
-                 after_epoch=lambda: {"heldout_pgd_acc": next(readings)})
+    train_epochs(
+        ctx,
+        "train classifier",
+        2,
+        lambda x, y, g: {"ce": next(losses)},
+        after_epoch=lambda: {"heldout_pgd_acc": next(readings)},
+    )
     epochs = [line for line in lines(out) if ": epoch" in line]
     assert epochs == [
         "train classifier: epoch 1/2 ce=0.750 held-out PGD-10 acc 40.0% | 2/4 steps | elapsed 0s | ETA ?",
-        "train classifier: epoch 2/2 ce=0.500 held-out PGD-10 acc 35.5% | 4/4 steps | elapsed 0s | ETA 0s"]
+        "train classifier: epoch 2/2 ce=0.500 held-out PGD-10 acc 35.5% | 4/4 steps | elapsed 0s | ETA 0s",
+    ]
 
 
 def test_an_epoch_ends_in_one_line_and_lines_within_it_say_their_step():
@@ -201,18 +221,26 @@ def test_an_epoch_ends_in_one_line_and_lines_within_it_say_their_step():
     ticks = iter(range(0, 10_000, 40))  # every reading of the clock is 40 s later: every update is due
     reporter = Reporter(mode="plain", stream=out, clock=lambda: float(next(ticks)), every=30.0)
     ds = SimpleNamespace(train_x=torch.zeros(16, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(16, dtype=torch.long))
-    ctx = SimpleNamespace(data=ds, preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
-                          device=torch.device("cpu"), seed=0, reporter=reporter, train_range=lambda: (16, 16),
-                          autocast=nullcontext)
+    ctx = SimpleNamespace(
+        data=ds,
+        preset=PRESETS["smoke"].model_copy(update={"batch_size": 4}),
+        device=torch.device("cpu"),
+        seed=0,
+        reporter=reporter,
+        train_range=lambda: (16, 16),
+        autocast=nullcontext,
+    )
     with patch.object(modes, "LOG_EVERY", 1):
         train_epochs(ctx, "train classifier", 2, lambda x, y, g: {"ce": 1.0})
     got = [line.split(" | ")[0] for line in lines(out)]
-    assert got == ["train classifier: started, 8 steps",
-                   *(f"train classifier: epoch 1/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
-                   "train classifier: epoch 1/2 ce=1.000",
-                   *(f"train classifier: epoch 2/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
-                   "train classifier: epoch 2/2 ce=1.000",
-                   "train classifier: done 8/8 steps, took 6m00s"], got
+    assert got == [
+        "train classifier: started, 8 steps",
+        *(f"train classifier: epoch 1/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
+        "train classifier: epoch 1/2 ce=1.000",
+        *(f"train classifier: epoch 2/2, step {i}/4: ce=1.000" for i in (1, 2, 3)),
+        "train classifier: epoch 2/2 ce=1.000",
+        "train classifier: done 8/8 steps, took 6m00s",
+    ], got
 
 
 def test_the_ray_view_writes_a_line_per_change_never_one_per_poll():
@@ -251,16 +279,34 @@ def test_the_ray_view_in_rich_mode():
 
 # the --progress option (a bad value: tests/test_bad_inputs.py) ----------------------------------------------------
 
-TINY = ("--preset", "smoke", "--backbone", "test_efficientnet", "--device", "cpu", "--tasks", "rotation",
-        "--attacks", "fgsm")
+TINY = (
+    "--preset",
+    "smoke",
+    "--backbone",
+    "test_efficientnet",
+    "--device",
+    "cpu",
+    "--tasks",
+    "rotation",
+    "--attacks",
+    "fgsm",
+)
 
 
-@pytest.mark.parametrize("given,mode", [
-    ([], "auto"), (["--progress", "plain"], "plain"), (["--progress", "rich"], "rich"),
-    (["--quiet"], "none"), (["--quiet", "--progress", "plain"], "plain"), (["-q", "--progress", "none"], "none"),
-])
-def test_progress_reaches_the_reporter_and_quiet_means_none_unless_progress_is_given(given, mode, tmp_path,
-                                                                                      monkeypatch):
+@pytest.mark.parametrize(
+    "given,mode",
+    [
+        ([], "auto"),
+        (["--progress", "plain"], "plain"),
+        (["--progress", "rich"], "rich"),
+        (["--quiet"], "none"),
+        (["--quiet", "--progress", "plain"], "plain"),
+        (["-q", "--progress", "none"], "none"),
+    ],
+)
+def test_progress_reaches_the_reporter_and_quiet_means_none_unless_progress_is_given(
+    given, mode, tmp_path, monkeypatch
+):
     seen = []
 
     class Recording:
@@ -269,8 +315,21 @@ def test_progress_reaches_the_reporter_and_quiet_means_none_unless_progress_is_g
             raise SSRBenchError("stop here: before any data is read")
 
     monkeypatch.setattr(progress, "Reporter", Recording)
-    res = CliRunner().invoke(cli, ["run", *TINY, *given, "--data-dir", str(tmp_path), "--no-download",
-                                   "--out", str(tmp_path / "o.json"), "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *TINY,
+            *given,
+            "--data-dir",
+            str(tmp_path),
+            "--no-download",
+            "--out",
+            str(tmp_path / "o.json"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert "stop here" in res.output, res.output
     assert seen == [mode]
 
@@ -281,6 +340,7 @@ def test_help_says_how_quiet_and_progress_combine():
 
 
 # a Ray worker's lines, through the coordinator, in the driver's log (no Ray: the actor's class itself) ------------
+
 
 def test_a_sink_takes_a_workers_plain_lines_and_the_driver_writes_them_in_its_form(tmp_path):
     """The worker produces unstamped plain lines (rate-limited as anywhere) into the coordinator; each poll
@@ -305,17 +365,22 @@ def test_a_sink_takes_a_workers_plain_lines_and_the_driver_writes_them_in_its_fo
     snapshot, drained, dropped = coord.poll()
     assert set(snapshot) == {uid, "train classifier-first/rotation"} and dropped == 0
     assert [line for *_, line in drained] == [
-        f"{uid}: started, 100 images", f"{uid}: batch 30 | 30/100 images | elapsed 30s | ETA 1m10s",
+        f"{uid}: started, 100 images",
+        f"{uid}: batch 30 | 30/100 images | elapsed 30s | ETA 1m10s",
         f"{uid}: batch 60 | 60/100 images | elapsed 1m00s | ETA 40s",
-        f"{uid}: fgsm: adv 1.0% | 60/100 images | elapsed 1m00s | ETA 40s", f"{uid}: done 100/100 images, took 1m40s",
-        "train heads: epoch 1/2 ssl=1.0 | 4/8 steps"]
+        f"{uid}: fgsm: adv 1.0% | 60/100 images | elapsed 1m00s | ETA 40s",
+        f"{uid}: done 100/100 images, took 1m40s",
+        "train heads: epoch 1/2 ssl=1.0 | 4/8 steps",
+    ]
     assert coord.poll()[1:] == ([], 0)  # drained once
 
     driver, out, _ = plain()
     _UnitView(driver, [uid]).forward(drained)
     got = lines(out)
     assert got[3] == f"[10.0.0.7] {uid}: fgsm: adv 1.0% | 60/100 images | elapsed 1m00s | ETA 40s"
-    assert got[-1] == "[10.0.0.8, attempt 2] train classifier-first/rotation: train heads: epoch 1/2 ssl=1.0 | 4/8 steps"
+    assert (
+        got[-1] == "[10.0.0.8, attempt 2] train classifier-first/rotation: train heads: epoch 1/2 ssl=1.0 | 4/8 steps"
+    )
     console = Console(file=io.StringIO(), force_terminal=True, width=200)
     with Reporter(console, mode="rich") as rich:
         _UnitView(rich, [uid]).forward(drained)
@@ -344,6 +409,6 @@ def test_a_warning_while_the_reporter_is_open_is_a_line_of_the_log_as_text():
     before = warnings.showwarning
     with reporter, warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.warn("model cache entry x.pt is unreadable (\x1b[2J\x07); retraining")
+        warnings.warn("model cache entry x.pt is unreadable (\x1b[2J\x07); retraining", stacklevel=1)
     assert lines(out) == ["warning: model cache entry x.pt is unreadable (\\x07); retraining"]
     assert warnings.showwarning is before

@@ -24,8 +24,18 @@ from .helpers import FIXTURE, TINY, NoisyMetricTask, NoisyTask, OnePixel, make_c
 def test_single_draw_flatters_a_randomised_defense_and_worst_of_n_does_not():
     model, x, y = toy_setup(model=OnePixel())
     reverse = ReverseConfig(eps=24 / 255, step_size=24 / 255, steps=1)
-    out = evaluate(model, NoisyTask(), {"pgd": PGD({"eps": 1 / 255, "steps": 1, "step_size": 1 / 255})}, reverse,
-                   x, y, batch_size=32, seed=0, reporter=Reporter(None, quiet=True), description="toy")
+    out = evaluate(
+        model,
+        NoisyTask(),
+        {"pgd": PGD({"eps": 1 / 255, "steps": 1, "step_size": 1 / 255})},
+        reverse,
+        x,
+        y,
+        batch_size=32,
+        seed=0,
+        reporter=Reporter(None, quiet=True),
+        description="toy",
+    )
     assert out.clean_rev_all is not None and out.clean_rev_fixed is not None
     single, every = out.clean_rev, out.clean_rev_all
     assert (every <= single).all()  # every draw includes the single one
@@ -44,7 +54,9 @@ def test_fixed_draws_make_the_defense_one_deterministic_function():
     assert not torch.equal(a, b)
     fixed = defense.with_fixed_draws(0)
     assert not fixed.randomized and fixed.draws_randomness
-    assert torch.equal(fixed.purify(xf, torch.Generator().manual_seed(1)), fixed.purify(xf, torch.Generator().manual_seed(2)))
+    assert torch.equal(
+        fixed.purify(xf, torch.Generator().manual_seed(1)), fixed.purify(xf, torch.Generator().manual_seed(2))
+    )
 
 
 def test_eot_averages_a_randomised_defense_and_not_a_fixed_one(monkeypatch):
@@ -69,17 +81,29 @@ def test_a_cells_pretext_draws_do_not_depend_on_the_other_attacks_evaluated():
     pgd = {"eps": 1 / 255, "steps": 1, "step_size": 1 / 255}
 
     def run(names):
-        return evaluate(model, NoisyMetricTask(), {n: PGD(pgd) for n in names}, reverse, x, y, batch_size=8,
-                        seed=0, reporter=Reporter(None, quiet=True), description="toy")
+        return evaluate(
+            model,
+            NoisyMetricTask(),
+            {n: PGD(pgd) for n in names},
+            reverse,
+            x,
+            y,
+            batch_size=8,
+            seed=0,
+            reporter=Reporter(None, quiet=True),
+            description="toy",
+        )
 
     alone, beside = run(["a"]), run(["a", "b"])
     np.testing.assert_array_equal(alone.pretext_clean, beside.pretext_clean)
     for column in ("pretext_adv", "pretext_adv_rev"):
-        np.testing.assert_array_equal(np.concatenate(getattr(alone.attacks["a"], column)),
-                                      np.concatenate(getattr(beside.attacks["a"], column)))
+        np.testing.assert_array_equal(
+            np.concatenate(getattr(alone.attacks["a"], column)), np.concatenate(getattr(beside.attacks["a"], column))
+        )
     # the same images under two attacks with the same settings still draw differently: streams per attack
-    assert not np.array_equal(np.concatenate(beside.attacks["a"].pretext_adv),
-                              np.concatenate(beside.attacks["b"].pretext_adv))
+    assert not np.array_equal(
+        np.concatenate(beside.attacks["a"].pretext_adv), np.concatenate(beside.attacks["b"].pretext_adv)
+    )
 
 
 def test_a_doctored_all_draws_count_is_refused():
@@ -91,8 +115,13 @@ def test_a_doctored_all_draws_count_is_refused():
         pytest.skip("fixture cell has every image correct")  # pragma: no cover - the fixture has errors
     from ssrbench.leaderboard.records import RandomizedDefense
 
-    r = RandomizedDefense(draws=DRAWS, fixed_draw=c.adv_rev, all_draws=Accuracy.from_flags(wrong),
-                          clean_fixed_draw=c.clean_rev, clean_all_draws=c.clean_rev)
+    r = RandomizedDefense(
+        draws=DRAWS,
+        fixed_draw=c.adv_rev,
+        all_draws=Accuracy.from_flags(wrong),
+        clean_fixed_draw=c.clean_rev,
+        clean_all_draws=c.clean_rev,
+    )
     with pytest.raises(ValueError, match="subset"):
         type(c).model_validate({**c.model_dump(), "reverse_randomized": True, "randomized": r.model_dump()})
 
@@ -111,9 +140,24 @@ def test_a_run_with_a_random_start_reverse_attack_records_the_three_evaluations(
     args = list(TINY)
     args[args.index("--tasks") + 1] = "rotation-rs"
     args[args.index("--attacks") + 1] = "fgsm,bpda-pgd2"
-    res = CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first", "--config-dir", str(tmp_path / "configs"),
-                                   "--data-dir", str(data), "--no-download", "--cache-dir", str(tmp_path / "cache"),
-                                   "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *args,
+            "--modes",
+            "classifier-first",
+            "--config-dir",
+            str(tmp_path / "configs"),
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     for c in board.cells:
@@ -134,6 +178,14 @@ def test_a_version_2_leaderboard_migrates_to_deterministic_defenses():
     assert board.source_schema_version == 2 and board.schema_version == schema.SCHEMA_VERSION
     assert all(c.randomized is None for c in board.cells)
     assert [w.defended.correct for w in board.worst_case] == [
-        int(np.logical_and.reduce([c.adv_rev.flags() for c in board.cells
-                                   if (c.task.name, c.mode) == (w.task, w.mode) and not c.threat.probe]).sum())
-        for w in board.worst_case]
+        int(
+            np.logical_and.reduce(
+                [
+                    c.adv_rev.flags()
+                    for c in board.cells
+                    if (c.task.name, c.mode) == (w.task, w.mode) and not c.threat.probe
+                ]
+            ).sum()
+        )
+        for w in board.worst_case
+    ]

@@ -29,8 +29,25 @@ from .helpers import STAMP, error_line, make_cifar
 
 # the smoke preset on timm's tiny model and synthetic images; both modes, so classifier-first's shared
 # classifier is a unit the task-head stage waits for. One thread: the workers run with one (--cpus-per-task 1).
-GRID = ["--preset", "smoke", "--backbone", "test_efficientnet", "--train-images", "128", "--batch-size", "32",
-        "--eval-images", "32", "--tasks", "rotation", "--attacks", "fgsm", "--quiet", "--threads", "1"]
+GRID = [
+    "--preset",
+    "smoke",
+    "--backbone",
+    "test_efficientnet",
+    "--train-images",
+    "128",
+    "--batch-size",
+    "32",
+    "--eval-images",
+    "32",
+    "--tasks",
+    "rotation",
+    "--attacks",
+    "fgsm",
+    "--quiet",
+    "--threads",
+    "1",
+]
 OVERRIDES = {"backbone": "test_efficientnet", "train_images": 128, "batch_size": 32, "eval_images": 32}
 
 
@@ -52,8 +69,9 @@ def local_run(synthetic, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "local.json"
     threads = torch.get_num_threads()
     try:
-        res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out,
-                      "--cache-dir", out.parent / "cache")
+        res = _invoke(
+            "run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out, "--cache-dir", out.parent / "cache"
+        )
     finally:
         torch.set_num_threads(threads)
     assert res.exit_code == 0, res.output
@@ -70,8 +88,9 @@ def _invoke(*args):
 
 
 def _same_cells(a, b) -> None:
-    assert [(c.task.name, c.mode, c.attack.name) for c in a.cells] == [(c.task.name, c.mode, c.attack.name)
-                                                                       for c in b.cells]
+    assert [(c.task.name, c.mode, c.attack.name) for c in a.cells] == [
+        (c.task.name, c.mode, c.attack.name) for c in b.cells
+    ]
     for x, y in zip(a.cells, b.cells):
         assert x.weights_sha256 == y.weights_sha256
         for field in ("clean", "clean_rev", "adv", "adv_rev"):
@@ -83,36 +102,56 @@ def _same_cells(a, b) -> None:
 
 
 def _run_api(data_dir: Path, cache: Path, executor: RayExecutor):
-    spec = resolve(["rotation"], ["fgsm"], ["multitask", "classifier-first"], "smoke",
-                   resolve_preset("smoke", OVERRIDES), seed=0)
+    spec = resolve(
+        ["rotation"], ["fgsm"], ["multitask", "classifier-first"], "smoke", resolve_preset("smoke", OVERRIDES), seed=0
+    )
     data = DATASETS.get(spec.dataset)(data_dir, download=False)
     with Reporter(quiet=True) as reporter:
-        return run(spec, data, device=torch.device("cpu"), cache=ModelCache(cache), reporter=reporter,
-                   executor=executor)
+        return run(
+            spec, data, device=torch.device("cpu"), cache=ModelCache(cache), reporter=reporter, executor=executor
+        )
 
 
 def test_a_ray_grid_equals_the_local_run_image_for_image(ray_local, synthetic, local_board, tmp_path):
     out = tmp_path / "ray.json"
-    res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out, "--cache-dir",
-                  tmp_path / "cache", "--executor", "ray", "--cpus-per-task", "1", "--progress", "plain")
+    res = _invoke(
+        "run",
+        *GRID,
+        "--data-dir",
+        synthetic,
+        "--no-download",
+        "--out",
+        out,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--executor",
+        "ray",
+        "--cpus-per-task",
+        "1",
+        "--progress",
+        "plain",
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     _same_cells(local_board, board)
     # the workers' lines reach the driver's plain log, each prefixed with its node: an epoch, a model x attack
     log = [STAMP.sub("", line) for line in res.stderr.splitlines()]
     assert any(re.fullmatch(r"\[[^]]+\] train multitask/rotation: epoch 1/\d+ .* \| ETA \S+", x) for x in log), log
-    assert any(re.fullmatch(r"\[[^]]+\] evaluate multitask/rotation: fgsm: adv \S+%, adv\+rev .*\| ETA \S+", x)
-               for x in log), log
+    assert any(
+        re.fullmatch(r"\[[^]]+\] evaluate multitask/rotation: fgsm: adv \S+%, adv\+rev .*\| ETA \S+", x) for x in log
+    ), log
     assert all(c.ran_on.executor == "ray" and c.ran_on.attempts == 1 and c.ran_on.threads == 1 for c in board.cells)
     # the same stages in the same order; each trained once, on a worker, and in the driver's cache at once
-    assert [(r.stage, r.cached, r.key) for r in board.training] == \
-           [(r.stage, r.cached, r.key) for r in local_board.training]
+    assert [(r.stage, r.cached, r.key) for r in board.training] == [
+        (r.stage, r.cached, r.key) for r in local_board.training
+    ]
     assert all(r.ran_on is not None and r.ran_on.executor == "ray" for r in board.training if not r.cached)
     assert {p.stem for p in (tmp_path / "cache").glob("*.pt")} == {r.key for r in board.training}
 
 
-def test_a_worker_killed_in_the_middle_of_a_unit_is_retried_and_nothing_changes(ray_local, synthetic, local_board,
-                                                                                 tmp_path):
+def test_a_worker_killed_in_the_middle_of_a_unit_is_retried_and_nothing_changes(
+    ray_local, synthetic, local_board, tmp_path
+):
     kills: list[str] = []
 
     def kill_one_running_unit(snapshot: dict, done: set) -> None:
@@ -125,11 +164,15 @@ def test_a_worker_killed_in_the_middle_of_a_unit_is_retried_and_nothing_changes(
                 kills.append(uid)
                 return
 
-    board = _run_api(synthetic, tmp_path / "cache", RayExecutor(settings=WorkerSettings(max_retries=2),
-                                                                observe=kill_one_running_unit))
+    board = _run_api(
+        synthetic,
+        tmp_path / "cache",
+        RayExecutor(settings=WorkerSettings(max_retries=2), observe=kill_one_running_unit),
+    )
     _same_cells(local_board, board)
-    retried = [c for c in board.cells if c.ran_on.attempts > 1] + \
-              [r for r in board.training if r.ran_on is not None and r.ran_on.attempts > 1]
+    retried = [c for c in board.cells if c.ran_on.attempts > 1] + [
+        r for r in board.training if r.ran_on is not None and r.ran_on.attempts > 1
+    ]
     assert kills and retried, f"no unit was killed while running (tried {kills})"
 
 
@@ -147,8 +190,21 @@ def test_ctrl_c_cancels_what_is_left_keeps_cached_models_and_writes_nothing(ray_
 
 def test_an_unreachable_address_fails_in_seconds_and_trains_nothing(synthetic, tmp_path):
     t0 = time.monotonic()
-    res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", tmp_path / "o.json", "--cache-dir",
-                  tmp_path / "cache", "--executor", "ray", "--address", "127.0.0.1:9")
+    res = _invoke(
+        "run",
+        *GRID,
+        "--data-dir",
+        synthetic,
+        "--no-download",
+        "--out",
+        tmp_path / "o.json",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--executor",
+        "ray",
+        "--address",
+        "127.0.0.1:9",
+    )
     assert res.exit_code == 2, res.output
     assert "127.0.0.1:9" in error_line(res) and "ray start --head" in error_line(res)
     assert time.monotonic() - t0 < 30
@@ -156,8 +212,21 @@ def test_an_unreachable_address_fails_in_seconds_and_trains_nothing(synthetic, t
 
 
 def test_gpus_the_cluster_does_not_have_are_refused_not_waited_for(ray_local, synthetic, tmp_path):
-    res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", tmp_path / "o.json", "--cache-dir",
-                  tmp_path / "cache", "--executor", "ray", "--gpus-per-task", "1")
+    res = _invoke(
+        "run",
+        *GRID,
+        "--data-dir",
+        synthetic,
+        "--no-download",
+        "--out",
+        tmp_path / "o.json",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--executor",
+        "ray",
+        "--gpus-per-task",
+        "1",
+    )
     assert res.exit_code == 2, res.output
     assert "--gpus-per-task 1" in error_line(res) and "GPU" in error_line(res)
     assert not list((tmp_path / "cache").glob("*.pt"))
@@ -187,8 +256,9 @@ def test_retrain_trains_a_shared_stage_once_per_run_not_once_per_model(tmp_path)
 
     cache = ModelCache(tmp_path)
     cache.save("old", {"w": torch.zeros(1)}, {}, {})  # a previous run's entry
-    ctx = SimpleNamespace(cache=ModelCache(tmp_path), retrain=True, reporter=Reporter(quiet=True),
-                          device=torch.device("cpu"))
+    ctx = SimpleNamespace(
+        cache=ModelCache(tmp_path), retrain=True, reporter=Reporter(quiet=True), device=torch.device("cpu")
+    )
     model = torch.nn.Linear(1, 1, bias=False)
     trained = []
 
@@ -203,8 +273,9 @@ def test_retrain_trains_a_shared_stage_once_per_run_not_once_per_model(tmp_path)
     assert not ctx.cache.fresh("old")
 
 
-def test_zoo_only_takes_every_stage_from_the_zoo_even_with_a_shared_cache(ray_local, synthetic, local_run,
-                                                                           local_board, tmp_path):
+def test_zoo_only_takes_every_stage_from_the_zoo_even_with_a_shared_cache(
+    ray_local, synthetic, local_run, local_board, tmp_path
+):
     """A shared cache that holds the same keys is not read under --zoo-only: the local executor reads the zoo
     alone there, and so do the workers."""
     from ssrbench.reproduce import add_to_zoo
@@ -214,9 +285,25 @@ def test_zoo_only_takes_every_stage_from_the_zoo_even_with_a_shared_cache(ray_lo
     board = local_board.model_copy(update={"git_dirty": False, "git_commit": "0" * 40})
     add_to_zoo(board, local_run, ModelCache(cache), Zoo(tmp_path / "zoo"))
     out = tmp_path / "ray.json"
-    res = _invoke("run", *GRID, "--data-dir", synthetic, "--no-download", "--out", out, "--cache-dir", cache,
-                  "--executor", "ray", "--cpus-per-task", "1", "--shared-cache", "--zoo-only", "--zoo-dir",
-                  tmp_path / "zoo")
+    res = _invoke(
+        "run",
+        *GRID,
+        "--data-dir",
+        synthetic,
+        "--no-download",
+        "--out",
+        out,
+        "--cache-dir",
+        cache,
+        "--executor",
+        "ray",
+        "--cpus-per-task",
+        "1",
+        "--shared-cache",
+        "--zoo-only",
+        "--zoo-dir",
+        tmp_path / "zoo",
+    )
     assert res.exit_code == 0, res.output
     ray_board = store.load(out)
     assert ray_board.training and all(r.zoo_sha256 for r in ray_board.training), ray_board.training

@@ -3,14 +3,14 @@ import warnings
 
 import pytest
 
-from ssrbench.errors import UnknownNameError
-from ssrbench.pretext.inpaint import InpaintTask
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.models.backbone import BACKBONES
 from ssrbench.data import DATASETS
-from ssrbench.training.modes import MODES
+from ssrbench.errors import UnknownNameError
+from ssrbench.models.backbone import BACKBONES
 from ssrbench.pretext.base import TASKS
+from ssrbench.pretext.inpaint import InpaintTask
 from ssrbench.registry import DuplicateNameError, PluginWarning, Registry, SkippedPluginError, reset_all
+from ssrbench.training.modes import MODES
 
 from .distributions import install_fake_distribution
 
@@ -48,7 +48,9 @@ def plugin_site(tmp_path):
 
 def test_broken_plugin_warns_and_others_keep_working(plugin_site):
     install_fake_distribution(
-        plugin_site, "ssr-broken-plugin", "0.3",
+        plugin_site,
+        "ssr-broken-plugin",
+        "0.3",
         {"ssrbench.tasks": {"broken": "ssr_broken_mod:Nope", "notatask": "ssr_broken_mod:NotATask"}},
         {"ssr_broken_mod": "raise ImportError('missing dependency foo')\n"},
     )
@@ -63,7 +65,10 @@ def test_broken_plugin_warns_and_others_keep_working(plugin_site):
 
 def test_plugin_cannot_replace_a_builtin(plugin_site):
     install_fake_distribution(
-        plugin_site, "ssr-squatter", "1.0", {"ssrbench.tasks": {"inpaint": "ssr_squat_mod:Task"}},
+        plugin_site,
+        "ssr-squatter",
+        "1.0",
+        {"ssrbench.tasks": {"inpaint": "ssr_squat_mod:Task"}},
         {"ssr_squat_mod": "Task = object\n"},
     )
     TASKS.reset()
@@ -73,9 +78,14 @@ def test_plugin_cannot_replace_a_builtin(plugin_site):
 
 def test_plugin_violating_the_contract_is_skipped(plugin_site):
     install_fake_distribution(
-        plugin_site, "ssr-bad-contract", "0.1", {"ssrbench.tasks": {"halfdone": "ssr_half_mod:Half"}},
-        {"ssr_half_mod": "from ssrbench.pretext.base import PretextTask\nclass Half(PretextTask):\n"
-                         "    name = 'halfdone'\n    version = '1'\n    metric_name = 'm'\n    higher_is_better = True\n"},
+        plugin_site,
+        "ssr-bad-contract",
+        "0.1",
+        {"ssrbench.tasks": {"halfdone": "ssr_half_mod:Half"}},
+        {
+            "ssr_half_mod": "from ssrbench.pretext.base import PretextTask\nclass Half(PretextTask):\n"
+            "    name = 'halfdone'\n    version = '1'\n    metric_name = 'm'\n    higher_is_better = True\n"
+        },
     )
     TASKS.reset()
     with pytest.warns(PluginWarning, match="ssr-bad-contract.*does not implement"):
@@ -85,13 +95,19 @@ def test_plugin_violating_the_contract_is_skipped(plugin_site):
 
 def test_skipped_plugin_is_named_not_unknown(plugin_site):
     install_fake_distribution(
-        plugin_site, "ssr-skipped", "0.4", {"ssrbench.attacks": {"gone": "ssr_skip_mod:Gone"}},
+        plugin_site,
+        "ssr-skipped",
+        "0.4",
+        {"ssrbench.attacks": {"gone": "ssr_skip_mod:Gone"}},
         {"ssr_skip_mod": "raise ImportError('needs torchattacks')\n"},
     )
     ATTACKS.reset()
     with pytest.warns(PluginWarning):
         assert ATTACKS.skipped("gone") == "ImportError: needs torchattacks"
-    with pytest.raises(SkippedPluginError, match=r"^attack kind 'gone' is installed \(ssr-skipped 0.4\) but skipped: "
-                                                 r"ImportError: needs torchattacks$"):
+    with pytest.raises(
+        SkippedPluginError,
+        match=r"^attack kind 'gone' is installed \(ssr-skipped 0.4\) but skipped: "
+        r"ImportError: needs torchattacks$",
+    ):
         ATTACKS.get("gone")
     assert ATTACKS.skipped("fgsm") is None and ATTACKS.skipped("nothing") is None

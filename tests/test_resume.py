@@ -24,16 +24,32 @@ def _small_heldout(monkeypatch):
     """Adversarial training keeps images out for its held-out monitor (whose readings the checkpoint keeps):
     16 here, not 512, to keep the test fast."""
     import ssrbench.training.adversarial as adversarial
+
     monkeypatch.setattr(adversarial, "HELDOUT", 16)
 
 
 def _ctx(cache_dir, robust: bool = False, retrain: bool = False) -> TrainContext:
     images = 16 + 48 if robust else 48
-    preset = resolve_preset("smoke", {"backbone": TINY_BACKBONE, "train_images": images, "batch_size": 16,
-                                      "epochs_multitask": EPOCHS, "epochs_classifier": EPOCHS,
-                                      "adversarial_training": "fgsm-rs" if robust else "none"})
-    return TrainContext(data=synthetic_dataset(images), preset=preset, device=torch.device("cpu"), seed=0,
-                        cache=ModelCache(cache_dir), reporter=Reporter(quiet=True), retrain=retrain)
+    preset = resolve_preset(
+        "smoke",
+        {
+            "backbone": TINY_BACKBONE,
+            "train_images": images,
+            "batch_size": 16,
+            "epochs_multitask": EPOCHS,
+            "epochs_classifier": EPOCHS,
+            "adversarial_training": "fgsm-rs" if robust else "none",
+        },
+    )
+    return TrainContext(
+        data=synthetic_dataset(images),
+        preset=preset,
+        device=torch.device("cpu"),
+        seed=0,
+        cache=ModelCache(cache_dir),
+        reporter=Reporter(quiet=True),
+        retrain=retrain,
+    )
 
 
 def _train(ctx: TrainContext, robust: bool, stop_at_step: int | None = None, steps: list | None = None):
@@ -43,6 +59,7 @@ def _train(ctx: TrainContext, robust: bool, stop_at_step: int | None = None, ste
     calls = steps if steps is not None else []
     if robust:
         import ssrbench.training.modes as modes
+
         original = modes.adversarial.adversarial_batch
     else:
         original = task.training_loss
@@ -98,8 +115,13 @@ def test_a_kept_epoch_that_is_broken_hostile_or_of_another_stage_is_not_resumed_
     bad_model = dict(good, model={k: torch.zeros(1) for k in good["model"]})
 
     bad_rng = dict(good, rng=dict(good["rng"], torch=torch.zeros(3)))
-    cases = {"truncated": b"PK\x03\x04 not a checkpoint", "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
-             "other stage": other, "wrong shapes": bad_model, "bad generator": bad_rng}
+    cases = {
+        "truncated": b"PK\x03\x04 not a checkpoint",
+        "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
+        "other stage": other,
+        "wrong shapes": bad_model,
+        "bad generator": bad_rng,
+    }
     for name, content in cases.items():
         cache = tmp_path / name.replace(" ", "-")
         cache.mkdir()

@@ -17,13 +17,23 @@ from ssrbench.training.cache import ModelCache
 
 from .helpers import TINY, KeptBatches, ShellPayload, make_cifar, toy_evaluate
 
+
 def _same(a, b):
     for k in ("clean", "clean_rev", "pretext_clean", "clean_rev_fixed", "clean_rev_all"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     assert a.defense_passes == b.defense_passes
     for name in a.attacks:
-        for f in ("adv", "adv_rev", "adv_rev_fixed", "adv_rev_all", "pretext_adv", "pretext_adv_rev", "to_base",
-                  "from_base", "from_base_all"):
+        for f in (
+            "adv",
+            "adv_rev",
+            "adv_rev_fixed",
+            "adv_rev_all",
+            "pretext_adv",
+            "pretext_adv_rev",
+            "to_base",
+            "from_base",
+            "from_base_all",
+        ):
             parts_a, parts_b = getattr(a.attacks[name], f), getattr(b.attacks[name], f)
             assert bool(parts_a) == bool(parts_b), f"{name}: {f}"
             if parts_a:
@@ -64,9 +74,13 @@ def test_kept_batches_that_are_broken_hostile_or_of_another_evaluation_are_not_r
     with pytest.raises(KeyboardInterrupt):
         toy_evaluate(KeptBatches(src, stop_after=2))
     good = torch.load(tmp_path / "src" / "k.eval.pt", weights_only=True)
-    cases = {"truncated": b"PK\x03\x04 not kept batches", "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
-             "odd stop": dict(good, done=7), "short flags": dict(good, lists=dict(good["lists"], clean=torch.ones(3, dtype=torch.bool))),
-             "bad generator": dict(good, streams=dict(good["streams"], reverse=torch.zeros(3, dtype=torch.uint8)))}
+    cases = {
+        "truncated": b"PK\x03\x04 not kept batches",
+        "code": pickle.dumps({"format": 1, "x": ShellPayload()}, protocol=2),
+        "odd stop": dict(good, done=7),
+        "short flags": dict(good, lists=dict(good["lists"], clean=torch.ones(3, dtype=torch.bool))),
+        "bad generator": dict(good, streams=dict(good["streams"], reverse=torch.zeros(3, dtype=torch.uint8))),
+    }
     for name, content in cases.items():
         cache = ModelCache(tmp_path / name.replace(" ", "-"))
         cache.root.mkdir()
@@ -89,8 +103,22 @@ def test_kept_batches_that_are_broken_hostile_or_of_another_evaluation_are_not_r
 def _run(tmp_path, cache):
     args = list(TINY)
     args[args.index("--tasks") + 1] = "rotation,jigsaw"  # two models (one classifier, two heads): two evaluations
-    return CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first", "--data-dir", str(tmp_path / "data"),
-                                    "--no-download", "--cache-dir", str(cache), "--out", str(tmp_path / "b.json")])
+    return CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *args,
+            "--modes",
+            "classifier-first",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--no-download",
+            "--cache-dir",
+            str(cache),
+            "--out",
+            str(tmp_path / "b.json"),
+        ],
+    )
 
 
 def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_both_when_done(tmp_path, monkeypatch):
@@ -138,9 +166,13 @@ def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_b
     assert resumed.exit_code == 0, resumed.output
     assert resumed_whole == [True, False]  # the first model's evaluation was kept whole, the second's not at all
     assert [k.saves for k in saves] == [0, 1]  # so only the second model's one batch was evaluated
-    assert (tmp_path / "b.json").exists() and not list(cache.glob("*.eval.pt"))  # every cell built: nothing kept any more
+    assert (tmp_path / "b.json").exists() and not list(
+        cache.glob("*.eval.pt")
+    )  # every cell built: nothing kept any more
     board = store.load(tmp_path / "b.json")  # the file says which evaluation was resumed, so its times read right
-    said = ("evaluate classifier-first/rotation resumed after 16/16 images kept by an earlier, interrupted process: "
-            "its cells' seconds include that process's, seconds_total and ran_on do not")
+    said = (
+        "evaluate classifier-first/rotation resumed after 16/16 images kept by an earlier, interrupted process: "
+        "its cells' seconds include that process's, seconds_total and ran_on do not"
+    )
     assert [n for n in board.notes if "resumed" in n] == [said]
     assert f"> note: {said}" in markdown(board)  # and `show` says it

@@ -55,10 +55,33 @@ def test_catastrophic_overfitting_is_a_leaderboard_warning():
 def test_fgsm_rs_training_is_recorded_and_keyed_apart(tmp_path, monkeypatch):
     monkeypatch.setattr(adversarial, "HELDOUT", 64)  # not 512 held-out images: the same code, a fraction of the time
     data = make_cifar(tmp_path / "data", train=256)
-    common = ["run", *TINY, "--data-dir", str(data), "--no-download", "--cache-dir", str(tmp_path / "cache"),
-              "--modes", "classifier-first", "--epochs-classifier", "2"]
-    res = CliRunner().invoke(cli, [*common, "--adversarial-training", "fgsm-rs", "--adv-eps", "8/255",
-                                   "--train-images", "192", "--out", str(tmp_path / "robust.json")])
+    common = [
+        "run",
+        *TINY,
+        "--data-dir",
+        str(data),
+        "--no-download",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--modes",
+        "classifier-first",
+        "--epochs-classifier",
+        "2",
+    ]
+    res = CliRunner().invoke(
+        cli,
+        [
+            *common,
+            "--adversarial-training",
+            "fgsm-rs",
+            "--adv-eps",
+            "8/255",
+            "--train-images",
+            "192",
+            "--out",
+            str(tmp_path / "robust.json"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     robust = store.load(tmp_path / "robust.json")
     cls = next(r for r in robust.training if r.stage == "classifier")
@@ -71,8 +94,9 @@ def test_fgsm_rs_training_is_recorded_and_keyed_apart(tmp_path, monkeypatch):
     cls_plain = next(r for r in plain.training if r.stage == "classifier")
     assert "adversarial" not in cls_plain.spec and cls_plain.key != cls.key
     assert "adversarial_training" not in plain.config["preset"]  # standard configs are written as before
-    too_few = CliRunner().invoke(cli, [*common, "--adversarial-training", "pgd", "--train-images", "64",
-                                       "--out", str(tmp_path / "x.json")])
+    too_few = CliRunner().invoke(
+        cli, [*common, "--adversarial-training", "pgd", "--train-images", "64", "--out", str(tmp_path / "x.json")]
+    )
     assert too_few.exit_code == 2 and "leaves none to train on" in too_few.output
 
 
@@ -86,8 +110,18 @@ def test_classifier_checkpoint_round_trip_and_bad_files(tmp_path):
     state = torch.load(tmp_path / "c1" / f"{cls_rec.key}.pt", weights_only=True)
     ckpt = tmp_path / "mine.pt"
     torch.save(state, ckpt)
-    res = CliRunner().invoke(cli, [*common, "--cache-dir", str(tmp_path / "c2"), "--out", str(tmp_path / "b.json"),
-                                   "--classifier-checkpoint", str(ckpt)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            *common,
+            "--cache-dir",
+            str(tmp_path / "c2"),
+            "--out",
+            str(tmp_path / "b.json"),
+            "--classifier-checkpoint",
+            str(ckpt),
+        ],
+    )
     assert res.exit_code == 0, res.output
     mine = store.load(tmp_path / "b.json")
     rec = next(r for r in mine.training if r.stage == "classifier")
@@ -102,12 +136,30 @@ def test_classifier_checkpoint_round_trip_and_bad_files(tmp_path):
     torch.save({"w": Payload(marker)}, buf)
     evil.write_bytes(buf.getvalue())
     torch.save([1, 2, 3], listed)
-    torch.save({k: v for k, v in state.items() if not k.startswith("classifier.")} |
-               {"classifier.weight": torch.zeros(5, 3)}, other)
-    for path, reason in [(tmp_path / "missing.pt", "no such file"), (evil, "objects other than tensors"),
-                         (listed, "not a state dict"), (other, "shape: classifier.weight (5, 3)")]:
-        res = CliRunner().invoke(cli, [*common, "--cache-dir", str(tmp_path / "c3"), "--out", str(tmp_path / "x.json"),
-                                       "--classifier-checkpoint", str(path), "--data-dir", str(tmp_path / "no-data")])
+    torch.save(
+        {k: v for k, v in state.items() if not k.startswith("classifier.")} | {"classifier.weight": torch.zeros(5, 3)},
+        other,
+    )
+    for path, reason in [
+        (tmp_path / "missing.pt", "no such file"),
+        (evil, "objects other than tensors"),
+        (listed, "not a state dict"),
+        (other, "shape: classifier.weight (5, 3)"),
+    ]:
+        res = CliRunner().invoke(
+            cli,
+            [
+                *common,
+                "--cache-dir",
+                str(tmp_path / "c3"),
+                "--out",
+                str(tmp_path / "x.json"),
+                "--classifier-checkpoint",
+                str(path),
+                "--data-dir",
+                str(tmp_path / "no-data"),
+            ],
+        )
         assert res.exit_code == 2, (path, res.output)
         assert str(path) in res.output and reason in res.output and "CIFAR-10 not found" not in res.output
     assert not marker.exists() and not os.path.exists(tmp_path / "x.json")
@@ -122,12 +174,16 @@ def test_the_defense_is_judged_against_its_static_base():
 
     board = store.load(FIXTURE)
     n = board.cells[0].adv.n
-    base_flags = np.zeros(n, bool); base_flags[:2] = True  # noqa: E702
-    better = np.zeros(n, bool); better[:10] = True  # noqa: E702
+    base_flags = np.zeros(n, bool)
+    base_flags[:2] = True  # noqa: E702
+    better = np.zeros(n, bool)
+    better[:10] = True  # noqa: E702
     cells = []
     for c in board.cells:
         defended = better if c.mode == "multitask" else base_flags
-        cells.append(c.model_copy(update={"adv": Accuracy.from_flags(base_flags), "adv_rev": Accuracy.from_flags(defended)}))
+        cells.append(
+            c.model_copy(update={"adv": Accuracy.from_flags(base_flags), "adv_rev": Accuracy.from_flags(defended)})
+        )
     board = board.model_copy(update={"cells": cells})
     vs = {v.mode: v for v in board.versus_base}
     assert vs["multitask"].points == pytest.approx(100 * 8 / n) and vs["multitask"].p_value < 0.05
@@ -144,12 +200,17 @@ def test_base_findings_answer_each_task_and_mode_from_versus_base(tmp_path):
 
     board = store.load(FIXTURE)
     words = {v.verdict: answer(v) for v in board.versus_base}
-    assert words and all(w.startswith({"beats its base": "**yes**", "worse than its base": "**no**"}.get(v, "no "))
-                         for v, w in words.items())
+    assert words and all(
+        w.startswith({"beats its base": "**yes**", "worse than its base": "**no**"}.get(v, "no "))
+        for v, w in words.items()
+    )
     text = markdown(board, "fixture.json")
     for v in board.versus_base:
-        assert (f"| {v.task} | {v.mode} | {v.base.percent:.1f}% |" in text and
-                f"| {v.defended_one_draw.percent:.1f}% | {v.defended.percent:.1f}% |" in text and answer(v) in text)
+        assert (
+            f"| {v.task} | {v.mode} | {v.base.percent:.1f}% |" in text
+            and f"| {v.defended_one_draw.percent:.1f}% | {v.defended.percent:.1f}% |" in text
+            and answer(v) in text
+        )
     assert "upper bounds" in text  # no adaptive attack in the fixture: no worst case is claimed
     one_mode = board.model_copy(update={"cells": [c for c in board.cells if c.mode == "multitask"]})
     path = tmp_path / "one-mode.json"

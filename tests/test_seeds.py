@@ -21,8 +21,10 @@ def _wide(n=400):
     """The fixture with every cell widened to ``n`` images, 40% right, so effects can be significant."""
     board = store.load(FIXTURE)
     flags = np.random.default_rng(0).random(n) < 0.4
-    cells = [c.model_copy(update={m: Accuracy.from_flags(flags) for m in ("clean", "clean_rev", "adv", "adv_rev")})
-             for c in board.cells]
+    cells = [
+        c.model_copy(update={m: Accuracy.from_flags(flags) for m in ("clean", "clean_rev", "adv", "adv_rev")})
+        for c in board.cells
+    ]
     return consistent_board(board, cells)
 
 
@@ -32,15 +34,24 @@ def _seeded(board, seed, weights, shift=0):
     cells = []
     for c in board.cells:
         flags = np.roll(c.adv_rev.flags(), shift)
-        cells.append(c.model_copy(update={"seed": seed, "weights_sha256": weights * 64,
-                                          "adv_rev": Accuracy.from_flags(flags)}))
+        cells.append(
+            c.model_copy(update={"seed": seed, "weights_sha256": weights * 64, "adv_rev": Accuracy.from_flags(flags)})
+        )
     return board.model_copy(update={"seed": seed, "cells": cells})
 
 
 def _big_change(board, seed, weights):
     """Every cell's Adv+Rev made all-wrong: a large drop."""
-    cells = [c.model_copy(update={"seed": seed, "weights_sha256": weights * 64,
-                                  "adv_rev": Accuracy.from_flags(np.zeros(c.adv_rev.n, bool))}) for c in board.cells]
+    cells = [
+        c.model_copy(
+            update={
+                "seed": seed,
+                "weights_sha256": weights * 64,
+                "adv_rev": Accuracy.from_flags(np.zeros(c.adv_rev.n, bool)),
+            }
+        )
+        for c in board.cells
+    ]
     return board.model_copy(update={"seed": seed, "cells": cells})
 
 
@@ -77,8 +88,7 @@ def test_different_weights_with_several_seeds_use_seed_variation():
     assert {ch.test for r in res for ch in r.changes if ch.metric == "clean"} == {"identical per-image results"}
     assert not any(r.regressed for r in res)  # the same accuracy, other images: no verdict of worse
     worse = merge([_big_change(base, s, w) for s, w in ((0, "d"), (1, "e"), (2, "f"))], ["0", "1", "2"], [])
-    flagged = [ch for r in compare(old, worse, threshold=0) for ch in r.changes
-               if ch.metric == "adv_rev"]
+    flagged = [ch for r in compare(old, worse, threshold=0) for ch in r.changes if ch.metric == "adv_rev"]
     assert flagged and all(ch.verdict == "worse" for ch in flagged)
 
 
@@ -94,6 +104,7 @@ def test_aggregates_mean_sd_and_interval_across_seeds():
     effect = agg.metrics["adv_effect"]
     assert effect.mean == pytest.approx(spread.mean - agg.metrics["adv"].mean)
     from ssrbench.leaderboard.render import markdown
+
     shown = markdown(board)
     assert "(3 seeds)" in shown and "mean ± sd of each seed's worst case" in shown and "(seed 1)" not in shown
     assert "(seed 1)" in markdown(board, per_seed=True)
@@ -103,9 +114,18 @@ def test_aggregates_mean_sd_and_interval_across_seeds():
     assert shown.exit_code == 0 and "--per-seed" in shown.output
 
 
-@pytest.mark.parametrize("value,reason", [("", "give seeds"), ("0,,1", "give seeds"), ("-1,2", "must not be negative"),
-                                          ("0,1,1", "repeated"), ("a,b", "integers"), ("0", "at least 1"),
-                                          ("1.5", "integers")])
+@pytest.mark.parametrize(
+    "value,reason",
+    [
+        ("", "give seeds"),
+        ("0,,1", "give seeds"),
+        ("-1,2", "must not be negative"),
+        ("0,1,1", "repeated"),
+        ("a,b", "integers"),
+        ("0", "at least 1"),
+        ("1.5", "integers"),
+    ],
+)
 def test_bad_seeds_exit_2_naming_the_value(tmp_path, value, reason):
     res = CliRunner().invoke(cli, ["run", "--preset", "smoke", "--seeds", value, "--out", str(tmp_path / "o.json")])
     assert res.exit_code == 2 and reason in res.output and "--seeds" in res.output
@@ -113,8 +133,20 @@ def test_bad_seeds_exit_2_naming_the_value(tmp_path, value, reason):
 
 def test_seeds_run_and_deterministic_training_give_identical_weights(tmp_path):
     data = make_cifar(tmp_path / "data")
-    args = ["run", *TINY, "--data-dir", str(data), "--no-download", "--modes", "multitask", "--seeds", "0,1",
-            "--deterministic", "--threads", "1"]
+    args = [
+        "run",
+        *TINY,
+        "--data-dir",
+        str(data),
+        "--no-download",
+        "--modes",
+        "multitask",
+        "--seeds",
+        "0,1",
+        "--deterministic",
+        "--threads",
+        "1",
+    ]
     first = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a.json"), "--cache-dir", str(tmp_path / "c1")])
     assert first.exit_code == 0, first.output
     again = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b.json"), "--cache-dir", str(tmp_path / "c2")])

@@ -59,14 +59,20 @@ def _build(tmp_path: Path, *args: str) -> Path:
 def site(tmp_path_factory, request) -> Path:
     os.chdir(REPO)  # the leaderboards are named as the repository names them
     request.addfinalizer(lambda: os.chdir(REPO))
-    return _build(tmp_path_factory.mktemp("site"), "--no-figures",
-                  "--compare", SHOWN[0], "leaderboards/quick-seeds/seed0.json")
+    return _build(
+        tmp_path_factory.mktemp("site"), "--no-figures", "--compare", SHOWN[0], "leaderboards/quick-seeds/seed0.json"
+    )
 
 
 def test_every_page_and_link_of_the_site_resolves_offline(site):
     pages = {p.name for p in site.glob("*.html")}
-    assert {"index.html", "compare.html", "leaderboards--quick.html", "leaderboards--quick-robust.html",
-            "leaderboards--quick-seeds--seed0.html"} <= pages
+    assert {
+        "index.html",
+        "compare.html",
+        "leaderboards--quick.html",
+        "leaderboards--quick-robust.html",
+        "leaderboards--quick-seeds--seed0.html",
+    } <= pages
     for page in site.glob("*.html"):
         parsed = _parse(page)
         text = page.read_text(encoding="utf-8")
@@ -109,9 +115,11 @@ def test_no_string_of_a_leaderboard_reaches_the_page_as_markup(tmp_path):
 
 
 def test_bad_inputs_are_one_line_and_exit_2_and_write_nothing(tmp_path):
-    cases = [([str(tmp_path / "missing.json")], "no such file"),
-             ([str(tmp_path)], "no leaderboard"),
-             ([str(FIXTURE), str(FIXTURE)], "given twice")]
+    cases = [
+        ([str(tmp_path / "missing.json")], "no such file"),
+        ([str(tmp_path)], "no leaderboard"),
+        ([str(FIXTURE), str(FIXTURE)], "given twice"),
+    ]
     for files, needs in cases:
         out = tmp_path / f"out{len(files)}{needs[:2]}"
         res = CliRunner().invoke(cli, ["site", *files, "--out", str(out)])
@@ -155,13 +163,22 @@ def _browser():
     return sync_playwright, exe
 
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-        "--disable-background-networking", "--disable-component-update"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def _visible_column(page, column: int) -> list[str]:
     return page.eval_on_selector_all(
-        "#cells tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{column}].textContent)")
+        "#cells tbody tr:not([hidden])", f"rows => rows.map(r => r.cells[{column}].textContent)"
+    )
 
 
 def test_in_chromium_the_cells_table_sorts_filters_and_shows_the_files_numbers(site, tmp_path):
@@ -233,6 +250,7 @@ def test_the_docs_screenshot_is_of_the_page_as_it_is_now(site):
 
     digest = hashlib.sha256((site / "leaderboards--quick-robust.html").read_bytes()).hexdigest()
     kept = Image.open(SCREENSHOT).text.get("Screenshot", "")
-    assert kept.endswith(f"sha256={digest}"), \
+    assert kept.endswith(f"sha256={digest}"), (
         "docs/figures/site-quick-robust.png shows another version of the page: make site-screenshot"
+    )
     assert any("figures/site-quick-robust.png" in p.read_text("utf-8") for p in (REPO / "docs").rglob("*.md"))

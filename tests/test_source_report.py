@@ -20,7 +20,7 @@ N = 400
 def _flags(percent: float, offset: int = 0) -> np.ndarray:
     k = round(N * percent / 100)
     f = np.zeros(N, bool)
-    f[offset:offset + k] = True
+    f[offset : offset + k] = True
     return f
 
 
@@ -87,8 +87,10 @@ def test_differences_and_paired_effects_are_read_from_the_board():
 
 def test_attacks_are_matched_by_what_they_are_not_by_name():
     board = _board(REPORT_LIKE)
-    renamed = [c.model_copy(update={"attack": c.attack.model_copy(update={"name": c.attack.name + "-eps16"})})
-               for c in board.cells]
+    renamed = [
+        c.model_copy(update={"attack": c.attack.model_copy(update={"name": c.attack.name + "-eps16"})})
+        for c in board.cells
+    ]
     assert matched_cells(board.model_copy(update={"cells": renamed})) == (12, 12)
     twice = board.model_copy(update={"cells": list(board.cells) + renamed})
     with pytest.raises(ValueError, match="several fgsm cells"):
@@ -97,13 +99,14 @@ def test_attacks_are_matched_by_what_they_are_not_by_name():
 
 def test_cli_refuses_a_board_without_inpainting(tmp_path):
     board = store.load(FIXTURE)
-    cells = [c.model_copy(update={"task": c.task.model_copy(update={"name": "rotation", "kind": "rotation"})}) for c in board.cells]
+    cells = [
+        c.model_copy(update={"task": c.task.model_copy(update={"name": "rotation", "kind": "rotation"})})
+        for c in board.cells
+    ]
     path = tmp_path / "rot.json"
     store.save(board.model_copy(update={"cells": cells}), path)
     res = CliRunner().invoke(cli, ["versus-report", str(path), "--format", "markdown"])
     assert res.exit_code == 2 and "inpaint" in res.output
-
-
 
 
 def test_seed_findings_refuses_a_single_seed_board():

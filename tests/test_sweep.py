@@ -47,13 +47,31 @@ def test_a_sweep_run_is_one_leaderboard_of_paired_points_on_the_same_models(tmp_
     out = tmp_path / "sweep.json"
     args = list(TINY)
     args[args.index("--attacks") + 1] = "pgd2"
-    res = CliRunner().invoke(cli, ["run", *args, "--modes", "classifier-first", "--attack-eps", "1/255,8/255",
-                                   "--reverse-eps", "0,8/255", "--data-dir", str(data), "--no-download",
-                                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            *args,
+            "--modes",
+            "classifier-first",
+            "--attack-eps",
+            "1/255,8/255",
+            "--reverse-eps",
+            "0,8/255",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     assert sorted((c.task.name, c.attack.name) for c in board.cells) == sorted(
-        (f"rotation@rev={r}", f"pgd2@eps={e}") for r in ("0/255", "8/255") for e in ("1/255", "8/255"))
+        (f"rotation@rev={r}", f"pgd2@eps={e}") for r in ("0/255", "8/255") for e in ("1/255", "8/255")
+    )
     assert len({c.model_key for c in board.cells}) == 1  # every point on the one trained model
     assert board.config["sweep"] == {"attack_eps": [1 / 255, 8 / 255], "reverse_eps": [0.0, 8 / 255]}
     for c in board.cells:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ssrbench.pretext.rotation import rotate
 from ssrbench.pretext.base import TASKS
+from ssrbench.pretext.rotation import rotate
 from ssrbench.testing import check_task_contract
 
 

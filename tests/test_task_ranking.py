@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import Accuracy
 from ssrbench.studies.task_ranking import markdown
@@ -26,22 +24,32 @@ def test_rows_are_recomputed_on_the_images_every_file_has():
 
 def test_a_row_mixing_trainings_is_marked():
     board = store.load(FIXTURE)
-    other = board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": "b" * 64,
-                                                                    "attack": c.attack.model_copy(update={"name": "pgd2"})})
-                                               for c in board.cells]})
-    ours = board.model_copy(update={"cells": [c.model_copy(update={"weights_sha256": "a" * 64}) for c in board.cells
-                                              if c.attack.name == "fgsm"]})
+    other = board.model_copy(
+        update={
+            "cells": [
+                c.model_copy(
+                    update={"weights_sha256": "b" * 64, "attack": c.attack.model_copy(update={"name": "pgd2"})}
+                )
+                for c in board.cells
+            ]
+        }
+    )
+    ours = board.model_copy(
+        update={
+            "cells": [c.model_copy(update={"weights_sha256": "a" * 64}) for c in board.cells if c.attack.name == "fgsm"]
+        }
+    )
     assert "†" in markdown([("a.json", ours), ("b.json", other)])
     flags = ours.cells[0].adv_rev.flags()
     assert Accuracy.from_flags(flags).correct == ours.cells[0].adv_rev.correct
 
 
-
 def test_files_evaluated_at_different_batches_are_named():
     board = store.load(FIXTURE)
     batch = board.config["preset"]["eval_batch_size"]
-    other = board.model_copy(update={"config": {**board.config,
-                                                "preset": {**board.config["preset"], "eval_batch_size": batch + 1}}})
+    other = board.model_copy(
+        update={"config": {**board.config, "preset": {**board.config["preset"], "eval_batch_size": batch + 1}}}
+    )
     assert "batches differ" not in markdown([("a.json", board), ("b.json", board)])
     text = markdown([("a.json", board), ("b.json", other)])
     assert f"Evaluation batches differ: {batch} images (`a.json`); {batch + 1} images (`b.json`)" in text

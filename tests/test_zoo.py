@@ -31,13 +31,19 @@ def tiny_zoo(tmp_path_factory):
     data = root / "data"
     make_cifar(data)
     out = root / "trained.json"
-    res = CliRunner().invoke(cli, ["run", *TINY, "--data-dir", str(data), "--cache-dir", str(root / "cache"),
-                                   "--no-zoo", "--out", str(out)])
+    res = CliRunner().invoke(
+        cli, ["run", *TINY, "--data-dir", str(data), "--cache-dir", str(root / "cache"), "--no-zoo", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     # the command a real run records (CliRunner's argv is pytest's), and a clean commit
-    board = board.model_copy(update={"git_dirty": False, "git_commit": "0" * 40,
-                                     "command": ["ssrbench", "run", *TINY, "--data-dir", str(data)]})
+    board = board.model_copy(
+        update={
+            "git_dirty": False,
+            "git_commit": "0" * 40,
+            "command": ["ssrbench", "run", *TINY, "--data-dir", str(data)],
+        }
+    )
     said = add_to_zoo(board, out, ModelCache(root / "cache"), Zoo(root / "zoo"))
     assert [s.split(":")[0] for s in said] == [r.stage for r in board.training]
     return root, data, root / "zoo", out
@@ -50,8 +56,23 @@ def _run(args, **kw):
 def test_a_run_takes_every_stage_from_the_zoo_and_says_so(tiny_zoo, tmp_path):
     root, data, zoo, trained = tiny_zoo
     out = tmp_path / "again.json"
-    res = _run(["run", *TINY, "--data-dir", str(data), "--cache-dir", str(tmp_path / "empty"), "--zoo-dir", str(zoo),
-                "--zoo-only", "--progress", "plain", "--out", str(out)])
+    res = _run(
+        [
+            "run",
+            *TINY,
+            "--data-dir",
+            str(data),
+            "--cache-dir",
+            str(tmp_path / "empty"),
+            "--zoo-dir",
+            str(zoo),
+            "--zoo-only",
+            "--progress",
+            "plain",
+            "--out",
+            str(out),
+        ]
+    )
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     notice = next(i for i, line in enumerate(lines) if "come from the zoo" in line)
@@ -64,8 +85,21 @@ def test_a_run_takes_every_stage_from_the_zoo_and_says_so(tiny_zoo, tmp_path):
     assert [c.adv_rev.per_image for c in board.cells] == [c.adv_rev.per_image for c in before.cells]
     assert not list((tmp_path / "empty").glob("*.pt"))  # nothing trained, nothing cached
     # --no-zoo trains instead
-    res = _run(["run", *TINY, "--data-dir", str(data), "--cache-dir", str(tmp_path / "c2"), "--zoo-dir", str(zoo),
-                "--no-zoo", "--out", str(tmp_path / "trained.json")])
+    res = _run(
+        [
+            "run",
+            *TINY,
+            "--data-dir",
+            str(data),
+            "--cache-dir",
+            str(tmp_path / "c2"),
+            "--zoo-dir",
+            str(zoo),
+            "--no-zoo",
+            "--out",
+            str(tmp_path / "trained.json"),
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert all(r.zoo_sha256 is None and not r.cached for r in store.load(tmp_path / "trained.json").training)
 
@@ -94,8 +128,23 @@ def test_reproduce_agrees_image_for_image(tiny_zoo, tmp_path):
 
 def test_zoo_only_without_the_weights_stops_before_any_work(tiny_zoo, tmp_path):
     root, data, zoo, _ = tiny_zoo
-    res = _run(["run", *TINY, "--data-dir", str(data), "--cache-dir", str(tmp_path / "c"), "--zoo-dir", str(zoo),
-                "--zoo-only", "--seed", "3", "--out", str(tmp_path / "o.json")])
+    res = _run(
+        [
+            "run",
+            *TINY,
+            "--data-dir",
+            str(data),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--zoo-dir",
+            str(zoo),
+            "--zoo-only",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "o.json"),
+        ]
+    )
     assert res.exit_code == 2, res.output
     assert "--zoo-only: the zoo" in error_line(res) and "no weights for 3 of the run's 3 stages" in error_line(res)
     assert not (tmp_path / "o.json").exists()
@@ -146,21 +195,42 @@ def _first_float(state):
 
 
 DOCTORED = {
-    "a changed byte (hash)": (lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 1])),
-                              False, "SHA-256"),
+    "a changed byte (hash)": (
+        lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 1])),
+        False,
+        "SHA-256",
+    ),
     "a missing tensor": (lambda p: _doctor_tensors(p, lambda s: dict(list(s.items())[1:])), True, "tensors missing"),
-    "an extra tensor": (lambda p: _doctor_tensors(p, lambda s: {**s, "planted": torch.zeros(3)}), True,
-                        "does not have"),
-    "a wrong dtype": (lambda p: _doctor_tensors(p, lambda s: {k: (v.double() if k == _first_float(s) else v)
-                                                            for k, v in s.items()}), True, "F64"),
-    "a wrong shape": (lambda p: _doctor_tensors(p, lambda s: {k: (v.reshape(-1)[:1].clone() if k == _first_float(s)
-                                                                 else v) for k, v in s.items()}), True, "the model's is"),
+    "an extra tensor": (
+        lambda p: _doctor_tensors(p, lambda s: {**s, "planted": torch.zeros(3)}),
+        True,
+        "does not have",
+    ),
+    "a wrong dtype": (
+        lambda p: _doctor_tensors(p, lambda s: {k: (v.double() if k == _first_float(s) else v) for k, v in s.items()}),
+        True,
+        "F64",
+    ),
+    "a wrong shape": (
+        lambda p: _doctor_tensors(
+            p, lambda s: {k: (v.reshape(-1)[:1].clone() if k == _first_float(s) else v) for k, v in s.items()}
+        ),
+        True,
+        "the model's is",
+    ),
     "a pickle instead": (lambda p: torch.save({"x": torch.zeros(1)}, p), True, "not a safetensors file"),
-    "other weights than the manifest records": (lambda p: _doctor_tensors(p, lambda s: {
-        k: (v + 1.0 if k == _first_float(s) else v) for k, v in s.items()}), True, "weights_sha256"),
-    "a NaN weight": (lambda p: _doctor_tensors(p, lambda s: {k: (torch.full_like(v, float("nan"))
-                                                                 if k == _first_float(s) else v)
-                                                             for k, v in s.items()}), True, "NaN"),
+    "other weights than the manifest records": (
+        lambda p: _doctor_tensors(p, lambda s: {k: (v + 1.0 if k == _first_float(s) else v) for k, v in s.items()}),
+        True,
+        "weights_sha256",
+    ),
+    "a NaN weight": (
+        lambda p: _doctor_tensors(
+            p, lambda s: {k: (torch.full_like(v, float("nan")) if k == _first_float(s) else v) for k, v in s.items()}
+        ),
+        True,
+        "NaN",
+    ),
 }
 
 
@@ -228,8 +298,21 @@ def test_a_bad_manifest_is_one_line_naming_the_entry(tiny_zoo, tmp_path, case):
     if change is not None and case != "an entry twice":
         assert "entry " in line  # which entry
     if case == "a wrong hash":  # a run stops on it too, before any work
-        res = _run(["run", *TINY, "--data-dir", str(data), "--zoo-dir", str(zoo), "--zoo-only",
-                    "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "o.json")])
+        res = _run(
+            [
+                "run",
+                *TINY,
+                "--data-dir",
+                str(data),
+                "--zoo-dir",
+                str(zoo),
+                "--zoo-only",
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--out",
+                str(tmp_path / "o.json"),
+            ]
+        )
         assert res.exit_code == 2 and "zoo manifest" in error_line(res)
 
 
@@ -301,8 +384,10 @@ COMMITTED = Zoo(REPO / "zoo")
 
 
 def test_the_committed_zoo_is_found_and_within_its_budget():
-    assert default_zoo_dir().resolve() in {(REPO / "zoo").resolve(), (Path(__import__("ssrbench").__file__).parent
-                                                                       / "_zoo").resolve()}
+    assert default_zoo_dir().resolve() in {
+        (REPO / "zoo").resolve(),
+        (Path(__import__("ssrbench").__file__).parent / "_zoo").resolve(),
+    }
     manifest = COMMITTED.manifest()
     assert manifest.total_bytes <= 60_000_000
     for e in manifest.entries:  # every file verifies (hash, header, finite)
@@ -321,8 +406,10 @@ def test_every_committed_leaderboard_has_its_weights_in_the_zoo_or_a_reason():
         rel = str(path.relative_to(REPO))
         board = committed(path)
         held = [manifest.entry(r.key) for r in board.training]
-        whole = all(e is not None and e.weights_sha256 == r.weights_sha256 and rel in e.leaderboards
-                    for e, r in zip(held, board.training))
+        whole = all(
+            e is not None and e.weights_sha256 == r.weights_sha256 and rel in e.leaderboards
+            for e, r in zip(held, board.training)
+        )
         assert whole or rel in reasons, f"{rel}: weights neither in the zoo nor listed with a reason"
         assert not (whole and rel in reasons), f"{rel}: in the zoo and listed as not in it"
 
@@ -343,10 +430,12 @@ def test_no_committed_leaderboard_rests_on_a_stale_entry():
             commands = [m["command"] for m in board.merged_from] if board.merged_from else [board.command]
             assert all(c[1] == "run" for c in commands), f"{rel}: a part that is not a run"
             data = DataIdentity(board.dataset.name, board.dataset.fingerprint)
-            keys = {k for c in commands
-                    for _, k, _ in planned_stages(command_spec(c), data, torch.device(board.environment.device))}
+            keys = {
+                k
+                for c in commands
+                for _, k, _ in planned_stages(command_spec(c), data, torch.device(board.environment.device))
+            }
             assert {r.key for r in board.training} == keys, f"{rel}: its command now trains other stages"
-
 
 
 def test_readme_first_run_times_are_the_kept_runs():
@@ -373,8 +462,21 @@ def test_a_plugin_attack_against_the_reference_defenses_trains_nothing(tiny_zoo,
     args = [a for a in TINY]
     args[args.index("--attacks") + 1] = "uniform-noise"
     out = tmp_path / "mine.json"
-    res = _run(["run", *args, "--data-dir", str(data), "--zoo-dir", str(zoo), "--zoo-only",
-                "--cache-dir", str(tmp_path / "c"), "--out", str(out)])
+    res = _run(
+        [
+            "run",
+            *args,
+            "--data-dir",
+            str(data),
+            "--zoo-dir",
+            str(zoo),
+            "--zoo-only",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(out),
+        ]
+    )
     assert res.exit_code == 0, res.output
     board = store.load(out)
     assert {c.attack.name for c in board.cells} == {"uniform-noise"} and len(board.cells) == 2
@@ -401,8 +503,12 @@ def test_zoo_verify_judges_other_weights_on_the_cells_seed_aware(tiny_zoo, tmp_p
     zoo = _copy_zoo(zoo, tmp_path / "zoo")
     _, path = _entry_file(zoo, "classifier")
     g = torch.Generator().manual_seed(0)  # noise on every weight matrix: other predictions on some images
-    _doctor_tensors(path, lambda s: {k: (v + 2.0 * v.std() * torch.randn(v.shape, generator=g) if v.dim() >= 2 else v)
-                                     for k, v in s.items()})
+    _doctor_tensors(
+        path,
+        lambda s: {
+            k: (v + 2.0 * v.std() * torch.randn(v.shape, generator=g) if v.dim() >= 2 else v) for k, v in s.items()
+        },
+    )
     _rehash(zoo, path, tensors=True)
     entry = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier")
     doctored = tmp_path / "doctored.json"  # a leaderboard evaluated on the doctored weights
@@ -416,11 +522,23 @@ def test_zoo_verify_judges_other_weights_on_the_cells_seed_aware(tiny_zoo, tmp_p
     # the multitask cell used the same weights (judged image by image), the classifier-first one other weights:
     # one seed a side cannot judge them -- unless a tiny model's per-image results happen to be identical
     assert f"{doctored} evaluated again on the new weights: 2 cells (1 on other weights)" in summary
-    assert ("4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary) or \
-        summary.endswith("metrics 8 unchanged"), summary
+    assert ("4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary) or summary.endswith(
+        "metrics 8 unchanged"
+    ), summary
     res = _run([*verify, "--weights-only"])
     assert res.exit_code == 1 and "cells not compared: --weights-only" in res.output
     other = next(e for e in Zoo(zoo).manifest().entries if e.stage == "multitask/rotation")
-    res = _run(["zoo", "verify", other.key, "--zoo-dir", str(zoo), "--data-dir", str(data), "--against",
-                str(tmp_path / "nope.json")])
+    res = _run(
+        [
+            "zoo",
+            "verify",
+            other.key,
+            "--zoo-dir",
+            str(zoo),
+            "--data-dir",
+            str(data),
+            "--against",
+            str(tmp_path / "nope.json"),
+        ]
+    )
     assert res.exit_code == 2 and "nope.json" in error_line(res)

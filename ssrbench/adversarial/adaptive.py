@@ -51,8 +51,17 @@ class _AdaptivePGD(Attack):
                 total = total + F.cross_entropy(self.defended_logits(defense, z, generator), y, reduction="none")
             return total / samples
 
-        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
-                        maximize=True, generator=generator, stats=self.stats)
+        return linf_pgd(
+            loss,
+            x,
+            eps=p.eps,
+            step_size=p.step_size,
+            steps=p.steps,
+            random_start=p.random_start,
+            maximize=True,
+            generator=generator,
+            stats=self.stats,
+        )
 
 
 class BPDA(_AdaptivePGD):
@@ -84,10 +93,21 @@ class SSLAware(Attack):
         p = self.params
 
         def loss(z):
-            return F.cross_entropy(model(z), y, reduction="none") - p.ssl_weight * defense.task.loss_for_reverse(model, z, generator)
+            return F.cross_entropy(model(z), y, reduction="none") - p.ssl_weight * defense.task.loss_for_reverse(
+                model, z, generator
+            )
 
-        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
-                        maximize=True, generator=generator, stats=self.stats)
+        return linf_pgd(
+            loss,
+            x,
+            eps=p.eps,
+            step_size=p.step_size,
+            steps=p.steps,
+            random_start=p.random_start,
+            maximize=True,
+            generator=generator,
+            stats=self.stats,
+        )
 
 
 class DetectorAware(Attack):
@@ -106,8 +126,10 @@ class DetectorAware(Attack):
     def perturb(self, model, x, y, generator, defense: Defense):
         p = self.params
         if defense.gate is None:
-            raise ValueError("the detector-aware attack needs a gated defense (Defense(..., gate=threshold)); "
-                             "ssrbench run fixes the gate on training images before it attacks")
+            raise ValueError(
+                "the detector-aware attack needs a gated defense (Defense(..., gate=threshold)); "
+                "ssrbench run fixes the gate on training images before it attacks"
+            )
 
         last: dict = {}
 
@@ -123,5 +145,15 @@ class DetectorAware(Attack):
         def fooled_unseen(z):
             return (model(z).argmax(1) != y) & shut(z)
 
-        return linf_pgd(loss, x, eps=p.eps, step_size=p.step_size, steps=p.steps, random_start=p.random_start,
-                        maximize=True, generator=generator, stats=self.stats, keep=fooled_unseen)
+        return linf_pgd(
+            loss,
+            x,
+            eps=p.eps,
+            step_size=p.step_size,
+            steps=p.steps,
+            random_start=p.random_start,
+            maximize=True,
+            generator=generator,
+            stats=self.stats,
+            keep=fooled_unseen,
+        )

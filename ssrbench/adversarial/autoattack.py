@@ -31,7 +31,6 @@ from .adaptive import bpda_logits
 from .base import Attack
 
 
-
 def torchattacks() -> Any:
     """The torchattacks module, or a MissingExtraError (exit 2) naming the extra."""
     return require("attacks", "the APGD/AutoAttack attack kinds")
@@ -43,27 +42,33 @@ class _LibraryParams(BaseModel):
     steps: int = Field(100, ge=1, le=MAX_STEPS, description="APGD iterations (100 in the published AutoAttack)")
     n_classes: int = Field(10, ge=2, le=10_000)
     through: Literal["classifier", "bpda"] = Field(
-        "classifier", description="attack the classifier alone, or the defended model with BPDA")
-    eot_iter: int = Field(1, ge=1, le=1000, description="EOT draws per gradient, used only through a randomised defense")
+        "classifier", description="attack the classifier alone, or the defended model with BPDA"
+    )
+    eot_iter: int = Field(
+        1, ge=1, le=1000, description="EOT draws per gradient, used only through a randomised defense"
+    )
 
 
 class APGDParams(_LibraryParams):
     loss: Literal["ce", "dlr"] = "ce"
-    targeted: bool = Field(False, description="APGD-T: the targeted DLR loss over the n_classes - 1 most likely "
-                                              "other classes, one run each")
+    targeted: bool = Field(
+        False,
+        description="APGD-T: the targeted DLR loss over the n_classes - 1 most likely other classes, one run each",
+    )
     n_restarts: int = Field(1, ge=1, le=100)
     rho: float = Field(0.75, gt=0, lt=1, description="APGD's step-size halving threshold")
 
     @model_validator(mode="after")
-    def _targeted_is_dlr(self) -> "APGDParams":
+    def _targeted_is_dlr(self) -> APGDParams:
         if self.targeted and self.loss != "dlr":
-            raise ValueError("targeted APGD (APGD-T) uses the DLR loss: set loss = \"dlr\"")
+            raise ValueError('targeted APGD (APGD-T) uses the DLR loss: set loss = "dlr"')
         return self
 
 
 class AutoAttackParams(_LibraryParams):
     version: Literal["standard", "rand"] = Field(
-        "standard", description="standard: APGD-CE, APGD-T, FAB-T, Square; rand: APGD-CE and APGD-DLR with EOT")
+        "standard", description="standard: APGD-CE, APGD-T, FAB-T, Square; rand: APGD-CE and APGD-DLR with EOT"
+    )
     n_queries: int = Field(5000, ge=1, le=1_000_000, description="Square's query budget (standard)")
     eot_iter: int = Field(20, ge=1, le=1000, description="EOT draws of the rand version")
 
@@ -123,10 +128,28 @@ class APGD(_LibraryAttack):
     def build(self, ta, target, seed, eot_iter):
         p = self.params
         if p.targeted:
-            return ta.APGDT(target, norm="Linf", eps=p.eps, steps=p.steps, n_restarts=p.n_restarts, seed=seed,
-                            eot_iter=eot_iter, rho=p.rho, n_classes=p.n_classes)
-        return ta.APGD(target, norm="Linf", eps=p.eps, steps=p.steps, n_restarts=p.n_restarts, seed=seed,
-                       loss=p.loss, eot_iter=eot_iter, rho=p.rho)
+            return ta.APGDT(
+                target,
+                norm="Linf",
+                eps=p.eps,
+                steps=p.steps,
+                n_restarts=p.n_restarts,
+                seed=seed,
+                eot_iter=eot_iter,
+                rho=p.rho,
+                n_classes=p.n_classes,
+            )
+        return ta.APGD(
+            target,
+            norm="Linf",
+            eps=p.eps,
+            steps=p.steps,
+            n_restarts=p.n_restarts,
+            seed=seed,
+            loss=p.loss,
+            eot_iter=eot_iter,
+            rho=p.rho,
+        )
 
 
 class AutoAttack(_LibraryAttack):
@@ -141,14 +164,17 @@ class AutoAttack(_LibraryAttack):
         p = self.params
         common = dict(norm="Linf", eps=p.eps)
         if p.version == "rand":  # its EOT is part of the version
-            parts = [ta.APGD(target, steps=p.steps, seed=seed, loss=loss, eot_iter=eot_iter, n_restarts=1, **common)
-                     for loss in ("ce", "dlr")]
+            parts = [
+                ta.APGD(target, steps=p.steps, seed=seed, loss=loss, eot_iter=eot_iter, n_restarts=1, **common)
+                for loss in ("ce", "dlr")
+            ]
         else:
             parts = [
                 ta.APGD(target, steps=p.steps, seed=seed, loss="ce", n_restarts=1, **common),
                 ta.APGDT(target, steps=p.steps, seed=seed, n_classes=p.n_classes, n_restarts=1, **common),
-                ta.FAB(target, steps=p.steps, seed=seed, multi_targeted=True, n_classes=p.n_classes, n_restarts=1,
-                       **common),
+                ta.FAB(
+                    target, steps=p.steps, seed=seed, multi_targeted=True, n_classes=p.n_classes, n_restarts=1, **common
+                ),
                 ta.Square(target, n_queries=p.n_queries, seed=seed, n_restarts=1, **common),
             ]
         return ta.MultiAttack(parts)

@@ -39,11 +39,19 @@ class Attack(ABC):
         return ThreatModel(norm="linf", eps=p.eps, steps=p.steps) if isinstance(p, LinfBudget) else None
 
     @abstractmethod
-    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kw) -> torch.Tensor:
+    def perturb(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kw
+    ) -> torch.Tensor:
         """Adversarial images in [0, 1] inside the threat model. ``model`` maps pixels to logits."""
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                 defense: "Defense | None" = None) -> torch.Tensor:
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator,
+        defense: Defense | None = None,
+    ) -> torch.Tensor:
         if model.training:
             raise RuntimeError("attacks run on a model in eval mode (BatchNorm/dropout must not adapt)")
         self.stats = {}

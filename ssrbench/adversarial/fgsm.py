@@ -23,6 +23,13 @@ class FGSM(Attack):
     def perturb(self, model, x, y, generator):
         eps = self.params.eps
         return linf_pgd(
-            classifier_loss(model, y), x, eps=eps, step_size=eps, steps=1,
-            random_start=False, maximize=True, generator=generator, stats=self.stats,
+            classifier_loss(model, y),
+            x,
+            eps=eps,
+            step_size=eps,
+            steps=1,
+            random_start=False,
+            maximize=True,
+            generator=generator,
+            stats=self.stats,
         )

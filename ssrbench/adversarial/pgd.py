@@ -7,8 +7,8 @@ from pydantic import Field
 from torch import nn
 
 from ..budget import LinfBudget
-from ..linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
 from ..limits import MAX_STEPS
+from ..linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
 from .base import Attack
 
 
@@ -29,6 +29,13 @@ class PGD(Attack):
     def perturb(self, model, x, y, generator):
         p = self.params
         return linf_pgd(
-            classifier_loss(model, y), x, eps=p.eps, step_size=p.step_size, steps=p.steps,
-            random_start=p.random_start, maximize=True, generator=generator, stats=self.stats,
+            classifier_loss(model, y),
+            x,
+            eps=p.eps,
+            step_size=p.step_size,
+            steps=p.steps,
+            random_start=p.random_start,
+            maximize=True,
+            generator=generator,
+            stats=self.stats,
         )

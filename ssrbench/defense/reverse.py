@@ -18,13 +18,20 @@ from ..pretext.base import PretextTask
 from .gate import gate_score
 
 
-def reverse_attack(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def reverse_attack(
+    model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     if model.training:
         raise RuntimeError("the reverse attack runs on a model in eval mode")
     return linf_pgd(
-        lambda z: task.loss_for_reverse(model, z, generator), x, eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps,
-        random_start=cfg.random_start, maximize=False, generator=generator,
+        lambda z: task.loss_for_reverse(model, z, generator),
+        x,
+        eps=cfg.eps,
+        step_size=cfg.step_size,
+        steps=cfg.steps,
+        random_start=cfg.random_start,
+        maximize=False,
+        generator=generator,
     )
 
 
@@ -40,8 +47,9 @@ def _sign_surrogate(g: torch.Tensor) -> torch.Tensor:
     return g.sign().detach() + smooth - smooth.detach()
 
 
-def differentiable_reverse(model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+def differentiable_reverse(
+    model: SSRModel, task: PretextTask, x: torch.Tensor, cfg: ReverseConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The reverse attack unrolled with a graph back to ``x`` (same forward values as ``reverse_attack``).
 
     Projection and clamping are piecewise linear and keep their gradients; the sign step uses
@@ -83,7 +91,7 @@ class Defense:
         """Does each call draw afresh? (What EOT averages over; False once the draws are fixed.)"""
         return self.draws_randomness and self.fixed_seed is None
 
-    def with_fixed_draws(self, seed: int) -> "Defense":
+    def with_fixed_draws(self, seed: int) -> Defense:
         return replace(self, fixed_seed=seed)
 
     def _generator(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Generator | None:
@@ -97,8 +105,10 @@ class Defense:
     def gate_fires(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per image, would the gated defense reverse it? (No gradient: the gate is a hard decision.)"""
         if self.gate is None:
-            raise ValueError("this defense has no detection gate: the run fixes one on training images "
-                             "(evaluate(..., gate=threshold))")
+            raise ValueError(
+                "this defense has no detection gate: the run fixes one on training images "
+                "(evaluate(..., gate=threshold))"
+            )
         return gate_score(self.task, self.model, x, self._generator(x, generator)) > self.gate
 
     def purify_differentiably(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -16,9 +16,13 @@ from ..errors import ConfigError
 from ..limits import shown
 
 NO_ADDRESS = ("auto", "local")  # Ray finds or starts the cluster itself: nothing to check
-_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
-FORMS = ("give host:port (ray start --head prints it; IPv6 as [::1]:6379), ray://host:port for Ray Client, "
-         "'auto' for the cluster this machine belongs to, or leave --address out for a local Ray instance")
+_HOST = re.compile(
+    r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
+FORMS = (
+    "give host:port (ray start --head prints it; IPv6 as [::1]:6379), ray://host:port for Ray Client, "
+    "'auto' for the cluster this machine belongs to, or leave --address out for a local Ray instance"
+)
 
 
 @dataclass(frozen=True)

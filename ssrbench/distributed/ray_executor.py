@@ -22,24 +22,25 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from ..data import ImageDataset
-from .address import parse_address
 from ..environment import make_deterministic
 from ..errors import ConfigError, SSRBenchError
 from ..extras import require
+from ..leaderboard.robustness import BASE_MODE
 from ..pretext.base import TASKS
 from ..progress import Reporter
-from ..leaderboard.robustness import BASE_MODE
 from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
 from ..training.cache import ModelCache
-from ..training.zoo import Zoo
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
+from ..training.zoo import Zoo
+from .address import parse_address
 
 CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.5
@@ -162,9 +163,20 @@ def _has_shared_stage(mode: TrainingMode) -> bool:
     return type(mode).build_shared is not TrainingMode.build_shared
 
 
-def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: ImageDataset, settings: WorkerSettings,
-             coordinator, cache_root: str, cache_enabled: bool, retrain: bool, progress: bool,
-             *_upstream) -> ModelResult:
+def run_unit(
+    kind: str,
+    unit_id: str,
+    spec: RunSpec,
+    unit: ModelUnit,
+    data: ImageDataset,
+    settings: WorkerSettings,
+    coordinator,
+    cache_root: str,
+    cache_enabled: bool,
+    retrain: bool,
+    progress: bool,
+    *_upstream,
+) -> ModelResult:
     """One unit on a worker (``_upstream``: results of the units it waits for, passed so Ray orders them);
     with ``progress``, its plain progress lines go to the coordinator (the driver writes them)."""
     import ray
@@ -185,7 +197,11 @@ def run_unit(kind: str, unit_id: str, spec: RunSpec, unit: ModelUnit, data: Imag
         else:
             ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
             mode = MODES.get(unit.mode)()
-            built = build_shared(mode, ctx) if kind == "shared" else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
+            built = (
+                build_shared(mode, ctx)
+                if kind == "shared"
+                else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
+            )
             result = ModelResult(built.records if built else [], [])
     finally:
         if sink:
@@ -201,9 +217,11 @@ def check_address(address: str) -> None:
     try:
         socket.create_connection((parsed.host, parsed.port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
-        raise ConfigError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
-                          f"with `ray start --head` on that machine, or leave --address out for a local "
-                          f"instance") from None
+        raise ConfigError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+            f"with `ray start --head` on that machine, or leave --address out for a local "
+            f"instance"
+        ) from None
 
 
 def connect(address: str | None) -> bool:
@@ -217,8 +235,10 @@ def connect(address: str | None) -> bool:
     try:
         ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except ConnectionError as exc:
-        raise ConfigError(f"--address {address}: {str(exc).strip().splitlines()[0]}; start a cluster with "
-                          f"`ray start --head`, or leave --address out for a local instance") from None
+        raise ConfigError(
+            f"--address {address}: {str(exc).strip().splitlines()[0]}; start a cluster with "
+            f"`ray start --head`, or leave --address out for a local instance"
+        ) from None
     return True
 
 
@@ -230,9 +250,11 @@ def check_resources(settings: WorkerSettings) -> None:
     for what, asked, flag in (("CPU", settings.cpus, "--cpus-per-task"), ("GPU", settings.gpus, "--gpus-per-task")):
         most = max((r.get(what, 0.0) for r in nodes), default=0.0)
         if asked > most:
-            raise ConfigError(f"{flag} {asked:g}: no node of the Ray cluster has {asked:g} {what}s (the most is "
-                              f"{most:g}); ask for at most {most:g}" + (", or leave --gpus-per-task out to run on "
-                                                                       "CPUs" if what == "GPU" else ""))
+            raise ConfigError(
+                f"{flag} {asked:g}: no node of the Ray cluster has {asked:g} {what}s (the most is "
+                f"{most:g}); ask for at most {most:g}"
+                + (", or leave --gpus-per-task out to run on CPUs" if what == "GPU" else "")
+            )
 
 
 class RayExecutor:
@@ -241,8 +263,12 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, settings: WorkerSettings | None = None,
-                 observe: Callable[[dict, set], None] | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        settings: WorkerSettings | None = None,
+        observe: Callable[[dict, set], None] | None = None,
+    ):
         self.address, self.settings, self.observe = address, settings or WorkerSettings(), observe
         self.cancelled: int = 0
 
@@ -263,9 +289,11 @@ class RayExecutor:
         # --zoo-only: every stage from the driver's zoo, as the local executor does -- never the shared folder
         s = replace(self.settings, shared_cache=False) if cache.zoo_only else self.settings
         here = ray.get_runtime_context().get_node_id()
-        coordinator = ray.remote(Coordinator).options(
-            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
-        ).remote(str(cache.root), cache.enabled, str(cache.zoo.root) if cache.zoo else None, cache.zoo_only)
+        coordinator = (
+            ray.remote(Coordinator)
+            .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
+            .remote(str(cache.root), cache.enabled, str(cache.zoo.root) if cache.zoo else None, cache.zoo_only)
+        )
         remote = ray.remote(run_unit).options(num_cpus=s.cpus, num_gpus=s.gpus, max_retries=s.max_retries)
         data_ref = ray.put(data)
         several = len(spec.all_seeds) > 1
@@ -283,8 +311,9 @@ class RayExecutor:
         plan: list[tuple[ModelUnit, str, str]] = []  # (model unit, train unit, evaluate unit), in order
         for unit in units:
             label = unit.label(several)
-            upstream = [shared[k][1] for k in dict.fromkeys([(unit.seed, unit.mode), (unit.seed, BASE_MODE)])
-                        if k in shared]
+            upstream = [
+                shared[k][1] for k in dict.fromkeys([(unit.seed, unit.mode), (unit.seed, BASE_MODE)]) if k in shared
+            ]
             train_ref = remote.remote("build", f"train {label}", spec, unit, *common, *upstream)
             refs[f"train {label}"] = train_ref
             refs[f"evaluate {label}"] = remote.remote("evaluate", f"evaluate {label}", spec, unit, *common, train_ref)
@@ -334,8 +363,10 @@ def _result(ray, uid: str, ref) -> ModelResult:
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, SSRBenchError):
             raise exc.cause from None
-        raise SSRBenchError(f"{uid} failed on its Ray worker: {type(exc.cause).__name__}: "
-                            f"{str(exc.cause).strip().splitlines()[0] if str(exc.cause).strip() else ''}") from None
+        raise SSRBenchError(
+            f"{uid} failed on its Ray worker: {type(exc.cause).__name__}: "
+            f"{str(exc.cause).strip().splitlines()[0] if str(exc.cause).strip() else ''}"
+        ) from None
     except ray.exceptions.RayError as exc:  # a worker that died more often than --max-retries allows, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SSRBenchError(f"{uid} did not finish on Ray: {first}") from None
@@ -368,8 +399,11 @@ class _UnitView:
             where = node + (f", attempt {attempts}" if attempts > 1 else "")
             self.reporter.log(f"[{where}] " + (line if line.startswith(uid) else f"{uid}: {line}"))
         if dropped:
-            self.reporter.log(f"{dropped} progress lines of the workers left out: more came between two polls than "
-                              f"the coordinator keeps ({MAX_LINES})", style="yellow")
+            self.reporter.log(
+                f"{dropped} progress lines of the workers left out: more came between two polls than "
+                f"the coordinator keeps ({MAX_LINES})",
+                style="yellow",
+            )
 
     def update(self, snapshot: dict, finished: set[str]) -> None:
         retried = 0
@@ -396,5 +430,9 @@ class _UnitView:
                 advance(0, f"running {where}", milestone=True)
         running = sum(1 for uid in self.units if uid in snapshot and uid not in finished)
         new, self.counted = len(finished) - self.counted, len(finished)
-        self.total(new, f"{len(finished)} done, {running} running, {len(self.units) - len(finished) - running} "
-                        f"queued, {retried} retried", milestone=new > 0)
+        self.total(
+            new,
+            f"{len(finished)} done, {running} running, {len(self.units) - len(finished) - running} "
+            f"queued, {retried} retried",
+            milestone=new > 0,
+        )

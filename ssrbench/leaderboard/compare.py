@@ -34,8 +34,10 @@ def load_side(spec: str, repo: Path | None = None) -> Leaderboard:
     if ":" in spec:
         rev, _, _path = spec.partition(":")
         if rev.startswith("-"):  # git would take it for an option (--output=FILE writes FILE)
-            raise LeaderboardError(f"{spec}: a revision cannot start with '-'; give a file path, or REV:PATH with "
-                                   f"a revision such as HEAD~1")
+            raise LeaderboardError(
+                f"{spec}: a revision cannot start with '-'; give a file path, or REV:PATH with "
+                f"a revision such as HEAD~1"
+            )
         return loads(_git_show(spec, repo), spec)
     raise LeaderboardError(f"{spec}: no such file (use a path, or REV:PATH for a file in git history)")
 
@@ -45,8 +47,13 @@ def _git_show(spec: str, repo: Path | None) -> bytes:
     it streams, not after). ``--end-of-options`` (git 2.24) keeps even a revision that passed the check above
     from being read as an option."""
     with tempfile.TemporaryFile() as err:  # git's messages, apart from its output: neither pipe can fill and block
-        proc = subprocess.Popen(["git", "show", "--end-of-options", spec], cwd=repo, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(
+            ["git", "show", "--end-of-options", spec],
+            cwd=repo,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
         try:
             data = read_capped(proc.stdout, spec)
         except UnreadableError as exc:
@@ -57,7 +64,9 @@ def _git_show(spec: str, repo: Path | None) -> bytes:
             proc.wait()
         if proc.returncode != 0:
             err.seek(0)
-            why = "; ".join(line.strip() for line in err.read(4000).decode("utf-8", "replace").splitlines() if line.strip())
+            why = "; ".join(
+                line.strip() for line in err.read(4000).decode("utf-8", "replace").splitlines() if line.strip()
+            )
             raise LeaderboardError(f"{spec}: git cannot read it ({why or 'unknown error'})")
     return data
 
@@ -99,12 +108,18 @@ def why_not_comparable(old: Cell, new: Cell, old_board: Leaderboard, new_board: 
     if old_board.dataset.fingerprint != new_board.dataset.fingerprint:
         reasons.append("data fingerprint differs")
     if (old.clean.n, old_board.dataset.eval_selection) != (new.clean.n, new_board.dataset.eval_selection):
-        reasons.append(f"evaluated images differ ({old_board.dataset.eval_selection} vs {new_board.dataset.eval_selection})")
+        reasons.append(
+            f"evaluated images differ ({old_board.dataset.eval_selection} vs {new_board.dataset.eval_selection})"
+        )
     if old.task.version != new.task.version:
         reasons.append(f"task version {old.task.version} vs {new.task.version}")
     if (old.task.kind, old.task.params, old.task.details) != (new.task.kind, new.task.params, new.task.details):
         reasons.append("task config differs")
-    if (old.attack.kind, old.attack.version, old.attack.params) != (new.attack.kind, new.attack.version, new.attack.params):
+    if (old.attack.kind, old.attack.version, old.attack.params) != (
+        new.attack.kind,
+        new.attack.version,
+        new.attack.params,
+    ):
         reasons.append("attack config differs")
     if old.reverse != new.reverse:
         reasons.append("reverse-attack settings differ")
@@ -124,7 +139,9 @@ def _judge(delta: float, p: float, threshold: float, alpha: float) -> str:
     return "unchanged"
 
 
-def _compare_group(o: dict[int, Cell], n: dict[int, Cell], threshold: float, alpha: float) -> tuple[str, list[MetricChange]]:
+def _compare_group(
+    o: dict[int, Cell], n: dict[int, Cell], threshold: float, alpha: float
+) -> tuple[str, list[MetricChange]]:
     """One cell group across files. Same weights: an exact paired test on the same images (McNemar, pooled
     over seeds) says whether the *evaluation* changed. Other weights: the difference must stand out against
     seed-to-seed variation, which needs at least two seeds a side; with fewer there is no verdict."""
@@ -146,8 +163,10 @@ def _compare_group(o: dict[int, Cell], n: dict[int, Cell], threshold: float, alp
             verdict = _judge(delta, p, threshold, alpha)
         else:
             lost, gained, p = mcnemar_exact(a_flags, b_flags) if a_flags.shape == b_flags.shape else (0, 0, 1.0)
-            test = (f"none: models retrained (weights {weights}) and {min(len(o), len(n))} seed a side is not enough "
-                    f"to judge against seed variation; run --seeds 3 on both")
+            test = (
+                f"none: models retrained (weights {weights}) and {min(len(o), len(n))} seed a side is not enough "
+                f"to judge against seed variation; run --seeds 3 on both"
+            )
             verdict = "undecided"
         changes.append(MetricChange(m, old_pct, new_pct, lost, gained, p, verdict, alpha, threshold, test))
     return weights, changes

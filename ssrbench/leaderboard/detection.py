@@ -4,7 +4,7 @@ positives, with paired bootstrap intervals (fixed seed, so the view is the same 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..stats import detection_scores
 from .records import Cell, Detection
@@ -21,7 +21,17 @@ def detection(cells: Iterable[Cell]) -> list[Detection]:
             continue
         sign = -1.0 if c.pretext.higher_is_better else 1.0  # a worse pretext value should mean "attacked"
         s = detection_scores(sign * p.values("clean"), sign * p.values("adversarial"), fpr=FPR)
-        out.append(Detection(task=c.task.name, mode=c.mode, attack=c.attack.name, seed=c.seed,
-                             score=("minus " if sign < 0 else "") + c.pretext.metric, auroc=s["auroc"],
-                             auroc_ci95=s["auroc_ci95"], tpr_at_5fpr=s["tpr"], tpr_ci95=s["tpr_ci95"]))
+        out.append(
+            Detection(
+                task=c.task.name,
+                mode=c.mode,
+                attack=c.attack.name,
+                seed=c.seed,
+                score=("minus " if sign < 0 else "") + c.pretext.metric,
+                auroc=s["auroc"],
+                auroc_ci95=s["auroc_ci95"],
+                tpr_at_5fpr=s["tpr"],
+                tpr_ci95=s["tpr_ci95"],
+            )
+        )
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -38,14 +38,17 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
     seen: dict[str, str] = {}
     for name in names:
         if (key := _same_input(name)) in seen:
-            raise LeaderboardError(f"cannot merge {seen[key]} and {name}: the same file given twice; give each part "
-                                   f"once")
+            raise LeaderboardError(
+                f"cannot merge {seen[key]} and {name}: the same file given twice; give each part once"
+            )
         seen[key] = name
     first = boards[0]
     for what, get in _SAME.items():
         for b, name in zip(boards[1:], names[1:]):
             if get(b) != get(first):
-                raise LeaderboardError(f"cannot merge {names[0]} and {name}: {what} differs ({get(first)!r} vs {get(b)!r})")
+                raise LeaderboardError(
+                    f"cannot merge {names[0]} and {name}: {what} differs ({get(first)!r} vs {get(b)!r})"
+                )
     cells, owner = {}, {}
     for b, name in zip(boards, names):
         for c in b.cells:  # a cell is its id: task, attack, mode, backbone, dataset, preset and seed
@@ -54,7 +57,8 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                 raise LeaderboardError(
                     f"cannot merge {owner[c.id]} and {name}: both hold the cell {'/'.join(map(str, c.id[:3]))} "
                     f"(seed {c.seed}){' with different results' if not same else ''}; each cell must come from one "
-                    f"part only")
+                    f"part only"
+                )
             cells[c.id], owner[c.id] = c, name
     training = {}
     for b in boards:
@@ -72,14 +76,32 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
         config[field] = merged
     board = _build(
         names,
-        ssrbench_version=first.ssrbench_version, git_commit=first.git_commit, git_dirty=first.git_dirty,
-        created=datetime.now(timezone.utc), command=command, environment=first.environment, dataset=first.dataset,
-        preset=first.preset, seed=min(b.seed for b in boards), config=config, config_hash=config_hash(config),
-        training=list(training.values()), cells=list(cells.values()),
+        ssrbench_version=first.ssrbench_version,
+        git_commit=first.git_commit,
+        git_dirty=first.git_dirty,
+        created=datetime.now(UTC),
+        command=command,
+        environment=first.environment,
+        dataset=first.dataset,
+        preset=first.preset,
+        seed=min(b.seed for b in boards),
+        config=config,
+        config_hash=config_hash(config),
+        training=list(training.values()),
+        cells=list(cells.values()),
         seconds_total=sum(b.seconds_total for b in boards),
         notes=list(dict.fromkeys(n for b in boards for n in b.notes)),
-        merged_from=[{"file": n, "command": b.command, "git_commit": b.git_commit, "created": b.created.isoformat(),
-                      "config_hash": b.config_hash, "device": b.environment.device_name} for b, n in zip(boards, names)],
+        merged_from=[
+            {
+                "file": n,
+                "command": b.command,
+                "git_commit": b.git_commit,
+                "created": b.created.isoformat(),
+                "config_hash": b.config_hash,
+                "device": b.environment.device_name,
+            }
+            for b, n in zip(boards, names)
+        ],
     )  # parts judged against different static bases cannot share a verdict: store.save refuses to write it
     return board
 

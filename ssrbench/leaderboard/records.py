@@ -17,7 +17,6 @@ from ..budget import ThreatModel
 from ..limits import MAX_RETRIES, MAX_THREADS
 from ..stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
 
-
 # Bounds on what a file may claim about where and how long work ran: beyond them a value is a typo or a doctoring.
 EXECUTORS = ("local", "ray")  # `ssrbench run --executor`
 MAX_SECONDS = 366 * 24 * 3600.0  # any duration in a leaderboard: a year
@@ -53,12 +52,12 @@ class Accuracy(Record):
     per_image: str = Field(description="base64 of numpy.packbits(correct flags), in image order")
 
     @classmethod
-    def from_flags(cls, flags) -> "Accuracy":
+    def from_flags(cls, flags) -> Accuracy:
         n, c = len(flags), int(sum(bool(f) for f in flags))
         return cls(correct=c, n=n, percent=100 * c / n, ci95=wilson_interval(c, n), per_image=pack_bits(flags))
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Accuracy":
+    def _consistent(self) -> Accuracy:
         if self.correct > self.n:
             raise ValueError(f"correct={self.correct} > n={self.n}")
         if abs(self.percent - 100 * self.correct / self.n) > 1e-6:
@@ -69,8 +68,10 @@ class Accuracy(Record):
             raise ValueError("per_image flags do not add up to correct")
         expected = wilson_interval(self.correct, self.n)
         if not all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(self.ci95, expected)):
-            raise ValueError(f"ci95 {list(self.ci95)} is not the 95% Wilson interval of {self.correct}/{self.n} "
-                             f"({[round(v, 6) for v in expected]})")
+            raise ValueError(
+                f"ci95 {list(self.ci95)} is not the 95% Wilson interval of {self.correct}/{self.n} "
+                f"({[round(v, 6) for v in expected]})"
+            )
         return self
 
     def flags(self):
@@ -87,12 +88,16 @@ class PerImage(Record):
     adversarial_reversed: str
 
     @classmethod
-    def from_arrays(cls, clean, adversarial, adversarial_reversed) -> "PerImage":
-        return cls(n=len(clean), clean=pack_float16(clean), adversarial=pack_float16(adversarial),
-                   adversarial_reversed=pack_float16(adversarial_reversed))
+    def from_arrays(cls, clean, adversarial, adversarial_reversed) -> PerImage:
+        return cls(
+            n=len(clean),
+            clean=pack_float16(clean),
+            adversarial=pack_float16(adversarial),
+            adversarial_reversed=pack_float16(adversarial_reversed),
+        )
 
     @model_validator(mode="after")
-    def _sizes(self) -> "PerImage":
+    def _sizes(self) -> PerImage:
         for name in ("clean", "adversarial", "adversarial_reversed"):
             if not np.isfinite(self.values(name)).all():  # values() raises on a wrong length or bad base64
                 raise ValueError(f"{name} holds a non-finite value: the run writes finite ones only")
@@ -113,7 +118,7 @@ class Pretext(Record):
     per_image: PerImage | None = Field(None, description="every image's value (None in files before schema 3)")
 
     @model_validator(mode="after")
-    def _means_match(self) -> "Pretext":
+    def _means_match(self) -> Pretext:
         """Each mean is the mean of its per-image values, to float16's precision (the values are stored as
         float16; values clipped to its range bound nothing and are skipped)."""
         if self.per_image is None:
@@ -123,7 +128,7 @@ class Pretext(Record):
             if (np.abs(v) >= F16_MAX).any():
                 continue
             mean, stored = float(v.mean()), getattr(self, name)
-            if abs(mean - stored) > 2.0 ** -10 * float(np.abs(v).mean()) + 1e-6:
+            if abs(mean - stored) > 2.0**-10 * float(np.abs(v).mean()) + 1e-6:
                 raise ValueError(f"{name} {stored!r} is not the mean of its per-image values ({mean:.6g})")
         return self
 
@@ -155,8 +160,12 @@ class RandomizedDefense(Record):
     defended prediction, an image counting only if every draw is correct. The worst case reads (c)."""
 
     draws: int = Field(ge=2, description="fresh draws of the defended prediction in (c)")
-    eot_samples: int | None = Field(None, description="draws the adaptive attack averaged per step (None: not adaptive)")
-    fixed_draw: Accuracy = Field(description="(a) Adv+Rev with the defense's randomness fixed and known to the attacker")
+    eot_samples: int | None = Field(
+        None, description="draws the adaptive attack averaged per step (None: not adaptive)"
+    )
+    fixed_draw: Accuracy = Field(
+        description="(a) Adv+Rev with the defense's randomness fixed and known to the attacker"
+    )
     all_draws: Accuracy = Field(description="(c) Adv+Rev correct in every one of the draws")
     clean_fixed_draw: Accuracy = Field(description="Clean+Rev with the fixed draw")
     clean_all_draws: Accuracy = Field(description="Clean+Rev correct in every one of the draws")
@@ -169,15 +178,23 @@ class Gate(Record):
     threshold: float = Field(description="on the score `score` of the leaderboard's detection view (higher = flagged)")
     calibration: str = Field(description="the images that fixed it, e.g. the last 1000 training images")
     target_fpr: float = Field(gt=0, lt=1)
-    calibration_flagged: float | None = Field(None, ge=0, le=1, description="the share of calibration images the "
-                                              "threshold flags: 0 means the gate cannot fire (None before schema 5)")
+    calibration_flagged: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="the share of calibration images the "
+        "threshold flags: 0 means the gate cannot fire (None before schema 5)",
+    )
 
 
 class Cost(Record):
     """What the defense costs, per defended image: a reverse attack on clean images, measured in the run."""
 
-    passes_per_image: float = Field(ge=0, description="backbone image-passes (each a forward and a backward) of "
-                                                      "one reverse attack, per image: steps x views")
+    passes_per_image: float = Field(
+        ge=0,
+        description="backbone image-passes (each a forward and a backward) of "
+        "one reverse attack, per image: steps x views",
+    )
     seconds_per_image: Seconds = Field(description="its wall-clock seconds per image on the run's device")
     attack_seconds_per_image: Seconds = Field(description="this cell's attack, seconds per image")
 
@@ -189,15 +206,18 @@ class RanOn(Record):
     executor: Literal[EXECUTORS] = Field(description="local, or ray")  # type: ignore[valid-type]
     node: str = Field(description="the host name (local) or Ray node address the unit ran on")
     seconds: Seconds = Field(description="the unit's wall-clock seconds on that node (the attempt that finished)")
-    attempts: int = Field(1, ge=1, le=1 + MAX_RETRIES, description="times the unit was started: more than 1 = "
-                          "retried after a worker died")
+    attempts: int = Field(
+        1, ge=1, le=1 + MAX_RETRIES, description="times the unit was started: more than 1 = retried after a worker died"
+    )
     threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="torch CPU threads the unit ran with")
     device: str | None = Field(None, description="the unit's device: the CPU model or GPU name")
-    cpu_capability: str | None = Field(None, description="the CPU kernels torch used there (AVX2, AVX512, ...): nodes "
-                                                         "of one cluster may round differently")
+    cpu_capability: str | None = Field(
+        None,
+        description="the CPU kernels torch used there (AVX2, AVX512, ...): nodes of one cluster may round differently",
+    )
 
     @model_validator(mode="after")
-    def _local_runs_once(self) -> "RanOn":
+    def _local_runs_once(self) -> RanOn:
         if self.executor == "local" and self.attempts != 1:
             raise ValueError(f"attempts {self.attempts} with executor local: only Ray retries a unit")
         return self
@@ -208,16 +228,22 @@ class Transfer(Record):
     classifier-first's), on the same images, so that neither side of the verdict escapes an attack run only
     on the other. classifier-first cells need none: their classifier is the base."""
 
-    to_base: Accuracy = Field(description="the static base on the images this cell's attack crafted against "
-                                          "this model (through its defense when the attack is adaptive)")
-    from_base: Accuracy | None = Field(None, description="(b) the defended model, one draw, on the images the "
-                                       "same attack crafted against the static base (attacks that see only the "
-                                       "classifier; None for adaptive ones)")
-    from_base_all_draws: Accuracy | None = Field(None, description="(c) the same, correct in every draw "
-                                                 "(randomised defenses only)")
+    to_base: Accuracy = Field(
+        description="the static base on the images this cell's attack crafted against "
+        "this model (through its defense when the attack is adaptive)"
+    )
+    from_base: Accuracy | None = Field(
+        None,
+        description="(b) the defended model, one draw, on the images the "
+        "same attack crafted against the static base (attacks that see only the "
+        "classifier; None for adaptive ones)",
+    )
+    from_base_all_draws: Accuracy | None = Field(
+        None, description="(c) the same, correct in every draw (randomised defenses only)"
+    )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Transfer":
+    def _consistent(self) -> Transfer:
         every, one = self.from_base_all_draws, self.from_base
         if every is not None and (one is None or every.n != one.n or (every.flags() & ~one.flags()).any()):
             raise ValueError("from_base_all_draws must be a subset of from_base, on the same images")
@@ -244,21 +270,31 @@ class Cell(Record):
     model_key: str
     seconds: dict[str, Seconds]
     adaptive: bool = Field(False, description="the attack saw the defense (its Adv+Rev is the defended accuracy)")
-    zero_grad_fraction: float | None = Field(None, ge=0, le=1, description="images whose input gradient was zero "
-                                             "at step 1")
+    zero_grad_fraction: float | None = Field(
+        None, ge=0, le=1, description="images whose input gradient was zero at step 1"
+    )
     threat: ThreatModel | None = Field(None, description="the attack's declared threat model (None: undeclared)")
     seed: int = Field(0, description="the training and evaluation seed of this cell's model")
-    weights_sha256: str | None = Field(None, description="SHA-256 of the evaluated model's weights: equal on two "
-                                                         "sides means the same model was evaluated")
-    randomized: RandomizedDefense | None = Field(None, description="a randomised defense's three evaluations "
-                                                                  "(None: the defense is deterministic)")
+    weights_sha256: str | None = Field(
+        None,
+        description="SHA-256 of the evaluated model's weights: equal on two sides means the same model was evaluated",
+    )
+    randomized: RandomizedDefense | None = Field(
+        None, description="a randomised defense's three evaluations (None: the defense is deterministic)"
+    )
     cost: Cost | None = Field(None, description="the defense's cost per image (None in files before schema 3)")
     gate: Gate | None = Field(None, description="the detection gate of this defense (None in files before schema 3)")
     ran_on: RanOn | None = Field(None, description="where the model's evaluation ran (None in files before schema 4)")
-    base_weights_sha256: str | None = Field(None, description="SHA-256 of the static base's weights (the classifier "
-                                            "trained alone) this cell is judged against (None before schema 5)")
-    transfer: Transfer | None = Field(None, description="the attack across this model and its static base (None: "
-                                      "classifier-first, whose classifier is the base, or a file before schema 5)")
+    base_weights_sha256: str | None = Field(
+        None,
+        description="SHA-256 of the static base's weights (the classifier "
+        "trained alone) this cell is judged against (None before schema 5)",
+    )
+    transfer: Transfer | None = Field(
+        None,
+        description="the attack across this model and its static base (None: "
+        "classifier-first, whose classifier is the base, or a file before schema 5)",
+    )
 
     def gated_flags(self, which: str):
         """Per image, correct under the gated defense: the reversed image where the gate fires, else the
@@ -293,67 +329,80 @@ class Cell(Record):
         return value
 
     @model_validator(mode="after")
-    def _same_images(self) -> "Cell":
+    def _same_images(self) -> Cell:
         """Every evaluation of a cell is on the same images: one length for all its per-image records."""
         n = self.clean.n
         for name, acc in self.accuracies().items():
             if acc.n != n:
-                raise ValueError(f"{self.label}: {name} holds {acc.n} images, clean {n}: every evaluation of a "
-                                 f"cell is on the same images")
+                raise ValueError(
+                    f"{self.label}: {name} holds {acc.n} images, clean {n}: every evaluation of a "
+                    f"cell is on the same images"
+                )
         p = self.pretext.per_image
         if p is not None and p.n != n:
             raise ValueError(f"{self.label}: pretext.per_image holds {p.n} images, clean {n}")
         return self
 
     @model_validator(mode="after")
-    def _threat_matches_params(self) -> "Cell":
+    def _threat_matches_params(self) -> Cell:
         """The threat model is read off the attack's parameters (``Attack.threat_model``): the budget the
         cell declares is the one its attack ran with. Probes without a declared norm ("other") carry none."""
         t, params = self.threat, self.attack.params
         if t is None or t.norm == "other":
             return self
         eps, steps = params.get("eps"), params.get("steps")
-        if isinstance(eps, (int, float)) and not isinstance(eps, bool) and not math.isclose(t.eps, eps,
-                                                                                           rel_tol=1e-9, abs_tol=1e-12):
+        if (
+            isinstance(eps, (int, float))
+            and not isinstance(eps, bool)
+            and not math.isclose(t.eps, eps, rel_tol=1e-9, abs_tol=1e-12)
+        ):
             raise ValueError(f"{self.label}: threat.eps {t.eps!r} is not attack.params.eps {eps!r}")
         if isinstance(steps, int) and not isinstance(steps, bool) and t.steps != steps:
             raise ValueError(f"{self.label}: threat.steps {t.steps} is not attack.params.steps {steps}")
         return self
 
     @model_validator(mode="after")
-    def _randomized_iff_the_defense_draws(self, info: ValidationInfo) -> "Cell":
+    def _randomized_iff_the_defense_draws(self, info: ValidationInfo) -> Cell:
         """The three evaluations belong to a randomised defense, and (from schema 3, when a file says which
         schema it was written with: ``store.loads`` does) every randomised defense has them: without them
         its one lucky draw would read as a deterministic defense's result."""
         if self.randomized is not None and not self.reverse_randomized:
-            raise ValueError(f"{self.label}: randomized holds a randomised defense's evaluations, but "
-                             f"reverse_randomized says the defense is deterministic")
+            raise ValueError(
+                f"{self.label}: randomized holds a randomised defense's evaluations, but "
+                f"reverse_randomized says the defense is deterministic"
+            )
         written_with = (info.context or {}).get("schema_version")
         if self.randomized is None and self.reverse_randomized and isinstance(written_with, int) and written_with >= 3:
-            raise ValueError(f"{self.label}: randomized is missing, but reverse_randomized says the defense draws "
-                             f"afresh: from schema 3 its evaluations every draw are recorded")
+            raise ValueError(
+                f"{self.label}: randomized is missing, but reverse_randomized says the defense draws "
+                f"afresh: from schema 3 its evaluations every draw are recorded"
+            )
         return self
 
     @model_validator(mode="after")
-    def _transfer_fits(self) -> "Cell":
+    def _transfer_fits(self) -> Cell:
         t = self.transfer
         if t is None:
             return self
         if t.to_base.n != self.clean.n:
             raise ValueError(f"transfer holds {t.to_base.n} images, the cell {self.clean.n}")
         if (t.from_base is not None) == self.adaptive:
-            raise ValueError("transfer.from_base is the attack crafted against the bare base: it belongs to "
-                             "attacks that see only the classifier, and to every one of them")
+            raise ValueError(
+                "transfer.from_base is the attack crafted against the bare base: it belongs to "
+                "attacks that see only the classifier, and to every one of them"
+            )
         if (t.from_base_all_draws is not None) != (t.from_base is not None and self.randomized is not None):
             raise ValueError("transfer.from_base_all_draws belongs to a randomised defense's from_base, and only there")
         return self
 
     @model_validator(mode="after")
-    def _draws_are_a_subset(self) -> "Cell":
+    def _draws_are_a_subset(self) -> Cell:
         r = self.randomized
         if r is not None:
-            for every, one, what in ((r.all_draws, self.adv_rev, "Adv+Rev"), (r.clean_all_draws, self.clean_rev,
-                                                                             "Clean+Rev")):
+            for every, one, what in (
+                (r.all_draws, self.adv_rev, "Adv+Rev"),
+                (r.clean_all_draws, self.clean_rev, "Clean+Rev"),
+            ):
                 if every.n != one.n or (every.flags() & ~one.flags()).any():
                     raise ValueError(f"{what} correct in every draw must be a subset of the single draw it includes")
         return self
@@ -363,11 +412,16 @@ class Cell(Record):
         return (self.randomized.all_draws if self.randomized is not None else self.adv_rev).flags()
 
     @classmethod
-    def from_flags(cls, *, clean, clean_rev, adv, adv_rev, **fields: Any) -> "Cell":
+    def from_flags(cls, *, clean, clean_rev, adv, adv_rev, **fields: Any) -> Cell:
         """A cell from the per-image correctness of its four evaluations (the counts, percentages and
         intervals are derived here, never passed in)."""
-        return cls(clean=Accuracy.from_flags(clean), clean_rev=Accuracy.from_flags(clean_rev),
-                   adv=Accuracy.from_flags(adv), adv_rev=Accuracy.from_flags(adv_rev), **fields)
+        return cls(
+            clean=Accuracy.from_flags(clean),
+            clean_rev=Accuracy.from_flags(clean_rev),
+            adv=Accuracy.from_flags(adv),
+            adv_rev=Accuracy.from_flags(adv_rev),
+            **fields,
+        )
 
     @property
     def id(self) -> tuple[str, str, str, str, str, str, int]:
@@ -390,8 +444,9 @@ class Detection(Record):
     score: str = Field(description="what is thresholded: the metric, or minus it, so that higher = attacked")
     auroc: float = Field(ge=0, le=1)
     auroc_ci95: tuple[float, float]
-    tpr_at_5fpr: float = Field(ge=0, le=1, description="attacked images flagged at the threshold that flags 5% "
-                                                        "of clean ones")
+    tpr_at_5fpr: float = Field(
+        ge=0, le=1, description="attacked images flagged at the threshold that flags 5% of clean ones"
+    )
     tpr_ci95: tuple[float, float]
 
 
@@ -403,9 +458,11 @@ class GatedDefense(Record):
     mode: str
     seed: int = 0
     threshold: float
-    can_fire: bool = Field(description="False when the threshold flags no calibration image (or, in files that do "
-                           "not record that, no evaluated image at all): the gated rows would be the bare "
-                           "classifier's, so none is computed")
+    can_fire: bool = Field(
+        description="False when the threshold flags no calibration image (or, in files that do "
+        "not record that, no evaluated image at all): the gated rows would be the bare "
+        "classifier's, so none is computed"
+    )
     clean_flagged: float = Field(ge=0, le=100, description="% of clean test images the gate reverses")
     clean: Accuracy | None = Field(description="None when the gate cannot fire")
     clean_ungated: Accuracy
@@ -428,8 +485,10 @@ class WorstCase(Record):
 class BaseSource(Record):
     """One source of attacks on the static base, and how many of its images that source alone fooled."""
 
-    source: Literal["attacks", "autoattack", "transfer"] = Field(description="attacks: the run's attacks on the "
-        "bare base; autoattack: standard AutoAttack on it; transfer: images crafted against its defended models")
+    source: Literal["attacks", "autoattack", "transfer"] = Field(
+        description="attacks: the run's attacks on the "
+        "bare base; autoattack: standard AutoAttack on it; transfer: images crafted against its defended models"
+    )
     attacks: list[str]
     accuracy: Accuracy = Field(description="the base under this source alone (an image must survive all of it)")
     decided: int = Field(ge=0, description="images this source alone fooled: every other source left them correct")
@@ -461,8 +520,12 @@ class VersusBase(Record):
     p_value: float = Field(ge=0, le=1, description="exact McNemar test of (c) against the base, same images")
     p_one_draw: float = Field(ge=0, le=1, description="exact McNemar test of (b) against the base")
     randomized: bool = Field(description="the defense draws at test time: (b) and (c) differ")
-    p_adjusted: float = Field(ge=0, le=1, description="Holm-adjusted p of the test that can decide the verdict "
-                              "((c) when above the base, (b) when below, else 1), over every verdict of the file")
+    p_adjusted: float = Field(
+        ge=0,
+        le=1,
+        description="Holm-adjusted p of the test that can decide the verdict "
+        "((c) when above the base, (b) when below, else 1), over every verdict of the file",
+    )
     alpha: float = Field(gt=0, le=1)
     verdict: Verdict
 
@@ -476,14 +539,24 @@ class TrainingRecord(Record):
     spec: dict[str, Any]
     weights_sha256: str | None = Field(None, description="SHA-256 of the weights this stage trained or loaded")
 
-    trained_on: dict[str, Any] = Field(default_factory=dict, description="where the weights were trained: device, "
-                                       "CPU capability or GPU, torch, threads, deterministic algorithms")
-    warnings: list[str] = Field(default_factory=list, description="what training found wrong with the model "
-                                                                   "(e.g. catastrophic overfitting)")
-    ran_on: RanOn | None = Field(None, description="where this stage was trained in this run (None: loaded from the "
-                                                   "cache, or a file before schema 4)")
-    zoo_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the zoo file the "
-                                   "weights were loaded from (None: trained, or from the machine's model cache)")
+    trained_on: dict[str, Any] = Field(
+        default_factory=dict,
+        description="where the weights were trained: device, "
+        "CPU capability or GPU, torch, threads, deterministic algorithms",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="what training found wrong with the model (e.g. catastrophic overfitting)"
+    )
+    ran_on: RanOn | None = Field(
+        None,
+        description="where this stage was trained in this run (None: loaded from the cache, or a file before schema 4)",
+    )
+    zoo_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the zoo file the "
+        "weights were loaded from (None: trained, or from the machine's model cache)",
+    )
 
     @field_validator("spec")
     @classmethod
@@ -492,10 +565,12 @@ class TrainingRecord(Record):
         return value
 
     @model_validator(mode="after")
-    def _zoo_is_loaded(self) -> "TrainingRecord":
+    def _zoo_is_loaded(self) -> TrainingRecord:
         if self.zoo_sha256 is not None and (not self.cached or self.ran_on is not None):
-            raise ValueError(f"stage {self.stage}: weights from the zoo were loaded, not trained in this run "
-                             f"(cached true, no ran_on)")
+            raise ValueError(
+                f"stage {self.stage}: weights from the zoo were loaded, not trained in this run "
+                f"(cached true, no ran_on)"
+            )
         return self
 
 
@@ -511,8 +586,11 @@ class Environment(Record):
     device_name: str
     threads: int = Field(ge=1, le=MAX_THREADS)
     cpu_count: int | None = Field(ge=1)
-    cpu_capability: str | None = Field(None, description="the CPU kernels torch used (AVX2, AVX512, ...): they "
-                                       "round differently, so retraining elsewhere gives other weights")
+    cpu_capability: str | None = Field(
+        None,
+        description="the CPU kernels torch used (AVX2, AVX512, ...): they "
+        "round differently, so retraining elsewhere gives other weights",
+    )
     deterministic: bool = Field(False, description="torch's deterministic algorithms were enforced")
 
 

@@ -61,17 +61,40 @@ def _rows(board: Leaderboard, mode: str, per_seed: bool, effects: dict[tuple, Ef
         for a in (a for a in board.aggregates if a.mode == mode):
             m = a.metrics
             ps = pretexts[(a.task, a.attack, a.mode)]
-            pre = " → ".join(f"{sum(getattr(p, f) for p in ps) / len(ps):.3g}"
-                             for f in ("clean", "adversarial", "adversarial_reversed"))
-            rows.append((a.task, a.attack, _spread(m["clean"]), _spread(m["clean_rev"]),
-                         (m["clean_effect"].mean, m["clean_effect"].excludes_zero), _spread(m["adv"]), _spread(m["adv_rev"]),
-                         (m["adv_effect"].mean, m["adv_effect"].excludes_zero), pre))
+            pre = " → ".join(
+                f"{sum(getattr(p, f) for p in ps) / len(ps):.3g}"
+                for f in ("clean", "adversarial", "adversarial_reversed")
+            )
+            rows.append(
+                (
+                    a.task,
+                    a.attack,
+                    _spread(m["clean"]),
+                    _spread(m["clean_rev"]),
+                    (m["clean_effect"].mean, m["clean_effect"].excludes_zero),
+                    _spread(m["adv"]),
+                    _spread(m["adv_rev"]),
+                    (m["adv_effect"].mean, m["adv_effect"].excludes_zero),
+                    pre,
+                )
+            )
         return rows
     several = len(board.seeds) > 1
     for c in (c for c in board.cells if c.mode == mode):
         attack = f"{c.attack.name} (seed {c.seed})" if several else c.attack.name
-        rows.append((c.task.name, attack, _acc(c.clean), _acc(c.clean_rev), _delta(effects, c, True),
-                     _acc(c.adv), _acc(c.adv_rev), _delta(effects, c, False), _pretext(c)))
+        rows.append(
+            (
+                c.task.name,
+                attack,
+                _acc(c.clean),
+                _acc(c.clean_rev),
+                _delta(effects, c, True),
+                _acc(c.adv),
+                _acc(c.adv_rev),
+                _delta(effects, c, False),
+                _pretext(c),
+            )
+        )
     return rows
 
 
@@ -84,13 +107,17 @@ def _title(board: Leaderboard, mode: str) -> str:
 def _caption(board: Leaderboard, mode: str, per_seed: bool, effects: dict[tuple, Effect] | None) -> str:
     metrics = ", ".join(dict.fromkeys(f"{c.task.name}: {c.pretext.metric}" for c in board.cells if c.mode == mode))
     if _aggregated(board, per_seed):
-        return (f"accuracy % as mean±sd across {len(board.seeds)} training seeds [95% interval: bootstrap over seeds, "
-                f"then images]; Δ = mean effect of the reverse attack, * = its interval excludes 0\npretext = mean "
-                f"over seeds of clean → adversarial → adversarial+rev ({metrics}); --per-seed shows each seed")
+        return (
+            f"accuracy % as mean±sd across {len(board.seeds)} training seeds [95% interval: bootstrap over seeds, "
+            f"then images]; Δ = mean effect of the reverse attack, * = its interval excludes 0\npretext = mean "
+            f"over seeds of clean → adversarial → adversarial+rev ({metrics}); --per-seed shows each seed"
+        )
     n_tests = len(effects)
-    return (f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant (paired "
-            f"McNemar, Holm-adjusted over the file's {n_tests} effects, p < {ALPHA})\npretext = clean → adversarial → "
-            f"adversarial+rev ({metrics})")
+    return (
+        f"accuracy % ± 95% interval half-width; Δ = effect of the reverse attack, * = significant (paired "
+        f"McNemar, Holm-adjusted over the file's {n_tests} effects, p < {ALPHA})\npretext = clean → adversarial → "
+        f"adversarial+rev ({metrics})"
+    )
 
 
 def _modes(board: Leaderboard) -> list[str]:
@@ -148,16 +175,30 @@ def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]
         for w in board.worst_case:
             groups.setdefault((w.task, w.mode), []).append(w)
         stats = []
+
+        def sd(v: np.ndarray) -> float:
+            return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
         for (task, mode), ws in groups.items():
             d = np.array([w.defended.percent for w in ws])
             u = np.array([w.undefended.percent for w in ws])
-            sd = (lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0)
             vs = [base.get((w.task, w.mode, w.seed)) for w in ws]
             pts = np.array([v.points for v in vs if v is not None])
             versus = f"{pts.mean():+.2f}±{sd(pts):.2f}" if len(pts) == len(ws) else "—"
             key = (float(pts.mean()) if len(pts) == len(ws) else float("-inf"), float(d.mean()))
-            stats.append((key, (task, f"{mode} ({len(ws)} seeds)", f"{d.mean():.2f}±{sd(d):.2f}",
-                                f"{u.mean():.2f}±{sd(u):.2f}", versus, ", ".join(ws[0].attacks))))
+            stats.append(
+                (
+                    key,
+                    (
+                        task,
+                        f"{mode} ({len(ws)} seeds)",
+                        f"{d.mean():.2f}±{sd(d):.2f}",
+                        f"{u.mean():.2f}±{sd(u):.2f}",
+                        versus,
+                        ", ".join(ws[0].attacks),
+                    ),
+                )
+            )
         return [row for _, row in sorted(stats, key=lambda t: (-t[0][0], -t[0][1]))]
 
     def key(w):
@@ -165,28 +206,49 @@ def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]
         return (-(v.points if v is not None else float("-inf")), -w.defended.percent)
 
     several = len(board.seeds) > 1
-    return [(w.task, f"{w.mode} (seed {w.seed})" if several else w.mode, _acc(w.defended), _acc(w.undefended),
-             _versus(base.get((w.task, w.mode, w.seed))), ", ".join(w.attacks))
-            for w in sorted(board.worst_case, key=key)]
+    return [
+        (
+            w.task,
+            f"{w.mode} (seed {w.seed})" if several else w.mode,
+            _acc(w.defended),
+            _acc(w.undefended),
+            _versus(base.get((w.task, w.mode, w.seed))),
+            ", ".join(w.attacks),
+        )
+        for w in sorted(board.worst_case, key=key)
+    ]
 
 
 RANK_COLUMNS = ("task", "mode", "worst case Adv+Rev", "worst case Adv", "vs static base", "over attacks")
-RANK_CAPTION = ("per image: robust only if it survives every attack; vs static base = worst case Adv+Rev minus the "
-                "classifier trained alone (classifier-first's, no reverse attack) attacked alike -- its own attacks, "
-                "AutoAttack when run, the images crafted against its defended models -- same images; a randomised "
-                "defense every draw (c), and one draw (b) beside it; * = two-sided verdict at Holm-adjusted McNemar "
-                "p < 0.05 over the file's verdicts; ranked by it")
+RANK_CAPTION = (
+    "per image: robust only if it survives every attack; vs static base = worst case Adv+Rev minus the "
+    "classifier trained alone (classifier-first's, no reverse attack) attacked alike -- its own attacks, "
+    "AutoAttack when run, the images crafted against its defended models -- same images; a randomised "
+    "defense every draw (c), and one draw (b) beside it; * = two-sided verdict at Holm-adjusted McNemar "
+    "p < 0.05 over the file's verdicts; ranked by it"
+)
 
 
 def _rank_caption(board: Leaderboard, per_seed: bool) -> str:
     return RANK_CAPTION + ("; over seeds: mean ± sd of each seed's worst case" if _aggregated(board, per_seed) else "")
 
 
-RANDOM_COLUMNS = ("task", "mode", "attack", "EOT", "(a) fixed draw", "(b) one draw", "(c) every draw", "(b) − (c)",
-                  "Clean+Rev (c)")
-RANDOM_CAPTION = ("randomised defense, Adv+Rev three ways: (a) its randomness fixed and known to the attacker, "
-                  "(b) one fresh draw (the tables' Adv+Rev), (c) robust only if all {draws} fresh draws are correct "
-                  "-- the worst case reads (c); EOT = draws the adaptive attack averaged per step")
+RANDOM_COLUMNS = (
+    "task",
+    "mode",
+    "attack",
+    "EOT",
+    "(a) fixed draw",
+    "(b) one draw",
+    "(c) every draw",
+    "(b) − (c)",
+    "Clean+Rev (c)",
+)
+RANDOM_CAPTION = (
+    "randomised defense, Adv+Rev three ways: (a) its randomness fixed and known to the attacker, "
+    "(b) one fresh draw (the tables' Adv+Rev), (c) robust only if all {draws} fresh draws are correct "
+    "-- the worst case reads (c); EOT = draws the adaptive attack averaged per step"
+)
 
 
 def randomized_rows(board: Leaderboard) -> list[tuple[str, ...]]:
@@ -197,44 +259,87 @@ def randomized_rows(board: Leaderboard) -> list[tuple[str, ...]]:
         if r is None:
             continue
         spread = c.adv_rev.percent - r.all_draws.percent
-        rows.append((c.task.name, c.mode + (f" (seed {c.seed})" if len(board.seeds) > 1 else ""), c.attack.name,
-                     str(r.eot_samples) if r.eot_samples else "—", _acc(r.fixed_draw), _acc(c.adv_rev),
-                     _acc(r.all_draws), f"{spread:+.2f}", _acc(r.clean_all_draws)))
+        rows.append(
+            (
+                c.task.name,
+                c.mode + (f" (seed {c.seed})" if len(board.seeds) > 1 else ""),
+                c.attack.name,
+                str(r.eot_samples) if r.eot_samples else "—",
+                _acc(r.fixed_draw),
+                _acc(c.adv_rev),
+                _acc(r.all_draws),
+                f"{spread:+.2f}",
+                _acc(r.clean_all_draws),
+            )
+        )
     return rows
 
 
 DETECT_COLUMNS = ("task", "mode", "attack", "score", "AUROC", "TPR at 5% FPR")
-DETECT_CAPTION = ("the per-image pretext metric as a detector of attacked images (clean vs attacked, same images): "
-                  "AUROC 0.5 = blind, 1 = perfect; TPR = attacked images flagged at the threshold that flags 5% of "
-                  "clean ones; [95% paired bootstrap interval]")
+DETECT_CAPTION = (
+    "the per-image pretext metric as a detector of attacked images (clean vs attacked, same images): "
+    "AUROC 0.5 = blind, 1 = perfect; TPR = attacked images flagged at the threshold that flags 5% of "
+    "clean ones; [95% paired bootstrap interval]"
+)
 
 
 def detection_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     several = len(board.seeds) > 1
-    return [(d.task, d.mode + (f" (seed {d.seed})" if several else ""), d.attack, d.score,
-             f"{d.auroc:.3f} [{d.auroc_ci95[0]:.3f}, {d.auroc_ci95[1]:.3f}]",
-             f"{100 * d.tpr_at_5fpr:.1f}% [{100 * d.tpr_ci95[0]:.1f}, {100 * d.tpr_ci95[1]:.1f}]") for d in board.detection]
+    return [
+        (
+            d.task,
+            d.mode + (f" (seed {d.seed})" if several else ""),
+            d.attack,
+            d.score,
+            f"{d.auroc:.3f} [{d.auroc_ci95[0]:.3f}, {d.auroc_ci95[1]:.3f}]",
+            f"{100 * d.tpr_at_5fpr:.1f}% [{100 * d.tpr_ci95[0]:.1f}, {100 * d.tpr_ci95[1]:.1f}]",
+        )
+        for d in board.detection
+    ]
 
 
-GATE_COLUMNS = ("task", "mode", "threshold", "clean reversed", "Clean+Rev gated", "ungated", "worst case gated",
-                "ungated", "over attacks")
-GATE_CAPTION = ("the detection-gated reverse attack: only images whose pretext score exceeds a threshold fixed at 5% "
-                "false positives on clean training images are reversed; clean reversed = % of clean test images the "
-                "gate fires on; worst case = an image must survive every attack, each evaluated against both")
+GATE_COLUMNS = (
+    "task",
+    "mode",
+    "threshold",
+    "clean reversed",
+    "Clean+Rev gated",
+    "ungated",
+    "worst case gated",
+    "ungated",
+    "over attacks",
+)
+GATE_CAPTION = (
+    "the detection-gated reverse attack: only images whose pretext score exceeds a threshold fixed at 5% "
+    "false positives on clean training images are reversed; clean reversed = % of clean test images the "
+    "gate fires on; worst case = an image must survive every attack, each evaluated against both"
+)
 
 
 def gated_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     several = len(board.seeds) > 1
     never = "gate cannot fire"
-    return [(g.task, g.mode + (f" (seed {g.seed})" if several else ""), f"{g.threshold:.4g}", f"{g.clean_flagged:.1f}%",
-             _acc(g.clean) if g.can_fire else never, _acc(g.clean_ungated),
-             _acc(g.worst_case) if g.can_fire else never, _acc(g.worst_case_ungated), ", ".join(g.attacks))
-            for g in board.gated]
+    return [
+        (
+            g.task,
+            g.mode + (f" (seed {g.seed})" if several else ""),
+            f"{g.threshold:.4g}",
+            f"{g.clean_flagged:.1f}%",
+            _acc(g.clean) if g.can_fire else never,
+            _acc(g.clean_ungated),
+            _acc(g.worst_case) if g.can_fire else never,
+            _acc(g.worst_case_ungated),
+            ", ".join(g.attacks),
+        )
+        for g in board.gated
+    ]
 
 
 COST_COLUMNS = ("task", "mode", "reverse attack", "passes / image", "ms / image", "device")
-COST_CAPTION = ("what each defense costs per defended image, measured in the run: backbone passes (forward and "
-                "backward) of one reverse attack -- steps x views -- and its wall-clock milliseconds")
+COST_CAPTION = (
+    "what each defense costs per defended image, measured in the run: backbone passes (forward and "
+    "backward) of one reverse attack -- steps x views -- and its wall-clock milliseconds"
+)
 
 
 def cost_rows(board: Leaderboard) -> list[tuple[str, ...]]:
@@ -243,9 +348,14 @@ def cost_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     for c in board.cells:
         if c.cost is not None and (c.task.name, c.mode) not in rows:
             r = c.reverse
-            rows[(c.task.name, c.mode)] = (c.task.name, c.mode, f"{r['steps']} x {255 * r['eps']:.0f}/255",
-                                           f"{c.cost.passes_per_image:.0f}", f"{1000 * c.cost.seconds_per_image:.1f}",
-                                           board.environment.device_name or board.environment.device)
+            rows[(c.task.name, c.mode)] = (
+                c.task.name,
+                c.mode,
+                f"{r['steps']} x {255 * r['eps']:.0f}/255",
+                f"{c.cost.passes_per_image:.0f}",
+                f"{1000 * c.cost.seconds_per_image:.1f}",
+                board.environment.device_name or board.environment.device,
+            )
     return list(rows.values())
 
 
@@ -257,17 +367,21 @@ def _random_caption(board: Leaderboard) -> str:
 def _extra_tables(board: Leaderboard) -> list[tuple[str, tuple[str, ...], list, str, int]]:
     """(title, columns, rows, caption, how many leading columns are text) of each table after the worst
     case that this leaderboard has rows for -- one list for the terminal and for Markdown."""
-    tables = [("randomised defense", RANDOM_COLUMNS, randomized_rows(board), _random_caption, 3),
-              ("detection", DETECT_COLUMNS, detection_rows(board), lambda b: DETECT_CAPTION, 4),
-              ("gated defense", GATE_COLUMNS, gated_rows(board), lambda b: GATE_CAPTION, 2),
-              ("cost", COST_COLUMNS, cost_rows(board), lambda b: COST_CAPTION, 3)]
+    tables = [
+        ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), _random_caption, 3),
+        ("detection", DETECT_COLUMNS, detection_rows(board), lambda b: DETECT_CAPTION, 4),
+        ("gated defense", GATE_COLUMNS, gated_rows(board), lambda b: GATE_CAPTION, 2),
+        ("cost", COST_COLUMNS, cost_rows(board), lambda b: COST_CAPTION, 3),
+    ]
     return [(title, cols, rows, caption(board), left) for title, cols, rows, caption, left in tables if rows]
 
 
 def header(board: Leaderboard) -> str:
-    return (f"ssrbench {board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
-            f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
-            f"device {board.environment.device_name or board.environment.device}  {board.seconds_total / 60:.1f} min")
+    return (
+        f"ssrbench {board.ssrbench_version}  commit {(board.git_commit or 'unknown')[:10]}"
+        f"{' (dirty)' if board.git_dirty else ''}  created {board.created:%Y-%m-%d %H:%M}  "
+        f"device {board.environment.device_name or board.environment.device}  {board.seconds_total / 60:.1f} min"
+    )
 
 
 def render(board: Leaderboard, console: Console | None = None, per_seed: bool = False) -> None:
@@ -301,8 +415,12 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
     lines = [f"<!-- {printable(header(board)).replace('-->', '-- >')} -->", ""]
     effects = _effects(board, per_seed)
     for mode in _modes(board):
-        lines += [f"**{md(_title(board, mode))}**", "", "| " + " | ".join(COLUMNS) + " |",
-                  "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|"]
+        lines += [
+            f"**{md(_title(board, mode))}**",
+            "",
+            "| " + " | ".join(COLUMNS) + " |",
+            "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|",
+        ]
         for r in _rows(board, mode, per_seed, effects):
             cells = list(r)
             for i in (4, 7):
@@ -311,12 +429,21 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
             lines.append(_md_row(cells))
         lines += ["", md(_caption(board, mode, per_seed, effects).replace("\n", "; ")), ""]
     if board.worst_case:
-        lines += ["**worst case over attacks**", "", "| " + " | ".join(RANK_COLUMNS) + " |", "|---|---|---:|---:|---:|---|"]
+        lines += [
+            "**worst case over attacks**",
+            "",
+            "| " + " | ".join(RANK_COLUMNS) + " |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         lines += [_md_row(r) for r in ranking(board, per_seed)]
         lines += ["", _rank_caption(board, per_seed), ""]
     for title, columns, rows, caption, left in _extra_tables(board):
-        lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |",
-                  "|" + "---|" * left + "---:|" * (len(columns) - left)]
+        lines += [
+            f"**{title}**",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * left + "---:|" * (len(columns) - left),
+        ]
         lines += [_md_row(r) for r in rows]
         lines += ["", md(caption), ""]
     lines += [f"> sanity check: {md(w)}" for w in board.warnings]
@@ -327,7 +454,10 @@ def markdown(board: Leaderboard, per_seed: bool = False) -> str:
 # -- comparisons ------------------------------------------------------------------------------------
 
 
-WEIGHTS_NOTE = {"differ": "models retrained: weights differ", "unknown": "weights unknown (a file without weight hashes)"}
+WEIGHTS_NOTE = {
+    "differ": "models retrained: weights differ",
+    "unknown": "weights unknown (a file without weight hashes)",
+}
 
 
 def _tests_used(result: list[CellComparison]) -> str:
@@ -338,13 +468,31 @@ def comparison_rows(result: list[CellComparison]) -> list[dict]:
     rows = []
     for r in result:
         task, attack, mode, backbone, dataset, preset = r.key
-        row = {"task": task, "attack": attack, "mode": mode, "backbone": backbone, "dataset": dataset,
-               "preset": preset, "status": r.status, "reasons": r.reasons, "weights": r.weights}
+        row = {
+            "task": task,
+            "attack": attack,
+            "mode": mode,
+            "backbone": backbone,
+            "dataset": dataset,
+            "preset": preset,
+            "status": r.status,
+            "reasons": r.reasons,
+            "weights": r.weights,
+        }
         if r.weights in WEIGHTS_NOTE:
             row["reasons"] = [*r.reasons, WEIGHTS_NOTE[r.weights]]
         for ch in r.changes:
-            row[ch.metric] = {"old": ch.old, "new": ch.new, "delta": ch.delta, "lost": ch.lost, "gained": ch.gained,
-                              "p_value": ch.p_value, "p_adjusted": ch.p_adjusted, "verdict": ch.verdict, "test": ch.test}
+            row[ch.metric] = {
+                "old": ch.old,
+                "new": ch.new,
+                "delta": ch.delta,
+                "lost": ch.lost,
+                "gained": ch.gained,
+                "p_value": ch.p_value,
+                "p_adjusted": ch.p_adjusted,
+                "verdict": ch.verdict,
+                "test": ch.test,
+            }
         rows.append(row)
     return rows
 
@@ -362,8 +510,9 @@ def _change_text(row: dict, metric: str, rich: bool) -> str | Text:
     return Text.assemble((printable(m["verdict"]), colour), " " + change)
 
 
-def render_comparison(result: list[CellComparison], fmt: str, console: Console | None = None,
-                      threshold: float = 1.0, alpha: float = ALPHA) -> str | None:
+def render_comparison(
+    result: list[CellComparison], fmt: str, console: Console | None = None, threshold: float = 1.0, alpha: float = ALPHA
+) -> str | None:
     rows = comparison_rows(result)
     if fmt == "json":
         return json.dumps(rows, indent=1)
@@ -372,8 +521,9 @@ def render_comparison(result: list[CellComparison], fmt: str, console: Console |
         lines = ["| " + " | ".join(header_cols) + " |", "|" + "---|" * len(header_cols)]
         for r in rows:
             status = r["status"] + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
-            lines.append(_md_row([r["task"], r["attack"], r["mode"], status,
-                                  *[_change_text(r, m, False) for m in METRICS]]))
+            lines.append(
+                _md_row([r["task"], r["attack"], r["mode"], status, *[_change_text(r, m, False) for m in METRICS]])
+            )
         return "\n".join([*lines, "", f"tests: {md(_tests_used(result))}"])
     judged = {(ch.threshold, ch.alpha) for r in result for ch in r.changes} or {(threshold, alpha)}
     rule = "; ".join(f"|Δ| ≥ {t:g} points and Holm-adjusted p < {a:g}" for t, a in sorted(judged))

@@ -7,7 +7,7 @@ attack that does not win, an adaptive attack that does worse than a blind one.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -56,8 +56,16 @@ def worst_case(cells: Iterable[Cell]) -> list[WorstCase]:
     for (task, mode, seed), group in _groups(cells).items():
         real = [c for c in group if not _probe(c)] or group
         undefended = np.logical_and.reduce([c.adv.flags() for c in real])
-        out.append(WorstCase(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
-                             defended=Accuracy.from_flags(_defended(real)), undefended=Accuracy.from_flags(undefended)))
+        out.append(
+            WorstCase(
+                task=task,
+                mode=mode,
+                seed=seed,
+                attacks=[c.attack.name for c in real],
+                defended=Accuracy.from_flags(_defended(real)),
+                undefended=Accuracy.from_flags(undefended),
+            )
+        )
     return out
 
 
@@ -69,11 +77,16 @@ def _base_sources(cells: list[Cell], n: int) -> list[tuple[str, list[str], list[
     base_sha = {c.base_weights_sha256 for c in cells if c.base_weights_sha256 is not None}
     if len(base_sha) > 1:
         odd = next(c for c in cells if c.base_weights_sha256 not in (None, sorted(base_sha)[0]))
-        raise ValueError(f"{odd.task.name}/{odd.mode}/{odd.attack.name} (seed {odd.seed}) is judged against another "
-                         f"static base (weights {odd.base_weights_sha256[:12]}) than the other cells of its seed: "
-                         f"transfer between different bases is meaningless; merge only parts with the same base")
-    sources: dict[str, tuple[list[str], list[np.ndarray]]] = {"attacks": ([], []), "autoattack": ([], []),
-                                                              "transfer": ([], [])}
+        raise ValueError(
+            f"{odd.task.name}/{odd.mode}/{odd.attack.name} (seed {odd.seed}) is judged against another "
+            f"static base (weights {odd.base_weights_sha256[:12]}) than the other cells of its seed: "
+            f"transfer between different bases is meaningless; merge only parts with the same base"
+        )
+    sources: dict[str, tuple[list[str], list[np.ndarray]]] = {
+        "attacks": ([], []),
+        "autoattack": ([], []),
+        "transfer": ([], []),
+    }
     for c in cells:
         if _probe(c):
             continue
@@ -86,8 +99,10 @@ def _base_sources(cells: list[Cell], n: int) -> list[tuple[str, list[str], list[
         else:
             continue
         if len(flags) != n:
-            raise ValueError(f"{c.task.name}/{c.mode}/{c.attack.name} (seed {c.seed}) holds {len(flags)} images, its "
-                             f"static base {n}: transfer between different image sets is meaningless")
+            raise ValueError(
+                f"{c.task.name}/{c.mode}/{c.attack.name} (seed {c.seed}) holds {len(flags)} images, its "
+                f"static base {n}: transfer between different image sets is meaningless"
+            )
         names, all_flags = sources[source]
         if name not in names:  # every classifier-first task attacks the same base with the same stream
             names.append(name)
@@ -134,21 +149,42 @@ def versus_base(cells: Iterable[Cell], alpha: float = ALPHA) -> list[VersusBase]
         sources = []
         for i, (kind, names, _) in enumerate(by_source):
             others = np.logical_and.reduce([f for j, f in enumerate(per_source) if j != i] or [np.ones(n, bool)])
-            sources.append(BaseSource(source=kind, attacks=names, accuracy=Accuracy.from_flags(per_source[i]),
-                                      decided=int((~per_source[i] & others).sum())))
+            sources.append(
+                BaseSource(
+                    source=kind,
+                    attacks=names,
+                    accuracy=Accuracy.from_flags(per_source[i]),
+                    decided=int((~per_source[i] & others).sum()),
+                )
+            )
         every, one = _defended(real), _defended(real, every_draw=False)
         _, _, p_all = mcnemar_exact(base, every)
         _, _, p_one = mcnemar_exact(base, one)
         d, d1, b = Accuracy.from_flags(every), Accuracy.from_flags(one), Accuracy.from_flags(base)
-        rows.append(dict(task=task, mode=mode, seed=seed, attacks=[c.attack.name for c in real],
-                         base_attacks=[name for _, names, _ in by_source for name in names], base_sources=sources,
-                         defended=d, defended_one_draw=d1, base=b, points=d.percent - b.percent,
-                         points_one_draw=d1.percent - b.percent, p_value=p_all, p_one_draw=p_one,
-                         randomized=any(c.randomized is not None for c in real),
-                         decides=_p_decides(d, d1, b, p_all, p_one)))
+        rows.append(
+            dict(
+                task=task,
+                mode=mode,
+                seed=seed,
+                attacks=[c.attack.name for c in real],
+                base_attacks=[name for _, names, _ in by_source for name in names],
+                base_sources=sources,
+                defended=d,
+                defended_one_draw=d1,
+                base=b,
+                points=d.percent - b.percent,
+                points_one_draw=d1.percent - b.percent,
+                p_value=p_all,
+                p_one_draw=p_one,
+                randomized=any(c.randomized is not None for c in real),
+                decides=_p_decides(d, d1, b, p_all, p_one),
+            )
+        )
     adjusted = holm([r.pop("decides") for r in rows])
-    return [VersusBase(**r, p_adjusted=p, alpha=alpha, verdict=verdict(r["points"], r["points_one_draw"], p, alpha))
-            for r, p in zip(rows, adjusted)]
+    return [
+        VersusBase(**r, p_adjusted=p, alpha=alpha, verdict=verdict(r["points"], r["points_one_draw"], p, alpha))
+        for r, p in zip(rows, adjusted)
+    ]
 
 
 def _robust(c: Cell) -> float:
@@ -159,8 +195,13 @@ def _robust(c: Cell) -> float:
 def _stronger(strong: Cell, weak: Cell) -> bool:
     """Same attack kind and norm, at least the budget and steps, and not the same threat model."""
     s, w = strong.threat, weak.threat
-    return (s is not None and w is not None and strong.attack.kind == weak.attack.kind and w.at_most(s)
-            and (s.eps, s.steps) != (w.eps, w.steps))
+    return (
+        s is not None
+        and w is not None
+        and strong.attack.kind == weak.attack.kind
+        and w.at_most(s)
+        and (s.eps, s.steps) != (w.eps, w.steps)
+    )
 
 
 def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
@@ -170,33 +211,48 @@ def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
         where = _where(task, mode, seed, groups)
         for c in group:
             if c.threat is None:
-                warnings.append(f"{where}/{c.attack.name}: the attack declares no threat model; it is in the worst "
-                                f"case but in no budget check")
+                warnings.append(
+                    f"{where}/{c.attack.name}: the attack declares no threat model; it is in the worst "
+                    f"case but in no budget check"
+                )
             if c.zero_grad_fraction is not None and c.zero_grad_fraction > ZERO_GRAD:
-                warnings.append(f"{where}/{c.attack.name}: {100 * c.zero_grad_fraction:.1f}% of images had a zero or "
-                                f"non-finite input gradient (masked gradients?)")
+                warnings.append(
+                    f"{where}/{c.attack.name}: {100 * c.zero_grad_fraction:.1f}% of images had a zero or "
+                    f"non-finite input gradient (masked gradients?)"
+                )
             if _probe(c) and _robust(c) > NEAR_ZERO:
-                warnings.append(f"{where}/{c.attack.name}: eps = {c.threat.eps * 255:.0f}/255 leaves {_robust(c):.1f}% "
-                                f"accuracy; an attack this large should reach about 0% (broken attack or masked "
-                                f"gradients)")
+                warnings.append(
+                    f"{where}/{c.attack.name}: eps = {c.threat.eps * 255:.0f}/255 leaves {_robust(c):.1f}% "
+                    f"accuracy; an attack this large should reach about 0% (broken attack or masked "
+                    f"gradients)"
+                )
         for weak in group:
             for strong in group:
                 if _stronger(strong, weak) and _robust(strong) > _robust(weak) + SLACK:
-                    warnings.append(f"{where}: {strong.attack.name} (more eps/steps) leaves {_robust(strong):.1f}% but "
-                                    f"{weak.attack.name} leaves {_robust(weak):.1f}%: accuracy should not rise with budget")
-        if any(c.attack.kind == "detector-aware" for c in group) and all(c.gated_flags("clean") is not None
-                                                                          for c in group) and not gate_can_fire(group):
-            warnings.append(f"{where}: the detection gate (threshold {group[0].gate.threshold:.4g}) cannot fire, so "
-                            f"the detector-aware attack's constraint is vacuous: read it as an adaptive attack on the "
-                            f"ungated defense; no gated number is reported")
+                    warnings.append(
+                        f"{where}: {strong.attack.name} (more eps/steps) leaves {_robust(strong):.1f}% but "
+                        f"{weak.attack.name} leaves {_robust(weak):.1f}%: accuracy should not rise with budget"
+                    )
+        if (
+            any(c.attack.kind == "detector-aware" for c in group)
+            and all(c.gated_flags("clean") is not None for c in group)
+            and not gate_can_fire(group)
+        ):
+            warnings.append(
+                f"{where}: the detection gate (threshold {group[0].gate.threshold:.4g}) cannot fire, so "
+                f"the detector-aware attack's constraint is vacuous: read it as an adaptive attack on the "
+                f"ungated defense; no gated number is reported"
+            )
         blind = [c for c in group if not c.adaptive and not _probe(c) and c.threat is not None]
         for a in (c for c in group if c.adaptive and c.threat is not None):
             for b in blind:
                 same_budget = (a.threat.norm, a.threat.eps) == (b.threat.norm, b.threat.eps)
                 if same_budget and a.adv_rev.percent > b.adv_rev.percent + SLACK:
-                    warnings.append(f"{where}: adaptive {a.attack.name} leaves {a.adv_rev.percent:.1f}% defended accuracy, "
-                                    f"more than non-adaptive {b.attack.name} ({b.adv_rev.percent:.1f}%): the adaptive "
-                                    f"attack is not working")
+                    warnings.append(
+                        f"{where}: adaptive {a.attack.name} leaves {a.adv_rev.percent:.1f}% defended accuracy, "
+                        f"more than non-adaptive {b.attack.name} ({b.adv_rev.percent:.1f}%): the adaptive "
+                        f"attack is not working"
+                    )
     return warnings
 
 
@@ -221,9 +277,19 @@ def gated_defense(cells: Iterable[Cell]) -> list[GatedDefense]:
         ungated = _defended(real)
         fires = gate_can_fire(group)
         gated = np.logical_and.reduce([c.gated_flags("adversarial")[1] for c in real]) if fires else None
-        out.append(GatedDefense(task=task, mode=mode, seed=seed, threshold=real[0].gate.threshold, can_fire=fires,
-                                clean_flagged=100 * float(fired.mean()),
-                                clean=Accuracy.from_flags(clean) if fires else None, clean_ungated=real[0].clean_rev,
-                                worst_case=Accuracy.from_flags(gated) if fires else None,
-                                worst_case_ungated=Accuracy.from_flags(ungated), attacks=[c.attack.name for c in real]))
+        out.append(
+            GatedDefense(
+                task=task,
+                mode=mode,
+                seed=seed,
+                threshold=real[0].gate.threshold,
+                can_fire=fires,
+                clean_flagged=100 * float(fired.mean()),
+                clean=Accuracy.from_flags(clean) if fires else None,
+                clean_ungated=real[0].clean_rev,
+                worst_case=Accuracy.from_flags(gated) if fires else None,
+                worst_case_ungated=Accuracy.from_flags(ungated),
+                attacks=[c.attack.name for c in real],
+            )
+        )
     return out

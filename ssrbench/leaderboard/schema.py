@@ -14,16 +14,42 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, computed_field, field_validator, model_validator
 
-from ..hashing import config_hash
 from ..errors import first_problem
-from .records import (Accuracy, Cell, Component, DatasetInfo, Detection, Environment, GatedDefense, Pretext,
-                      RanOn, Record, Seconds, TrainingRecord, VersusBase, WorstCase, check_finite)
+from ..hashing import config_hash
 from .detection import detection
+from .records import (
+    Accuracy,
+    Cell,
+    Component,
+    DatasetInfo,
+    Detection,
+    Environment,
+    GatedDefense,
+    Pretext,
+    RanOn,
+    Record,
+    Seconds,
+    TrainingRecord,
+    VersusBase,
+    WorstCase,
+    check_finite,
+)
 from .robustness import gated_defense, sanity_warnings, versus_base, worst_case
 from .seeds import Aggregate, aggregate
 
-__all__ = ["SCHEMA_VERSION", "Accuracy", "Cell", "Component", "DatasetInfo", "Environment", "Leaderboard",
-           "Pretext", "RanOn", "TrainingRecord", "WorstCase"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Accuracy",
+    "Cell",
+    "Component",
+    "DatasetInfo",
+    "Environment",
+    "Leaderboard",
+    "Pretext",
+    "RanOn",
+    "TrainingRecord",
+    "WorstCase",
+]
 
 SCHEMA_VERSION = 6
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
@@ -46,7 +72,9 @@ class Leaderboard(Record):
     cells: list[Cell]
     seconds_total: Seconds
     merged_from: list[dict[str, Any]] = Field(default_factory=list, description="provenance of merged inputs")
-    notes: list[str] = Field(default_factory=list, description="what the run adjusted and said so (e.g. a capped value)")
+    notes: list[str] = Field(
+        default_factory=list, description="what the run adjusted and said so (e.g. a capped value)"
+    )
     _source_schema_version: int = PrivateAttr(default=SCHEMA_VERSION)
 
     @computed_field(description="per (task, mode): an image is robust only if it survives every attack")
@@ -54,21 +82,27 @@ class Leaderboard(Record):
     def worst_case(self) -> list[WorstCase]:
         return worst_case(self.cells)
 
-    @computed_field(description="per (task, mode): the defended worst case against the static base (the classifier "
-                                "trained alone, undefended) under the same attacks -- its own, AutoAttack, and "
-                                "transfer both ways -- paired, read one draw and every draw, Holm-corrected")
+    @computed_field(
+        description="per (task, mode): the defended worst case against the static base (the classifier "
+        "trained alone, undefended) under the same attacks -- its own, AutoAttack, and "
+        "transfer both ways -- paired, read one draw and every draw, Holm-corrected"
+    )
     @property
     def versus_base(self) -> list[VersusBase]:
         return versus_base(self.cells)
 
-    @computed_field(description="per cell with per-image pretext values: the pretext metric as a detector of "
-                                "attacked images (AUROC, TPR at 5% FPR, paired bootstrap intervals)")
+    @computed_field(
+        description="per cell with per-image pretext values: the pretext metric as a detector of "
+        "attacked images (AUROC, TPR at 5% FPR, paired bootstrap intervals)"
+    )
     @property
     def detection(self) -> list[Detection]:
         return detection(self.cells)
 
-    @computed_field(description="per (task, mode) with a detection gate: the gated reverse attack's clean accuracy "
-                                "and worst case beside the ungated one's")
+    @computed_field(
+        description="per (task, mode) with a detection gate: the gated reverse attack's clean accuracy "
+        "and worst case beside the ungated one's"
+    )
     @property
     def gated(self) -> list[GatedDefense]:
         return gated_defense(self.cells)
@@ -85,8 +119,10 @@ class Leaderboard(Record):
 
     __hash__ = None  # type: ignore[assignment]
 
-    @computed_field(description="per cell evaluated under several seeds: mean, sd and a seeds-then-images "
-                                "bootstrap interval of each accuracy and of the reverse attack's two effects")
+    @computed_field(
+        description="per cell evaluated under several seeds: mean, sd and a seeds-then-images "
+        "bootstrap interval of each accuracy and of the reverse attack's two effects"
+    )
     @property
     def aggregates(self) -> list[Aggregate]:
         return aggregate(self.cells)
@@ -102,7 +138,7 @@ class Leaderboard(Record):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _derived_views_match(cls, data: Any, handler) -> "Leaderboard":
+    def _derived_views_match(cls, data: Any, handler) -> Leaderboard:
         stored = {}
         if isinstance(data, dict):
             data = dict(data)
@@ -111,12 +147,14 @@ class Leaderboard(Record):
         for name, value in stored.items():
             recomputed = board.model_dump(mode="json", include={name})[name]
             if _jsonable(value) != recomputed:
-                raise ValueError(f"stored {name} does not match the cells it summarises "
-                                 f"(stored {_brief(value)}, recomputed {_brief(recomputed)})")
+                raise ValueError(
+                    f"stored {name} does not match the cells it summarises "
+                    f"(stored {_brief(value)}, recomputed {_brief(recomputed)})"
+                )
         return board
 
     @model_validator(mode="after")
-    def _unique_cells(self) -> "Leaderboard":
+    def _unique_cells(self) -> Leaderboard:
         seen = set()
         for c in self.cells:
             if c.id in seen:
@@ -130,11 +168,19 @@ class Leaderboard(Record):
         """The run's config as every schema records it (``RunSpec``'s dump): what merge, compare and the
         cross-checks below read must have the shape they read."""
         check_finite(value, "config")
-        for field, kind in (("preset_name", str), ("dataset", str), ("preset", dict), ("modes", list),
-                            ("tasks", list), ("attacks", list)):
+        for field, kind in (
+            ("preset_name", str),
+            ("dataset", str),
+            ("preset", dict),
+            ("modes", list),
+            ("tasks", list),
+            ("attacks", list),
+        ):
             if not isinstance(value.get(field), kind):
-                raise ValueError(f"config.{field} is {type(value.get(field)).__name__}, not {kind.__name__}: "
-                                 f"not a config ssrbench wrote")
+                raise ValueError(
+                    f"config.{field} is {type(value.get(field)).__name__}, not {kind.__name__}: "
+                    f"not a config ssrbench wrote"
+                )
         if not all(isinstance(m, str) for m in value["modes"]):
             raise ValueError("config.modes holds a non-string: not a config ssrbench wrote")
         for field in ("tasks", "attacks"):
@@ -144,16 +190,21 @@ class Leaderboard(Record):
         return value
 
     @model_validator(mode="after")
-    def _cells_agree_with_the_file(self) -> "Leaderboard":
+    def _cells_agree_with_the_file(self) -> Leaderboard:
         """What the file states once and its cells state again must agree: the run's config (and its hash),
         preset, backbone, dataset and number of evaluated images. Every schema records all of these."""
         recomputed = config_hash(self.config)
         if self.config_hash != recomputed:
-            raise ValueError(f"config_hash {self.config_hash!r} is not the hash of config ({recomputed!r}): "
-                             f"the config was changed after the run")
+            raise ValueError(
+                f"config_hash {self.config_hash!r} is not the hash of config ({recomputed!r}): "
+                f"the config was changed after the run"
+            )
         preset = self.config["preset"]
-        file_says = {"preset": self.config["preset_name"], "backbone": preset.get("backbone"),
-                     "dataset": self.config["dataset"]}
+        file_says = {
+            "preset": self.config["preset_name"],
+            "backbone": preset.get("backbone"),
+            "dataset": self.config["dataset"],
+        }
         if file_says["preset"] != self.preset:
             raise ValueError(f"preset {self.preset!r} is not config.preset_name {file_says['preset']!r}")
         if file_says["dataset"] != self.dataset.name:
@@ -182,19 +233,23 @@ class Leaderboard(Record):
             task, attack = listed["tasks"].get(c.task.name), listed["attacks"].get(c.attack.name)
             pairs = []
             if task is not None:
-                pairs += [("task.kind", c.task.kind, task.get("task", c.task.kind)),
-                          ("task.params", c.task.params, task.get("params", c.task.params)),
-                          ("reverse", c.reverse, task.get("reverse", c.reverse))]
+                pairs += [
+                    ("task.kind", c.task.kind, task.get("task", c.task.kind)),
+                    ("task.params", c.task.params, task.get("params", c.task.params)),
+                    ("reverse", c.reverse, task.get("reverse", c.reverse)),
+                ]
             if attack is not None:
-                pairs += [("attack.kind", c.attack.kind, attack.get("kind", c.attack.kind)),
-                          ("attack.params", c.attack.params, attack.get("params", c.attack.params))]
+                pairs += [
+                    ("attack.kind", c.attack.kind, attack.get("kind", c.attack.kind)),
+                    ("attack.params", c.attack.params, attack.get("params", c.attack.params)),
+                ]
             for field, mine, theirs in pairs:
                 if mine != theirs:
                     where, mine, theirs = _first_difference(field, mine, theirs)
                     raise ValueError(f"{c.label}: {where} {mine!r} is not the config's {theirs!r}")
 
     @model_validator(mode="after")
-    def _one_model_one_clean(self) -> "Leaderboard":
+    def _one_model_one_clean(self) -> Leaderboard:
         """A model's Clean and Clean+Rev are evaluated once, before its attacks (``evaluate``), and every
         attack's cell records the same ones -- one draw of a randomised defense included: the same images
         through the same model and defense must give the same per-image flags in every cell."""
@@ -207,8 +262,10 @@ class Leaderboard(Record):
             for name in ("clean", "clean_rev", "randomized.clean_fixed_draw", "randomized.clean_all_draws"):
                 mine, theirs = c.accuracies().get(name), ref.accuracies().get(name)
                 if (mine is None) != (theirs is None) or (mine is not None and mine.per_image != theirs.per_image):
-                    raise ValueError(f"{c.label}: {name} differs from {ref.label}'s: the same model on the same "
-                                     f"images evaluates it once for every attack")
+                    raise ValueError(
+                        f"{c.label}: {name} differs from {ref.label}'s: the same model on the same "
+                        f"images evaluates it once for every attack"
+                    )
         return self
 
 
@@ -237,8 +294,10 @@ def validation_line(where: str, doc: Any, exc: ValidationError) -> str:
         raw = doc.get("cells", [])[loc[1]] if isinstance(doc, dict) else None
         if isinstance(raw, dict):
             name = lambda v: v.get("name", "?") if isinstance(v, dict) else "?"  # noqa: E731
-            cell = (f"cell {name(raw.get('task'))}/{raw.get('mode', '?')}/{name(raw.get('attack'))} "
-                    f"seed {raw.get('seed', doc.get('seed', 0))}: ")
+            cell = (
+                f"cell {name(raw.get('task'))}/{raw.get('mode', '?')}/{name(raw.get('attack'))} "
+                f"seed {raw.get('seed', doc.get('seed', 0))}: "
+            )
         else:
             cell = f"cells[{loc[1]}]: "
         loc = loc[2:]
@@ -260,7 +319,10 @@ def _jsonable(value: Any) -> Any:
 
 def _brief(value: Any) -> str:
     """Enough of a derived view to see the disagreement: the percentages of a worst case, or the text."""
-    if isinstance(value, list) and value and all(isinstance(w, dict) and isinstance(w.get("defended"), dict)
-                                                 for w in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(w, dict) and isinstance(w.get("defended"), dict) for w in value)
+    ):
         return ", ".join(f"{w.get('task')}/{w.get('mode')} {w['defended'].get('percent')}%" for w in value)
     return repr(value)[:200]  # any other shape (a doctored file's) as it is

@@ -8,7 +8,7 @@ generator is fixed, so the same cells always give the same interval (it is a der
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from pydantic import Field
@@ -59,7 +59,9 @@ def _flags(by_seed: dict[int, Cell]) -> dict[str, np.ndarray]:
     return {m: np.stack([getattr(by_seed[s], m).flags() for s in seeds]) for m in METRICS}
 
 
-def bootstrap_means(flags: dict[str, np.ndarray], resamples: int = RESAMPLES, seed: int = _RNG_SEED) -> dict[str, np.ndarray]:
+def bootstrap_means(
+    flags: dict[str, np.ndarray], resamples: int = RESAMPLES, seed: int = _RNG_SEED
+) -> dict[str, np.ndarray]:
     """metric (and effect) -> ``resamples`` bootstrap values of the mean accuracy in points."""
     n_seeds, n_images = next(iter(flags.values())).shape
     rng = np.random.default_rng(seed)
@@ -82,13 +84,26 @@ def aggregate(cells: Iterable[Cell]) -> list[Aggregate]:
         for name, (after, before) in EFFECTS.items():
             per_seed[name] = per_seed[after] - per_seed[before]
         boot = bootstrap_means(flags)
-        metrics = {m: Spread(mean=float(v.mean()), sd=float(v.std(ddof=1)),
-                             ci95=(float(np.percentile(boot[m], 2.5)), float(np.percentile(boot[m], 97.5))),
-                             per_seed=[float(x) for x in v])
-                   for m, v in per_seed.items()}
+        metrics = {
+            m: Spread(
+                mean=float(v.mean()),
+                sd=float(v.std(ddof=1)),
+                ci95=(float(np.percentile(boot[m], 2.5)), float(np.percentile(boot[m], 97.5))),
+                per_seed=[float(x) for x in v],
+            )
+            for m, v in per_seed.items()
+        }
         task, attack, mode = group[:3]
-        out.append(Aggregate(task=task, attack=attack, mode=mode, seeds=sorted(by_seed),
-                             n_images=next(iter(flags.values())).shape[1], metrics=metrics))
+        out.append(
+            Aggregate(
+                task=task,
+                attack=attack,
+                mode=mode,
+                seeds=sorted(by_seed),
+                n_images=next(iter(flags.values())).shape[1],
+                metrics=metrics,
+            )
+        )
     return out
 
 

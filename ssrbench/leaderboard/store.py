@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -43,8 +44,12 @@ def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
                 eps = float(eps)
             except OverflowError:  # an integer too large for a float: validation refuses it as it stands
                 pass
-            cell["threat"] = {"norm": "linf", "eps": eps, "steps": params.get("steps", 1),
-                              "probe": isinstance(eps, float) and eps >= V1_PROBE_EPS}
+            cell["threat"] = {
+                "norm": "linf",
+                "eps": eps,
+                "steps": params.get("steps", 1),
+                "probe": isinstance(eps, float) and eps >= V1_PROBE_EPS,
+            }
     for summary in _dicts(doc.get("worst_case")):
         summary.setdefault("seed", seed)
     doc.pop("warnings", None)  # version 2's checks read the threat model: recomputed, not compared
@@ -84,8 +89,13 @@ def _v5_to_v6(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
-                                                                   4: _v4_to_v5, 5: _v5_to_v6}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 
 
 def migrate(doc: dict[str, Any], where: str = "<document>") -> dict[str, Any]:
@@ -119,8 +129,10 @@ def _check_tree(doc: Any, where: str) -> None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise LeaderboardError(f"{where}: not a leaderboard (a string holds {value[exc.start]!r}, a lone "
-                                       f"UTF-16 surrogate, which is not text)") from exc
+                raise LeaderboardError(
+                    f"{where}: not a leaderboard (a string holds {value[exc.start]!r}, a lone "
+                    f"UTF-16 surrogate, which is not text)"
+                ) from exc
         elif isinstance(value, (dict, list)):
             if depth > MAX_DEPTH:
                 raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)")
@@ -136,8 +148,9 @@ def _parse(text: str | bytes, where: str) -> dict[str, Any]:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise LeaderboardError(f"{where}: not a leaderboard (not UTF-8 text: {exc.reason} at byte {exc.start})"
-                                   ) from exc
+            raise LeaderboardError(
+                f"{where}: not a leaderboard (not UTF-8 text: {exc.reason} at byte {exc.start})"
+            ) from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -145,8 +158,9 @@ def _parse(text: str | bytes, where: str) -> dict[str, Any]:
     except RecursionError as exc:
         raise LeaderboardError(f"{where}: not a leaderboard (JSON nested deeper than {MAX_DEPTH} levels)") from exc
     except ValueError as exc:  # Python's limit on the digits of an integer
-        raise LeaderboardError(f"{where}: not a leaderboard (a number of more than {sys.get_int_max_str_digits()} "
-                               f"digits)") from exc
+        raise LeaderboardError(
+            f"{where}: not a leaderboard (a number of more than {sys.get_int_max_str_digits()} digits)"
+        ) from exc
     if not isinstance(doc, dict):
         raise LeaderboardError(f"{where}: expected a JSON object at the top level")
     _check_tree(doc, where)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import timm
 import torch
 from torch import nn
 
-import difflib
-
 from ..errors import ConfigError, UnknownNameError
 from ..registry import Registry
 
 BACKBONES: Registry = Registry("backbone", "ssrbench.backbones")  # importing an entry registers it with timm
 
-SPATIAL_ONLY = ("ssrbench needs a backbone whose forward_features returns a channels-first spatial map (B, C, H, W): "
-                "convolutional timm models (resnet*, resnet18d, efficientnet_*, convnext_*, regnet*, ...) or an "
-                "ssrbench backbone; transformers that return tokens or channels-last maps (vit_*, deit_*, swin_*, ...) are "
-                "not supported")
+SPATIAL_ONLY = (
+    "ssrbench needs a backbone whose forward_features returns a channels-first spatial map (B, C, H, W): "
+    "convolutional timm models (resnet*, resnet18d, efficientnet_*, convnext_*, regnet*, ...) or an "
+    "ssrbench backbone; transformers that return tokens or channels-last maps (vit_*, deit_*, swin_*, ...) are "
+    "not supported"
+)
 
 
 class Normalize(nn.Module):
@@ -80,8 +81,10 @@ def create_backbone(name: str, image_size: int = 32) -> tuple[nn.Module, str]:
             model = timm.create_model(name, num_classes=0, pretrained=False)
     except Exception as exc:  # noqa: BLE001 - e.g. a model that asserts on its input size
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"backbone {name!r} cannot be built for {image_size}x{image_size} images "
-                          f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}") from exc
+        raise ConfigError(
+            f"backbone {name!r} cannot be built for {image_size}x{image_size} images "
+            f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}"
+        ) from exc
     return model, _adapt_stem(model) if image_size < 64 else "none"
 
 
@@ -93,8 +96,10 @@ def feature_spec(backbone: nn.Module, image_size: int, in_chans: int = 3, archit
     backbone.train(was_training)
     fmt = str(getattr(backbone, "output_fmt", "NCHW"))
     if f.ndim != 4 or fmt.upper() != "NCHW":
-        raise ConfigError(f"backbone {architecture or type(backbone).__name__!r} returns features of shape "
-                          f"{tuple(f.shape)}{'' if fmt.upper() == 'NCHW' else f' ({fmt})'}; {SPATIAL_ONLY}")
+        raise ConfigError(
+            f"backbone {architecture or type(backbone).__name__!r} returns features of shape "
+            f"{tuple(f.shape)}{'' if fmt.upper() == 'NCHW' else f' ({fmt})'}; {SPATIAL_ONLY}"
+        )
     return FeatureSpec(f.shape[1], f.shape[2], f.shape[3], image_size, in_chans, architecture)
 
 
@@ -107,5 +112,7 @@ def check_backbone(name: str, image_size: int = 32) -> FeatureSpec:
         raise
     except Exception as exc:  # noqa: BLE001 - timm models fail on small inputs in many ways
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"backbone {name!r} does not run on {image_size}x{image_size} images "
-                          f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}") from exc
+        raise ConfigError(
+            f"backbone {name!r} does not run on {image_size}x{image_size} images "
+            f"({type(exc).__name__}: {first}); {SPATIAL_ONLY}"
+        ) from exc

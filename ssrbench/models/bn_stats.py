@@ -7,8 +7,8 @@ shared; only the running statistics are kept apart and swapped in for the task's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm

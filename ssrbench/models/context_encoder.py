@@ -61,10 +61,13 @@ class ContextEncoderNet(nn.Module):
     def __init__(self, num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0):
         super().__init__()
         widths = (in_chans, *ENCODER_WIDTHS)
-        self.stages = nn.Sequential(*(_down(widths[i], widths[i + 1], normalize=i > 0) for i in range(len(ENCODER_WIDTHS))))
+        self.stages = nn.Sequential(
+            *(_down(widths[i], widths[i + 1], normalize=i > 0) for i in range(len(ENCODER_WIDTHS)))
+        )
         self.num_features = self.head_hidden_size = ENCODER_WIDTHS[-1]
-        self.feature_info = [{"num_chs": c, "reduction": 2 ** (i + 1), "module": f"stages.{i}"}
-                             for i, c in enumerate(ENCODER_WIDTHS)]
+        self.feature_info = [
+            {"num_chs": c, "reduction": 2 ** (i + 1), "module": f"stages.{i}"} for i, c in enumerate(ENCODER_WIDTHS)
+        ]
         self.drop = nn.Dropout(drop_rate)
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
@@ -106,7 +109,7 @@ class CentreTapsUpsample(nn.Module):
         nn.init.normal_(self.weight, 0.0, 0.02)
 
     @classmethod
-    def from_conv_transpose(cls, conv: nn.ConvTranspose2d) -> "CentreTapsUpsample":
+    def from_conv_transpose(cls, conv: nn.ConvTranspose2d) -> CentreTapsUpsample:
         if conv.kernel_size != (4, 4) or conv.stride != (2, 2) or conv.padding != (1, 1):
             raise ValueError("only kernel 4, stride 2, padding 1 has a 2x2 centre for 1x1 inputs")
         out = cls(conv.in_channels, conv.out_channels)
@@ -133,8 +136,11 @@ class ContextEncoderDecoder(nn.Module):
                 f"{2 ** len(DECODER_WIDTHS)}x their size; got {spec.channels} channels of "
                 f"{spec.height}x{spec.width} for a {patch}x{patch} patch (use mask_fraction 0.5 at 32x32)"
             )
-        first = (CentreTapsUpsample(BOTTLENECK, DECODER_WIDTHS[0]) if spec.height == 1
-                 else nn.ConvTranspose2d(BOTTLENECK, DECODER_WIDTHS[0], 4, 2, 1))
+        first = (
+            CentreTapsUpsample(BOTTLENECK, DECODER_WIDTHS[0])
+            if spec.height == 1
+            else nn.ConvTranspose2d(BOTTLENECK, DECODER_WIDTHS[0], 4, 2, 1)
+        )
         self.bottleneck = nn.Conv2d(ENCODER_WIDTHS[-1], BOTTLENECK, 1)
         self.up = nn.Sequential(
             nn.Sequential(first, nn.BatchNorm2d(DECODER_WIDTHS[0], eps=BN_EPS), nn.ReLU()),

@@ -58,5 +58,7 @@ def _verify(backbone: nn.Module, modules: list[nn.Module], image_size: int) -> N
         ok = h.shape == ref.shape and torch.allclose(h, ref, atol=1e-5)
     backbone.train(was)
     if not ok:
-        raise ValueError(f"{type(backbone).__name__}: forward_features is not a plain sequence of its stages; "
-                         f"it cannot be split (use task_stages = 0)")
+        raise ValueError(
+            f"{type(backbone).__name__}: forward_features is not a plain sequence of its stages; "
+            f"it cannot be split (use task_stages = 0)"
+        )

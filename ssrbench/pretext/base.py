@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..models.backbone import FeatureSpec
-from ..registry import Registry
 from ..models.ssr_model import SSRModel
+from ..registry import Registry
 
 
 class TaskParams(BaseModel):

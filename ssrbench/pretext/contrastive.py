@@ -84,8 +84,11 @@ class ContrastiveTask(PretextTask):
 
     def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
         h = self.params.hidden
-        return {"projection": nn.Sequential(nn.Linear(spec.channels, h), nn.ReLU(inplace=True),
-                                            nn.Linear(h, self.params.proj_dim))}
+        return {
+            "projection": nn.Sequential(
+                nn.Linear(spec.channels, h), nn.ReLU(inplace=True), nn.Linear(h, self.params.proj_dim)
+            )
+        }
 
     def _similarity(self, model, x: torch.Tensor, generator) -> torch.Tensor:
         """Cosine similarities of all B * V views (one forward pass), the diagonal set to -inf."""
@@ -132,6 +135,8 @@ class ContrastiveTask(PretextTask):
         kornia = require("augment", "the contrastive task")
         lo, hi = self.params.crop_scale
         jitter = ", ".join(f"{k}={v}" for k, v in JITTER.items())
-        return {"augmentation": f"kornia RandomResizedCrop(input size, scale=({lo}, {hi}), resample), "
-                                f"RandomHorizontalFlip(p=0.5), ColorJitter({jitter}), RandomGrayscale(p={GRAYSCALE_P})",
-                "kornia_version": kornia.__version__}
+        return {
+            "augmentation": f"kornia RandomResizedCrop(input size, scale=({lo}, {hi}), resample), "
+            f"RandomHorizontalFlip(p=0.5), ColorJitter({jitter}), RandomGrayscale(p={GRAYSCALE_P})",
+            "kornia_version": kornia.__version__,
+        }

@@ -31,7 +31,9 @@ class InpaintParams(TaskParams):
 
 
 def _up(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
 
 
 class PatchGenerator(nn.Module):
@@ -39,7 +41,11 @@ class PatchGenerator(nn.Module):
 
     def __init__(self, spec: FeatureSpec, patch: int, width: int):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(spec.channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(spec.channels, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
         size = spec.height
         while size * 2 <= patch:
             layers.append(_up(width, width))
@@ -61,8 +67,11 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(3, width, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.LeakyReLU(0.2, inplace=True),
         )
         self.out = nn.Linear(2 * width, 1)
 
@@ -156,7 +165,9 @@ class InpaintTask(PretextTask):
             F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
             + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         )
-        return TaskLoss(loss_g, {"rec": rec.detach().mean(), "adv": adv.detach().mean(), "d": loss_d.detach()}, aux_loss=loss_d)
+        return TaskLoss(
+            loss_g, {"rec": rec.detach().mean(), "adv": adv.detach().mean(), "d": loss_d.detach()}, aux_loss=loss_d
+        )
 
     def reverse_loss(self, model, x):
         p = self.params

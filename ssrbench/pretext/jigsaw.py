@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from ..models.backbone import FeatureSpec
 from ..limits import MAX_SEED
+from ..models.backbone import FeatureSpec
 from ..models.bn_stats import BatchNormStats
 from .base import PretextTask, TaskLoss, TaskParams
 from .permutations import max_hamming_set, min_hamming_distance, set_fingerprint
@@ -34,13 +34,15 @@ class JigsawParams(TaskParams):
     permutation_seed: int = Field(0, ge=0, le=MAX_SEED)
     gray_prob: float = Field(0.3, ge=0.0, le=1.0, description="chance a training tile is made grey")
     hidden: int = Field(512, ge=1, le=16384)
-    reverse_permutations: int = Field(16, ge=1, description="fixed subset (the first K of the set) for reverse loss and metric")
+    reverse_permutations: int = Field(
+        16, ge=1, description="fixed subset (the first K of the set) for reverse loss and metric"
+    )
     eval_seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the fixed tile draw used at evaluation")
     separate_bn_stats: bool = Field(True, description="tiles keep their own BatchNorm running statistics")
     multitask_weight: float = Field(2.0, ge=0.0)
 
     @model_validator(mode="after")
-    def _subset_fits(self) -> "JigsawParams":
+    def _subset_fits(self) -> JigsawParams:
         if self.reverse_permutations > self.permutations:
             raise ValueError("reverse_permutations cannot exceed permutations")
         return self
@@ -60,8 +62,10 @@ class JigsawTask(PretextTask):
 
     # -- what the leaderboard should know -----------------------------------------------------
     def describe(self) -> dict:
-        return {"permutation_set": set_fingerprint(self.perms.numpy()),
-                "min_hamming_distance": min_hamming_distance(self.perms.numpy())}
+        return {
+            "permutation_set": set_fingerprint(self.perms.numpy()),
+            "min_hamming_distance": min_hamming_distance(self.perms.numpy()),
+        }
 
     # -- geometry ------------------------------------------------------------------------------
     def geometry(self, image_size: int) -> tuple[int, int, int]:
@@ -74,7 +78,9 @@ class JigsawTask(PretextTask):
             raise ValueError(f"tile_size {p.tile_size} leaves no gap in a {cell}-pixel cell (at most {cell - 1})")
         return cell, max_jitter, image_size - p.grid * cell
 
-    def tile_corners(self, b: int, image_size: int, generator: torch.Generator | None, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def tile_corners(
+        self, b: int, image_size: int, generator: torch.Generator | None, device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-left corners (B, T) of every tile; random per image with a generator, one fixed draw without."""
         g = self.params.grid
         cell, max_jitter, max_origin = self.geometry(image_size)
@@ -106,7 +112,9 @@ class JigsawTask(PretextTask):
         brightness shortcut. Differentiable."""
         if generator is not None and self.params.gray_prob > 0:
             b, n = tiles.shape[:2]
-            grey = torch.rand(b, n, generator=generator, device=generator.device).to(tiles.device) < self.params.gray_prob
+            grey = (
+                torch.rand(b, n, generator=generator, device=generator.device).to(tiles.device) < self.params.gray_prob
+            )
             tiles = torch.where(grey[..., None, None, None], tiles.mean(2, keepdim=True).expand_as(tiles), tiles)
         mean = tiles.mean(dim=(3, 4), keepdim=True)
         var = tiles.var(dim=(3, 4), keepdim=True, unbiased=False)
@@ -134,17 +142,23 @@ class JigsawTask(PretextTask):
     def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
         self.geometry(spec.image_size)  # fail early on impossible geometry
         p = self.params
-        heads: dict[str, nn.Module] = {"jigsaw": nn.Sequential(
-            nn.Linear(p.grid * p.grid * spec.channels, p.hidden), nn.BatchNorm1d(p.hidden), nn.ReLU(inplace=True),
-            nn.Linear(p.hidden, p.permutations))}
+        heads: dict[str, nn.Module] = {
+            "jigsaw": nn.Sequential(
+                nn.Linear(p.grid * p.grid * spec.channels, p.hidden),
+                nn.BatchNorm1d(p.hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(p.hidden, p.permutations),
+            )
+        }
         if p.separate_bn_stats:
             heads["tile_bn"] = BatchNormStats()
         return heads
 
     def training_loss(self, model, x, generator):
         feats = self.tile_features(model, x, generator)
-        target = torch.randint(0, self.params.permutations, (x.shape[0],), generator=generator,
-                               device=generator.device).to(x.device)
+        target = torch.randint(
+            0, self.params.permutations, (x.shape[0],), generator=generator, device=generator.device
+        ).to(x.device)
         logits = self._logits(model, feats, target)
         return TaskLoss(F.cross_entropy(logits, target), {"perm_acc": (logits.argmax(1) == target).float().mean()})
 
@@ -184,5 +198,5 @@ def _grid(tiles: torch.Tensor, g: int, pad: int = 1) -> torch.Tensor:
     for i in range(g * g):
         r, col = divmod(i, g)
         y, x = pad + r * (t + pad), pad + col * (t + pad)
-        out[:, :, y:y + t, x:x + t] = tiles[:, i]
+        out[:, :, y : y + t, x : x + t] = tiles[:, i]
     return out

@@ -40,8 +40,11 @@ class RotationTask(PretextTask):
 
     def build_heads(self, spec: FeatureSpec) -> dict[str, nn.Module]:
         h = self.params.hidden
-        head = nn.Linear(spec.channels, 4) if h == 0 else nn.Sequential(
-            nn.Linear(spec.channels, h), nn.ReLU(inplace=True), nn.Linear(h, 4))
+        head = (
+            nn.Linear(spec.channels, 4)
+            if h == 0
+            else nn.Sequential(nn.Linear(spec.channels, h), nn.ReLU(inplace=True), nn.Linear(h, 4))
+        )
         return {"rotation": head}
 
     def _logits(self, model, x: torch.Tensor) -> torch.Tensor:

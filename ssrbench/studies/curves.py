@@ -39,8 +39,10 @@ def select(board: Leaderboard, tasks: list[str] | None = None, attacks: list[str
     """Only the cells of these task / attack config names; a name no cell has is an error listing the names
     there are."""
     cells = board.cells
-    for what, wanted, name_of in (("--tasks", tasks, lambda c: c.task.name),
-                                  ("--attacks", attacks, lambda c: c.attack.name)):
+    for what, wanted, name_of in (
+        ("--tasks", tasks, lambda c: c.task.name),
+        ("--attacks", attacks, lambda c: c.attack.name),
+    ):
         if not wanted:
             continue
         have = sorted({name_of(c) for c in cells})
@@ -60,8 +62,11 @@ def eps_groups(board: Leaderboard) -> dict[tuple[str, str], list]:
     groups: dict[tuple[str, str], list] = {}
     for c in _measured(board):
         groups.setdefault((c.task.name, c.mode), []).append(c)
-    groups = {k: v for k, v in sorted(groups.items(), key=lambda kv: _group_order(kv[1][0]))
-              if len({c.threat.eps for c in v}) > 1}
+    groups = {
+        k: v
+        for k, v in sorted(groups.items(), key=lambda kv: _group_order(kv[1][0]))
+        if len({c.threat.eps for c in v}) > 1
+    }
     if not groups:
         raise MissingCellsError("kind eps needs one attack at two or more eps (run with --attack-eps ...)")
     return groups
@@ -121,8 +126,11 @@ def reverse_groups(board: Leaderboard) -> dict[tuple[str, str, str], list]:
     for c in _measured(board):
         groups.setdefault((base_name(c.task.name), c.mode, c.attack.name), []).append(c)
     order = lambda kv: (kv[0][0], kv[0][1], base_name(kv[0][2]), kv[1][0].threat.eps, kv[0][2])  # noqa: E731 - ε as numbers
-    groups = {k: sorted(v, key=lambda c: c.reverse["eps"]) for k, v in sorted(groups.items(), key=order)
-              if len({c.reverse["eps"] for c in v}) > 1}
+    groups = {
+        k: sorted(v, key=lambda c: c.reverse["eps"])
+        for k, v in sorted(groups.items(), key=order)
+        if len({c.reverse["eps"] for c in v}) > 1
+    }
     if not groups:
         raise MissingCellsError("kind reverse needs a task at two or more reverse eps (run with --reverse-eps ...)")
     return groups
@@ -132,9 +140,12 @@ def _eps_table(board: Leaderboard) -> list[str]:
     groups = eps_groups(board)
     series = {k: eps_series(v) for k, v in groups.items()}
     names = sorted({n for s in series.values() for n in s}, key=series_order)
-    lines = ["| task | mode | Clean | Clean+Rev | attack ε | " + " | ".join(map(md, names))
-             + " | defended − undefended (p) |",
-             "|---|---|---:|---:|---:|" + "---:|" * (len(names) + 1)]
+    lines = [
+        "| task | mode | Clean | Clean+Rev | attack ε | "
+        + " | ".join(map(md, names))
+        + " | defended − undefended (p) |",
+        "|---|---|---:|---:|---:|" + "---:|" * (len(names) + 1),
+    ]
     for (task, mode), cells in groups.items():
         s = series[(task, mode)]
         for eps in sorted({x for xs, _ in s.values() for x in xs}):
@@ -143,9 +154,12 @@ def _eps_table(board: Leaderboard) -> list[str]:
                 xs, accs = s.get(n, ([], []))
                 values.append(f"{accs[xs.index(eps)].percent:.1f}" if eps in xs else "")
             group = [c for c in cells if 255 * c.threat.eps == eps]
-            lines.append(f"| {md(task)} | {md(mode)} | {cells[0].clean.percent:.1f} | "
-                         f"{cells[0].clean_rev.percent:.1f} | {label(eps / 255)} | " + " | ".join(values)
-                         + f" | {_gain(group)} |")
+            lines.append(
+                f"| {md(task)} | {md(mode)} | {cells[0].clean.percent:.1f} | "
+                f"{cells[0].clean_rev.percent:.1f} | {label(eps / 255)} | "
+                + " | ".join(values)
+                + f" | {_gain(group)} |"
+            )
     return lines
 
 
@@ -162,17 +176,25 @@ def _gain(group) -> str:
 def _reverse_table(board: Leaderboard) -> list[str]:
     groups = reverse_groups(board)
     revs = sorted({c.reverse["eps"] for v in groups.values() for c in v})
-    lines = ["| task | mode | change in accuracy (points) | " + " | ".join(f"rev ε {label(r)}" for r in revs) + " |",
-             "|---|---|---|" + "---:|" * len(revs)]
+    lines = [
+        "| task | mode | change in accuracy (points) | " + " | ".join(f"rev ε {label(r)}" for r in revs) + " |",
+        "|---|---|---|" + "---:|" * len(revs),
+    ]
     costs_done = set()
     for (task, mode, attack), cells in groups.items():
         at = {c.reverse["eps"]: c for c in cells}
         if (task, mode) not in costs_done:
             costs_done.add((task, mode))
-            lines.append(f"| {md(task)} | {md(mode)} | Clean+Rev − Clean (cost on clean) | " + " | ".join(
-                f"{at[r].clean_rev.percent - at[r].clean.percent:+.1f}" if r in at else "" for r in revs) + " |")
-        lines.append(f"| {md(task)} | {md(mode)} | defended − undefended under {md(attack)} | " + " | ".join(
-            _points(board, at[r]) if r in at else "" for r in revs) + " |")
+            lines.append(
+                f"| {md(task)} | {md(mode)} | Clean+Rev − Clean (cost on clean) | "
+                + " | ".join(f"{at[r].clean_rev.percent - at[r].clean.percent:+.1f}" if r in at else "" for r in revs)
+                + " |"
+            )
+        lines.append(
+            f"| {md(task)} | {md(mode)} | defended − undefended under {md(attack)} | "
+            + " | ".join(_points(board, at[r]) if r in at else "" for r in revs)
+            + " |"
+        )
     return lines
 
 
@@ -184,27 +206,35 @@ def _points(board: Leaderboard, cell) -> str:
 def reverse_gain(board: Leaderboard, cell) -> float | None:
     """Points the defense adds under ``cell``'s attack: its defended accuracy against the undefended model's
     at the same eps (the attacks there that do not see the defense); None without such an attack."""
-    group = [c for c in _measured(board) if (c.task.name, c.mode, c.seed) == (cell.task.name, cell.mode, cell.seed)
-             and c.threat.eps == cell.threat.eps]
+    group = [
+        c
+        for c in _measured(board)
+        if (c.task.name, c.mode, c.seed) == (cell.task.name, cell.mode, cell.seed) and c.threat.eps == cell.threat.eps
+    ]
     base = undefended(group)
     return None if base is None else defended(cell).percent - base.percent
 
 
-def markdown(board: Leaderboard, source: str, tasks: list[str] | None = None,
-             attacks: list[str] | None = None) -> str:
+def markdown(board: Leaderboard, source: str, tasks: list[str] | None = None, attacks: list[str] | None = None) -> str:
     """The eps table and the reverse table of ``board`` (whichever its cells support), in Markdown."""
     board = select(board, tasks, attacks)
     parts = []
-    for title, table in (("Accuracy (%) against the attack's ε", _eps_table),
-                         ("The reverse attack's effect against its own ε", _reverse_table)):
+    for title, table in (
+        ("Accuracy (%) against the attack's ε", _eps_table),
+        ("The reverse attack's effect against its own ε", _reverse_table),
+    ):
         try:
             parts.append([f"**{title}**", "", *table(board)])
         except MissingCellsError:
             continue
     if not parts:
-        raise MissingCellsError(f"{source}: no attack at two or more eps and no task at two or more reverse eps "
-                                f"(run with --attack-eps / --reverse-eps)")
+        raise MissingCellsError(
+            f"{source}: no attack at two or more eps and no task at two or more reverse eps "
+            f"(run with --attack-eps / --reverse-eps)"
+        )
     n = board.cells[0].clean.n
-    head = (f"`{md(source)}`: {n} images, device {md(board.environment.device_name)}, preset {md(board.preset)}; "
-            f"worst case = an image counts only if defended against every attack at that ε.")
+    head = (
+        f"`{md(source)}`: {n} images, device {md(board.environment.device_name)}, preset {md(board.preset)}; "
+        f"worst case = an image counts only if defended against every attack at that ε."
+    )
     return "\n\n".join([head, *("\n".join(p) for p in parts)])

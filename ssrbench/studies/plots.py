@@ -74,21 +74,35 @@ def _reverse(board: Leaderboard, plt):
     groups = reverse_groups(board)
     tasks = sorted({task for task, _, _ in groups})
     # one panel per task, and one legend beside them (the same lines, in the same colours, in every panel)
-    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(5.0 * len(tasks) + 4.2, 4.6), squeeze=False,
-                             gridspec_kw={"width_ratios": [5.0] * len(tasks) + [4.2]})
+    fig, axes = plt.subplots(
+        1,
+        len(tasks) + 1,
+        figsize=(5.0 * len(tasks) + 4.2, 4.6),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [5.0] * len(tasks) + [4.2]},
+    )
     for ax, task in zip(axes[0], tasks):
         costs = set()
         for (t, mode, attack), cells in groups.items():
             if t != task:
                 continue
             gains = [(255 * c.reverse["eps"], reverse_gain(board, c)) for c in cells]
-            ax.plot([x for x, g in gains if g is not None], [g for _, g in gains if g is not None], marker="o",
-                    label=f"{mode} · {attack}: gain on attacked")
+            ax.plot(
+                [x for x, g in gains if g is not None],
+                [g for _, g in gains if g is not None],
+                marker="o",
+                label=f"{mode} · {attack}: gain on attacked",
+            )
             if mode not in costs:  # the clean cost is the same for every attack of a (task, mode)
                 costs.add(mode)
-                ax.plot([255 * c.reverse["eps"] for c in cells], [c.clean_rev.percent - c.clean.percent for c in cells],
-                        ls=":", marker=".", color="black" if mode == "multitask" else "dimgrey",
-                        label=f"{mode}: cost on clean")
+                ax.plot(
+                    [255 * c.reverse["eps"] for c in cells],
+                    [c.clean_rev.percent - c.clean.percent for c in cells],
+                    ls=":",
+                    marker=".",
+                    color="black" if mode == "multitask" else "dimgrey",
+                    label=f"{mode}: cost on clean",
+                )
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(title=task, xlabel="reverse-attack ε (/255)", ylabel="accuracy change (points)")
     legend = axes[0][-1]
@@ -118,8 +132,10 @@ def _pareto(board: Leaderboard, plt):
             best = y
     ax.plot(*zip(*sorted(front)), color="black", lw=1, label="Pareto front")
     ax.margins(x=0.2, y=0.1)
-    ax.set(xlabel="clean accuracy (%): with the reverse attack; the base without",
-           ylabel="worst-case accuracy over the attacks (%)")
+    ax.set(
+        xlabel="clean accuracy (%): with the reverse attack; the base without",
+        ylabel="worst-case accuracy over the attacks (%)",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -127,23 +143,35 @@ def _pareto(board: Leaderboard, plt):
 def _roc(board: Leaderboard, plt):
     cells = [c for c in board.cells if c.pretext.per_image is not None and not (c.threat and c.threat.probe)]
     if not cells:
-        raise MissingCellsError("kind roc needs per-image pretext values (leaderboards written by ssrbench with "
-                                "schema 3 and later)")
+        raise MissingCellsError(
+            "kind roc needs per-image pretext values (leaderboards written by ssrbench with schema 3 and later)"
+        )
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for c in cells:
         sign = -1.0 if c.pretext.higher_is_better else 1.0
         neg, pos = sign * c.pretext.per_image.values("clean"), sign * c.pretext.per_image.values("adversarial")
         thr = np.unique(np.concatenate([neg, pos, [np.inf]]))[::-1]
-        ax.plot([(neg >= t).mean() for t in thr], [(pos >= t).mean() for t in thr],
-                label=f"{c.task.name} · {c.mode} · {c.attack.name}")
+        ax.plot(
+            [(neg >= t).mean() for t in thr],
+            [(pos >= t).mean() for t in thr],
+            label=f"{c.task.name} · {c.mode} · {c.attack.name}",
+        )
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=0.8)
     ax.set(xlabel="false-positive rate (clean images flagged)", ylabel="true-positive rate (attacked images flagged)")
     ax.legend(fontsize=6)
     return fig
 
 
-def plot(board: Leaderboard, source: Path, kind: str, out: Path, *, tasks: list[str] | None = None,
-         attacks: list[str] | None = None, digest: str | None = None) -> None:
+def plot(
+    board: Leaderboard,
+    source: Path,
+    kind: str,
+    out: Path,
+    *,
+    tasks: list[str] | None = None,
+    attacks: list[str] | None = None,
+    digest: str | None = None,
+) -> None:
     """Draw ``kind`` from ``board`` (read from ``source``; only the named task / attack configs when
     given) into ``out`` (.png or .svg). ``digest``: the SHA-256 of the bytes ``board`` was parsed from, so the
     figure names what it shows even if ``source`` changed since; by default ``source`` is read again."""
@@ -153,9 +181,15 @@ def plot(board: Leaderboard, source: Path, kind: str, out: Path, *, tasks: list[
     plt = _pyplot()
     fig = {"eps": _eps, "reverse": _reverse, "pareto": _pareto, "roc": _roc}[kind](board, plt)
     digest = digest or hashlib.sha256(read_regular_file(source)).hexdigest()
-    fig.text(0.01, 0.005, f"{source.name}: commit {(board.git_commit or 'unknown')[:7]}, preset {board.preset}, "
-                          f"{board.dataset.eval_images} images, device {board.environment.device_name}",
-             fontsize=7, color="dimgrey", va="bottom")
+    fig.text(
+        0.01,
+        0.005,
+        f"{source.name}: commit {(board.git_commit or 'unknown')[:7]}, preset {board.preset}, "
+        f"{board.dataset.eval_images} images, device {board.environment.device_name}",
+        fontsize=7,
+        color="dimgrey",
+        va="bottom",
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     meta = {"Title": f"ssrbench {kind}", "Description": f"{source.as_posix()} sha256={digest}"}
     fmt = out.suffix.lower().lstrip(".")

@@ -43,14 +43,19 @@ def markdown(board: Leaderboard, source: str) -> str:
     tasks = list(dict.fromkeys(a.task for a in aggs))
     shown = {t: md(t) for t in tasks}  # the findings' lines name tasks read from the file
     n = len(board.seeds)
-    lines = [f"`{md(source)}`: {n} training seeds ({', '.join(map(str, board.seeds))}), {aggs[0].n_images} images, "
-             f"device {md(board.environment.device_name)}. Each effect of the reverse attack is the mean over seeds "
-             f"± sd [95% interval: bootstrap over seeds, then images]; * = the interval excludes 0.", "",
-             "| task | mode | attack | on clean images (Clean+Rev − Clean) | on attacked images (Adv+Rev − Adv) |",
-             "|---|---|---|---:|---:|"]
+    lines = [
+        f"`{md(source)}`: {n} training seeds ({', '.join(map(str, board.seeds))}), {aggs[0].n_images} images, "
+        f"device {md(board.environment.device_name)}. Each effect of the reverse attack is the mean over seeds "
+        f"± sd [95% interval: bootstrap over seeds, then images]; * = the interval excludes 0.",
+        "",
+        "| task | mode | attack | on clean images (Clean+Rev − Clean) | on attacked images (Adv+Rev − Adv) |",
+        "|---|---|---|---:|---:|",
+    ]
     for a in aggs:
-        lines.append(f"| {md(a.task)} | {md(a.mode)} | {md(a.attack)} | {_fmt(a.metrics['clean_effect'])} | "
-                     f"{_fmt(a.metrics['adv_effect'])} |")
+        lines.append(
+            f"| {md(a.task)} | {md(a.mode)} | {md(a.attack)} | {_fmt(a.metrics['clean_effect'])} | "
+            f"{_fmt(a.metrics['adv_effect'])} |"
+        )
     lines.append("")
 
     def rows(kind: str):
@@ -60,8 +65,10 @@ def markdown(board: Leaderboard, source: str) -> str:
     found = [(t, m, a) for t, m, a in rows("fgsm") if a is not None]
     ok = [a.metrics["clean_effect"].ci95[1] < 0 for _, _, a in found]
     parts = [f"{shown[t]} {m} {_fmt(a.metrics['clean_effect'])}" for t, m, a in found]
-    lines.append(f"- (a) the reverse attack lowers clean accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — "
-                 f"{'; '.join(parts)}.")
+    lines.append(
+        f"- (a) the reverse attack lowers clean accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — "
+        f"{'; '.join(parts)}."
+    )
     # (b) it raises FGSM accuracy
     ok = [a.metrics["adv_effect"].ci95[0] > 0 for _, _, a in found]
     parts = [f"{shown[t]} {m} {_fmt(a.metrics['adv_effect'])}" for t, m, a in found]
@@ -74,12 +81,15 @@ def markdown(board: Leaderboard, source: str) -> str:
         gain = a.metrics["adv_effect"]
         f = fgsm.get((t, m))
         ok.append(gain.ci95[1] < SMALL_GAIN and (f is None or gain.mean < f.metrics["adv_effect"].mean))
-        parts.append(f"{shown[t]} {m} {_fmt(gain)}"
-                     + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else ""))
-    lines.append(f"- (c) its gain under 2-step PGD is small (interval below {SMALL_GAIN:g} points, mean below the FGSM "
-                 f"gain; the report: {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
-                 f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): {_verdict(all(ok) and bool(ok), any(ok))} — "
-                 f"{'; '.join(parts)}.")
+        parts.append(
+            f"{shown[t]} {m} {_fmt(gain)}" + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else "")
+        )
+    lines.append(
+        f"- (c) its gain under 2-step PGD is small (interval below {SMALL_GAIN:g} points, mean below the FGSM "
+        f"gain; the report: {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
+        f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): {_verdict(all(ok) and bool(ok), any(ok))} — "
+        f"{'; '.join(parts)}."
+    )
     # (d) classifier-first has higher clean accuracy than multitask
     ok, parts = [], []
     for t in tasks:
@@ -88,8 +98,12 @@ def markdown(board: Leaderboard, source: str) -> str:
             continue
         a, b = mt.metrics["clean"], cf.metrics["clean"]
         ok.append(b.ci95[0] > a.ci95[1])
-        parts.append(f"{shown[t]}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
-                     f"multitask {a.mean:.2f} ± {a.sd:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]")
-    lines.append(f"- (d) classifier-first has higher clean accuracy than multitask (intervals apart): "
-                 f"{_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts) or 'needs both modes'}.")
+        parts.append(
+            f"{shown[t]}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
+            f"multitask {a.mean:.2f} ± {a.sd:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]"
+        )
+    lines.append(
+        f"- (d) classifier-first has higher clean accuracy than multitask (intervals apart): "
+        f"{_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts) or 'needs both modes'}."
+    )
     return "\n".join(lines)

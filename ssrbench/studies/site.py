@@ -76,27 +76,55 @@ def cells_table(board: Leaderboard) -> Table:
     effects = reverse_effects(board.cells)
     worst = {(w.task, w.mode, w.seed): w for w in board.worst_case}
     base = {(v.task, v.mode, v.seed): v for v in board.versus_base}
-    t = Table("cells", "cells", render._caption(board, board.cells[0].mode, False, effects).replace("\n", "; ") +
-              "; worst case and vs static base: of the cell's (task, mode), over every attack of the file",
-              ["task", "mode", "attack", "seed", "Clean", "Clean+Rev", "Δ clean", "Adv", "Adv+Rev", "Δ adv",
-               "worst case Adv+Rev", "vs static base", "passes / image", "ms / image"])
+    t = Table(
+        "cells",
+        "cells",
+        render._caption(board, board.cells[0].mode, False, effects).replace("\n", "; ")
+        + "; worst case and vs static base: of the cell's (task, mode), over every attack of the file",
+        [
+            "task",
+            "mode",
+            "attack",
+            "seed",
+            "Clean",
+            "Clean+Rev",
+            "Δ clean",
+            "Adv",
+            "Adv+Rev",
+            "Δ adv",
+            "worst case Adv+Rev",
+            "vs static base",
+            "passes / image",
+            "ms / image",
+        ],
+    )
     for c in board.cells:
         w, v = worst.get((c.task.name, c.mode, c.seed)), base.get((c.task.name, c.mode, c.seed))
-        t.rows.append([
-            (c.task.name, None), (c.mode, None), (c.attack.name, None), (str(c.seed), c.seed),
-            _acc_cell(c.clean), _acc_cell(c.clean_rev), _delta_cell(effects, c, True),
-            _acc_cell(c.adv), _acc_cell(c.adv_rev), _delta_cell(effects, c, False),
-            _acc_cell(w.defended) if w else ("—", None),
-            (render._versus(v), v.points) if v else ("—", None),
-            (f"{c.cost.passes_per_image:.0f}", c.cost.passes_per_image) if c.cost else ("—", None),
-            (f"{1000 * c.cost.seconds_per_image:.1f}", c.cost.seconds_per_image) if c.cost else ("—", None),
-        ])
+        t.rows.append(
+            [
+                (c.task.name, None),
+                (c.mode, None),
+                (c.attack.name, None),
+                (str(c.seed), c.seed),
+                _acc_cell(c.clean),
+                _acc_cell(c.clean_rev),
+                _delta_cell(effects, c, True),
+                _acc_cell(c.adv),
+                _acc_cell(c.adv_rev),
+                _delta_cell(effects, c, False),
+                _acc_cell(w.defended) if w else ("—", None),
+                (render._versus(v), v.points) if v else ("—", None),
+                (f"{c.cost.passes_per_image:.0f}", c.cost.passes_per_image) if c.cost else ("—", None),
+                (f"{1000 * c.cost.seconds_per_image:.1f}", c.cost.seconds_per_image) if c.cost else ("—", None),
+            ]
+        )
         t.links.append(f"#{cell_id(c)}")
     return t
 
 
-def _text_table(id_: str, title: str, caption: str, columns: Iterable[str], rows: Iterable[Iterable[str]],
-                left: int) -> Table:
+def _text_table(
+    id_: str, title: str, caption: str, columns: Iterable[str], rows: Iterable[Iterable[str]], left: int
+) -> Table:
     """A table of already formatted strings; columns after the first ``left`` sort by their leading number."""
     t = Table(id_, title, caption, list(columns))
     for r in rows:
@@ -114,14 +142,28 @@ def board_tables(board: Leaderboard) -> list[Table]:
     tables = [cells_table(board)]
     several = len(board.seeds) > 1
     if board.versus_base:
-        tables.append(_text_table("verdicts", "the reverse attack against its static base",
-                                  "as `ssrbench base-findings` judges it: two-sided, Holm-adjusted over the file's "
-                                  "verdicts; (b) one draw, (c) every draw of a randomised defense",
-                                  verdict_columns(several),
-                                  ([_plain(x) for x in verdict_row(v, several)] for v in board.versus_base), 2))
+        tables.append(
+            _text_table(
+                "verdicts",
+                "the reverse attack against its static base",
+                "as `ssrbench base-findings` judges it: two-sided, Holm-adjusted over the file's "
+                "verdicts; (b) one draw, (c) every draw of a randomised defense",
+                verdict_columns(several),
+                ([_plain(x) for x in verdict_row(v, several)] for v in board.versus_base),
+                2,
+            )
+        )
     if board.worst_case:
-        tables.append(_text_table("worst-case", "worst case over attacks", render.RANK_CAPTION, render.RANK_COLUMNS,
-                                  render.ranking(board, per_seed=True), 2))
+        tables.append(
+            _text_table(
+                "worst-case",
+                "worst case over attacks",
+                render.RANK_CAPTION,
+                render.RANK_COLUMNS,
+                render.ranking(board, per_seed=True),
+                2,
+            )
+        )
     for title, columns, rows, caption, left in render._extra_tables(board):
         tables.append(_text_table(slug(title), title, caption, columns, rows, left))
     return tables
@@ -129,31 +171,58 @@ def board_tables(board: Leaderboard) -> list[Table]:
 
 def _details(board: Leaderboard, c: Cell) -> str:
     """One cell's particulars: threat model, reverse settings, components, per-image agreement counts."""
-    pairs = [("clean → clean+rev", c.clean.flags(), c.clean_rev.flags()),
-             ("adv → adv+rev", c.adv.flags(), c.adv_rev.flags())]
-    agree = "; ".join(f"{name}: {int((a & ~b).sum())} lost, {int((~a & b).sum())} gained, "
-                      f"{int((a == b).sum())} the same" for name, a, b in pairs)
-    threat = (f"{c.threat.norm} ε = {255 * c.threat.eps:.4g}/255, {c.threat.steps} steps"
-              f"{', probe' if c.threat.probe else ''}") if c.threat else "undeclared"
-    rev = ", ".join(f"{k} = {255 * v:.4g}/255" if k in ("eps", "step_size") and isinstance(v, float) else f"{k} = {v}"
-                    for k, v in c.reverse.items())
-    rows = [("threat model", threat + ("; adaptive (sees the defense)" if c.adaptive else "")),
-            ("reverse attack", rev + ("; randomised" if c.reverse_randomized else "; deterministic")),
-            ("task", f"{c.task.name} ({c.task.kind} {c.task.version}, {c.task.distribution} "
-                     f"{c.task.distribution_version}); params {c.task.params}"),
-            ("attack", f"{c.attack.name} ({c.attack.kind} {c.attack.version}, {c.attack.distribution} "
-                       f"{c.attack.distribution_version}); params {c.attack.params}"),
-            ("model", f"{c.backbone}, seed {c.seed}, weights {(c.weights_sha256 or 'unknown')[:16]}"),
-            ("images", f"{c.clean.n}; per image, paired: {agree}"),
-            ("pretext", f"{c.pretext.metric}: {render._pretext(c)}")]
+    pairs = [
+        ("clean → clean+rev", c.clean.flags(), c.clean_rev.flags()),
+        ("adv → adv+rev", c.adv.flags(), c.adv_rev.flags()),
+    ]
+    agree = "; ".join(
+        f"{name}: {int((a & ~b).sum())} lost, {int((~a & b).sum())} gained, {int((a == b).sum())} the same"
+        for name, a, b in pairs
+    )
+    threat = (
+        (
+            f"{c.threat.norm} ε = {255 * c.threat.eps:.4g}/255, {c.threat.steps} steps"
+            f"{', probe' if c.threat.probe else ''}"
+        )
+        if c.threat
+        else "undeclared"
+    )
+    rev = ", ".join(
+        f"{k} = {255 * v:.4g}/255" if k in ("eps", "step_size") and isinstance(v, float) else f"{k} = {v}"
+        for k, v in c.reverse.items()
+    )
+    rows = [
+        ("threat model", threat + ("; adaptive (sees the defense)" if c.adaptive else "")),
+        ("reverse attack", rev + ("; randomised" if c.reverse_randomized else "; deterministic")),
+        (
+            "task",
+            f"{c.task.name} ({c.task.kind} {c.task.version}, {c.task.distribution} "
+            f"{c.task.distribution_version}); params {c.task.params}",
+        ),
+        (
+            "attack",
+            f"{c.attack.name} ({c.attack.kind} {c.attack.version}, {c.attack.distribution} "
+            f"{c.attack.distribution_version}); params {c.attack.params}",
+        ),
+        ("model", f"{c.backbone}, seed {c.seed}, weights {(c.weights_sha256 or 'unknown')[:16]}"),
+        ("images", f"{c.clean.n}; per image, paired: {agree}"),
+        ("pretext", f"{c.pretext.metric}: {render._pretext(c)}"),
+    ]
     if c.randomized:
         r = c.randomized
-        rows.append(("randomised defense", f"(a) fixed draw {render._acc(r.fixed_draw)}, (b) one draw "
-                                           f"{render._acc(c.adv_rev)}, (c) all {r.draws} draws "
-                                           f"{render._acc(r.all_draws)}"))
+        rows.append(
+            (
+                "randomised defense",
+                f"(a) fixed draw {render._acc(r.fixed_draw)}, (b) one draw "
+                f"{render._acc(c.adv_rev)}, (c) all {r.draws} draws "
+                f"{render._acc(r.all_draws)}",
+            )
+        )
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return (f'<section class="cell" id="{cell_id(c)}"><h3>{_e(c.task.name)} · {_e(c.mode)} · {_e(c.attack.name)}'
-            f' · seed {c.seed}</h3><table class="details">{body}</table></section>')
+    return (
+        f'<section class="cell" id="{cell_id(c)}"><h3>{_e(c.task.name)} · {_e(c.mode)} · {_e(c.attack.name)}'
+        f' · seed {c.seed}</h3><table class="details">{body}</table></section>'
+    )
 
 
 # -- HTML ----------------------------------------------------------------------------------------------------------
@@ -215,7 +284,7 @@ document.querySelectorAll('input.filter').forEach(function (input) {
 
 def _table_html(t: Table) -> str:
     numeric = [any(isinstance(r[i][1], (int, float)) for r in t.rows) for i in range(len(t.columns))]
-    head = "".join(f'<th{" class=num" if numeric[i] else ""}>{_e(col)}</th>' for i, col in enumerate(t.columns))
+    head = "".join(f"<th{' class=num' if numeric[i] else ''}>{_e(col)}</th>" for i, col in enumerate(t.columns))
     body = []
     for row, link in zip(t.rows, t.links):
         tds = []
@@ -224,20 +293,30 @@ def _table_html(t: Table) -> str:
             if i == 0 and link:
                 shown = f'<a href="{_e(link)}">{shown}</a>'
             attr = f' data-key="{key!r}"' if isinstance(key, (int, float)) else ""
-            tds.append(f'<td{" class=num" if numeric[i] else ""}{attr}>{shown}</td>')
+            tds.append(f"<td{' class=num' if numeric[i] else ''}{attr}>{shown}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    filt = (f'<input class="filter" type="search" placeholder="filter rows: words, all must match" '
+    filt = (
+        (
+            f'<input class="filter" type="search" placeholder="filter rows: words, all must match" '
             f'data-table="{t.id}" data-count="{t.id}-count" aria-label="filter {_e(t.title)}">'
-            f'<span class="count" id="{t.id}-count"></span>') if t.filterable else ""
-    return (f'<h2 id="{t.id}-title">{_e(t.title)}</h2>{filt}<table class="sortable" id="{t.id}"><thead><tr>{head}'
-            f'</tr></thead><tbody>{"".join(body)}</tbody></table><p class="caption">{_e(t.caption)}</p>')
+            f'<span class="count" id="{t.id}-count"></span>'
+        )
+        if t.filterable
+        else ""
+    )
+    return (
+        f'<h2 id="{t.id}-title">{_e(t.title)}</h2>{filt}<table class="sortable" id="{t.id}"><thead><tr>{head}'
+        f'</tr></thead><tbody>{"".join(body)}</tbody></table><p class="caption">{_e(t.caption)}</p>'
+    )
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · ssrbench</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
-            f'<body><header><a href="index.html">ssrbench leaderboards</a></header><main>{body}</main>'
-            f'<script>{SCRIPT}</script></body></html>\n')
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · ssrbench</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+        f'<body><header><a href="index.html">ssrbench leaderboards</a></header><main>{body}</main>'
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )
 
 
 @dataclass
@@ -255,17 +334,21 @@ class Source:
 
 def leaderboard_page(src: Source, figures: dict[str, str], not_drawn: list[str]) -> str:
     b = src.board
-    prov = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v.replace('``', '').replace('`', ''))}</td></tr>"
-                   for k, v in provenance_rows(b))
-    parts = [f"<h1>{_e(src.name)}</h1>", f'<table class="details">{prov}<tr><th>sha256</th><td><code>{src.digest}'
-             f"</code></td></tr></table>"]
+    prov = "".join(
+        f"<tr><th>{_e(k)}</th><td>{_e(v.replace('``', '').replace('`', ''))}</td></tr>" for k, v in provenance_rows(b)
+    )
+    parts = [
+        f"<h1>{_e(src.name)}</h1>",
+        f'<table class="details">{prov}<tr><th>sha256</th><td><code>{src.digest}</code></td></tr></table>',
+    ]
     parts += [_table_html(t) for t in board_tables(b)]
     parts += [f'<p class="note">sanity check: {_e(w)}</p>' for w in b.warnings]
     parts += [f'<p class="note">note: {_e(n)}</p>' for n in b.notes]
     if figures or not_drawn:
         parts.append('<h2 id="figures">figures</h2>')
-        parts += [f'<p><img src="{_e(f)}" alt="{_e(kind)} figure of {_e(src.name)}"></p>'
-                  for kind, f in figures.items()]
+        parts += [
+            f'<p><img src="{_e(f)}" alt="{_e(kind)} figure of {_e(src.name)}"></p>' for kind, f in figures.items()
+        ]
         parts += [f'<p class="caption">{_e(n)}</p>' for n in not_drawn]
     parts.append('<h2 id="cell-details">cell details</h2>')
     parts += [_details(b, c) for c in b.cells]
@@ -273,18 +356,33 @@ def leaderboard_page(src: Source, figures: dict[str, str], not_drawn: list[str])
 
 
 def index_page(sources: list[Source], compared: tuple[str, str] | None) -> str:
-    t = Table("leaderboards", "leaderboards", "one page per file; the verdicts count the reverse attack against its "
-              "static base (two-sided, Holm-adjusted over the file's verdicts)",
-              ["file", "preset", "cells", "images", "seeds", "verdicts: better / worse / undecided", "commit",
-               "created"])
+    t = Table(
+        "leaderboards",
+        "leaderboards",
+        "one page per file; the verdicts count the reverse attack against its "
+        "static base (two-sided, Holm-adjusted over the file's verdicts)",
+        ["file", "preset", "cells", "images", "seeds", "verdicts: better / worse / undecided", "commit", "created"],
+    )
     for s in sources:
         b, vs = s.board, [v.verdict for v in s.board.versus_base]
-        t.rows.append([(s.name, None), (b.preset, None), (str(len(b.cells)), len(b.cells)),
-                       (str(b.dataset.eval_images), b.dataset.eval_images),
-                       (", ".join(map(str, b.seeds)), len(b.seeds)),
-                       (f"{vs.count('beats its base')} / {vs.count('worse than its base')} / "
-                        f"{vs.count('no significant difference')}" if vs else "—", len(vs) or None),
-                       ((b.git_commit or "unknown")[:7], None), (f"{b.created:%Y-%m-%d %H:%M}", None)])
+        t.rows.append(
+            [
+                (s.name, None),
+                (b.preset, None),
+                (str(len(b.cells)), len(b.cells)),
+                (str(b.dataset.eval_images), b.dataset.eval_images),
+                (", ".join(map(str, b.seeds)), len(b.seeds)),
+                (
+                    f"{vs.count('beats its base')} / {vs.count('worse than its base')} / "
+                    f"{vs.count('no significant difference')}"
+                    if vs
+                    else "—",
+                    len(vs) or None,
+                ),
+                ((b.git_commit or "unknown")[:7], None),
+                (f"{b.created:%Y-%m-%d %H:%M}", None),
+            ]
+        )
         t.links.append(s.page)
     body = _table_html(t)
     if compared:
@@ -294,10 +392,13 @@ def index_page(sources: list[Source], compared: tuple[str, str] | None) -> str:
 
 def compare_page(old: Source, new: Source, threshold: float, alpha: float) -> str:
     rows = render.comparison_rows(compare(old.board, new.board, threshold, alpha))
-    t = Table("comparison", "comparison (old → new)",
-              f"a change counts only when |Δ| ≥ {threshold:g} points and the Holm-adjusted p < {alpha:g}; "
-              f"with other weights a side needs two seeds or more, else the cell is undecided",
-              ["task", "attack", "mode", "status", *METRICS])
+    t = Table(
+        "comparison",
+        "comparison (old → new)",
+        f"a change counts only when |Δ| ≥ {threshold:g} points and the Holm-adjusted p < {alpha:g}; "
+        f"with other weights a side needs two seeds or more, else the cell is undecided",
+        ["task", "attack", "mode", "status", *METRICS],
+    )
     for r in rows:
         status = r["status"] + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else "")
         cells = [(r["task"], None), (r["attack"], None), (r["mode"], None), (status, None)]
@@ -305,9 +406,11 @@ def compare_page(old: Source, new: Source, threshold: float, alpha: float) -> st
             cells.append((_plain(render._change_text(r, m, False)), r[m]["delta"]) if m in r else ("", None))
         t.rows.append(cells)
         t.links.append(None)
-    head = (f"<h1>{_e(old.name)} → {_e(new.name)}</h1><p>as <code>ssrbench compare {_e(old.name)} "
-            f"{_e(new.name)}</code> judges it; the pages: <a href=\"{_e(old.page)}\">{_e(old.name)}</a>, "
-            f"<a href=\"{_e(new.page)}\">{_e(new.name)}</a></p>")
+    head = (
+        f"<h1>{_e(old.name)} → {_e(new.name)}</h1><p>as <code>ssrbench compare {_e(old.name)} "
+        f'{_e(new.name)}</code> judges it; the pages: <a href="{_e(old.page)}">{_e(old.name)}</a>, '
+        f'<a href="{_e(new.page)}">{_e(new.name)}</a></p>'
+    )
     return _page(f"{old.name} → {new.name}", head + _table_html(t))
 
 
@@ -366,8 +469,15 @@ def load(spec: str) -> Source:
     return Source(spec, digest_of(_git_show(spec, None)), board)
 
 
-def build(specs: Iterable[str], out: Path, *, versus: tuple[str, str] | None = None, figures: bool = True,
-          threshold: float = 1.0, alpha: float = 0.05) -> list[str]:
+def build(
+    specs: Iterable[str],
+    out: Path,
+    *,
+    versus: tuple[str, str] | None = None,
+    figures: bool = True,
+    threshold: float = 1.0,
+    alpha: float = 0.05,
+) -> list[str]:
     """Write the site into ``out``: index.html, a page per leaderboard (and its figures), compare.html for
     ``versus`` (OLD, NEW). Every file is read and validated before anything is written, and each page and
     figure is written atomically, so a bad input leaves ``out`` as it was. Returns what was left out, and why."""

@@ -63,8 +63,10 @@ def _accs(c: Cell) -> tuple[Accuracy, Accuracy, Accuracy, Accuracy]:
 def _cell(board: Leaderboard, mode: str, attack: str) -> Cell | None:
     found = [c for c in board.cells if c.task.kind == TASK and c.mode == mode and _is(c, attack)]
     if len(found) > 1:
-        raise ValueError(f"several {attack} cells for {mode} ({', '.join(c.attack.name for c in found)}): "
-                         "keep one per mode, e.g. with `ssrbench run --attacks`")
+        raise ValueError(
+            f"several {attack} cells for {mode} ({', '.join(c.attack.name for c in found)}): "
+            "keep one per mode, e.g. with `ssrbench run --attacks`"
+        )
     return found[0] if found else None
 
 
@@ -86,23 +88,29 @@ def cell_table(board: Leaderboard) -> list[str]:
             lines.append(f"| | ssrbench | {' | '.join(['not evaluated'] * 4)} |")
             continue
         ours = _accs(c)
-        lines.append("| | ssrbench | " + " | ".join(
-            f"{a.percent:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]" for a in ours) + " |")
+        lines.append(
+            "| | ssrbench | " + " | ".join(f"{a.percent:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]" for a in ours) + " |"
+        )
         diffs = [a.percent - v for a, v in zip(ours, row.values)]
-        lines.append("| | difference | " + " | ".join(
-            f"{d:+.2f} {'✓' if abs(d) <= MATCH_POINTS else '✗'}" for d in diffs) + " |")
+        lines.append(
+            "| | difference | " + " | ".join(f"{d:+.2f} {'✓' if abs(d) <= MATCH_POINTS else '✗'}" for d in diffs) + " |"
+        )
     return lines
 
 
 def effect_table(board: Leaderboard) -> list[str]:
-    lines = ["| mode / attack | reverse attack on | report Δ | ssrbench Δ | lost / gained | p |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| mode / attack | reverse attack on | report Δ | ssrbench Δ | lost / gained | p |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for row in TABLE_I:
         c = _cell(board, row.mode, row.attack)
         if c is None:
             continue
-        for what, (b, a), reported in (("clean images", (c.clean, c.clean_rev), row.clean_effect),
-                                       ("adversarial images", (c.adv, c.adv_rev), row.adv_effect)):
+        for what, (b, a), reported in (
+            ("clean images", (c.clean, c.clean_rev), row.clean_effect),
+            ("adversarial images", (c.adv, c.adv_rev), row.adv_effect),
+        ):
             d, lost, gained, p = _paired(b, a)
             star = "*" if p < ALPHA else ""
             lines.append(f"| {row.label} | {what} | {reported:+.2f} | {d:+.2f}{star} | {lost} / {gained} | {_p(p)} |")
@@ -115,7 +123,9 @@ def _verdict(ok: bool, partly: bool = False) -> str:
 
 def findings(board: Leaderboard) -> list[str]:
     """The report's four qualitative findings, each judged on this leaderboard with its numbers."""
-    modes = [m for m in ("multitask", "classifier-first") if any(c.mode == m and c.task.kind == TASK for c in board.cells)]
+    modes = [
+        m for m in ("multitask", "classifier-first") if any(c.mode == m and c.task.kind == TASK for c in board.cells)
+    ]
     out = []
 
     # (a) the reverse attack lowers clean accuracy
@@ -158,10 +168,12 @@ def findings(board: Leaderboard) -> list[str]:
         else:
             ok &= d < SMALL_GAIN
             parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
-    out.append(f"(c) its gain under 2-step PGD is small (below {SMALL_GAIN:g} points and below the FGSM gain, as "
-               f"the report's {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
-               f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): "
-               f"{_verdict(ok and bool(modes), small and bool(modes))} — {'; '.join(parts)}.")
+    out.append(
+        f"(c) its gain under 2-step PGD is small (below {SMALL_GAIN:g} points and below the FGSM gain, as "
+        f"the report's {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
+        f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): "
+        f"{_verdict(ok and bool(modes), small and bool(modes))} — {'; '.join(parts)}."
+    )
 
     # (d) classifier-first has higher clean accuracy than multitask (same images, paired)
     mt = next((c for c in board.cells if c.mode == "multitask" and c.task.kind == TASK), None)
@@ -170,8 +182,10 @@ def findings(board: Leaderboard) -> list[str]:
         out.append("(d) classifier-first has higher clean accuracy than multitask: not evaluated (needs both modes).")
     else:
         d, _, _, p = _paired(mt.clean, cf.clean)
-        out.append(f"(d) classifier-first has higher clean accuracy than multitask: {_verdict(d > 0 and p < ALPHA)} — "
-                   f"{cf.clean.percent:.2f} vs {mt.clean.percent:.2f} ({d:+.2f} points, p = {_p(p)}).")
+        out.append(
+            f"(d) classifier-first has higher clean accuracy than multitask: {_verdict(d > 0 and p < ALPHA)} — "
+            f"{cf.clean.percent:.2f} vs {mt.clean.percent:.2f} ({d:+.2f} points, p = {_p(p)})."
+        )
     return out
 
 
@@ -193,19 +207,25 @@ def markdown(board: Leaderboard, source: str) -> str:
     if first is None:
         raise ValueError(f"{source} has no cells of the {TASK!r} task: Table I is about inpainting")
     hits, total = matched_cells(board)
-    head = (f"`{md(source)}` · {md(first.backbone)} · preset {md(board.preset)} · seed {board.seed} · "
-            f"{first.clean.n} test images · commit `{md((board.git_commit or 'unknown')[:7])}`"
-            f"{' (dirty)' if board.git_dirty else ''} · `{md(' '.join(board.command))}`")
+    head = (
+        f"`{md(source)}` · {md(first.backbone)} · preset {md(board.preset)} · seed {board.seed} · "
+        f"{first.clean.n} test images · commit `{md((board.git_commit or 'unknown')[:7])}`"
+        f"{' (dirty)' if board.git_dirty else ''} · `{md(' '.join(board.command))}`"
+    )
     parts = [
-        head, "",
+        head,
+        "",
         f"Accuracy in %, ours with its 95% interval; difference = ours − report, ✓ within {MATCH_POINTS:g} points "
-        f"({hits} of {total} cells).", "",
-        *cell_table(board), "",
+        f"({hits} of {total} cells).",
+        "",
+        *cell_table(board),
+        "",
         "The reverse attack's own effect in each cell, paired on the same images (lost / gained = images it made "
         f"wrong / right; exact McNemar test, * = p < {ALPHA:g}). The report gives no per-image data, so its Δ has "
-        "no test.", "",
-        *effect_table(board), "",
+        "no test.",
+        "",
+        *effect_table(board),
+        "",
         *[f"- {f}" for f in findings(board)],
     ]
     return "\n".join(parts)
-

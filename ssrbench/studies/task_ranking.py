@@ -37,9 +37,12 @@ def _batches(boards: list[tuple[str, Leaderboard]]) -> str:
         by_batch.setdefault(md(batch), []).append(f"`{md(name)}`")
     if len(by_batch) < 2:
         return ""
-    return (" Evaluation batches differ: " + "; ".join(f"{b} images ({', '.join(n)})" for b, n in by_batch.items())
-            + " -- a reverse attack that depends on its batch (contrastive: negatives from the batch) is compared "
-              "at different batches.")
+    return (
+        " Evaluation batches differ: "
+        + "; ".join(f"{b} images ({', '.join(n)})" for b, n in by_batch.items())
+        + " -- a reverse attack that depends on its batch (contrastive: negatives from the batch) is compared "
+        "at different batches."
+    )
 
 
 def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
@@ -55,8 +58,12 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
     for (task, mode), by_attack in found.items():
         any_cell = next(iter(by_attack.values()))[0]
         clean, clean_rev = any_cell.clean.flags()[:n], any_cell.clean_rev.flags()[:n]
-        gains = [paired_effect(by_attack[a][0].adv.flags()[:n], by_attack[a][0].adv_rev.flags()[:n]) if a in by_attack
-                 else "—" for a in GAINS]
+        gains = [
+            paired_effect(by_attack[a][0].adv.flags()[:n], by_attack[a][0].adv_rev.flags()[:n])
+            if a in by_attack
+            else "—"
+            for a in GAINS
+        ]
 
         def worst(attacks):
             if not all(a in by_attack for a in attacks):
@@ -67,22 +74,46 @@ def markdown(boards: list[tuple[str, Leaderboard]]) -> str:
         used = [by_attack[a] for a in GAINS + ADAPTIVE if a in by_attack]
         files = sorted({f for _, f in used})
         same = len({c.weights_sha256 for c, _ in used}) == 1
-        rows.append(((adaptive if adaptive is not None else -1.0, common or 0.0),
-                     [task, mode, f"{100 * clean.mean():.1f}", paired_effect(clean, clean_rev), *gains,
-                      "—" if common is None else f"{common:.1f}", "—" if adaptive is None else f"{adaptive:.1f}",
-                      ", ".join(f"`{f}`" for f in files) + ("" if same else " †")]))
+        rows.append(
+            (
+                (adaptive if adaptive is not None else -1.0, common or 0.0),
+                [
+                    task,
+                    mode,
+                    f"{100 * clean.mean():.1f}",
+                    paired_effect(clean, clean_rev),
+                    *gains,
+                    "—" if common is None else f"{common:.1f}",
+                    "—" if adaptive is None else f"{adaptive:.1f}",
+                    ", ".join(f"`{f}`" for f in files) + ("" if same else " †"),
+                ],
+            )
+        )
     rows.sort(key=lambda r: (-r[0][0], -r[0][1]))
     effects = [e for _, r in rows for e in r if isinstance(e, Effect)]
     adjusted = iter(holm([e.p_value for e in effects]))
-    rows = [(key, [replace(e, p_adjusted=next(adjusted)) if isinstance(e, Effect) else e for e in r]) for key, r in rows]
-    head = ("task", "mode", "Clean", "clean cost", *(f"{a} gain" for a in GAINS), f"worst case: {', '.join(GAINS)}",
-            f"worst case: + {', '.join(ADAPTIVE)}", "from")
+    rows = [
+        (key, [replace(e, p_adjusted=next(adjusted)) if isinstance(e, Effect) else e for e in r]) for key, r in rows
+    ]
+    head = (
+        "task",
+        "mode",
+        "Clean",
+        "clean cost",
+        *(f"{a} gain" for a in GAINS),
+        f"worst case: {', '.join(GAINS)}",
+        f"worst case: + {', '.join(ADAPTIVE)}",
+        "from",
+    )
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
     lines += ["| " + " | ".join(md(_shown(e)) for e in r) + " |" for _, r in rows]  # names from the files, as text
-    lines += ["", f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
-                  f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}, Holm-adjusted over the table's "
-                  f"{len(effects)} effects. Worst case = defended "
-                  f"accuracy when an image must survive every listed attack (a randomised defense: every draw); — = "
-                  f"an attack not run for that row. Ranked by the adaptive worst case, then the other. † = the row's "
-                  f"cells come from different trainings of the same configuration (other weights)." + _batches(boards)]
+    lines += [
+        "",
+        f"On the first {n} test images, the images every file evaluated; accuracy %. Clean cost = Clean+Rev "
+        f"− Clean, gain = Adv+Rev − Adv, points, * = paired McNemar p < {ALPHA:g}, Holm-adjusted over the table's "
+        f"{len(effects)} effects. Worst case = defended "
+        f"accuracy when an image must survive every listed attack (a randomised defense: every draw); — = "
+        f"an attack not run for that row. Ranked by the adaptive worst case, then the other. † = the row's "
+        f"cells come from different trainings of the same configuration (other weights)." + _batches(boards),
+    ]
     return "\n".join(lines)

@@ -36,8 +36,9 @@ def spec(p: Preset) -> dict:
     return out
 
 
-def adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Preset,
-                      generator: torch.Generator) -> torch.Tensor:
+def adversarial_batch(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Preset, generator: torch.Generator
+) -> torch.Tensor:
     """The batch the classifier's cross-entropy sees; ``x`` itself when adversarial training is off."""
     if not enabled(p):
         return x
@@ -50,8 +51,16 @@ def adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Pre
             (grad,) = torch.autograd.grad(loss, delta)
         delta = (delta.detach() + 1.25 * eps * grad.sign()).clamp(-eps, eps)
         return (x + delta).clamp(0, 1).detach()
-    return linf_pgd(lambda z: F.cross_entropy(model(z), y, reduction="none"), x, eps=eps, step_size=p.adv_step_size,
-                    steps=p.adv_steps, random_start=True, maximize=True, generator=generator)
+    return linf_pgd(
+        lambda z: F.cross_entropy(model(z), y, reduction="none"),
+        x,
+        eps=eps,
+        step_size=p.adv_step_size,
+        steps=p.adv_steps,
+        random_start=True,
+        maximize=True,
+        generator=generator,
+    )
 
 
 def heldout_range(images: int) -> tuple[int, int]:
@@ -68,22 +77,31 @@ def heldout_clean_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+            correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
     model.train(was_training)
     return 100 * correct / max(1, len(x))
 
 
-def heldout_pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Preset, seed: int,
-                         batch_size: int = 256) -> float:
+def heldout_pgd_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: Preset, seed: int, batch_size: int = 256
+) -> float:
     """PGD-10 accuracy (percent) at the training eps on held-out training images, the model in eval mode."""
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=x.device).manual_seed(seed + 2)
     correct = 0
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        adv = linf_pgd(lambda z: F.cross_entropy(model(z), yb, reduction="none"), xb, eps=p.adv_eps,
-                       step_size=p.adv_eps / 4, steps=MONITOR_STEPS, random_start=True, maximize=True, generator=gen)
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        adv = linf_pgd(
+            lambda z: F.cross_entropy(model(z), yb, reduction="none"),
+            xb,
+            eps=p.adv_eps,
+            step_size=p.adv_eps / 4,
+            steps=MONITOR_STEPS,
+            random_start=True,
+            maximize=True,
+            generator=gen,
+        )
         with torch.no_grad():
             correct += int((model(adv).argmax(1) == yb).sum())
     model.train(was_training)
@@ -97,7 +115,9 @@ def collapse_warning(history: list[float]) -> str | None:
     best = max(history)
     if best >= MIN_BEST and history[-1] < COLLAPSE * best:
         epoch = history.index(best) + 1
-        return (f"catastrophic overfitting: PGD-{MONITOR_STEPS} accuracy of {HELDOUT} held-out training images fell "
-                f"from {best:.1f}% (epoch {epoch}) to {history[-1]:.1f}% (epoch {len(history)}); the model is not "
-                f"robust -- use pgd adversarial training, a smaller step, or fewer epochs")
+        return (
+            f"catastrophic overfitting: PGD-{MONITOR_STEPS} accuracy of {HELDOUT} held-out training images fell "
+            f"from {best:.1f}% (epoch {epoch}) to {history[-1]:.1f}% (epoch {len(history)}); the model is not "
+            f"robust -- use pgd adversarial training, a smaller step, or fewer epochs"
+        )
     return None

@@ -14,14 +14,22 @@ import math
 import os
 import pickle
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from ..fileio import (
+    UnwritableError,
+    atomic_write,
+    check_writable_dir,
+    open_regular_file,
+    read_regular_file,
+    sweep_stale_temps,
+)
 from ..hashing import config_hash
 from .zoo import Layout, Zoo, ZooError, ZooManifestError
-from ..fileio import UnwritableError, atomic_write, check_writable_dir, open_regular_file, read_regular_file, sweep_stale_temps
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"
 PARTIAL_FORMAT = 1  # layout of an epoch checkpoint (``<key>.partial.pt``)
@@ -38,8 +46,9 @@ class ModelCache:
     loaded from here, else from the zoo, else trained. ``zoo_only``: from the zoo or not at all -- a stage
     it lacks, or refuses, is an error (exit 2), never trained and never read from this machine's cache."""
 
-    def __init__(self, root: Path | str | None = None, enabled: bool = True, zoo: Zoo | None = None,
-                 zoo_only: bool = False):
+    def __init__(
+        self, root: Path | str | None = None, enabled: bool = True, zoo: Zoo | None = None, zoo_only: bool = False
+    ):
         if zoo_only and zoo is None:
             raise ValueError("zoo_only needs a zoo")
         self.root = Path(root) if root else default_cache_dir()
@@ -79,12 +88,20 @@ class ModelCache:
     def load_partial(self, key: str) -> dict[str, Any] | None:
         """The epoch checkpoint of stage ``key``, or None: absent, the cache off, or unreadable (warned, then
         the stage starts again from its first epoch -- never a crash, never code run from the file)."""
+
         def finite(state: dict[str, Any]) -> None:
             if not all_finite(state["model"]):
                 raise ValueError("it holds NaN or infinite weights")
 
-        return self._load_kept(self.partial_path(key), PARTIAL_FORMAT, key, "an epoch checkpoint of this stage",
-                               "epoch checkpoint", "training this stage from its first epoch", finite)
+        return self._load_kept(
+            self.partial_path(key),
+            PARTIAL_FORMAT,
+            key,
+            "an epoch checkpoint of this stage",
+            "epoch checkpoint",
+            "training this stage from its first epoch",
+            finite,
+        )
 
     def save_partial(self, key: str, state: dict[str, Any]) -> None:
         self._save_kept(self.partial_path(key), PARTIAL_FORMAT, key, state)
@@ -100,8 +117,14 @@ class ModelCache:
     def load_progress(self, key: str) -> dict[str, Any] | None:
         """Evaluation ``key``'s kept batches, or None: absent, the cache off, or unreadable (warned; the
         evaluation then starts from its first image -- never a crash, never code run from the file)."""
-        state = self._load_kept(self.progress_path(key), PROGRESS_FORMAT, key, "the kept batches of this evaluation",
-                                "evaluation progress", "evaluating from the first image")
+        state = self._load_kept(
+            self.progress_path(key),
+            PROGRESS_FORMAT,
+            key,
+            "the kept batches of this evaluation",
+            "evaluation progress",
+            "evaluating from the first image",
+        )
         if state is not None:
             self._progress.add(key)
         return state
@@ -111,8 +134,16 @@ class ModelCache:
             self._progress.add(key)
         self._save_kept(self.progress_path(key), PROGRESS_FORMAT, key, state)
 
-    def _load_kept(self, path: Path, fmt: int, key: str, what: str, name: str, then: str,
-                   check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+    def _load_kept(
+        self,
+        path: Path,
+        fmt: int,
+        key: str,
+        what: str,
+        name: str,
+        then: str,
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any] | None:
         """A kept file (epoch checkpoint or evaluation progress) of ``key``, loaded weights-only, its format and
         key checked (and ``check`` passed), or None: absent, the cache off, or unreadable (warned: ``then``)."""
         if not self.enabled or not path.exists():
@@ -126,7 +157,7 @@ class ModelCache:
                 check(state)
             return state
         except Exception as exc:  # noqa: BLE001 - any unreadable file is simply not resumed from
-            warnings.warn(f"{name} {path} is unreadable ({refusal_reason(exc)}); {then}")
+            warnings.warn(f"{name} {path} is unreadable ({refusal_reason(exc)}); {then}", stacklevel=1)
             return None
 
     def _save_kept(self, path: Path, fmt: int, key: str, state: dict[str, Any]) -> None:
@@ -145,8 +176,11 @@ class ModelCache:
             return True
         except UnwritableError as exc:
             if not self._unwritable:
-                warnings.warn(f"model cache {self.root} stopped taking files ({exc}); the run goes on without "
-                              f"keeping models or progress there")
+                warnings.warn(
+                    f"model cache {self.root} stopped taking files ({exc}); the run goes on without "
+                    f"keeping models or progress there",
+                    stacklevel=1,
+                )
             self._unwritable = True
             return False
 
@@ -186,8 +220,10 @@ class ModelCache:
         try:
             if self.zoo.entry(key) is None:
                 if self.zoo_only:
-                    raise ZooError(f"the weights of stage {key} are not in the zoo {self.zoo.root}; leave out "
-                                   f"--zoo-only to train them here")
+                    raise ZooError(
+                        f"the weights of stage {key} are not in the zoo {self.zoo.root}; leave out "
+                        f"--zoo-only to train them here"
+                    )
                 return None
             state, entry = self.zoo.load(key, layout)
         except ZooError as exc:
@@ -195,12 +231,17 @@ class ModelCache:
                 raise
             manifest = isinstance(exc, ZooManifestError)
             if not (manifest and self._zoo_refused):  # a refused manifest is said once, not once per stage
-                warnings.warn(f"{exc}; training {'the stages' if manifest else 'this stage'} instead")
+                warnings.warn(f"{exc}; training {'the stages' if manifest else 'this stage'} instead", stacklevel=1)
             self._zoo_refused = self._zoo_refused or manifest
             return None
         t = entry.training
-        return state, {"seconds": t.seconds, "final_logs": dict(t.final_logs), "trained_on": dict(t.environment),
-                       "warnings": list(t.warnings), "zoo_sha256": entry.sha256}
+        return state, {
+            "seconds": t.seconds,
+            "final_logs": dict(t.final_logs),
+            "trained_on": dict(t.environment),
+            "warnings": list(t.warnings),
+            "zoo_sha256": entry.sha256,
+        }
 
     def _load_local(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         if not self.enabled:
@@ -214,8 +255,9 @@ class ModelCache:
         try:
             with open_regular_file(weights) as fh:  # a FIFO or device planted in a shared cache cannot block
                 state = torch.load(fh, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                      for k, v in state.items()):
+            if not isinstance(state, dict) or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+            ):
                 raise ValueError("not a state dict of tensors")
             if not all_finite(state):
                 raise ValueError("it holds NaN or infinite weights")
@@ -225,7 +267,9 @@ class ModelCache:
             _check_info(info, meta.name)
             return state, info
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply retrained
-            warnings.warn(f"model cache entry {weights} is unreadable ({refusal_reason(exc)}); retraining")
+            warnings.warn(
+                f"model cache entry {weights} is unreadable ({refusal_reason(exc)}); retraining", stacklevel=1
+            )
             return None
 
     def save(self, key: str, state: dict[str, torch.Tensor], spec: dict[str, Any], info: dict[str, Any]) -> None:
@@ -249,6 +293,7 @@ class ModelCache:
 def _check_info(info: Any, name: str) -> None:
     """A cache entry's record (``save``'s ``info``) holds what the run's leaderboard takes from it, typed as
     the leaderboard needs it: a wrong type would otherwise fail the run at its end, or be written as data."""
+
     def number(v: Any) -> bool:
         return type(v) in (int, float) and math.isfinite(v)
 

@@ -28,8 +28,9 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_classifier_checkpoint(path: Path | str, backbone: str, num_classes: int = 10,
-                               image_size: int = 32) -> dict[str, torch.Tensor]:
+def load_classifier_checkpoint(
+    path: Path | str, backbone: str, num_classes: int = 10, image_size: int = 32
+) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, checked against ``backbone``'s classifier; a ConfigError naming the file
     and the first mismatching parameters otherwise."""
     path = Path(path)
@@ -45,21 +46,35 @@ def load_classifier_checkpoint(path: Path | str, backbone: str, num_classes: int
         raise ConfigError(f"--classifier-checkpoint {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
         raise ConfigError(f"{where}: not a readable state dict: {refusal_reason(exc)}") from exc
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise ConfigError(f"{where}: not a state dict (expected a dict of parameter name -> tensor, as "
-                          f"torch.save(model.state_dict()) writes)")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ConfigError(
+            f"{where}: not a state dict (expected a dict of parameter name -> tensor, as "
+            f"torch.save(model.state_dict()) writes)"
+        )
     with torch.random.fork_rng(devices=[]):
-        expected = {k: v.shape for k, v in SSRModel(backbone, (0.5,) * 3, (0.25,) * 3, num_classes,
-                                                     image_size).classifier_state().items()}
+        expected = {
+            k: v.shape
+            for k, v in SSRModel(backbone, (0.5,) * 3, (0.25,) * 3, num_classes, image_size).classifier_state().items()
+        }
     missing = [k for k in expected if k not in state and not k.startswith(OPTIONAL)]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k])}" for k in state
-             if k in expected and state[k].shape != expected[k]]
-    problems = [f"{label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''} ({len(items)})"
-                for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)) if items]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k])}"
+        for k in state
+        if k in expected and state[k].shape != expected[k]
+    ]
+    problems = [
+        f"{label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''} ({len(items)})"
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
+        if items
+    ]
     if problems:
-        raise ConfigError(f"{where}: does not fit backbone {backbone!r} with a {num_classes}-class classifier -- "
-                          + "; ".join(problems))
+        raise ConfigError(
+            f"{where}: does not fit backbone {backbone!r} with a {num_classes}-class classifier -- "
+            + "; ".join(problems)
+        )
     if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
         raise ConfigError(f"{where}: holds NaN or infinite weights")
     return state

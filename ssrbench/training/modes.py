@@ -8,33 +8,33 @@ classifier-first -- train backbone + classifier once (shared by every task), fre
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageDataset, augment, display_path, pixels
-from ..presets import Preset
-from ..pretext.base import PretextTask
-from ..progress import Reporter
-from ..models.ssr_model import SSRModel
 from ..environment import exact_fp32, trained_on
 from ..errors import ConfigError, SSRBenchError
 from ..hashing import weights_sha256
 from ..leaderboard.records import TrainingRecord
+from ..models.ssr_model import SSRModel
+from ..presets import Preset
+from ..pretext.base import PretextTask
+from ..progress import Reporter
 from ..registry import Registry
 from . import adversarial
-from .checkpoint import file_sha256, load_classifier_checkpoint
 from .cache import ModelCache, all_finite
-from .zoo import layout_of
+from .checkpoint import file_sha256, load_classifier_checkpoint
 from .resume import StageResume, generator_states, set_generator_states
+from .zoo import layout_of
 
 TRAINING_CODE_VERSION = "1"  # bump when the training loop changes what a cached model would be
 
@@ -84,9 +84,16 @@ class TrainContext:
     def base_spec(self) -> dict[str, Any]:
         p = self.preset
         return {
-            "training_code": TRAINING_CODE_VERSION, "backbone": p.backbone, "dataset": self.data.name,
-            "data_fingerprint": self.data.fingerprint, "train_images": p.train_images, "batch_size": p.batch_size,
-            "lr": p.lr, "head_lr": p.head_lr, "weight_decay": p.weight_decay, "seed": self.seed,
+            "training_code": TRAINING_CODE_VERSION,
+            "backbone": p.backbone,
+            "dataset": self.data.name,
+            "data_fingerprint": self.data.fingerprint,
+            "train_images": p.train_images,
+            "batch_size": p.batch_size,
+            "lr": p.lr,
+            "head_lr": p.head_lr,
+            "weight_decay": p.weight_decay,
+            "seed": self.seed,
             # recorded only when not the original choice, so models cached before the option stay valid
             **({"optimizer": p.optimizer} if p.optimizer != "sgd" else {}),
             **({"adversarial": adversarial.spec(p)} if adversarial.enabled(p) else {}),
@@ -99,8 +106,10 @@ class TrainContext:
         n = min(self.preset.train_images or len(self.data.train_x), len(self.data.train_x))
         if adversarial.enabled(self.preset):
             if n <= adversarial.HELDOUT:
-                raise ConfigError(f"adversarial training keeps {adversarial.HELDOUT} training images out to watch "
-                                    f"for catastrophic overfitting; --train-images {n} leaves none to train on")
+                raise ConfigError(
+                    f"adversarial training keeps {adversarial.HELDOUT} training images out to watch "
+                    f"for catastrophic overfitting; --train-images {n} leaves none to train on"
+                )
             return adversarial.heldout_range(n)
         return n, n
 
@@ -168,7 +177,9 @@ def _shared_optimizer(params, preset: Preset, steps: int) -> tuple[torch.optim.O
     return opt, _warmup_then_linear(opt, steps)
 
 
-def _adam(params, lr: float, steps: int, betas=(0.5, 0.999), weight_decay: float = 0.0) -> tuple[torch.optim.Optimizer, Any]:
+def _adam(
+    params, lr: float, steps: int, betas=(0.5, 0.999), weight_decay: float = 0.0
+) -> tuple[torch.optim.Optimizer, Any]:
     opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
     return opt, _warmup_then_linear(opt, steps)
 
@@ -217,12 +228,18 @@ def _diverged(description: str, where: str, what: str) -> TrainingDivergedError:
     return TrainingDivergedError(
         f"{description}: training diverged at {where} ({what}); this stage's model was not cached and no leaderboard "
         f"was written. "
-        f"Lower --lr / --head-lr (or check the task's loss)")
+        f"Lower --lr / --head-lr (or check the task's loss)"
+    )
 
 
-def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
-                 after_epoch: Callable[[], dict[str, float] | None] | None = None,
-                 resume: StageResume | None = None) -> dict[str, float]:
+def train_epochs(
+    ctx: TrainContext,
+    description: str,
+    epochs: int,
+    step: StepFn,
+    after_epoch: Callable[[], dict[str, float] | None] | None = None,
+    resume: StageResume | None = None,
+) -> dict[str, float]:
     """Shuffled, augmented mini-batches on the device; returns the mean logs of the last epoch.
 
     Every finished epoch is a progress milestone with its mean logs and what ``after_epoch`` read (the
@@ -244,18 +261,25 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
     if saved is not None:
         set_generator_states(saved["rng"], order_gen, dev_gen, dev)
         first = saved["epoch"]
-        ctx.reporter.log(f"{description}: resumed after epoch {first}/{epochs} "
-                         f"(kept in {display_path(resume.cache.partial_path(resume.key))})")
+        ctx.reporter.log(
+            f"{description}: resumed after epoch {first}/{epochs} "
+            f"(kept in {display_path(resume.cache.partial_path(resume.key))})"
+        )
     last: dict[str, list[float]] = {}
-    with ctx.reporter.bar(description, epochs * per_epoch, unit="steps", done=first * per_epoch,
-                          info=f"epoch {first}/{epochs} (resumed)" if first else "") as advance:
+    with ctx.reporter.bar(
+        description,
+        epochs * per_epoch,
+        unit="steps",
+        done=first * per_epoch,
+        info=f"epoch {first}/{epochs} (resumed)" if first else "",
+    ) as advance:
         for epoch in range(first, epochs):
             last = {}
             pending: list[dict[str, float | torch.Tensor]] = []
             tail = 0  # steps of the epoch's last logged chunk
             perm = torch.randperm(n, generator=order_gen).to(dev)
             for i in range(per_epoch):
-                idx = perm[i * bs:(i + 1) * bs]
+                idx = perm[i * bs : (i + 1) * bs]
                 xb = augment(x_all[idx].float().div_(255), dev_gen).contiguous(memory_format=torch.channels_last)
                 with ctx.autocast():
                     pending.append(step(xb, y_all[idx], dev_gen))
@@ -265,21 +289,30 @@ def train_epochs(ctx: TrainContext, description: str, epochs: int, step: StepFn,
                         bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
                         if bad:
                             at = i + 1 - len(read) + j + 1
-                            raise _diverged(description, f"epoch {epoch + 1}/{epochs}, step {at}/{per_epoch}",
-                                            ", ".join(f"{k}={v}" for k, v in bad.items()))
+                            raise _diverged(
+                                description,
+                                f"epoch {epoch + 1}/{epochs}, step {at}/{per_epoch}",
+                                ", ".join(f"{k}={v}" for k, v in bad.items()),
+                            )
                         for k, v in logs.items():
                             last.setdefault(k, []).append(v)
                     if i < per_epoch - 1:  # the epoch's last steps are counted by its own line, below
-                        advance(len(read), f"epoch {epoch + 1}/{epochs}, step {i + 1}/{per_epoch}: "
-                                + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()))
+                        advance(
+                            len(read),
+                            f"epoch {epoch + 1}/{epochs}, step {i + 1}/{per_epoch}: "
+                            + " ".join(f"{k}={v:.3f}" for k, v in read[-1].items()),
+                        )
                     tail = len(read)
                     pending = []
             readings = None
             if after_epoch is not None:
                 with exact_fp32():  # the held-out PGD monitor is an attack: fp32, whatever training runs in
                     readings = after_epoch()
-            advance(tail, epoch_line(epoch + 1, epochs, {k: sum(v) / len(v) for k, v in last.items()}, readings or {}),
-                    milestone=True)
+            advance(
+                tail,
+                epoch_line(epoch + 1, epochs, {k: sum(v) / len(v) for k, v in last.items()}, readings or {}),
+                milestone=True,
+            )
             if resume is not None and epoch + 1 < epochs:
                 resume.save(epoch + 1, epochs, generator_states(order_gen, dev_gen, dev))
     return {k: sum(v) / len(v) for k, v in last.items()}
@@ -307,9 +340,15 @@ def steps_for(ctx: TrainContext, epochs: int) -> int:
     return epochs * (n // min(ctx.preset.batch_size, n))
 
 
-def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model: nn.Module,
-                     state_of: Callable[[], dict], train: Callable[[StageResume], dict[str, float]],
-                     warnings_out: list[str] | None = None) -> TrainingRecord:
+def _cached_or_train(
+    ctx: TrainContext,
+    stage: str,
+    spec: dict[str, Any],
+    model: nn.Module,
+    state_of: Callable[[], dict],
+    train: Callable[[StageResume], dict[str, float]],
+    warnings_out: list[str] | None = None,
+) -> TrainingRecord:
     """Load ``model``'s weights from the cache, or train it and store them; the stage's record either way.
     ``train`` gets the stage's epoch checkpoints to keep (and continue from); ``warnings_out`` is what
     ``train`` found wrong with the model (kept in the cache with it)."""
@@ -326,19 +365,32 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
             # does not, and the stage would then be retrained from the entry's weights, not from its seed
             wrong = [k for k, v in expected.items() if state[k].shape != v.shape or state[k].dtype != v.dtype]
             if wrong:
-                raise RuntimeError(f"{len(wrong)} tensors have another shape or dtype, e.g. {wrong[0]} "
-                                   f"{tuple(state[wrong[0]].shape)} {state[wrong[0]].dtype}, not "
-                                   f"{tuple(expected[wrong[0]].shape)} {expected[wrong[0]].dtype}")
+                raise RuntimeError(
+                    f"{len(wrong)} tensors have another shape or dtype, e.g. {wrong[0]} "
+                    f"{tuple(state[wrong[0]].shape)} {state[wrong[0]].dtype}, not "
+                    f"{tuple(expected[wrong[0]].shape)} {expected[wrong[0]].dtype}"
+                )
             model.load_state_dict(state, strict=False)
             zoo = info.get("zoo_sha256")
-            ctx.reporter.log(f"{stage}: weights from the zoo, entry {key} (file sha256 {zoo[:12]}...)" if zoo
-                             else f"{stage}: cached model {key}")
-            return TrainingRecord(stage=stage, key=key, cached=True, seconds=info.get("seconds", 0.0),
-                                  final_logs=info.get("final_logs", {}), spec=spec,
-                                  weights_sha256=weights_sha256(state), trained_on=info.get("trained_on", {}),
-                                  warnings=info.get("warnings", []), zoo_sha256=zoo)
+            ctx.reporter.log(
+                f"{stage}: weights from the zoo, entry {key} (file sha256 {zoo[:12]}...)"
+                if zoo
+                else f"{stage}: cached model {key}"
+            )
+            return TrainingRecord(
+                stage=stage,
+                key=key,
+                cached=True,
+                seconds=info.get("seconds", 0.0),
+                final_logs=info.get("final_logs", {}),
+                spec=spec,
+                weights_sha256=weights_sha256(state),
+                trained_on=info.get("trained_on", {}),
+                warnings=info.get("warnings", []),
+                zoo_sha256=zoo,
+            )
         except RuntimeError as exc:
-            warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining")
+            warnings.warn(f"model cache entry {key} does not fit the model ({exc}); retraining", stacklevel=1)
     resume = StageResume(ctx.cache, key, ignore_saved=ctx.retrain)
     logs = train(resume)
     seconds = resume.seconds()
@@ -351,8 +403,17 @@ def _cached_or_train(ctx: TrainContext, stage: str, spec: dict[str, Any], model:
         info["warnings"] = list(warnings_out)
     ctx.cache.save(key, state, spec, info)
     ctx.cache.drop_partial(key)  # only now: a run killed before the save resumes from the last kept epoch
-    return TrainingRecord(stage=stage, key=key, cached=False, seconds=seconds, final_logs=logs, spec=spec,
-                          weights_sha256=weights_sha256(state), trained_on=where, warnings=list(warnings_out))
+    return TrainingRecord(
+        stage=stage,
+        key=key,
+        cached=False,
+        seconds=seconds,
+        final_logs=logs,
+        spec=spec,
+        weights_sha256=weights_sha256(state),
+        trained_on=where,
+        warnings=list(warnings_out),
+    )
 
 
 @dataclass
@@ -375,14 +436,25 @@ def _from_checkpoint(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
     model.load_state_dict(state, strict=False)  # normalisation from the data unless the file brings its own
     spec = _checkpoint_spec(ctx)
     ctx.reporter.log(f"classifier: from {path}")
-    return TrainingRecord(stage="classifier", key=ModelCache.key(spec), cached=True, seconds=0.0, final_logs={},
-                          spec=spec, weights_sha256=weights_sha256(model.classifier_state()),
-                          trained_on={"checkpoint": display_path(path)})
+    return TrainingRecord(
+        stage="classifier",
+        key=ModelCache.key(spec),
+        cached=True,
+        seconds=0.0,
+        final_logs={},
+        spec=spec,
+        weights_sha256=weights_sha256(model.classifier_state()),
+        trained_on={"checkpoint": display_path(path)},
+    )
 
 
 def _checkpoint_spec(ctx: TrainContext) -> dict[str, Any]:
-    return {"training_code": TRAINING_CODE_VERSION, "backbone": ctx.preset.backbone, "mode": "classifier",
-            "checkpoint_sha256": file_sha256(ctx.classifier_checkpoint)}
+    return {
+        "training_code": TRAINING_CODE_VERSION,
+        "backbone": ctx.preset.backbone,
+        "mode": "classifier",
+        "checkpoint_sha256": file_sha256(ctx.classifier_checkpoint),
+    }
 
 
 class TrainingMode(ABC):
@@ -431,8 +503,12 @@ class Multitask(TrainingMode):
     description = "classifier and task heads trained jointly on the shared backbone"
 
     def stages(self, ctx, task):
-        return [(f"multitask/{task.name}",
-                 {**ctx.base_spec(), "mode": self.name, "epochs": ctx.preset.epochs_multitask, **task_spec(task)})]
+        return [
+            (
+                f"multitask/{task.name}",
+                {**ctx.base_spec(), "mode": self.name, "epochs": ctx.preset.epochs_multitask, **task_spec(task)},
+            )
+        ]
 
     def build(self, ctx, task):
         model = task.attach(ctx.new_model())
@@ -447,8 +523,10 @@ class Multitask(TrainingMode):
         def train(resume):
             head_main, head_aux = _task_param_groups(model, task)
             shared = list(model.backbone.parameters()) + list(model.classifier.parameters())
-            opts = _Optimizers([_shared_optimizer(shared, p, steps), _adam(head_main, p.head_lr, steps)],
-                               [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None)
+            opts = _Optimizers(
+                [_shared_optimizer(shared, p, steps), _adam(head_main, p.head_lr, steps)],
+                [_adam(head_aux, p.head_lr / 10, steps)] if head_aux else None,
+            )
             model.train()
             monitor = ctx.adversarial_monitor(model, found)
 
@@ -457,11 +535,21 @@ class Multitask(TrainingMode):
                 ce = F.cross_entropy(logits, y)
                 tl = task.training_loss(model, x, gen)
                 opts.step(ce + weight * tl.loss, tl.aux_loss)
-                return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean(),
-                        "ssl": tl.loss.detach(), **tl.logs}
+                return {
+                    "ce": ce.detach(),
+                    "acc": (logits.argmax(1) == y).float().mean(),
+                    "ssl": tl.loss.detach(),
+                    **tl.logs,
+                }
 
-            logs = train_epochs(ctx, f"train multitask/{task.name}", p.epochs_multitask, step, monitor.after_epoch,
-                                resume.track(model, opts, monitor))
+            logs = train_epochs(
+                ctx,
+                f"train multitask/{task.name}",
+                p.epochs_multitask,
+                step,
+                monitor.after_epoch,
+                resume.track(model, opts, monitor),
+            )
             return {**logs, **monitor.final()}
 
         record = _cached_or_train(ctx, stage, spec, model, model.state_dict, train, found)
@@ -486,8 +574,13 @@ class ClassifierFirst(TrainingMode):
 
     def stages(self, ctx, task):
         classifier = self.classifier_stage(ctx)
-        head_spec = {**ctx.base_spec(), "mode": self.name, "classifier": ModelCache.key(classifier[1]),
-                     "epochs": ctx.preset.epochs_head, **task_spec(task)}
+        head_spec = {
+            **ctx.base_spec(),
+            "mode": self.name,
+            "classifier": ModelCache.key(classifier[1]),
+            "epochs": ctx.preset.epochs_head,
+            **task_spec(task),
+        }
         return [classifier, (f"classifier-first/{task.name}", head_spec)]
 
     def _classifier(self, ctx: TrainContext, model: SSRModel) -> TrainingRecord:
@@ -509,8 +602,14 @@ class ClassifierFirst(TrainingMode):
                 opts.step(ce, None)
                 return {"ce": ce.detach(), "acc": (logits.argmax(1) == y).float().mean()}
 
-            logs = train_epochs(ctx, "train classifier", p.epochs_classifier, step, monitor.after_epoch,
-                                resume.track(model, opts, monitor))
+            logs = train_epochs(
+                ctx,
+                "train classifier",
+                p.epochs_classifier,
+                step,
+                monitor.after_epoch,
+                resume.track(model, opts, monitor),
+            )
             return {**logs, **monitor.final()}
 
         if ctx.classifier_checkpoint is not None:
@@ -532,8 +631,10 @@ class ClassifierFirst(TrainingMode):
 
         def train_heads(resume):
             head_main, head_aux = _task_param_groups(model, task)
-            opts = _Optimizers([_adam(head_main, p.head_lr, head_steps)],
-                               [_adam(head_aux, p.head_lr / 10, head_steps)] if head_aux else None)
+            opts = _Optimizers(
+                [_adam(head_main, p.head_lr, head_steps)],
+                [_adam(head_aux, p.head_lr / 10, head_steps)] if head_aux else None,
+            )
             model.eval()
             model.heads.train()  # the frozen backbone keeps its BatchNorm statistics
 
@@ -542,8 +643,9 @@ class ClassifierFirst(TrainingMode):
                 opts.step(tl.loss, tl.aux_loss)
                 return {"ssl": tl.loss.detach(), **tl.logs}
 
-            return train_epochs(ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step,
-                                resume=resume.track(model, opts))
+            return train_epochs(
+                ctx, f"train heads classifier-first/{task.name}", p.epochs_head, step, resume=resume.track(model, opts)
+            )
 
         heads_state = lambda: {k: v for k, v in model.state_dict().items() if k.startswith("heads.")}  # noqa: E731
         record = _cached_or_train(ctx, stage, head_spec, model, heads_state, train_heads)

@@ -55,9 +55,16 @@ class StageResume:
             return None
         untouched = self._snapshot()
         try:
-            if type(saved["epochs"]) is not int or type(saved["epoch"]) is not int or saved["epochs"] != epochs \
-                    or not 0 < saved["epoch"] < epochs or len(saved["optimizers"]) != len(self._pairs()):
-                raise ValueError(f"it stopped at epoch {saved['epoch']!r} of {saved['epochs']!r}, this stage has {epochs}")
+            if (
+                type(saved["epochs"]) is not int
+                or type(saved["epoch"]) is not int
+                or saved["epochs"] != epochs
+                or not 0 < saved["epoch"] < epochs
+                or len(saved["optimizers"]) != len(self._pairs())
+            ):
+                raise ValueError(
+                    f"it stopped at epoch {saved['epoch']!r} of {saved['epochs']!r}, this stage has {epochs}"
+                )
             self._check(saved)
             self._load((saved["model"], saved["optimizers"]))
             history, seconds = [float(v) for v in saved["history"]], float(saved["seconds"])
@@ -65,8 +72,11 @@ class StageResume:
             _check_generator_states(states, next(self.model.parameters()).device)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             self._load(untouched)  # whatever was half loaded: the stage starts as if nothing had been kept
-            warnings.warn(f"epoch checkpoint {self.cache.partial_path(self.key)} does not fit this stage "
-                          f"({type(exc).__name__}: {str(exc)[:200]}); training it from its first epoch")
+            warnings.warn(
+                f"epoch checkpoint {self.cache.partial_path(self.key)} does not fit this stage "
+                f"({type(exc).__name__}: {str(exc)[:200]}); training it from its first epoch",
+                stacklevel=1,
+            )
             return None
         self.history[:], self.seconds_before = history, seconds
         return {"epoch": saved["epoch"], "rng": states}
@@ -92,8 +102,10 @@ class StageResume:
             _same_shape(kept[1], sched.state_dict(), f"schedule {i}")
 
     def _snapshot(self) -> tuple:
-        return (copy.deepcopy(self.model.state_dict()),
-                [(copy.deepcopy(opt.state_dict()), copy.deepcopy(sched.state_dict())) for opt, sched in self._pairs()])
+        return (
+            copy.deepcopy(self.model.state_dict()),
+            [(copy.deepcopy(opt.state_dict()), copy.deepcopy(sched.state_dict())) for opt, sched in self._pairs()],
+        )
 
     def _load(self, snapshot: tuple) -> None:
         """Model state and (optimiser, schedule) states into the tracked objects: a kept epoch or a snapshot."""
@@ -104,11 +116,18 @@ class StageResume:
             sched.load_state_dict(sched_state)
 
     def save(self, epoch: int, epochs: int, generators: dict[str, torch.Tensor]) -> None:
-        self.cache.save_partial(self.key, {
-            "epoch": epoch, "epochs": epochs, "seconds": self.seconds(), "history": list(self.history),
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizers": [(opt.state_dict(), sched.state_dict()) for opt, sched in self._pairs()],
-            "rng": generators})
+        self.cache.save_partial(
+            self.key,
+            {
+                "epoch": epoch,
+                "epochs": epochs,
+                "seconds": self.seconds(),
+                "history": list(self.history),
+                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizers": [(opt.state_dict(), sched.state_dict()) for opt, sched in self._pairs()],
+                "rng": generators,
+            },
+        )
 
     def seconds(self) -> float:
         """Training time of this stage so far, over every run that worked on it."""
@@ -153,8 +172,13 @@ def _check_moments(state: Any, params: list[torch.Tensor], i: int) -> None:
         for name, v in entry.items():
             if v is None:
                 continue
-            if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() and v.shape != params[k].shape \
-                    or not bool(torch.isfinite(v).all()):
+            if (
+                not isinstance(v, torch.Tensor)
+                or not v.is_floating_point()
+                or v.dim()
+                and v.shape != params[k].shape
+                or not bool(torch.isfinite(v).all())
+            ):
                 raise ValueError(f"optimiser {i}'s {name} of parameter {k} is not finite values of its shape")
 
 
@@ -169,11 +193,19 @@ def _check_generator_states(states: dict, device: torch.device) -> None:
     torch.Generator().set_state(states["order"])
     torch.Generator(device=device).set_state(states["device"])
     own = torch.get_rng_state()
-    if not isinstance(states["torch"], torch.Tensor) or states["torch"].dtype != own.dtype or states["torch"].shape != own.shape:
+    if (
+        not isinstance(states["torch"], torch.Tensor)
+        or states["torch"].dtype != own.dtype
+        or states["torch"].shape != own.shape
+    ):
         raise ValueError("the global generator's state has another shape")
     if "cuda" in states:
         own = torch.cuda.get_rng_state(device)
-        if not isinstance(states["cuda"], torch.Tensor) or states["cuda"].dtype != own.dtype or states["cuda"].shape != own.shape:
+        if (
+            not isinstance(states["cuda"], torch.Tensor)
+            or states["cuda"].dtype != own.dtype
+            or states["cuda"].shape != own.shape
+        ):
             raise ValueError("the CUDA generator's state has another shape")
 
 
@@ -184,8 +216,9 @@ def generator_states(order_gen: torch.Generator, dev_gen: torch.Generator, devic
     return states
 
 
-def set_generator_states(states: dict, order_gen: torch.Generator, dev_gen: torch.Generator,
-                          device: torch.device) -> None:
+def set_generator_states(
+    states: dict, order_gen: torch.Generator, dev_gen: torch.Generator, device: torch.device
+) -> None:
     order_gen.set_state(states["order"])
     dev_gen.set_state(states["device"])
     torch.set_rng_state(states["torch"])

@@ -15,8 +15,9 @@ import json
 import math
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,8 +36,16 @@ MAX_HEADER_BYTES = 1 * 2**20  # a safetensors header of a few hundred tensors is
 
 # safetensors' dtype names of the tensors a state dict holds
 DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
-    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 Layout = Mapping[str, tuple[tuple[int, ...], torch.dtype]]  # a model's tensors: name -> (shape, dtype)
 
@@ -72,8 +81,10 @@ class ZooEntry(_Strict):
     file: str = Field(description="<key>.safetensors, inside the zoo folder")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file")
     bytes: int = Field(ge=1, le=MAX_ENTRY_BYTES)
-    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="ssrbench's hash of the tensors, as "
-                                "leaderboards record it (names, dtypes, shapes, values)")
+    weights_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="ssrbench's hash of the tensors, as leaderboards record it (names, dtypes, shapes, values)",
+    )
     stage: str
     backbone: str
     task: str | None = Field(description="the pretext task (None: the classifier stage)")
@@ -85,16 +96,19 @@ class ZooEntry(_Strict):
     leaderboards: list[str] = Field(description="committed leaderboards that evaluated exactly these weights")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ZooEntry":
+    def _consistent(self) -> ZooEntry:
         if self.file != f"{self.key}.safetensors":
-            raise ValueError(f"file {self.file!r} is not {self.key}.safetensors (a zoo file is named by its key, "
-                             f"inside the zoo folder)")
+            raise ValueError(
+                f"file {self.file!r} is not {self.key}.safetensors (a zoo file is named by its key, "
+                f"inside the zoo folder)"
+            )
         if config_hash(self.spec) != self.key:
             raise ValueError(f"key {self.key} is not the hash of its spec ({config_hash(self.spec)})")
         for field_name in ("backbone", "mode", "seed"):
             if self.spec.get(field_name) != getattr(self, field_name):
-                raise ValueError(f"{field_name} {getattr(self, field_name)!r} is not the spec's "
-                                 f"({self.spec.get(field_name)!r})")
+                raise ValueError(
+                    f"{field_name} {getattr(self, field_name)!r} is not the spec's ({self.spec.get(field_name)!r})"
+                )
         if self.spec.get("task") != self.task:
             raise ValueError(f"task {self.task!r} is not the spec's ({self.spec.get('task')!r})")
         return self
@@ -185,13 +199,17 @@ def read_manifest(path: Path) -> Manifest:
     except SSRBenchError as exc:
         raise ZooManifestError(str(exc)) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ZooManifestError(f"{where}: not JSON ({type(exc).__name__}); restore it with `git checkout -- {path}`") from exc
+        raise ZooManifestError(
+            f"{where}: not JSON ({type(exc).__name__}); restore it with `git checkout -- {path}`"
+        ) from exc
     try:
         return Manifest.model_validate(doc)
     except ValidationError as exc:
         loc, msg, rest = first_problem(exc)
-        raise ZooManifestError(f"{where}: {_place(doc, loc)}: {msg}{rest}; the manifest is not the one ssrbench wrote "
-                       f"(restore it with `git checkout -- {path}`)".replace("\n", " ")) from exc
+        raise ZooManifestError(
+            f"{where}: {_place(doc, loc)}: {msg}{rest}; the manifest is not the one ssrbench wrote "
+            f"(restore it with `git checkout -- {path}`)".replace("\n", " ")
+        ) from exc
 
 
 def _place(doc: Any, loc: tuple) -> str:
@@ -225,12 +243,16 @@ def read_entry(root: Path, entry: ZooEntry, layout: Layout | None = None) -> dic
     except SSRBenchError as exc:
         raise ZooError(f"{where}: {exc}") from exc
     if len(data) != entry.bytes:
-        raise ZooError(f"{where}: {len(data)} bytes, the manifest says {entry.bytes}; the file is not the one "
-                       f"listed (restore it with `git checkout -- {path}`)")
+        raise ZooError(
+            f"{where}: {len(data)} bytes, the manifest says {entry.bytes}; the file is not the one "
+            f"listed (restore it with `git checkout -- {path}`)"
+        )
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
-        raise ZooError(f"{where}: SHA-256 {digest[:12]}... is not the manifest's {entry.sha256[:12]}...; the file "
-                       f"was changed (restore it with `git checkout -- {path}`)")
+        raise ZooError(
+            f"{where}: SHA-256 {digest[:12]}... is not the manifest's {entry.sha256[:12]}...; the file "
+            f"was changed (restore it with `git checkout -- {path}`)"
+        )
     header = _header(data, where)
     if layout is not None:
         _check_layout(header, layout, where)
@@ -243,8 +265,10 @@ def read_entry(root: Path, entry: ZooEntry, layout: Layout | None = None) -> dic
     if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
         raise ZooError(f"{where}: it holds NaN or infinite weights")
     if weights_sha256(state) != entry.weights_sha256:  # the file is the listed one, the manifest's record is not
-        raise ZooError(f"{where}: its tensors' hash is not the manifest's weights_sha256 {entry.weights_sha256[:12]}...; "
-                       f"the manifest was changed (restore it with `git checkout -- {root / MANIFEST}`)")
+        raise ZooError(
+            f"{where}: its tensors' hash is not the manifest's weights_sha256 {entry.weights_sha256[:12]}...; "
+            f"the manifest was changed (restore it with `git checkout -- {root / MANIFEST}`)"
+        )
     return state
 
 
@@ -257,7 +281,7 @@ def _header(data: bytes, where: str) -> dict[str, tuple[tuple[int, ...], str]]:
     if size > min(MAX_HEADER_BYTES, len(data) - 8):
         raise bad
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
+        header = json.loads(data[8 : 8 + size].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise bad from exc
     if not isinstance(header, dict):
@@ -267,8 +291,12 @@ def _header(data: bytes, where: str) -> dict[str, tuple[tuple[int, ...], str]]:
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if not (isinstance(info, dict) and isinstance(info.get("shape"), list) and info.get("dtype") in DTYPES
-                and all(type(d) is int and d >= 0 for d in info["shape"])):
+        if not (
+            isinstance(info, dict)
+            and isinstance(info.get("shape"), list)
+            and info.get("dtype") in DTYPES
+            and all(type(d) is int and d >= 0 for d in info["shape"])
+        ):
             raise bad
         offsets = info.get("data_offsets")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
@@ -287,14 +315,19 @@ def _check_layout(header: dict[str, tuple[tuple[int, ...], str]], layout: Layout
     missing = sorted(set(layout) - set(header))
     extra = sorted(set(header) - set(layout))
     if missing or extra:
-        what = (f"{len(missing)} tensors missing, e.g. {printable(missing[0])}" if missing
-                else f"{len(extra)} tensors the model does not have, e.g. {printable(extra[0])}")
+        what = (
+            f"{len(missing)} tensors missing, e.g. {printable(missing[0])}"
+            if missing
+            else f"{len(extra)} tensors the model does not have, e.g. {printable(extra[0])}"
+        )
         raise ZooError(f"{where}: {what}; the file is not for this model (refused unread)")
     for name, (shape, dtype) in layout.items():
         got_shape, got_dtype = header[name]
         if got_shape != tuple(shape) or DTYPES[got_dtype] != dtype:
-            raise ZooError(f"{where}: tensor {printable(name)} is {got_dtype} {list(got_shape)}, the model's is "
-                           f"{_dtype_name(dtype)} {list(shape)}; the file is not for this model (refused unread)")
+            raise ZooError(
+                f"{where}: tensor {printable(name)} is {got_dtype} {list(got_shape)}, the model's is "
+                f"{_dtype_name(dtype)} {list(shape)}; the file is not for this model (refused unread)"
+            )
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

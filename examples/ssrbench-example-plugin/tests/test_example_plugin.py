@@ -1,10 +1,10 @@
 """The plugin's own tests: ssrbench's conformance checks, and its named configs found once installed."""
 
 import pytest
+from ssrbench_example_plugin import UniformNoise, VFlipTask
 
 from ssrbench.config import load_attack_config, load_task_config
 from ssrbench.testing import check_attack_contract, check_task_contract
-from ssrbench_example_plugin import UniformNoise, VFlipTask
 
 
 def test_vflip_conforms():
