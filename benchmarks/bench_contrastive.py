@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from ssrbench.config import load_task_config
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.contrastive import ContrastiveTask
+from ssrbench.run.config import load_task_config
 
 
 class OneViewAtATime(ContrastiveTask):

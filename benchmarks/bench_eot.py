@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from ssrbench.adversarial.adaptive import bpda_logits
-from ssrbench.budget import ReverseConfig
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.fileio import atomic_write_text
 from ssrbench.defense.reverse import Defense
-from ssrbench.environment import capture
-from ssrbench.fileio import atomic_write_text
+from ssrbench.models.environment import capture
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
 

@@ -132,7 +132,7 @@ def main() -> None:
         env=env,
     )
     board = store.load(out)
-    from ssrbench.data import load_cifar10
+    from ssrbench.data.datasets import load_cifar10
 
     data = load_cifar10(a.data_dir, download=False)
     if data.fingerprint != board.dataset.fingerprint:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ssrbench.fileio import atomic_write_text
+from ssrbench.core.fileio import atomic_write_text
 from ssrbench.leaderboard import store
 
 MARK = ("<!-- bench-ray -->", "<!-- bench-ray end -->")
@@ -93,7 +93,7 @@ def main() -> None:
     import ray
     import torch
 
-    from ssrbench.environment import capture
+    from ssrbench.models.environment import capture
 
     work = Path(tempfile.mkdtemp(prefix="ssrbench-bench-ray-"))
     runs = [one_run(ex, a.data_dir, a.threads, work, i) for i in range(a.repeats) for ex in ("local", "ray")]

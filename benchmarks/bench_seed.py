@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrbench.config import ReverseConfig
+from ssrbench.core.presets import PRESETS
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.models.context_encoder import BN_EPS, gan_init_
 from ssrbench.models.ssr_model import SSRModel
-from ssrbench.presets import PRESETS
 from ssrbench.pretext.inpaint import InpaintTask
+from ssrbench.run.config import ReverseConfig
 
 REFERENCE_S = {
     "multitask epoch": 207.0,

@@ -44,15 +44,15 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.budget import ReverseConfig
-from ssrbench.data import ImageDataset, augment
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.fileio import atomic_write_text
+from ssrbench.core.presets import resolve_preset
+from ssrbench.core.progress import Reporter
+from ssrbench.data.datasets import ImageDataset, augment
 from ssrbench.defense.reverse import Defense, reverse_attack
-from ssrbench.environment import capture, exact_fp32, resolve_device
-from ssrbench.fileio import atomic_write_text
+from ssrbench.models.environment import capture, exact_fp32, resolve_device
 from ssrbench.models.ssr_model import SSRModel
-from ssrbench.presets import resolve_preset
 from ssrbench.pretext.base import TASKS
-from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model
 

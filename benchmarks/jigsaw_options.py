@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ssrbench.config import load_attack_config, load_task_config
-from ssrbench.data import load_cifar10
-from ssrbench.presets import PRESETS
-from ssrbench.progress import Reporter
-from ssrbench.runner import RunSpec, run
+from ssrbench.core.presets import PRESETS
+from ssrbench.core.progress import Reporter
+from ssrbench.data.datasets import load_cifar10
+from ssrbench.run.config import load_attack_config, load_task_config
+from ssrbench.run.runner import RunSpec, run
 from ssrbench.training.cache import ModelCache
 
 VARIANTS: dict[str, dict] = {

@@ -24,13 +24,13 @@ import time
 import torch
 
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.config import ReverseConfig, load_task_config
-from ssrbench.data import DATASETS, pixels
+from ssrbench.core.presets import PRESETS
+from ssrbench.core.progress import Reporter
+from ssrbench.data.datasets import DATASETS, pixels
 from ssrbench.defense.reverse import reverse_attack
-from ssrbench.evaluate import correct_flags
-from ssrbench.presets import PRESETS
 from ssrbench.pretext.base import TASKS
-from ssrbench.progress import Reporter
+from ssrbench.run.config import ReverseConfig, load_task_config
+from ssrbench.run.evaluate import correct_flags
 from ssrbench.studies.source_report import report_row
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model

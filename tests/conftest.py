@@ -27,9 +27,9 @@ def _isolated(tmp_path, monkeypatch):
 
 @pytest.fixture
 def without_module(monkeypatch):
-    """``without_module("kornia")``: importing it through ssrbench.extras fails, and the extra counts as
+    """``without_module("kornia")``: importing it through ssrbench.core.extras fails, and the extra counts as
     not installed -- an installation without that optional extra."""
-    from ssrbench import extras
+    from ssrbench.core import extras
 
     hidden = set()
     real = extras.importlib.import_module
@@ -54,7 +54,7 @@ def cifar_dir() -> Iterator[Path]:
     root = Path(os.environ.get("SSRBENCH_DATA_DIR") or REPO.parent / "shared" / "data")
     if not (root / "cifar-10-batches-py" / "test_batch").is_file():
         pytest.fail(f"integration tests need CIFAR-10 under {root}/cifar-10-batches-py; set SSRBENCH_DATA_DIR")
-    from ssrbench import data
+    from ssrbench.data import datasets as data
 
     real, kept = data.load_cifar10, {}
     folder = (root / data.CIFAR10_FOLDER).resolve()
@@ -79,7 +79,7 @@ def cifar_dir() -> Iterator[Path]:
 def site(tmp_path) -> Iterator[Path]:
     """A site folder for fake installed distributions (tests.distributions): on teardown it leaves sys.path,
     the plugin modules imported from it are forgotten and the registries rescanned."""
-    from ssrbench.registry import reset_all
+    from ssrbench.core.registry import reset_all
 
     site = tmp_path / "site"
     reset_all()
@@ -112,7 +112,7 @@ def consistent_board(board, cells=None):
     """``board`` with ``cells`` (default: its own) and what the file states once made to agree with them --
     the evaluated images (dataset and config) and the config's hash -- as a run writes it: a toy board a
     test builds from a fixture loads, since every cross-checkable value is checked on load."""
-    from ssrbench.hashing import config_hash
+    from ssrbench.core.hashing import config_hash
 
     cells = list(board.cells if cells is None else cells)
     n = cells[0].clean.n if cells else board.dataset.eval_images

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 
 from ssrbench.adversarial.pgd import PGD
-from ssrbench.budget import ReverseConfig
-from ssrbench.data import ImageDataset
-from ssrbench.evaluate import evaluate
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.progress import Reporter
+from ssrbench.core.registry import reset_all
+from ssrbench.data.datasets import ImageDataset
 from ssrbench.leaderboard import store
 from ssrbench.pretext.base import PretextTask
-from ssrbench.progress import Reporter
-from ssrbench.registry import reset_all
-from ssrbench.testing import _tiny_model
+from ssrbench.run.evaluate import evaluate
+from ssrbench.run.testing import _tiny_model
 from ssrbench.training.cache import ModelCache
 
 from .distributions import install_fake_distribution

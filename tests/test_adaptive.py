@@ -8,8 +8,7 @@ from torch import nn
 
 from ssrbench.adversarial.adaptive import BPDA, DetectorAware, SSLAware, Unrolled
 from ssrbench.adversarial.pgd import PGD, linf_pgd
-from ssrbench.budget import ThreatModel
-from ssrbench.config import ReverseConfig
+from ssrbench.core.budget import ThreatModel
 from ssrbench.defense.gate import gate_score
 from ssrbench.defense.reverse import Defense
 from ssrbench.leaderboard import store
@@ -17,6 +16,7 @@ from ssrbench.leaderboard.robustness import sanity_warnings, worst_case
 from ssrbench.leaderboard.schema import Accuracy
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.rotation import RotationTask
+from ssrbench.run.config import ReverseConfig
 
 from .conftest import TINY_BACKBONE
 from .helpers import FIXTURE
@@ -258,6 +258,6 @@ def test_checks_read_the_declared_threat_model_not_parameter_names():
 @pytest.mark.parametrize("kind", ["bpda", "unrolled", "ssl-aware", "detector-aware"])
 def test_adaptive_kinds_keep_the_attack_contract(kind):
     from ssrbench.adversarial.base import ATTACKS
-    from ssrbench.testing import check_attack_contract
+    from ssrbench.run.testing import check_attack_contract
 
     check_attack_contract(ATTACKS.get(kind), {**BUDGET, "steps": 2})

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.fgsm import FGSM
 from ssrbench.adversarial.pgd import PGD, linf_pgd
-from ssrbench.config import load_attack_config
+from ssrbench.run.config import load_attack_config
 
 EPS = 8 / 255
 

@@ -23,11 +23,11 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from ssrbench import fileio
-from ssrbench.budget import ThreatModel
-from ssrbench.cli import cli
-from ssrbench.data import load_cifar10
-from ssrbench.errors import DataFormatError
+from ssrbench.cli.commands import cli
+from ssrbench.core import fileio
+from ssrbench.core.budget import ThreatModel
+from ssrbench.core.errors import DataFormatError
+from ssrbench.data.datasets import load_cifar10
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.merge import merge
 from ssrbench.training.cache import ModelCache
@@ -68,8 +68,8 @@ def test_a_non_finite_loss_stops_at_its_step():
     from contextlib import nullcontext
     from types import SimpleNamespace
 
-    from ssrbench.presets import PRESETS
-    from ssrbench.progress import Reporter
+    from ssrbench.core.presets import PRESETS
+    from ssrbench.core.progress import Reporter
 
     ds = SimpleNamespace(train_x=torch.zeros(8, 3, 8, 8, dtype=torch.uint8), train_y=torch.zeros(8, dtype=torch.long))
     ctx = SimpleNamespace(
@@ -453,8 +453,8 @@ def test_a_config_shadowing_a_built_in_is_announced_and_recorded(data, tmp_path)
 
 
 def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
-    from ssrbench.errors import SSRBenchError
-    from ssrbench.runner import _cell
+    from ssrbench.core.errors import SSRBenchError
+    from ssrbench.run.runner import _cell
 
     cell = store.load(FIXTURE).cells[0]
     fields = cell.model_dump(exclude={"clean", "clean_rev", "adv", "adv_rev"})
@@ -471,7 +471,7 @@ def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
 
 import re  # noqa: E402 -- this section's own, kept here so that the sections merge as appended
 
-from ssrbench.plaintext import printable  # noqa: E402
+from ssrbench.core.plaintext import printable  # noqa: E402
 
 OSC_TITLE = "\x1b]0;pwned\x07"  # sets the terminal's title
 CLEAR = "\x1b[2J"  # clears the screen
@@ -495,7 +495,7 @@ def hostile_board(seeds: tuple[int, ...] = (0,)):
     """The committed fixture with control sequences and rich markup in its free text -- names (renamed
     everywhere they are recorded), notes, device, command -- and otherwise valid; one copy of its cells
     per seed."""
-    from ssrbench.hashing import config_hash
+    from ssrbench.core.hashing import config_hash
     from ssrbench.leaderboard.schema import DERIVED
 
     doc = json.loads(store.dumps(store.load(FIXTURE)))
@@ -633,8 +633,8 @@ def test_friendly_errors_print_as_text():
     """Whatever an ssrbench error quotes (a config's value, a plugin's message) is escaped on the way out."""
     import click
 
-    from ssrbench.cli import _friendly
-    from ssrbench.errors import ConfigError
+    from ssrbench.cli.commands import _friendly
+    from ssrbench.core.errors import ConfigError
 
     @click.command()
     @_friendly
@@ -664,7 +664,7 @@ def test_progress_logs_and_bars_print_as_text():
     """The run's log quotes config names and notes; its bars name stages after configs."""
     from rich.console import Console
 
-    from ssrbench.progress import Reporter
+    from ssrbench.core.progress import Reporter
 
     out = io.StringIO()
     with Reporter(Console(file=out, force_terminal=True, width=300)) as reporter:
@@ -1078,8 +1078,8 @@ def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy()
     import random
     import zlib
 
-    from ssrbench.evaluate import _seeded
-    from ssrbench.limits import MAX_SEED
+    from ssrbench.core.limits import MAX_SEED
+    from ssrbench.run.evaluate import _seeded
 
     _seeded(MAX_SEED, "evaluate/" + "x" * 200, torch.device("cpu"))  # seed * 1_000_003 + crc32(name)
     assert zlib.crc32(b"\xff" * 64) < 2**32
@@ -1092,8 +1092,8 @@ def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy()
     torch.manual_seed(0)
     from pydantic import ValidationError
 
-    from ssrbench.presets import PRESETS
-    from ssrbench.runner import RunSpec
+    from ssrbench.core.presets import PRESETS
+    from ssrbench.run.runner import RunSpec
 
     spec = dict(tasks=[], attacks=[], modes=[], preset_name="smoke", preset=PRESETS["smoke"])
     assert RunSpec(**spec, seed=MAX_SEED).seed == MAX_SEED  # the library's spec holds the same bound
@@ -1119,7 +1119,7 @@ def test_malformed_ray_addresses_are_refused_by_their_form(tmp_path, address, wh
 
 
 def test_the_address_forms_ray_takes_are_accepted_without_ray():
-    from ssrbench.distributed.address import RayAddress, parse_address
+    from ssrbench.run.ray_address import RayAddress, parse_address
 
     assert parse_address("auto") is None and parse_address("local") is None
     assert parse_address("10.0.0.1:6379") == RayAddress(None, "10.0.0.1", 6379)
@@ -1136,7 +1136,7 @@ def test_devices_this_run_cannot_use_are_refused_up_front(tmp_path, device):
 
 
 def test_the_usable_devices_still_resolve():
-    from ssrbench.environment import available_devices, resolve_device
+    from ssrbench.models.environment import available_devices, resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu") and resolve_device("auto").type in ("cpu", "cuda")
     assert "cpu" in available_devices()
@@ -1201,8 +1201,8 @@ def test_an_extends_chain_1200_files_deep_is_refused_naming_the_file(tmp_path):
 
 
 def test_an_extends_chain_is_bounded_at_32_files(tmp_path):
-    from ssrbench.config import MAX_EXTENDS, load_attack_config
-    from ssrbench.errors import ConfigError
+    from ssrbench.core.errors import ConfigError
+    from ssrbench.run.config import MAX_EXTENDS, load_attack_config
 
     assert MAX_EXTENDS == 32
     root = _config_dir(tmp_path, _chain(MAX_EXTENDS))
@@ -1213,8 +1213,8 @@ def test_an_extends_chain_is_bounded_at_32_files(tmp_path):
 
 
 def test_an_attack_suite_that_is_not_utf8_is_a_config_error(tmp_path, monkeypatch):
-    from ssrbench import suites
-    from ssrbench.errors import ConfigError
+    from ssrbench.core.errors import ConfigError
+    from ssrbench.run import suites
 
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "odd.toml").write_bytes(b'attacks = ["fgsm"] # caf\xe9\n')
@@ -1288,7 +1288,7 @@ def _one_image_draws(doc):
 
 def _rehashed(change):
     """A doctoring of the config that also recomputes config_hash, as a careful doctor would."""
-    from ssrbench.hashing import config_hash
+    from ssrbench.core.hashing import config_hash
 
     def both(doc):
         change(doc)
@@ -1436,7 +1436,7 @@ def test_round_two_merge_of_parts_that_disagree_on_a_models_clean_is_one_line(tm
 
 
 def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path):
-    from ssrbench.limits import MAX_RETRIES, MAX_THREADS
+    from ssrbench.core.limits import MAX_RETRIES, MAX_THREADS
 
     for option, value in (("--threads", MAX_THREADS + 1), ("--max-retries", MAX_RETRIES + 1)):
         res = invoke("run", "--preset", "smoke", option, value, "--out", tmp_path / "o.json")
@@ -1446,9 +1446,9 @@ def test_round_two_run_options_are_capped_at_what_a_leaderboard_accepts(tmp_path
 
 def test_the_docs_failure_limits_are_the_codes():
     """The Failure-behaviour page states the limits; they are read from the code here, so they cannot drift."""
-    from ssrbench.config import MAX_EXTENDS
-    from ssrbench.fileio import MAX_READ_BYTES
+    from ssrbench.core.fileio import MAX_READ_BYTES
     from ssrbench.leaderboard.store import MAX_DEPTH
+    from ssrbench.run.config import MAX_EXTENDS
 
     from .helpers import page_text
 
@@ -1523,7 +1523,7 @@ def test_a_cache_entry_of_other_shapes_is_refused_before_any_weight_is_loaded(tm
     'retrained' from the entry's weights, not from its seed."""
     from types import SimpleNamespace
 
-    from ssrbench.progress import Reporter
+    from ssrbench.core.progress import Reporter
     from ssrbench.training.modes import _cached_or_train
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
@@ -1697,9 +1697,11 @@ def _not_a_file(tmp_path: Path, kind: str) -> Path:
     ],
 )
 def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, monkeypatch, kind, reason):
-    import ssrbench.runner
+    import ssrbench.run.runner
 
-    monkeypatch.setattr(ssrbench.runner, "check_backbone", lambda name: None)  # a forward pass per run: not tested here
+    monkeypatch.setattr(
+        ssrbench.run.runner, "check_backbone", lambda name: None
+    )  # a forward pass per run: not tested here
     out = _not_a_file(tmp_path, kind)
     with pytest.raises(fileio.UnwritableError, match=f"--out {out}: .*{reason}") as err:
         fileio.check_writable(out)  # what run, plot and peek call before any work
@@ -1814,8 +1816,8 @@ def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp
     from contextlib import nullcontext
     from types import SimpleNamespace
 
-    from ssrbench.presets import PRESETS
-    from ssrbench.progress import Reporter
+    from ssrbench.core.presets import PRESETS
+    from ssrbench.core.progress import Reporter
 
     good = _kept_epoch(tmp_path)  # an older run's kept epoch (of 3; this stage has 4: not resumed from)
     before = (tmp_path / "k.partial.pt").read_bytes()
@@ -1860,8 +1862,8 @@ def test_a_full_cache_disk_during_training_warns_once_and_training_completes(tmp
 
 WRITER = """
 import sys, time
-from ssrbench.errors import Terminated, sigterm_raises
-from ssrbench.fileio import atomic_write
+from ssrbench.core.errors import Terminated, sigterm_raises
+from ssrbench.core.fileio import atomic_write
 
 def write(fh):
     fh.write(b"half a leaderboard")
@@ -1933,7 +1935,7 @@ def test_sigterm_during_a_commands_final_write_exits_143_with_one_line_and_keeps
 
 RACER = """
 import sys
-from ssrbench.fileio import atomic_write_text
+from ssrbench.core.fileio import atomic_write_text
 path, letter = sys.argv[1], sys.argv[2]
 print("ready", flush=True)
 sys.stdin.readline()
@@ -2059,12 +2061,14 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
     fails, a training loss per image or NaN: each a line naming the plugin's distribution, exit 2, before
     the data is read (they were: the process ending in the plugin's words, several lines, a traceback, and a
     crash or a 'diverged' mid-training). One distribution with every case: the entry points are scanned once."""
-    import ssrbench.runner
-    from ssrbench.registry import reset_all
+    import ssrbench.run.runner
+    from ssrbench.core.registry import reset_all
 
     from .distributions import install_fake_distribution
 
-    monkeypatch.setattr(ssrbench.runner, "check_backbone", lambda name: None)  # a forward pass per run: not tested here
+    monkeypatch.setattr(
+        ssrbench.run.runner, "check_backbone", lambda name: None
+    )  # a forward pass per run: not tested here
     modules = {f"ssr_hostile_{name}": source for name, (source, _) in HOSTILE_PLUGINS.items()}
     install_fake_distribution(
         site,
@@ -2095,8 +2099,8 @@ def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept
         "raise RuntimeError('never imported')\n",
     )
     from ssrbench.adversarial.base import ATTACKS
+    from ssrbench.core.registry import PluginWarning
     from ssrbench.pretext.base import TASKS
-    from ssrbench.registry import PluginWarning
 
     with pytest.warns(PluginWarning) as caught:
         assert TASKS.origin("rotation").distribution == "ssrbench" and ATTACKS.origin("fgsm").distribution == "ssrbench"
@@ -2112,8 +2116,8 @@ def test_a_plugin_claiming_a_built_in_name_is_warned_about_and_the_built_in_kept
 
 
 def test_a_fifo_as_config_checkpoint_or_cache_entry_never_blocks(tmp_path):
-    from ssrbench.config import read_toml
-    from ssrbench.errors import ConfigError
+    from ssrbench.core.errors import ConfigError
+    from ssrbench.run.config import read_toml
     from ssrbench.training.checkpoint import load_classifier_checkpoint
 
     fifo = tmp_path / "pipe.toml"

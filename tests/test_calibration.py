@@ -8,11 +8,11 @@ import importlib.util
 import pytest
 import torch
 
-from ssrbench.data import ImageDataset
+from ssrbench.core.presets import resolve_preset
+from ssrbench.core.progress import Reporter
+from ssrbench.data.datasets import ImageDataset
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import TrainingRecord
-from ssrbench.presets import resolve_preset
-from ssrbench.progress import Reporter
 from ssrbench.training import adversarial
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import TrainContext

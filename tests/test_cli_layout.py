@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import ssrbench
-from ssrbench.catalogue import SECTIONS
-from ssrbench.cli import cli
-from ssrbench.cli_types import FiniteFloat
-from ssrbench.config import builtin_config_dir, named_files
-from ssrbench.presets import PRESETS, Preset, preset_fields
-from ssrbench.preview import preview_grid
-from ssrbench.suites import attack_suite, load_suite
+from ssrbench.cli.catalogue import SECTIONS
+from ssrbench.cli.commands import cli
+from ssrbench.cli.preview import preview_grid
+from ssrbench.cli.types import FiniteFloat
+from ssrbench.core.presets import PRESETS, Preset, preset_fields
+from ssrbench.run.config import builtin_config_dir, named_files
+from ssrbench.run.suites import attack_suite, load_suite
 
 from .conftest import REPO
 
@@ -241,7 +241,7 @@ def test_every_preset_field_but_the_backbone_is_a_run_option_with_its_bounds():
 
 
 def test_the_command_line_names_no_dataset():
-    assert "cifar10" not in (Path(ssrbench.__file__).parent / "cli.py").read_text()
+    assert "cifar10" not in (Path(ssrbench.__file__).parent / "cli" / "commands.py").read_text()
 
 
 class _TwoViews:

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
+from ssrbench.core.stats import mcnemar_exact
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.compare import compare, load_side
 from ssrbench.leaderboard.merge import merge
 from ssrbench.leaderboard.schema import Accuracy
-from ssrbench.stats import mcnemar_exact
 
 from .conftest import consistent_board
 from .helpers import FIXTURE

@@ -1,7 +1,7 @@
 import pytest
 
-from ssrbench.config import config_hash, load_attack_config, load_task_config
-from ssrbench.errors import ConfigError, UnknownNameError
+from ssrbench.core.errors import ConfigError, UnknownNameError
+from ssrbench.run.config import config_hash, load_attack_config, load_task_config
 
 
 def _write(folder, kind, name, text):
@@ -71,7 +71,7 @@ def test_config_hash_is_stable_and_sensitive():
 def test_shared_optimizer_follows_the_preset_and_keeps_old_cache_keys():
     import torch
 
-    from ssrbench.presets import PRESETS
+    from ssrbench.core.presets import PRESETS
     from ssrbench.training.modes import TrainContext, _shared_optimizer
 
     params = [torch.nn.Parameter(torch.zeros(3))]
@@ -95,7 +95,7 @@ def test_shared_optimizer_follows_the_preset_and_keeps_old_cache_keys():
 def test_optimizer_option_is_checked_by_the_cli():
     from click.testing import CliRunner
 
-    from ssrbench.cli import cli
+    from ssrbench.cli.commands import cli
 
     res = CliRunner().invoke(cli, ["run", "--optimizer", "rmsprop"])
     assert res.exit_code == 2 and "sgd" in res.output and "adam" in res.output
@@ -180,7 +180,7 @@ def _loader(folder):
 
 @pytest.mark.parametrize("folder, name", sorted(BEFORE_EXTENDS))
 def test_files_rewritten_with_extends_resolve_as_before(tmp_path, folder, name):
-    from ssrbench.config import builtin_config_dir
+    from ssrbench.run.config import builtin_config_dir
 
     assert "extends" in (builtin_config_dir(folder) / f"{name}.toml").read_text()
     _write(tmp_path, folder, name, BEFORE_EXTENDS[(folder, name)])
@@ -265,7 +265,7 @@ def test_a_parents_invalid_value_is_reported_with_the_chain(tmp_path):
 
 
 def test_source_is_recorded_but_not_dumped(tmp_path):
-    from ssrbench.config import builtin_config_dir
+    from ssrbench.run.config import builtin_config_dir
 
     cfg = load_task_config("inpaint")
     assert cfg.source == str(builtin_config_dir("tasks") / "inpaint.toml")
@@ -276,7 +276,7 @@ def test_source_is_recorded_but_not_dumped(tmp_path):
 
 
 def test_shadowing_a_builtin_is_noticeable(tmp_path):
-    from ssrbench.config import builtin_config_dir, shadowed_builtins, shadows_builtin
+    from ssrbench.run.config import builtin_config_dir, shadowed_builtins, shadows_builtin
 
     fgsm = _write(tmp_path, "attacks", "fgsm", 'kind = "fgsm"\n[params]\neps = "4/255"\n')
     _write(tmp_path, "attacks", "pgd", 'kind = "pgd"\n[params]\nsteps = 3\n')

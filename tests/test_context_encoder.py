@@ -14,7 +14,7 @@ from ssrbench.models.context_encoder import (
 )
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.testing import check_task_contract
+from ssrbench.run.testing import check_task_contract
 
 NAME = "ssr_context_encoder"
 

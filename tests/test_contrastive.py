@@ -10,11 +10,11 @@ import torch
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from ssrbench import extras
-from ssrbench.cli import cli
-from ssrbench.config import load_attack_config, load_task_config
+from ssrbench.cli.commands import cli
+from ssrbench.core import extras
 from ssrbench.pretext.contrastive import ContrastiveTask
-from ssrbench.testing import TINY_BACKBONE, _tiny_model, check_task_contract
+from ssrbench.run.config import load_attack_config, load_task_config
+from ssrbench.run.testing import TINY_BACKBONE, _tiny_model, check_task_contract
 
 SMALL = {"hidden": 16, "proj_dim": 8}
 

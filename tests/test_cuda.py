@@ -12,11 +12,11 @@ import torch
 from click.testing import CliRunner
 
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.cli import cli
-from ssrbench.environment import exact_fp32
-from ssrbench.evaluate import correct_flags
+from ssrbench.cli.commands import cli
 from ssrbench.leaderboard import store
+from ssrbench.models.environment import exact_fp32
 from ssrbench.models.ssr_model import SSRModel
+from ssrbench.run.evaluate import correct_flags
 
 from .helpers import make_cifar
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssrbench import data as data_mod
-from ssrbench.data import augment, load_cifar10
-from ssrbench.errors import DataError
+from ssrbench.core.errors import DataError
+from ssrbench.data import datasets as data_mod
+from ssrbench.data.datasets import augment, load_cifar10
 
 
 def test_missing_data_without_download_says_where_and_how(tmp_path):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
+from ssrbench.core.stats import detection_scores, pack_float16, unpack_float16
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage
-from ssrbench.stats import detection_scores, pack_float16, unpack_float16
 
 from .conftest import consistent_pretext
 from .helpers import FIXTURE, TINY, make_cifar

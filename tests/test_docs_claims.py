@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from ssrbench.core.stats import mcnemar_exact
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.compare import effect_key, reverse_effects
 from ssrbench.leaderboard.robustness import worst_case
-from ssrbench.stats import mcnemar_exact
 
 from .helpers import committed, page_text
 
@@ -116,7 +116,7 @@ def _assert_all(claims, page: str) -> None:
 
 
 def test_robust_preset_is_the_code(robust_page):
-    from ssrbench.presets import PRESETS
+    from ssrbench.core.presets import PRESETS
     from ssrbench.training import adversarial
 
     p = PRESETS["quick-robust"]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
+from ssrbench.core.stats import holm
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.compare import compare, reverse_effects
 from ssrbench.leaderboard.records import Accuracy, RandomizedDefense, Transfer
 from ssrbench.leaderboard.schema import Cell
-from ssrbench.stats import holm
 from ssrbench.studies.robust_base import markdown
 
 from .conftest import consistent_board
@@ -308,7 +308,7 @@ def test_a_run_attacks_each_side_with_the_other_s_images(tmp_path):
 
 
 def test_the_adaptive_suite_attacks_the_base_with_autoattack():
-    from ssrbench.suites import load_suite
+    from ssrbench.run.suites import load_suite
 
     suite = load_suite("adaptive")
     assert "autoattack" in suite.describe()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ssrbench.environment import git_state
+from ssrbench.models.environment import git_state
 
 
 def _git(repo: Path, *args: str) -> None:

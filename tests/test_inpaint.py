@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from ssrbench.config import ReverseConfig, load_task_config
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.pretext.inpaint import InpaintTask
+from ssrbench.run.config import ReverseConfig, load_task_config
 
 
 def test_centred_cut_is_half_the_side_and_centred(images):

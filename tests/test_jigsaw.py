@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from ssrbench.config import ReverseConfig, load_task_config
 from ssrbench.defense.reverse import reverse_attack
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.jigsaw import JigsawTask
 from ssrbench.pretext.permutations import max_hamming_set, min_hamming_distance, set_fingerprint
+from ssrbench.run.config import ReverseConfig, load_task_config
 
 from .conftest import TINY_BACKBONE
 

@@ -16,38 +16,25 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ssrbench"
 TESTS = Path(__file__).resolve().parent
 
-# lowest first; a module may import its own layer or any below it. The leaderboard package sits just
-# above the leaves and depends on nothing else of ssrbench, so every layer can read and write results.
+# lowest first, one folder a floor (run/ holds four, its modules named); a module may import its own layer or any
+# below it. The leaderboard package sits just above core and depends on nothing else of ssrbench, so every layer can
+# read and write results.
 LAYERS = [
-    (
-        "values",
-        [
-            "__init__",
-            "errors",
-            "limits",
-            "extras",
-            "stats",
-            "hashing",
-            "budget",
-            "linf",
-            "fileio",
-            "registry",
-            "progress",
-            "presets",
-            "plaintext",
-        ],
-    ),
+    ("core", ["__init__", "core"]),
     ("results", ["leaderboard"]),
-    ("models", ["models", "data", "environment"]),
+    ("models", ["models", "data"]),
     ("tasks", ["pretext"]),
     ("defense", ["defense"]),
     ("attacks", ["adversarial"]),
     ("training", ["training"]),
-    ("configs, evaluation", ["config", "evaluate", "testing", "suites"]),
-    ("sweep", ["sweep"]),
-    ("runner, studies", ["runner", "studies", "catalogue", "preview", "reproduce"]),
-    ("executors", ["distributed"]),
-    ("cli", ["cli", "cli_types", "__main__"]),
+    ("run: configs, evaluation", ["run", "run.config", "run.evaluate", "run.testing", "run.suites"]),
+    ("run: sweep", ["run.sweep"]),
+    ("run: runner", ["run.runner", "run.reproduce"]),
+    ("run: executors", ["run.ray_address", "run.ray_executor"]),
+    ("studies", ["studies"]),
+    ("cli", ["cli"]),
+    # the old paths plugins import (docs/plugins.md), re-exported for one release; nothing of ssrbench imports them
+    ("deprecated", ["budget", "config", "testing"]),
 ]
 
 
@@ -104,6 +91,33 @@ def _graph() -> dict[str, set[str]]:
     return {m: {t for t in _imports(m, p, known) if t in known} for m, p in mods.items()}
 
 
+DEPRECATED = dict(LAYERS)["deprecated"]
+FOLDERS = {prefix.split(".")[0] for _, prefixes in LAYERS for prefix in prefixes if prefix not in DEPRECATED}
+
+
+def test_the_folders_are_the_layers():
+    """The package holds its layers' folders and nothing else but ``__init__`` and the deprecated re-exports."""
+    top = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py"} - {"__init__"}
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert top == set(DEPRECATED), f"modules outside the layer folders: {sorted(top - set(DEPRECATED))}"
+    assert folders == FOLDERS - {"__init__"}, (sorted(folders), sorted(FOLDERS))
+
+
+@pytest.mark.parametrize("old", DEPRECATED)
+def test_a_deprecated_path_warns_and_is_the_moved_module(old):
+    """The import paths docs/plugins.md once gave keep working for one release: the same module, with a warning."""
+    import importlib
+
+    sys.modules.pop(f"ssrbench.{old}", None)
+    with pytest.warns(DeprecationWarning, match=f"ssrbench.{old} moved to ssrbench\\.(core|run)\\.{old}"):
+        moved = importlib.import_module(f"ssrbench.{old}")
+    assert moved is importlib.import_module(f"ssrbench.{_new(old)}")
+
+
+def _new(old: str) -> str:
+    return next(f"{floor}.{old}" for floor in ("core", "run") if (PACKAGE / floor / f"{old}.py").is_file())
+
+
 def test_every_module_has_a_layer():
     for m in _modules():
         _layer(m)
@@ -156,10 +170,12 @@ def test_the_checker_sees_a_planted_circle(tmp_path, monkeypatch):
     (pkg / "pretext").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "pretext" / "__init__.py").write_text("")
-    (pkg / "pretext" / "base.py").write_text("from ..runner import run\n")
-    (pkg / "runner.py").write_text("def run():\n    from .pretext.base import x\n")
+    (pkg / "run").mkdir()
+    (pkg / "run" / "__init__.py").write_text("")
+    (pkg / "pretext" / "base.py").write_text("from ..run.runner import run\n")
+    (pkg / "run" / "runner.py").write_text("def run():\n    from ..pretext.base import x\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
-    with pytest.raises(AssertionError, match="ssrbench.pretext.base .tasks. imports ssrbench.runner"):
+    with pytest.raises(AssertionError, match="ssrbench.pretext.base .tasks. imports ssrbench.run.runner"):
         test_no_import_points_up_a_layer()
     with pytest.raises(pytest.fail.Exception, match="import circle"):
         test_no_import_circle()

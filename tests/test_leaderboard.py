@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from ssrbench.fileio import atomic_write
+from ssrbench.core.fileio import atomic_write
+from ssrbench.core.stats import pack_bits, unpack_bits, wilson_interval
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.schema import SCHEMA_VERSION, Accuracy
-from ssrbench.stats import pack_bits, unpack_bits, wilson_interval
 
 from .helpers import FIXTURE
 

@@ -9,18 +9,18 @@ import torch
 import torchattacks
 from click.testing import CliRunner
 
-from ssrbench import suites
 from ssrbench.adversarial import autoattack as lib
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.pgd import PGD
-from ssrbench.budget import ReverseConfig
-from ssrbench.cli import cli
-from ssrbench.config import load_attack_config
+from ssrbench.cli.commands import cli
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.extras import MissingExtraError
 from ssrbench.defense.reverse import Defense
-from ssrbench.extras import MissingExtraError
 from ssrbench.leaderboard import store
 from ssrbench.pretext.rotation import RotationTask
-from ssrbench.testing import _tiny_model, check_attack_contract
+from ssrbench.run import suites
+from ssrbench.run.config import load_attack_config
+from ssrbench.run.testing import _tiny_model, check_attack_contract
 
 from .helpers import TINY, make_cifar
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
-from ssrbench.config import load_attack_config, load_task_config, named_files, shadowed_builtins, shadows_builtin
-from ssrbench.errors import UnknownNameError
+from ssrbench.cli.commands import cli
+from ssrbench.core.errors import UnknownNameError
+from ssrbench.core.registry import PluginWarning, SkippedPluginError, reset_all
 from ssrbench.leaderboard import store
 from ssrbench.pretext.base import TASKS
-from ssrbench.registry import PluginWarning, SkippedPluginError, reset_all
-from ssrbench.testing import check_task_contract, quick_task_check
+from ssrbench.run.config import load_attack_config, load_task_config, named_files, shadowed_builtins, shadows_builtin
+from ssrbench.run.testing import check_task_contract, quick_task_check
 
 from .distributions import install_fake_distribution, install_project
 from .helpers import install_plugin
@@ -189,7 +189,7 @@ def test_quick_task_check_leaves_the_random_state_alone():
 LEAKY_ATTACK = """
 from pydantic import BaseModel
 from ssrbench.adversarial.base import Attack
-from ssrbench.budget import ThreatModel
+from ssrbench.core.budget import ThreatModel
 
 class P(BaseModel):
     eps: float = 8 / 255

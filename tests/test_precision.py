@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from ssrbench.adversarial.base import Attack
-from ssrbench.budget import ReverseConfig
-from ssrbench.environment import exact_fp32
-from ssrbench.evaluate import evaluate
-from ssrbench.presets import PRESETS, resolve_preset
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.presets import PRESETS, resolve_preset
+from ssrbench.core.progress import Reporter
+from ssrbench.models.environment import exact_fp32
 from ssrbench.pretext.base import TASKS
-from ssrbench.progress import Reporter
+from ssrbench.run.evaluate import evaluate
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model
 
@@ -129,7 +129,7 @@ def _evaluate_and_check(model, task, monkeypatch):
 
 
 def test_precision_option_is_checked_by_the_cli():
-    from ssrbench.cli import cli
+    from ssrbench.cli.commands import cli
 
     res = CliRunner().invoke(cli, ["run", "--train-precision", "fp16"])
     assert res.exit_code == 2 and "bf16" in res.output and "fp32" in res.output

@@ -18,12 +18,12 @@ import torch
 from click.testing import CliRunner
 from rich.console import Console
 
-from ssrbench import progress
-from ssrbench.cli import cli
-from ssrbench.distributed.ray_executor import _UnitView
-from ssrbench.errors import SSRBenchError
-from ssrbench.presets import PRESETS
-from ssrbench.progress import Reporter, resolve_mode
+from ssrbench.cli.commands import cli
+from ssrbench.core import progress
+from ssrbench.core.errors import SSRBenchError
+from ssrbench.core.presets import PRESETS
+from ssrbench.core.progress import Reporter, resolve_mode
+from ssrbench.run.ray_executor import _UnitView
 from ssrbench.training import modes
 from ssrbench.training.modes import train_epochs
 
@@ -345,7 +345,7 @@ def test_help_says_how_quiet_and_progress_combine():
 def test_a_sink_takes_a_workers_plain_lines_and_the_driver_writes_them_in_its_form(tmp_path):
     """The worker produces unstamped plain lines (rate-limited as anywhere) into the coordinator; each poll
     drains them once, and the driver's Reporter writes them: plain as prefixed lines, rich as logged ones."""
-    from ssrbench.distributed.ray_executor import Coordinator
+    from ssrbench.run.ray_executor import Coordinator
 
     coord, clock = Coordinator(str(tmp_path), True), Clock()
     uid = "evaluate multitask/rotation"
@@ -388,7 +388,7 @@ def test_a_sink_takes_a_workers_plain_lines_and_the_driver_writes_them_in_its_fo
 
 
 def test_the_coordinator_keeps_a_bounded_number_of_lines_and_says_how_many_it_dropped(tmp_path, monkeypatch):
-    from ssrbench.distributed import ray_executor
+    from ssrbench.run import ray_executor
 
     monkeypatch.setattr(ray_executor, "MAX_LINES", 3)
     coord = ray_executor.Coordinator(str(tmp_path), True)

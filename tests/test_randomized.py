@@ -10,13 +10,13 @@ from click.testing import CliRunner
 
 from ssrbench.adversarial.adaptive import BPDA
 from ssrbench.adversarial.pgd import PGD
-from ssrbench.budget import ReverseConfig
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
+from ssrbench.core.budget import ReverseConfig
+from ssrbench.core.progress import Reporter
 from ssrbench.defense.reverse import Defense
-from ssrbench.evaluate import DRAWS, evaluate
 from ssrbench.leaderboard import schema, store
 from ssrbench.leaderboard.records import Accuracy
-from ssrbench.progress import Reporter
+from ssrbench.run.evaluate import DRAWS, evaluate
 
 from .helpers import FIXTURE, TINY, NoisyMetricTask, NoisyTask, OnePixel, make_cifar, toy_setup
 

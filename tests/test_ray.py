@@ -15,14 +15,14 @@ import ray
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
-from ssrbench.data import DATASETS
-from ssrbench.distributed.ray_executor import RayExecutor, WorkerSettings
+from ssrbench.cli.commands import cli
+from ssrbench.core.presets import resolve_preset
+from ssrbench.core.progress import Reporter
+from ssrbench.data.datasets import DATASETS
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.compare import compare
-from ssrbench.presets import resolve_preset
-from ssrbench.progress import Reporter
-from ssrbench.runner import resolve, run
+from ssrbench.run.ray_executor import RayExecutor, WorkerSettings
+from ssrbench.run.runner import resolve, run
 from ssrbench.training.cache import ModelCache
 
 from .helpers import STAMP, error_line, make_cifar
@@ -251,7 +251,7 @@ def test_retrain_trains_a_shared_stage_once_per_run_not_once_per_model(tmp_path)
     every classifier-first model shares is trained once (the Ray units that wait for it rely on this)."""
     from types import SimpleNamespace
 
-    from ssrbench.progress import Reporter
+    from ssrbench.core.progress import Reporter
     from ssrbench.training.modes import _cached_or_train
 
     cache = ModelCache(tmp_path)
@@ -278,7 +278,7 @@ def test_zoo_only_takes_every_stage_from_the_zoo_even_with_a_shared_cache(
 ):
     """A shared cache that holds the same keys is not read under --zoo-only: the local executor reads the zoo
     alone there, and so do the workers."""
-    from ssrbench.reproduce import add_to_zoo
+    from ssrbench.run.reproduce import add_to_zoo
     from ssrbench.training.zoo import Zoo
 
     cache = local_run.parent / "cache"  # the reference run's weights: the zoo's, and the shared folder's

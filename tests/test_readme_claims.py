@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ssrbench.core.stats import mcnemar_exact
 from ssrbench.leaderboard import store
-from ssrbench.stats import mcnemar_exact
 
 from .helpers import committed, prose
 
@@ -94,8 +94,8 @@ def _pm(x: float) -> str:
 
 def test_sweep_findings_are_the_files(readme):
     """Every number of "What the curves show", computed from the file."""
+    from ssrbench.core.stats import holm
     from ssrbench.leaderboard.detection import detection
-    from ssrbench.stats import holm
     from ssrbench.studies.curves import _measured, base_name, eps_groups, reverse_gain, undefended, worst
 
     b = committed(BOARDS / "quick-sweep.json")

@@ -4,12 +4,12 @@ import warnings
 import pytest
 
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.data import DATASETS
-from ssrbench.errors import UnknownNameError
+from ssrbench.core.errors import UnknownNameError
+from ssrbench.core.registry import DuplicateNameError, PluginWarning, Registry, SkippedPluginError, reset_all
+from ssrbench.data.datasets import DATASETS
 from ssrbench.models.backbone import BACKBONES
 from ssrbench.pretext.base import TASKS
 from ssrbench.pretext.inpaint import InpaintTask
-from ssrbench.registry import DuplicateNameError, PluginWarning, Registry, SkippedPluginError, reset_all
 from ssrbench.training.modes import MODES
 
 from .distributions import install_fake_distribution

@@ -7,9 +7,9 @@ import pickle
 import pytest
 import torch
 
-from ssrbench.presets import resolve_preset
+from ssrbench.core.presets import resolve_preset
+from ssrbench.core.progress import Reporter
 from ssrbench.pretext.base import TASKS
-from ssrbench.progress import Reporter
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import MODES, TrainContext, build_model, build_shared
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.render import markdown
 from ssrbench.training.cache import ModelCache
@@ -122,7 +122,7 @@ def _run(tmp_path, cache):
 
 
 def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_both_when_done(tmp_path, monkeypatch):
-    import ssrbench.runner as runner
+    import ssrbench.run.runner as runner
 
     make_cifar(tmp_path / "data")
     real, kept = runner.evaluate, []

@@ -10,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
+from ssrbench.cli.commands import cli
+from ssrbench.core.presets import PRESETS
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import TrainingRecord
-from ssrbench.presets import PRESETS
 from ssrbench.training import adversarial
 
 from .helpers import FIXTURE, TINY, Payload, make_cifar

@@ -5,7 +5,7 @@ import torch
 
 from ssrbench.models.ssr_model import SSRModel
 from ssrbench.pretext.base import TASKS
-from ssrbench.testing import check_task_contract
+from ssrbench.run.testing import check_task_contract
 
 
 def _model(backbone="test_resnet"):

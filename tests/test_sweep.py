@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli import cli
-from ssrbench.config import load_attack_config, load_task_config
-from ssrbench.errors import ConfigError
+from ssrbench.cli.commands import cli
+from ssrbench.core.errors import ConfigError
 from ssrbench.leaderboard import store
-from ssrbench.sweep import Grid, expand, label, parse_budgets, parse_steps
+from ssrbench.run.config import load_attack_config, load_task_config
+from ssrbench.run.sweep import Grid, expand, label, parse_budgets, parse_steps
 
 from .helpers import TINY, make_cifar
 

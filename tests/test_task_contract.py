@@ -5,7 +5,7 @@ import torch
 
 from ssrbench.pretext.base import TASKS
 from ssrbench.pretext.rotation import rotate
-from ssrbench.testing import check_task_contract
+from ssrbench.run.testing import check_task_contract
 
 
 @pytest.mark.parametrize("name", ["inpaint", "rotation", "jigsaw", "contrastive"])

@@ -11,10 +11,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli import cli, command_spec
+from ssrbench.cli.commands import cli, command_spec
 from ssrbench.leaderboard import store
-from ssrbench.reproduce import add_to_zoo, entry_status
-from ssrbench.runner import planned_stages
+from ssrbench.run.reproduce import add_to_zoo, entry_status
+from ssrbench.run.runner import planned_stages
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import DataIdentity
 from ssrbench.training.zoo import MANIFEST, Zoo, ZooError, default_zoo_dir, layout_of, read_entry, write_entry
@@ -178,7 +178,7 @@ def _rehash(zoo: Path, path: Path, tensors: bool = False) -> None:
 
     from safetensors.torch import load
 
-    from ssrbench.hashing import weights_sha256
+    from ssrbench.core.hashing import weights_sha256
 
     doc = json.loads((zoo / MANIFEST).read_text())
     for e in doc["entries"]:
@@ -348,7 +348,7 @@ def test_a_training_default_changed_makes_the_entry_stale(tiny_zoo, monkeypatch)
     root, data, zoo, _ = tiny_zoo
     manifest = Zoo(zoo).manifest()
     assert not any(entry_status(e, command_spec).stale for e in manifest.entries)
-    from ssrbench import presets
+    from ssrbench.core import presets
 
     smoke = presets.PRESETS["smoke"]
     monkeypatch.setitem(presets.PRESETS, "smoke", smoke.model_copy(update={"lr": smoke.lr * 2}))
@@ -369,7 +369,7 @@ def test_zoo_remove_takes_out_the_stale_entries_and_their_files(tiny_zoo, tmp_pa
     res = _run(["zoo", "remove", entries[0].key, "--zoo-dir", str(zoo)])  # by key
     assert res.exit_code == 0 and f"entry {entries[0].key} removed" in res.output
     assert not (zoo / entries[0].file).exists() and Zoo(zoo).manifest().entry(entries[0].key) is None
-    from ssrbench import presets
+    from ssrbench.core import presets
 
     smoke = presets.PRESETS["smoke"]
     monkeypatch.setitem(presets.PRESETS, "smoke", smoke.model_copy(update={"lr": smoke.lr * 2}))
@@ -452,7 +452,7 @@ def test_readme_first_run_times_are_the_kept_runs():
 
 def test_a_plugin_attack_against_the_reference_defenses_trains_nothing(tiny_zoo, site, tmp_path):
     """The README's recipe: a registered attack evaluated against every zoo defense (and its static base)."""
-    from ssrbench.registry import reset_all
+    from ssrbench.core.registry import reset_all
 
     from .distributions import install_project
 

@@ -23,10 +23,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from ..budget import PixelBudget, ThreatModel
+from ..core.budget import PixelBudget, ThreatModel
+from ..core.extras import require
+from ..core.limits import MAX_STEPS
 from ..defense.reverse import Defense
-from ..extras import require
-from ..limits import MAX_STEPS
 from .adaptive import bpda_logits
 from .base import Attack
 

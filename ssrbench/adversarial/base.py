@@ -9,8 +9,8 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from ..budget import LinfBudget, ThreatModel
-from ..registry import Registry
+from ..core.budget import LinfBudget, ThreatModel
+from ..core.registry import Registry
 
 if TYPE_CHECKING:
     from ..defense.reverse import Defense

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..budget import PixelBudget, ThreatModel
+from ..core.budget import PixelBudget, ThreatModel
 from .base import Attack
 from .pgd import classifier_loss, linf_pgd
 

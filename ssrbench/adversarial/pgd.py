@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ..budget import LinfBudget
-from ..limits import MAX_STEPS
-from ..linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
+from ..core.budget import LinfBudget
+from ..core.limits import MAX_STEPS
+from ..core.linf import LossFn, linf_pgd, project_linf, random_start_point  # noqa: F401 - re-exported for attacks
 from .base import Attack
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..budget import ReverseConfig
-from ..linf import linf_pgd, project_linf, random_start_point
+from ..core.budget import ReverseConfig
+from ..core.linf import linf_pgd, project_linf, random_start_point
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
 from .gate import gate_score

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import UnreadableError, read_capped
-from ..stats import ALPHA, holm, mcnemar_exact
+from ..core.fileio import UnreadableError, read_capped
+from ..core.stats import ALPHA, holm, mcnemar_exact
 from .schema import Cell, Leaderboard
 from .seeds import by_group, seed_differences
 from .store import LeaderboardError, load, loads

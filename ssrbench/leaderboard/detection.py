@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..stats import detection_scores
+from ..core.stats import detection_scores
 from .records import Cell, Detection
 
 FPR = 0.05

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ..hashing import config_hash
+from ..core.hashing import config_hash
 from .schema import Leaderboard, validation_line
 from .store import LeaderboardError
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from ..plaintext import md, printable
+from ..core.plaintext import md, printable
 from . import render
 from .schema import Leaderboard
 

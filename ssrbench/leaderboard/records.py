@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ..budget import ThreatModel
-from ..limits import MAX_RETRIES, MAX_THREADS
-from ..stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
+from ..core.budget import ThreatModel
+from ..core.limits import MAX_RETRIES, MAX_THREADS
+from ..core.stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
 
 # Bounds on what a file may claim about where and how long work ran: beyond them a value is a typo or a doctoring.
 EXECUTORS = ("local", "ray")  # `ssrbench run --executor`

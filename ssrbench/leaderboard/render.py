@@ -1,6 +1,6 @@
 """Leaderboards and comparisons as rich tables, Markdown or JSON.
 
-Every string of a leaderboard is printed as text (``ssrbench.plaintext``): a rich table's cells, titles and
+Every string of a leaderboard is printed as text (``ssrbench.core.plaintext``): a rich table's cells, titles and
 captions are ``Text``, never markup; a Markdown cell is escaped; control characters are shown, not sent.
 """
 
@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..plaintext import md, printable, text
+from ..core.plaintext import md, printable, text
 from .compare import ALPHA, METRICS, CellComparison, Effect, effect_key, reverse_effects
 from .schema import Accuracy, Cell, Leaderboard
 from .seeds import Spread

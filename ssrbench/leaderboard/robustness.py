@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..stats import ALPHA, holm, mcnemar_exact
+from ..core.stats import ALPHA, holm, mcnemar_exact
 from .records import Accuracy, BaseSource, Cell, GatedDefense, VersusBase, WorstCase
 
 BASE_MODE = "classifier-first"  # its classifier is the one trained alone: the static base of every mode

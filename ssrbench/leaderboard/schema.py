@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, computed_field, field_validator, model_validator
 
-from ..errors import first_problem
-from ..hashing import config_hash
+from ..core.errors import first_problem
+from ..core.hashing import config_hash
 from .detection import detection
 from .records import (
     Accuracy,

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import SSRBenchError
-from ..fileio import UnreadableError, atomic_write_text, read_regular_file
+from ..core.errors import SSRBenchError
+from ..core.fileio import UnreadableError, atomic_write_text, read_regular_file
 from .schema import SCHEMA_VERSION, Leaderboard, validation_line
 
 

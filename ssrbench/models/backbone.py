@@ -9,8 +9,8 @@ import timm
 import torch
 from torch import nn
 
-from ..errors import ConfigError, UnknownNameError
-from ..registry import Registry
+from ..core.errors import ConfigError, UnknownNameError
+from ..core.registry import Registry
 
 BACKBONES: Registry = Registry("backbone", "ssrbench.backbones")  # importing an entry registers it with timm
 

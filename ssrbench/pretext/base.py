@@ -15,9 +15,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ..core.registry import Registry
 from ..models.backbone import FeatureSpec
 from ..models.ssr_model import SSRModel
-from ..registry import Registry
 
 
 class TaskParams(BaseModel):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from ..extras import require
+from ..core.extras import require
 from ..models.backbone import FeatureSpec
 from .base import PretextTask, TaskLoss, TaskParams
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from ..limits import MAX_SEED
+from ..core.limits import MAX_SEED
 from ..models.backbone import FeatureSpec
 from ..models.bn_stats import BatchNormStats
 from .base import PretextTask, TaskLoss, TaskParams

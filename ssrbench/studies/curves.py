@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.plaintext import md
+from ..core.stats import mcnemar_exact
 from ..leaderboard.schema import Accuracy, Leaderboard
-from ..plaintext import md
-from ..stats import mcnemar_exact
-from ..sweep import label
+from ..run.sweep import label
 
 
 class MissingCellsError(ValueError):

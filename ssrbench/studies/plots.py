@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..extras import require
-from ..fileio import atomic_write, read_regular_file
+from ..core.extras import require
+from ..core.fileio import atomic_write, read_regular_file
 from ..leaderboard.schema import Leaderboard
 from .curves import MissingCellsError, eps_groups, eps_series, reverse_gain, reverse_groups, select, series_order
 

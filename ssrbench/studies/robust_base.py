@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.plaintext import md
+from ..core.stats import ALPHA
 from ..leaderboard.records import VersusBase
 from ..leaderboard.robustness import versus_base
 from ..leaderboard.schema import Leaderboard
-from ..plaintext import md
-from ..stats import ALPHA
 
 WORDS = {
     "beats its base": "**yes**, beats its base",

@@ -8,9 +8,9 @@ seed variation when every (task, mode) it speaks of has an interval on the claim
 
 from __future__ import annotations
 
+from ..core.plaintext import md
 from ..leaderboard.schema import Leaderboard
 from ..leaderboard.seeds import Aggregate, Spread
-from ..plaintext import md
 from .source_report import SMALL_GAIN, report_row
 
 MODES = ("multitask", "classifier-first")

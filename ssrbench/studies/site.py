@@ -16,12 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..extras import MissingExtraError
+from ..core.extras import MissingExtraError
+from ..core.plaintext import printable
 from ..leaderboard import render
 from ..leaderboard.compare import METRICS, compare, reverse_effects
 from ..leaderboard.page import provenance_rows
 from ..leaderboard.schema import Cell, Leaderboard
-from ..plaintext import printable
 from .curves import MissingCellsError
 from .robust_base import verdict_columns, verdict_row
 
@@ -458,7 +458,7 @@ def expand(specs: Iterable[str]) -> list[str]:
 
 def load(spec: str) -> Source:
     """A leaderboard file or ``REV:PATH``, validated as every reader validates it, with its bytes' SHA-256."""
-    from ..fileio import read_regular_file
+    from ..core.fileio import read_regular_file
     from ..leaderboard.compare import _exists, _git_show, load_side
     from ..leaderboard.store import loads
 
@@ -481,7 +481,7 @@ def build(
     """Write the site into ``out``: index.html, a page per leaderboard (and its figures), compare.html for
     ``versus`` (OLD, NEW). Every file is read and validated before anything is written, and each page and
     figure is written atomically, so a bad input leaves ``out`` as it was. Returns what was left out, and why."""
-    from ..fileio import atomic_write_text
+    from ..core.fileio import atomic_write_text
 
     sources = [load(s) for s in expand(specs)]
     pages: dict[str, str] = {}

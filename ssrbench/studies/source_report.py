@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.plaintext import md
+from ..core.stats import mcnemar_exact
 from ..leaderboard.compare import ALPHA  # one significance level for every paired test
 from ..leaderboard.schema import Accuracy, Cell, Leaderboard
-from ..plaintext import md
-from ..stats import mcnemar_exact
 
 MATCH_POINTS = 5.0  # "matched" = within this many accuracy points of the report
 SMALL_GAIN = 5.0  # finding (c): a gain below this many points is "small"

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..core.plaintext import md
+from ..core.stats import ALPHA, holm
 from ..leaderboard.compare import Effect, paired_effect
 from ..leaderboard.schema import Leaderboard
-from ..plaintext import md
-from ..stats import ALPHA, holm
 
 GAINS = ("fgsm", "pgd2")  # attack configs whose Adv+Rev gain is shown
 ADAPTIVE = ("pgd10", "bpda-pgd10", "ssl-aware-pgd10")  # added to GAINS for the adaptive worst case

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..linf import linf_pgd
-from ..presets import Preset
+from ..core.linf import linf_pgd
+from ..core.presets import Preset
 
 HELDOUT = 512  # training images kept out of adversarial training to watch for catastrophic overfitting
 MONITOR_STEPS = 10

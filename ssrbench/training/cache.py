@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..fileio import (
+from ..core.fileio import (
     UnwritableError,
     atomic_write,
     check_writable_dir,
@@ -28,7 +28,7 @@ from ..fileio import (
     read_regular_file,
     sweep_stale_temps,
 )
-from ..hashing import config_hash
+from ..core.hashing import config_hash
 from .zoo import Layout, Zoo, ZooError, ZooManifestError
 
 CACHE_DIR_ENV = "SSRBENCH_CACHE_DIR"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
-from ..fileio import UnreadableError, open_regular_file
+from ..core.errors import ConfigError
+from ..core.fileio import UnreadableError, open_regular_file
 from ..models.ssr_model import SSRModel
 from .cache import refusal_reason
 

@@ -20,16 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageDataset, augment, display_path, pixels
-from ..environment import exact_fp32, trained_on
-from ..errors import ConfigError, SSRBenchError
-from ..hashing import weights_sha256
+from ..core.errors import ConfigError, SSRBenchError
+from ..core.hashing import weights_sha256
+from ..core.presets import Preset
+from ..core.progress import Reporter
+from ..core.registry import Registry
+from ..data.datasets import ImageDataset, augment, display_path, pixels
 from ..leaderboard.records import TrainingRecord
+from ..models.environment import exact_fp32, trained_on
 from ..models.ssr_model import SSRModel
-from ..presets import Preset
 from ..pretext.base import PretextTask
-from ..progress import Reporter
-from ..registry import Registry
 from . import adversarial
 from .cache import ModelCache, all_finite
 from .checkpoint import file_sha256, load_classifier_checkpoint

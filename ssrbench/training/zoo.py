@@ -22,10 +22,10 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import SSRBenchError, first_problem
-from ..fileio import atomic_write, atomic_write_text, read_regular_file
-from ..hashing import config_hash, weights_sha256
-from ..plaintext import printable
+from ..core.errors import SSRBenchError, first_problem
+from ..core.fileio import atomic_write, atomic_write_text, read_regular_file
+from ..core.hashing import config_hash, weights_sha256
+from ..core.plaintext import printable
 
 ZOO_DIR_ENV = "SSRBENCH_ZOO_DIR"
 MANIFEST = "manifest.json"

@@ -3,8 +3,8 @@
 import pytest
 from ssrbench_example_plugin import UniformNoise, VFlipTask
 
-from ssrbench.config import load_attack_config, load_task_config
-from ssrbench.testing import check_attack_contract, check_task_contract
+from ssrbench.run.config import load_attack_config, load_task_config
+from ssrbench.run.testing import check_attack_contract, check_task_contract
 
 
 def test_vflip_conforms():

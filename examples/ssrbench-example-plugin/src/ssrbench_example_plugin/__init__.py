@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from ssrbench.adversarial.base import Attack
-from ssrbench.budget import PixelBudget, ThreatModel
+from ssrbench.core.budget import PixelBudget, ThreatModel
 from ssrbench.pretext.base import PretextTask, TaskLoss, TaskParams
 
 __version__ = "0.2.0"

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from .data import DATASETS, DEFAULT_DATASET
-from .pretext.base import PretextTask
+from ..data.datasets import DATASETS, DEFAULT_DATASET
+from ..pretext.base import PretextTask
 
 DATASET = DEFAULT_DATASET  # the images `ssrbench run` evaluates on, so peek shows those
 

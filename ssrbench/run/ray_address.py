@@ -12,8 +12,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..limits import shown
+from ..core.errors import ConfigError
+from ..core.limits import shown
 
 NO_ADDRESS = ("auto", "local")  # Ray finds or starts the cluster itself: nothing to check
 _HOST = re.compile(

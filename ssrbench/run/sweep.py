@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 
 from pydantic import ValidationError
 
-from .adversarial.base import ATTACKS
+from ..adversarial.base import ATTACKS
+from ..core.errors import ConfigError, format_validation_error
+from ..core.limits import MAX_STEPS, parse_number, shown
 from .config import AttackConfig, TaskConfig
-from .errors import ConfigError, format_validation_error
-from .limits import MAX_STEPS, parse_number, shown
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .limits import parse_number, shown
-from .presets import PresetField
+from ..core.limits import parse_number, shown
+from ..core.presets import PresetField
 
 
 class FiniteFloat(click.ParamType):
@@ -50,7 +50,7 @@ class RayAddressType(click.ParamType):
     name = "address"
 
     def convert(self, value, param, ctx):
-        from .distributed.address import AddressError, parse_address
+        from ..run.ray_address import AddressError, parse_address
 
         try:
             parse_address(value)

@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ImageDataset, display_path
-from .errors import SSRBenchError
-from .hashing import weights_sha256
-from .leaderboard.compare import CellComparison, compare
-from .leaderboard.schema import Cell, Leaderboard
-from .progress import Reporter
-from .runner import RunSpec, planned_stages, run
-from .training.cache import ModelCache
-from .training.modes import DataIdentity
-from .training.zoo import (
+from ..core.errors import SSRBenchError
+from ..core.hashing import weights_sha256
+from ..core.progress import Reporter
+from ..data.datasets import ImageDataset, display_path
+from ..leaderboard.compare import CellComparison, compare
+from ..leaderboard.schema import Cell, Leaderboard
+from ..training.cache import ModelCache
+from ..training.modes import DataIdentity
+from ..training.zoo import (
     Manifest,
     NotInZoo,
     Provenance,
@@ -36,6 +35,7 @@ from .training.zoo import (
     write_entry,
     write_manifest,
 )
+from .runner import RunSpec, planned_stages, run
 
 MAX_ZOO_BYTES = 60_000_000  # the zoo's budget in the repository, fp32 weights
 CommandSpec = Callable[[list[str]], RunSpec]  # a recorded `ssrbench run` command -> what today's code resolves
@@ -393,9 +393,9 @@ def verify_entry(
 ) -> Verification:
     """Train ``entry``'s stage again from scratch, as its recorded command does under the current code (the
     stages it starts from -- classifier-first's classifier -- from the zoo), into ``cache_root``; compare."""
-    from .pretext.base import TASKS
+    from ..pretext.base import TASKS
+    from ..training.modes import MODES, build_model, build_shared
     from .runner import model_units, train_context
-    from .training.modes import MODES, build_model, build_shared
 
     spec = command_spec(entry.training.command)
     others = Zoo(zoo.root, exclude=frozenset({entry.key}))

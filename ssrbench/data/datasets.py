@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError, DataFormatError
-from .fileio import open_regular_file
-from .registry import Registry
+from ..core.errors import DataError, DataFormatError
+from ..core.fileio import open_regular_file
+from ..core.registry import Registry
 
 DATASETS: Registry = Registry("dataset", "ssrbench.datasets")  # loaders: (data_dir, download) -> ImageDataset
 DATA_DIR_ENV = "SSRBENCH_DATA_DIR"

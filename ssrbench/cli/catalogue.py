@@ -1,7 +1,7 @@
 """What can be named in ``ssrbench run``, as tables: the content of ``ssrbench list``.
 
 Kept out of the command line so that it only chooses sections and prints them. Every cell is text
-(``ssrbench.plaintext``): names, descriptions and errors come from config files and plugins' metadata.
+(``ssrbench.core.plaintext``): names, descriptions and errors come from config files and plugins' metadata.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from .adversarial.base import ATTACKS
-from .config import load_attack_config, load_task_config, named_files
-from .data import DATASETS
-from .errors import SSRBenchError
-from .models.backbone import BACKBONES, SPATIAL_ONLY
-from .plaintext import text
-from .presets import PRESETS, preset_fields
-from .pretext.base import TASKS
-from .training.modes import MODES
+from ..adversarial.base import ATTACKS
+from ..core.errors import SSRBenchError
+from ..core.plaintext import text
+from ..core.presets import PRESETS, preset_fields
+from ..data.datasets import DATASETS
+from ..models.backbone import BACKBONES, SPATIAL_ONLY
+from ..pretext.base import TASKS
+from ..run.config import load_attack_config, load_task_config, named_files
+from ..training.modes import MODES
 
 BACKBONE_CAPTION = (
     "any other timm model name works too, adapted to 32x32 (see timm.list_models()): "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .leaderboard.schema import Environment
+from ..leaderboard.schema import Environment
 
 
 def _v(dist: str) -> str:
@@ -130,7 +130,7 @@ OUTPUT_PATHS = ("leaderboards", "benchmarks/results", "docs", "*.md")
 def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the ssrbench source tree; (None, None) for an installed wheel. Dirty: a tracked file
     other than ``OUTPUT_PATHS`` differs from the commit."""
-    where = start or Path(__file__).resolve().parent.parent
+    where = start or Path(__file__).resolve().parents[2]  # ssrbench/models/environment.py -> the checkout
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:

@@ -29,18 +29,18 @@ from typing import Any
 
 import torch
 
-from ..data import ImageDataset
-from ..environment import make_deterministic
-from ..errors import ConfigError, SSRBenchError
-from ..extras import require
+from ..core.errors import ConfigError, SSRBenchError
+from ..core.extras import require
+from ..core.progress import Reporter
+from ..data.datasets import ImageDataset
 from ..leaderboard.robustness import BASE_MODE
+from ..models.environment import make_deterministic
 from ..pretext.base import TASKS
-from ..progress import Reporter
-from ..runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
 from ..training.cache import ModelCache
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
 from ..training.zoo import Zoo
-from .address import parse_address
+from .ray_address import parse_address
+from .runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
 
 CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.5

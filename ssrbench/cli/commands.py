@@ -12,22 +12,22 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .adversarial.base import ATTACKS
+from ..adversarial.base import ATTACKS
+from ..core.errors import TERMINATED, SSRBenchError, Terminated, sigterm_raises
+from ..core.limits import MAX_GPUS_PER_TASK, MAX_IMAGES, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
+from ..core.plaintext import json_text, printable, text
+from ..core.presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
+from ..core.progress import PROGRESS_MODES
+from ..data.datasets import DATA_DIR_ENV, DATASETS
+from ..leaderboard.records import EXECUTORS
+from ..pretext.base import TASKS
+from ..run.config import load_task_config
+from ..run.suites import load_suite
+from ..run.sweep import Grid, parse_budgets, parse_steps
+from ..training.cache import CACHE_DIR_ENV
+from ..training.zoo import ZOO_DIR_ENV
 from .catalogue import SECTIONS, table
-from .cli_types import FiniteFloat, RayAddressType, preset_param_type
-from .config import load_task_config
-from .data import DATA_DIR_ENV, DATASETS
-from .errors import TERMINATED, SSRBenchError, Terminated, sigterm_raises
-from .leaderboard.records import EXECUTORS
-from .limits import MAX_GPUS_PER_TASK, MAX_IMAGES, MAX_RETRIES, MAX_SEED, MAX_SEEDS, MAX_THREADS, shown
-from .plaintext import json_text, printable, text
-from .presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
-from .pretext.base import TASKS
-from .progress import PROGRESS_MODES
-from .suites import load_suite
-from .sweep import Grid, parse_budgets, parse_steps
-from .training.cache import CACHE_DIR_ENV
-from .training.zoo import ZOO_DIR_ENV
+from .types import FiniteFloat, RayAddressType, preset_param_type
 
 ADAPTIVE_SUITE = load_suite("adaptive")  # what --adaptive adds: attacks/suites/adaptive.toml
 
@@ -177,7 +177,7 @@ ZOO_DIR = click.option(
 
 def zoo_for(zoo_dir: Path | None, no_zoo: bool, zoo_only: bool, retrain: bool):
     """The zoo a run's cache consults (None with --no-zoo or --retrain); contradictory options are refused."""
-    from .training.zoo import Zoo
+    from ..training.zoo import Zoo
 
     if zoo_only and (no_zoo or retrain):
         raise click.UsageError(
@@ -434,12 +434,12 @@ def run(
     """
     import torch
 
-    from .environment import make_deterministic, resolve_device
-    from .fileio import check_writable, sweep_stale_temps
-    from .leaderboard import render, store
-    from .progress import Reporter
-    from .runner import run as run_all
-    from .training.cache import ModelCache
+    from ..core.fileio import check_writable, sweep_stale_temps
+    from ..core.progress import Reporter
+    from ..leaderboard import render, store
+    from ..models.environment import make_deterministic, resolve_device
+    from ..run.runner import run as run_all
+    from ..training.cache import ModelCache
 
     ray_options = {
         "--address": address,
@@ -528,7 +528,7 @@ def run_spec(
 ):
     """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
     --adaptive): what a run evaluates, and what ``command_spec`` recomputes from a recorded command."""
-    from .runner import resolve
+    from ..run.runner import resolve
 
     run_notes = []
     if adaptive:
@@ -569,8 +569,8 @@ def command_spec(command: list[str]):
 def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deterministic, device):
     """The Ray executor the options describe; Ray itself is imported (and a missing extra reported) here,
     before any data is read."""
-    from .distributed.ray_executor import RayExecutor, WorkerSettings, check_address
-    from .extras import require
+    from ..core.extras import require
+    from ..run.ray_executor import RayExecutor, WorkerSettings, check_address
 
     require("ray", "--executor ray")
     if address not in (None, "auto"):
@@ -600,7 +600,7 @@ def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deter
 @_friendly
 def list_(what, config_dirs) -> None:
     """List what can be named in `ssrbench run` (everything when WHAT is omitted)."""
-    from .leaderboard.render import wide_console
+    from ..leaderboard.render import wide_console
 
     console = wide_console()
     for section in [what] if what else SECTIONS:
@@ -628,8 +628,8 @@ def show(file: str, fmt: str, per_seed: bool) -> None:
     A leaderboard of several seeds is shown aggregated (mean, sd and interval across seeds); --per-seed
     shows every seed's cells.
     """
-    from .leaderboard import render, store
-    from .leaderboard.compare import load_side
+    from ..leaderboard import render, store
+    from ..leaderboard.compare import load_side
 
     board = load_side(file)
     if fmt == "rich":
@@ -678,9 +678,9 @@ def compare(
     or worse only when it moves by at least --threshold points AND a paired test on the same images
     says so; cells computed differently are marked not comparable with the reason.
     """
-    from .leaderboard.compare import compare as run_compare
-    from .leaderboard.compare import load_side
-    from .leaderboard.render import render_comparison
+    from ..leaderboard.compare import compare as run_compare
+    from ..leaderboard.compare import load_side
+    from ..leaderboard.render import render_comparison
 
     result = run_compare(load_side(old), load_side(new), threshold=threshold, alpha=alpha)
     shown = render_comparison(result, fmt, threshold=threshold, alpha=alpha)
@@ -707,7 +707,7 @@ def _echo_markdown(body: str, fmt: str) -> None:
         return
     from rich.markdown import Markdown
 
-    from .leaderboard.render import wide_console
+    from ..leaderboard.render import wide_console
 
     wide_console().print(Markdown(body))
 
@@ -743,8 +743,8 @@ def versus_report(file: str, fmt: str) -> None:
     the same images, and whether each of the report's four findings reproduces. Made for a run of
     `ssrbench run --preset seed --tasks inpaint --attacks fgsm,pgd2`.
     """
-    from .leaderboard.compare import load_side
-    from .studies.source_report import markdown
+    from ..leaderboard.compare import load_side
+    from ..studies.source_report import markdown
 
     _print_study(lambda: markdown(load_side(file), file), fmt)
 
@@ -757,8 +757,8 @@ def seed_findings(file: str, fmt: str) -> None:
     """The source report's four findings judged across the training seeds of FILE (default
     leaderboards/quick-seeds.json): each reverse-attack effect as mean ± sd over seeds with a
     seeds-then-images interval, and whether each finding survives seed variation."""
-    from .leaderboard.compare import load_side
-    from .studies.seed_findings import markdown
+    from ..leaderboard.compare import load_side
+    from ..studies.seed_findings import markdown
 
     _print_study(lambda: markdown(load_side(file), file), fmt)
 
@@ -770,8 +770,8 @@ def seed_findings(file: str, fmt: str) -> None:
 def task_ranking(files: tuple[str, ...], fmt: str) -> None:
     """Tasks side by side across leaderboards FILES: clean cost, Adv+Rev gains and worst cases, recomputed
     from the per-image flags on the first images every file evaluated, so rows are comparable."""
-    from .leaderboard.compare import load_side
-    from .studies.task_ranking import markdown
+    from ..leaderboard.compare import load_side
+    from ..studies.task_ranking import markdown
 
     _print_study(lambda: markdown([(f, load_side(f)) for f in files]), fmt)
 
@@ -793,8 +793,8 @@ def base_findings(file: str, alpha: float, fmt: str) -> None:
     trained alone, undefended, attacked alike (its own attacks, AutoAttack, transfer both ways), on the same
     images; a randomised defense with one draw and with every draw; McNemar p-values, Holm-adjusted over the
     file's verdicts; the two-sided answer in words, and with several seeds whether it holds across them."""
-    from .leaderboard.compare import load_side
-    from .studies.robust_base import markdown
+    from ..leaderboard.compare import load_side
+    from ..studies.robust_base import markdown
 
     _print_study(lambda: markdown(load_side(file), file, alpha), fmt)
 
@@ -824,8 +824,8 @@ def curves(file: str, tasks: list[str] | None, attacks: list[str] | None, fmt: s
     """The numbers behind `plot --kind eps` and `--kind reverse`, as tables, from a sweep leaderboard FILE
     (`run --attack-eps ... --reverse-eps ...`): accuracy against the attack's eps -- Adv, Adv+Rev of each
     attack and their per-image worst case -- and the reverse attack's gain and clean cost against its eps."""
-    from .leaderboard.compare import load_side
-    from .studies.curves import markdown
+    from ..leaderboard.compare import load_side
+    from ..studies.curves import markdown
 
     _print_study(lambda: markdown(load_side(file), file, tasks, attacks), fmt)
 
@@ -853,9 +853,9 @@ def plot(file: Path, kind: str, out: Path, tasks: list[str] | None, attacks: lis
     """
     import hashlib
 
-    from .fileio import check_writable, read_regular_file
-    from .leaderboard import store
-    from .studies.plots import plot as draw
+    from ..core.fileio import check_writable, read_regular_file
+    from ..leaderboard import store
+    from ..studies.plots import plot as draw
 
     check_writable(out)
     data = read_regular_file(file)  # read once: the figure's SHA-256 is of the bytes it shows
@@ -906,8 +906,8 @@ def site(files: tuple[str, ...], out: Path, versus: tuple[str, str] | None, figu
     verdict against the static base, cost), the verdict, worst-case, randomised-defense, detection, gated and
     cost tables, the figures, and each cell's details. Every number is made by the code that renders `show`.
     """
-    from .fileio import check_writable_dir
-    from .studies import site as build_site
+    from ..core.fileio import check_writable_dir
+    from ..studies import site as build_site
 
     check_writable_dir(out, "--out")
     try:
@@ -931,9 +931,9 @@ def site(files: tuple[str, ...], out: Path, versus: tuple[str, str] | None, figu
 @_friendly
 def merge(files: tuple[str, ...], out: Path) -> None:
     """Combine leaderboards of the same configuration run separately (other tasks, other machines)."""
-    from .leaderboard import store
-    from .leaderboard.compare import load_side
-    from .leaderboard.merge import merge as run_merge
+    from ..leaderboard import store
+    from ..leaderboard.compare import load_side
+    from ..leaderboard.merge import merge as run_merge
 
     board = run_merge([load_side(f) for f in files], list(files), ["ssrbench", "merge", *files, "--out", str(out)])
     store.save(board, out)
@@ -958,7 +958,7 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     """Save a picture of what TASK's network sees: each row one test image, then the task's views of it."""
     from torchvision.utils import save_image
 
-    from .fileio import atomic_write, check_writable
+    from ..core.fileio import atomic_write, check_writable
     from .preview import first_test_images, preview_grid
 
     cfg = load_task_config(task, list(config_dirs))
@@ -980,15 +980,15 @@ def check_plugin(name: str) -> None:
     """Check that the task or attack kind NAME keeps its contract, on a tiny model (seconds, no data).
 
     Prints PASS, or FAIL with the broken promise and its reason (exit 1). These are the checks a
-    plugin's own tests should run: ssrbench.testing.check_task_contract / check_attack_contract.
+    plugin's own tests should run: ssrbench.run.testing.check_task_contract / check_attack_contract.
     """
     import difflib
     import traceback
 
     import torch
 
-    from .errors import UnknownNameError
-    from .testing import check_attack_contract, check_task_contract
+    from ..core.errors import UnknownNameError
+    from ..run.testing import check_attack_contract, check_task_contract
 
     found = [
         (reg, check) for reg, check in ((TASKS, check_task_contract), (ATTACKS, check_attack_contract)) if name in reg
@@ -1053,9 +1053,9 @@ def zoo_list(zoo_dir, stale, fmt) -> None:
     stale or current) and the committed leaderboards whose weights it does not hold, with the reason."""
     from rich.table import Table
 
-    from .leaderboard.render import wide_console
-    from .reproduce import entry_status, zoo_markdown
-    from .training.zoo import Zoo
+    from ..leaderboard.render import wide_console
+    from ..run.reproduce import entry_status, zoo_markdown
+    from ..training.zoo import Zoo
 
     z = Zoo(zoo_dir)
     manifest = z.manifest()
@@ -1113,10 +1113,10 @@ def zoo_add(file, cache_dir, zoo_dir) -> None:
     A stage whose weights are already an entry only adds FILE (when inside this folder) to the entry's
     leaderboards. FILE's run must be of a clean commit; the zoo's budget is 60 MB.
     """
-    from .leaderboard import store
-    from .reproduce import add_to_zoo
-    from .training.cache import ModelCache
-    from .training.zoo import Zoo
+    from ..leaderboard import store
+    from ..run.reproduce import add_to_zoo
+    from ..training.cache import ModelCache
+    from ..training.zoo import Zoo
 
     board = store.load(file)
     for line in add_to_zoo(board, file, ModelCache(cache_dir), Zoo(zoo_dir)):
@@ -1158,12 +1158,12 @@ def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_onl
     """
     import tempfile
 
-    from .environment import resolve_device
-    from .leaderboard import store
-    from .leaderboard.render import render_comparison
-    from .progress import Reporter
-    from .reproduce import verify_cells, verify_entry
-    from .training.zoo import Zoo, ZooError
+    from ..core.progress import Reporter
+    from ..leaderboard import store
+    from ..leaderboard.render import render_comparison
+    from ..models.environment import resolve_device
+    from ..run.reproduce import verify_cells, verify_entry
+    from ..training.zoo import Zoo, ZooError
 
     z = Zoo(zoo_dir)
     found = [e for e in z.manifest().entries if len(entry) >= 8 and e.key.startswith(entry)]
@@ -1249,8 +1249,8 @@ def zoo_remove(keys, stale, zoo_dir) -> None:
     """Take entries out of the zoo: KEYS (full keys), or --stale for every entry the current training code no
     longer computes. Their files are deleted after the manifest is rewritten; the committed leaderboards that
     used them are named, to regenerate (`zoo add`) or list with a reason (`zoo missing`)."""
-    from .reproduce import entry_status, remove_entries
-    from .training.zoo import Zoo
+    from ..run.reproduce import entry_status, remove_entries
+    from ..training.zoo import Zoo
 
     if not keys and not stale:
         raise click.UsageError("give the KEYS of the entries to remove, or --stale")
@@ -1272,8 +1272,8 @@ def zoo_remove(keys, stale, zoo_dir) -> None:
 @_friendly
 def zoo_missing(file, reason, zoo_dir) -> None:
     """List committed leaderboard FILE as one whose weights the zoo does not hold, with the reason."""
-    from .reproduce import mark_missing
-    from .training.zoo import Zoo
+    from ..run.reproduce import mark_missing
+    from ..training.zoo import Zoo
 
     mark_missing(Zoo(zoo_dir), file, reason)
     click.echo(printable(f"{file}: listed as not in the zoo"))
@@ -1323,13 +1323,13 @@ def reproduce(file, images, data_dir, zoo_dir, device, threads, out, check, quie
     import torch
     from rich.table import Table
 
-    from .environment import capture, resolve_device
-    from .fileio import check_writable
-    from .leaderboard import store
-    from .leaderboard.render import wide_console
-    from .progress import Reporter
-    from .reproduce import reproduce as run_reproduction
-    from .training.zoo import Zoo
+    from ..core.fileio import check_writable
+    from ..core.progress import Reporter
+    from ..leaderboard import store
+    from ..leaderboard.render import wide_console
+    from ..models.environment import capture, resolve_device
+    from ..run.reproduce import reproduce as run_reproduction
+    from ..training.zoo import Zoo
 
     board = store.load(file)
     if out is not None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import extras
+from ..core import extras
+from ..core.errors import ConfigError
+from ..core.extras import EXTRA_MODULES
 from .config import builtin_config_dir, read_toml
-from .errors import ConfigError
-from .extras import EXTRA_MODULES
 
 
 @dataclass(frozen=True)

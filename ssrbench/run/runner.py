@@ -19,9 +19,27 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import __version__
-from .adversarial.base import ATTACKS, Attack
-from .budget import ThreatModel
+from .. import __version__
+from ..adversarial.base import ATTACKS, Attack
+from ..core.budget import ThreatModel
+from ..core.errors import ConfigError, SSRBenchError, format_validation_error
+from ..core.hashing import config_hash, weights_sha256
+from ..core.limits import MAX_SEED, MAX_SEEDS
+from ..core.presets import Preset
+from ..core.progress import Reporter
+from ..core.registry import BUILTIN_DIST, one_line
+from ..data.datasets import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
+from ..defense.reverse import Defense
+from ..leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer
+from ..leaderboard.robustness import BASE_MODE
+from ..leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
+from ..models.backbone import check_backbone
+from ..models.environment import capture, git_state
+from ..pretext.base import TASKS
+from ..training.cache import ModelCache
+from ..training.checkpoint import load_classifier_checkpoint
+from ..training.modes import MODES, Built, DataIdentity, TrainContext, build_model, build_shared
+from ..training.zoo import ZooError
 from .config import (
     AttackConfig,
     TaskConfig,
@@ -30,27 +48,9 @@ from .config import (
     load_task_config,
     shadowed_builtins,
 )
-from .data import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
-from .defense.reverse import Defense
-from .environment import capture, git_state
-from .errors import ConfigError, SSRBenchError, format_validation_error
 from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
-from .hashing import config_hash, weights_sha256
-from .leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer
-from .leaderboard.robustness import BASE_MODE
-from .leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
-from .limits import MAX_SEED, MAX_SEEDS
-from .models.backbone import check_backbone
-from .presets import Preset
-from .pretext.base import TASKS
-from .progress import Reporter
-from .registry import BUILTIN_DIST, one_line
 from .sweep import Grid, expand
 from .testing import quick_task_check
-from .training.cache import ModelCache
-from .training.checkpoint import load_classifier_checkpoint
-from .training.modes import MODES, Built, DataIdentity, TrainContext, build_model, build_shared
-from .training.zoo import ZooError
 
 
 class RunSpec(BaseModel):

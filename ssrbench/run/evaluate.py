@@ -20,15 +20,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adversarial.base import Attack
-from .budget import ReverseConfig
-from .data import pixels
-from .defense.gate import gate_score, threshold_at
-from .defense.reverse import Defense, reverse_attack
-from .environment import exact_fp32
-from .models.ssr_model import SSRModel
-from .pretext.base import PretextTask
-from .progress import Reporter
+from ..adversarial.base import Attack
+from ..core.budget import ReverseConfig
+from ..core.progress import Reporter
+from ..data.datasets import pixels
+from ..defense.gate import gate_score, threshold_at
+from ..defense.reverse import Defense, reverse_attack
+from ..models.environment import exact_fp32
+from ..models.ssr_model import SSRModel
+from ..pretext.base import PretextTask
 
 DRAWS = 5  # fresh draws of a randomised defense's prediction, all of which must be correct in (c)
 FIXED_SEED = 0  # the fixed draw of (a): one seed, so the fixed defense is the same function for every attack

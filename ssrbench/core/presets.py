@@ -19,7 +19,7 @@ class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backbone: str
-    # every count has an upper bound (ssrbench.limits), so a hostile value is refused as the option is read
+    # every count has an upper bound (ssrbench.core.limits), so a hostile value is refused as the option is read
     train_images: int | None = Field(None, ge=1, le=MAX_IMAGES, description="first N training images; None = all")
     epochs_classifier: int = Field(ge=0, le=MAX_EPOCHS, description="classifier-first, stage 1 (shared by every task)")
     epochs_head: int = Field(
