@@ -61,7 +61,7 @@ def main() -> None:
         data=data, preset=preset, device=torch.device("cpu"), seed=0, cache=ModelCache(a.cache_dir), reporter=reporter
     )
     tcfg = load_task_config("inpaint")
-    task = TASKS.get(tcfg.task)(tcfg.params)
+    task = TASKS.get(tcfg.kind)(tcfg.params)
     t0 = time.perf_counter()
 
     eps8 = 8 / 255

@@ -1160,19 +1160,19 @@ def _config_dir(tmp_path, files: dict[str, bytes | str]) -> Path:
             ["--attacks", "huge"],
             "too large for a number",
         ),
-        ({"tasks/huge.toml": 'task = "rotation"\n[reverse]\neps = "1e400"\n'}, ["--tasks", "huge"], "'1e400'"),
+        ({"tasks/huge.toml": 'kind = "rotation"\n[reverse]\neps = "1e400"\n'}, ["--tasks", "huge"], "'1e400'"),
         (
-            {"tasks/huge.toml": 'task = "rotation"\n[params]\nmultitask_weight = "1e400"\n'},
+            {"tasks/huge.toml": 'kind = "rotation"\n[params]\nmultitask_weight = "1e400"\n'},
             ["--tasks", "huge"],
             "finite number",
         ),
         (
-            {"tasks/huge.toml": 'task = "contrastive"\n[params]\ntemperature = inf\n'},
+            {"tasks/huge.toml": 'kind = "contrastive"\n[params]\ntemperature = inf\n'},
             ["--tasks", "huge"],
             "finite number",
         ),
         (
-            {"tasks/huge.toml": 'task = "jigsaw"\n[params]\neval_seed = 18446744073709551616\n'},
+            {"tasks/huge.toml": 'kind = "jigsaw"\n[params]\neval_seed = 18446744073709551616\n'},
             ["--tasks", "huge"],
             "eval_seed",
         ),
@@ -2148,7 +2148,7 @@ def test_a_hostile_value_in_an_error_line_is_shortened(tmp_path):
 def test_a_config_with_several_bad_fields_is_one_line(tmp_path):
     tasks = tmp_path / "configs" / "tasks"
     tasks.mkdir(parents=True)
-    (tasks / "bad.toml").write_text('task = "rotation"\n[params]\nbogus = 1\nmultitask_weight = "1e400"\n')
+    (tasks / "bad.toml").write_text('kind = "rotation"\n[params]\nbogus = 1\nmultitask_weight = "1e400"\n')
     res = invoke("peek", "bad", "--config-dir", tmp_path / "configs", "--no-download", "--out", tmp_path / "p.png")
     assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
     assert "bad.toml" in res.output and "more problem" in res.output

@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 
 from ssrbench.core.errors import ConfigError, UnknownNameError
@@ -28,10 +30,10 @@ def test_out_of_range_value_is_rejected(tmp_path):
     _write(tmp_path, "attacks", "huge", 'kind = "fgsm"\n[params]\neps = 2.0\n')
     with pytest.raises(ConfigError, match=r"params\.eps"):
         load_attack_config("huge", [tmp_path])
-    _write(tmp_path, "tasks", "badmask", 'task = "inpaint"\n[params]\nmask_fraction = 1.5\n')
+    _write(tmp_path, "tasks", "badmask", 'kind = "inpaint"\n[params]\nmask_fraction = 1.5\n')
     with pytest.raises(ConfigError, match=r"params\.mask_fraction"):
         load_task_config("badmask", [tmp_path])
-    _write(tmp_path, "tasks", "badrev", 'task = "inpaint"\n[reverse]\nsteps = -1\n')
+    _write(tmp_path, "tasks", "badrev", 'kind = "inpaint"\n[reverse]\nsteps = -1\n')
     with pytest.raises(ConfigError, match=r"reverse\.steps"):
         load_task_config("badrev", [tmp_path])
 
@@ -54,9 +56,9 @@ def test_unknown_kind_and_name_suggest(tmp_path):
 
 
 def test_user_folder_adds_and_shadows(tmp_path, monkeypatch):
-    _write(tmp_path, "tasks", "inpaint-big", 'task = "inpaint"\n[params]\ndecoder_width = 128\n')
+    _write(tmp_path, "tasks", "inpaint-big", 'kind = "inpaint"\n[params]\ndecoder_width = 128\n')
     cfg = load_task_config("inpaint-big", [tmp_path])
-    assert cfg.task == "inpaint" and cfg.params["decoder_width"] == 128
+    assert cfg.kind == "inpaint" and cfg.params["decoder_width"] == 128
     assert cfg.params["lambda_rec"] == pytest.approx(0.999)  # defaults filled in and recorded
     monkeypatch.setenv("SSRBENCH_CONFIG_DIRS", str(tmp_path))
     assert load_task_config("inpaint-big").params["decoder_width"] == 128
@@ -184,7 +186,12 @@ def test_files_rewritten_with_extends_resolve_as_before(tmp_path, folder, name):
 
     assert "extends" in (builtin_config_dir(folder) / f"{name}.toml").read_text()
     _write(tmp_path, folder, name, BEFORE_EXTENDS[(folder, name)])
-    old, new = _loader(folder)(name, [tmp_path]), _loader(folder)(name)
+    from ssrbench.run.config import ConfigDeprecationWarning
+
+    # the task file was written with the key `kind` had then, `task`: read, with a warning to rename it
+    with pytest.warns(ConfigDeprecationWarning) if folder == "tasks" else contextlib.nullcontext():
+        old = _loader(folder)(name, [tmp_path])
+    new = _loader(folder)(name)
     assert old.source == str(tmp_path / folder / f"{name}.toml") and new.source != old.source
     assert new.model_dump(mode="json") == old.model_dump(mode="json")
     assert "extends" not in new.model_dump() and "source" not in new.model_dump()
@@ -210,7 +217,7 @@ def test_committed_leaderboards_record_the_configs_extends_resolves_to():
 def test_extends_merges_tables_key_by_key(tmp_path):
     _write(tmp_path, "tasks", "small", 'extends = "inpaint"\n[params]\ndecoder_width = 32\n[reverse]\nsteps = 3\n')
     cfg, parent = load_task_config("small", [tmp_path]), load_task_config("inpaint")
-    assert cfg.task == "inpaint" and cfg.description == parent.description
+    assert cfg.kind == "inpaint" and cfg.description == parent.description
     assert cfg.params == {**parent.params, "decoder_width": 32}
     assert cfg.reverse == parent.reverse.model_copy(update={"steps": 3})
     assert "extends" not in cfg.model_dump()
@@ -254,7 +261,7 @@ def test_extends_unknown_or_malformed_names_the_file(tmp_path):
 
 
 def test_a_parents_invalid_value_is_reported_with_the_chain(tmp_path):
-    parent = _write(tmp_path, "tasks", "parent", 'task = "inpaint"\n[params]\nmask_fraction = 1.5\n')
+    parent = _write(tmp_path, "tasks", "parent", 'kind = "inpaint"\n[params]\nmask_fraction = 1.5\n')
     _write(tmp_path, "tasks", "child", 'extends = "parent"\n')
     with pytest.raises(ConfigError, match=r"params\.mask_fraction") as err:
         load_task_config("child", [tmp_path])
@@ -288,3 +295,34 @@ def test_shadowing_a_builtin_is_noticeable(tmp_path):
     assert all(shadows_builtin(load_attack_config(n)) is None for n in ("fgsm", "pgd", "pgd2"))
     notices = shadowed_builtins([*mine, load_task_config("inpaint")])
     assert len(notices) == 2 and str(fgsm) in notices[0] and "'fgsm'" in notices[0]
+
+
+def test_a_task_file_s_old_task_key_is_read_and_announced(tmp_path):
+    """`task = ...` is what task files said before `kind`: the same config and hash, and a warning naming the file."""
+    from ssrbench.run.config import ConfigDeprecationWarning
+
+    _write(tmp_path, "tasks", "old", 'task = "inpaint"\n[params]\ndecoder_width = 32\n')
+    _write(tmp_path, "tasks", "new", 'kind = "inpaint"\n[params]\ndecoder_width = 32\n')
+    with pytest.warns(ConfigDeprecationWarning, match=r"old\.toml: `task = 'inpaint'` is the old name of `kind"):
+        old = load_task_config("old", [tmp_path])
+    new = load_task_config("new", [tmp_path])
+    assert old.kind == new.kind == "inpaint"
+    assert old.model_dump(exclude={"name"}) == new.model_dump(exclude={"name"})
+    # records keep the old key: config hashes and model-cache keys are what they were before the rename
+    assert new.model_dump(mode="json")["task"] == "inpaint" and "kind" not in new.model_dump(mode="json")
+    recorded = new.model_dump(mode="json")
+    assert type(new).model_validate(recorded).model_dump(mode="json") == recorded  # a record reads back
+    with pytest.warns(DeprecationWarning, match="TaskConfig.task is now TaskConfig.kind"):
+        assert new.task == "inpaint"
+
+
+def test_a_task_file_with_both_kind_and_task_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from ssrbench.cli import cli
+
+    _write(tmp_path, "tasks", "both", 'kind = "inpaint"\ntask = "rotation"\n')
+    res = CliRunner().invoke(cli, ["run", "--config-dir", str(tmp_path), "--tasks", "both", "--preset", "smoke"])
+    assert res.exit_code == 2, res.output
+    line = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(line) == 1 and "both.toml: both kind and task are set; keep kind" in line[0], res.output

@@ -152,7 +152,7 @@ def test_without_kornia_the_task_names_the_extra(without_module):
 )
 def test_named_configs(name, eps, steps, random_start):
     cfg = load_task_config(name)
-    assert cfg.task == "contrastive" and cfg.params == load_task_config("contrastive").params
+    assert cfg.kind == "contrastive" and cfg.params == load_task_config("contrastive").params
     assert cfg.params["n_views"] == 4 and cfg.params["temperature"] == pytest.approx(0.2)
     r = cfg.reverse
     assert (r.eps, r.step_size, r.steps, r.random_start) == (

@@ -72,7 +72,7 @@ def test_metric_is_per_image_region_mse(inpaint_model, images):
 
 def test_builtin_inpaint_config():
     cfg = load_task_config("inpaint")
-    assert cfg.task == "inpaint"
+    assert cfg.kind == "inpaint"
     assert cfg.params["mask_fraction"] == 0.5
     assert cfg.params["lambda_adv"] == pytest.approx(0.001) and cfg.params["lambda_rec"] == pytest.approx(0.999)
     assert cfg.reverse.steps == 10

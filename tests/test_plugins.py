@@ -57,7 +57,7 @@ def test_plugin_configs_are_found_by_name_and_listed(example_plugin):
     folder = example_plugin / "ssrbench_example_plugin" / "configs"
     rev16 = load_task_config("vflip-rev16")
     assert rev16.source == str(folder / "tasks" / "vflip-rev16.toml")
-    assert rev16.task == "vflip" and rev16.reverse.eps == pytest.approx(16 / 255)
+    assert rev16.kind == "vflip" and rev16.reverse.eps == pytest.approx(16 / 255)
     assert rev16.description.startswith("vflip with the reverse attack at 16/255")
     assert load_attack_config("uniform-noise-eps16").kind == "uniform-noise"
     files = named_files("tasks")
@@ -72,7 +72,7 @@ def test_plugin_configs_are_found_by_name_and_listed(example_plugin):
 
 def test_user_folders_come_before_plugin_folders(example_plugin, tmp_path):
     (tmp_path / "mine" / "tasks").mkdir(parents=True)
-    (tmp_path / "mine" / "tasks" / "vflip.toml").write_text('task = "vflip"\n[reverse]\nsteps = 3\n')
+    (tmp_path / "mine" / "tasks" / "vflip.toml").write_text('kind = "vflip"\n[reverse]\nsteps = 3\n')
     cfg = load_task_config("vflip-rev16", [tmp_path / "mine"])  # extends the user's vflip now
     assert cfg.reverse.steps == 3 and cfg.reverse.eps == pytest.approx(16 / 255)
     assert load_task_config("vflip", [tmp_path / "mine"]).source == str(tmp_path / "mine" / "tasks" / "vflip.toml")
@@ -124,7 +124,7 @@ def test_configs_entry_point_may_name_a_path_or_a_function(site, target, source)
 def test_broken_configs_entry_point_is_a_warning_naming_the_plugin(site, target, source, reason):
     install_plugin(site, {"ssrbench.configs": {"broken": target}}, source)
     with pytest.warns(PluginWarning, match=f"ssr-test-plugin 0.5: named configs 'broken'.*{reason}"):
-        assert load_task_config("inpaint").task == "inpaint"
+        assert load_task_config("inpaint").kind == "inpaint"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert CliRunner().invoke(cli, ["list", "tasks"]).exit_code == 0

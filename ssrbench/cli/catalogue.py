@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..adversarial.base import ATTACKS
+from ..core.budget import format_budget
 from ..core.errors import SSRBenchError
 from ..core.plaintext import text
 from ..core.presets import PRESETS, preset_fields
@@ -61,15 +62,15 @@ def tasks_table(config_dirs: list[Path] | None = None) -> Table:
         except SSRBenchError as exc:
             _row(t, name, ERROR, "", "", str(exc), config)
             continue
-        cls, origin = TASKS.get(cfg.task), TASKS.origin(cfg.task)
+        cls, origin = TASKS.get(cfg.kind), TASKS.origin(cfg.kind)
         r = cfg.reverse
         _row(
             t,
             name,
-            cfg.task,
+            cfg.kind,
             cls.version,
             f"{origin.distribution} {origin.version}",
-            f"{r.steps} steps, eps {r.eps * 255:.3g}/255, step {r.step_size * 255:.3g}/255",
+            f"{r.steps} steps, eps {format_budget(r.eps)}, step {format_budget(r.step_size)}",
             config,
         )
     return t
@@ -123,6 +124,4 @@ def registry_table(section: str) -> Table:
 
 def _budget(v) -> str:
     """A pixel budget in (0, 1) as papers write it (8/255); anything else as it is."""
-    if isinstance(v, float) and 0 < v < 1:
-        return f"{v * 255:.3g}/255"
-    return str(v)
+    return format_budget(v) if isinstance(v, float) and 0 < v < 1 else str(v)

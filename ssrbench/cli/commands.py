@@ -962,7 +962,7 @@ def peek(task, data_dir, download, n, scale, out, config_dirs) -> None:
     from .preview import first_test_images, preview_grid
 
     cfg = load_task_config(task, list(config_dirs))
-    instance = TASKS.get(cfg.task)(cfg.params)
+    instance = TASKS.get(cfg.kind)(cfg.params)
     out = out or Path(f"{task}-view.png")
     check_writable(out)
     picture = preview_grid(instance, first_test_images(n, data_dir, download), scale)

@@ -21,6 +21,13 @@ def _fraction(value: Any) -> Any:
 PixelBudget = Annotated[float, BeforeValidator(_fraction), Field(ge=0.0, le=1.0)]
 
 
+def format_budget(eps: float) -> str:
+    """A budget as ssrbench writes it everywhere -- sweep point names, tables, pages: 8/255 for a multiple of
+    1/255 (how papers write budgets), else the number. ``PixelBudget`` (``parse_number``) reads either back."""
+    k = eps * 255
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
+
+
 class LinfBudget(BaseModel):
     """L-inf projected gradient steps: the one budget type of the adversary's PGD and the reverse attack.
 

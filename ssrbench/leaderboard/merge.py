@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from ..core.hashing import config_hash
+from .records import seeded
 from .schema import Leaderboard, validation_line
 from .store import LeaderboardError
 
@@ -55,9 +56,9 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
             if c.id in cells:
                 same = cells[c.id].model_dump(exclude={"seconds"}) == c.model_dump(exclude={"seconds"})
                 raise LeaderboardError(
-                    f"cannot merge {owner[c.id]} and {name}: both hold the cell {'/'.join(map(str, c.id[:3]))} "
-                    f"(seed {c.seed}){' with different results' if not same else ''}; each cell must come from one "
-                    f"part only"
+                    f"cannot merge {owner[c.id]} and {name}: both hold the cell "
+                    f"{seeded('/'.join(map(str, c.id[:3])), c.seed)}{' with different results' if not same else ''}; "
+                    f"each cell must come from one part only"
                 )
             cells[c.id], owner[c.id] = c, name
     training = {}

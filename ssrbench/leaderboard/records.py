@@ -37,6 +37,12 @@ def check_finite(value: Any, where: str) -> None:
             check_finite(v, f"{where}[{i}]")
 
 
+def seeded(label: str, seed: int, shown: bool = True) -> str:
+    """``label (seed N)``: how every table row and message names the training seed a result comes from; ``shown``
+    False (a file of one seed) leaves the label as it is."""
+    return f"{label} (seed {seed})" if shown else label
+
+
 class Record(BaseModel):
     # NaN and infinity have no JSON form: refusing them here means a run never writes what `show` cannot read
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

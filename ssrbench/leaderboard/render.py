@@ -14,8 +14,10 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..core.budget import format_budget
 from ..core.plaintext import md, printable, text
 from .compare import ALPHA, METRICS, CellComparison, Effect, effect_key, reverse_effects
+from .records import seeded
 from .schema import Accuracy, Cell, Leaderboard
 from .seeds import Spread
 
@@ -81,7 +83,7 @@ def _rows(board: Leaderboard, mode: str, per_seed: bool, effects: dict[tuple, Ef
         return rows
     several = len(board.seeds) > 1
     for c in (c for c in board.cells if c.mode == mode):
-        attack = f"{c.attack.name} (seed {c.seed})" if several else c.attack.name
+        attack = seeded(c.attack.name, c.seed, several)
         rows.append(
             (
                 c.task.name,
@@ -209,7 +211,7 @@ def ranking(board: Leaderboard, per_seed: bool = False) -> list[tuple[str, ...]]
     return [
         (
             w.task,
-            f"{w.mode} (seed {w.seed})" if several else w.mode,
+            seeded(w.mode, w.seed, several),
             _acc(w.defended),
             _acc(w.undefended),
             _versus(base.get((w.task, w.mode, w.seed))),
@@ -262,7 +264,7 @@ def randomized_rows(board: Leaderboard) -> list[tuple[str, ...]]:
         rows.append(
             (
                 c.task.name,
-                c.mode + (f" (seed {c.seed})" if len(board.seeds) > 1 else ""),
+                seeded(c.mode, c.seed, len(board.seeds) > 1),
                 c.attack.name,
                 str(r.eot_samples) if r.eot_samples else "—",
                 _acc(r.fixed_draw),
@@ -288,7 +290,7 @@ def detection_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     return [
         (
             d.task,
-            d.mode + (f" (seed {d.seed})" if several else ""),
+            seeded(d.mode, d.seed, several),
             d.attack,
             d.score,
             f"{d.auroc:.3f} [{d.auroc_ci95[0]:.3f}, {d.auroc_ci95[1]:.3f}]",
@@ -322,7 +324,7 @@ def gated_rows(board: Leaderboard) -> list[tuple[str, ...]]:
     return [
         (
             g.task,
-            g.mode + (f" (seed {g.seed})" if several else ""),
+            seeded(g.mode, g.seed, several),
             f"{g.threshold:.4g}",
             f"{g.clean_flagged:.1f}%",
             _acc(g.clean) if g.can_fire else never,
@@ -351,7 +353,7 @@ def cost_rows(board: Leaderboard) -> list[tuple[str, ...]]:
             rows[(c.task.name, c.mode)] = (
                 c.task.name,
                 c.mode,
-                f"{r['steps']} x {255 * r['eps']:.0f}/255",
+                f"{r['steps']} x {format_budget(r['eps'])}",
                 f"{c.cost.passes_per_image:.0f}",
                 f"{1000 * c.cost.seconds_per_image:.1f}",
                 board.environment.device_name or board.environment.device,

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..core.budget import format_budget
 from ..core.stats import ALPHA, holm, mcnemar_exact
-from .records import Accuracy, BaseSource, Cell, GatedDefense, VersusBase, WorstCase
+from .records import Accuracy, BaseSource, Cell, GatedDefense, VersusBase, WorstCase, seeded
 
 BASE_MODE = "classifier-first"  # its classifier is the one trained alone: the static base of every mode
 
@@ -78,7 +79,7 @@ def _base_sources(cells: list[Cell], n: int) -> list[tuple[str, list[str], list[
     if len(base_sha) > 1:
         odd = next(c for c in cells if c.base_weights_sha256 not in (None, sorted(base_sha)[0]))
         raise ValueError(
-            f"{odd.task.name}/{odd.mode}/{odd.attack.name} (seed {odd.seed}) is judged against another "
+            f"{seeded(f'{odd.task.name}/{odd.mode}/{odd.attack.name}', odd.seed)} is judged against another "
             f"static base (weights {odd.base_weights_sha256[:12]}) than the other cells of its seed: "
             f"transfer between different bases is meaningless; merge only parts with the same base"
         )
@@ -100,7 +101,7 @@ def _base_sources(cells: list[Cell], n: int) -> list[tuple[str, list[str], list[
             continue
         if len(flags) != n:
             raise ValueError(
-                f"{c.task.name}/{c.mode}/{c.attack.name} (seed {c.seed}) holds {len(flags)} images, its "
+                f"{seeded(f'{c.task.name}/{c.mode}/{c.attack.name}', c.seed)} holds {len(flags)} images, its "
                 f"static base {n}: transfer between different image sets is meaningless"
             )
         names, all_flags = sources[source]
@@ -222,7 +223,7 @@ def sanity_warnings(cells: Iterable[Cell]) -> list[str]:
                 )
             if _probe(c) and _robust(c) > NEAR_ZERO:
                 warnings.append(
-                    f"{where}/{c.attack.name}: eps = {c.threat.eps * 255:.0f}/255 leaves {_robust(c):.1f}% "
+                    f"{where}/{c.attack.name}: eps = {format_budget(c.threat.eps)} leaves {_robust(c):.1f}% "
                     f"accuracy; an attack this large should reach about 0% (broken attack or masked "
                     f"gradients)"
                 )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from ..adversarial.base import ATTACKS
 from ..core.budget import PixelBudget, ReverseConfig  # noqa: F401 - the names plugins import from here
@@ -28,6 +29,10 @@ from ..pretext.base import TASKS
 CONFIG_DIRS_ENV = "SSRBENCH_CONFIG_DIRS"
 
 
+class ConfigDeprecationWarning(UserWarning):
+    """A config file uses a key that has a new name; shown (unlike DeprecationWarning) so its author renames it."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,11 +43,24 @@ Source = Annotated[str | None, Field(None, exclude=True)]
 
 class TaskConfig(Strict):
     name: str
-    task: str
+    # the registered task it configures; `task` in files and records written before it was `kind`, as for attacks
+    kind: str = Field(validation_alias=AliasChoices("kind", "task"))
     description: str = ""
     params: dict[str, Any] = {}
     reverse: ReverseConfig = ReverseConfig()
     source: Source = None
+
+    @property
+    def task(self) -> str:
+        """Deprecated: ``kind`` (read for one release)."""
+        warnings.warn("TaskConfig.task is now TaskConfig.kind", DeprecationWarning, stacklevel=2)
+        return self.kind
+
+    @model_serializer(mode="wrap")
+    def _recorded(self, handler):
+        """Written with its old key, ``task``: the dump is what config hashes and model-cache keys are made of,
+        so keys and committed files stay what they were."""
+        return {("task" if k == "kind" else k): v for k, v in handler(self).items()}
 
 
 class AttackConfig(Strict):
@@ -152,12 +170,31 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+OLD_TASK_KEY = "task"  # a task file's `kind` before it had attacks' name for it; read, and announced, until 0.2
+
+
+def _read_config(folder: Folder, path: Path) -> dict[str, Any]:
+    """A config file's table, its kind under ``kind`` (a task file's old ``task`` key renamed, with a warning)."""
+    raw = read_toml(path)
+    if folder == "tasks" and OLD_TASK_KEY in raw:
+        if "kind" in raw:
+            raise ConfigError(f"{path}: both kind and task are set; keep kind (task is its old name)")
+        warnings.warn(
+            f"{path}: `task = {raw[OLD_TASK_KEY]!r}` is the old name of `kind = ...`; rename the key "
+            "(the old one is read until ssrbench 0.2)",
+            ConfigDeprecationWarning,
+            stacklevel=1,
+        )
+        raw = {("kind" if k == OLD_TASK_KEY else k): v for k, v in raw.items()}
+    return raw
+
+
 def _resolve(
-    folder: Folder, chain: list[NamedFile], candidates: dict[str, list[NamedFile]], registry, kind_field: str
+    folder: Folder, chain: list[NamedFile], candidates: dict[str, list[NamedFile]], registry
 ) -> tuple[dict[str, Any], list[NamedFile]]:
     """The raw content of ``chain[-1]`` with its ``extends`` applied; returns it and the whole chain."""
     nf = chain[-1]
-    raw = read_toml(nf.path)
+    raw = _read_config(folder, nf.path)
     if "extends" not in raw:
         return raw, chain
     parent = raw.pop("extends")
@@ -175,9 +212,9 @@ def _resolve(
                 f"{chain[0].path}: extends goes more than {MAX_EXTENDS} files deep ({nf.path} "
                 f"extends {parent!r}); a config may build on at most {MAX_EXTENDS - 1} others"
             )
-        base, chain = _resolve(folder, [*chain, options[0]], candidates, registry, kind_field)
+        base, chain = _resolve(folder, [*chain, options[0]], candidates, registry)
     elif parent in registry:  # a registered kind without a file: its defaults
-        base = {kind_field: parent}
+        base = {"kind": parent}
     else:
         raise ConfigError(f"{nf.path}: extends: {registry.missing(parent, candidates, kind=folder[:-1])}")
     return _merge(base, raw), chain
@@ -189,17 +226,16 @@ def _load_named(
     extra_dirs: list[Path] | None,
     registry,
     schema: type[TaskConfig] | type[AttackConfig],
-    kind_field: str,
 ):
     """A named config file, or -- for a registered kind without a file -- that kind with its defaults."""
     candidates = _candidates(folder, extra_dirs)
     if name in candidates:
-        raw, chain = _resolve(folder, [candidates[name][0]], candidates, registry, kind_field)
+        raw, chain = _resolve(folder, [candidates[name][0]], candidates, registry)
         source, where = str(chain[0].path), str(chain[0].path)
         if len(chain) > 1:
             where += " (extends " + " -> ".join(str(c.path) for c in chain[1:]) + ")"
     elif name in registry:
-        raw, where, source = {kind_field: name}, f"{registry.kind} {name!r} (defaults)", None
+        raw, where, source = {"kind": name}, f"{registry.kind} {name!r} (defaults)", None
     else:
         raise registry.missing(name, candidates, kind=folder[:-1])
     reserved = [k for k in _SET_BY_LOADER if k in raw]
@@ -212,16 +248,16 @@ def _load_named(
         cfg = schema(name=name, source=source, **raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(where, exc)) from exc
-    params = _validate_params(where, registry.get(getattr(cfg, kind_field)).Params, cfg.params)
+    params = _validate_params(where, registry.get(cfg.kind).Params, cfg.params)
     return cfg.model_copy(update={"params": params})
 
 
 def load_task_config(name: str, extra_dirs: list[Path] | None = None) -> TaskConfig:
-    return _load_named("tasks", name, extra_dirs, TASKS, TaskConfig, "task")
+    return _load_named("tasks", name, extra_dirs, TASKS, TaskConfig)
 
 
 def load_attack_config(name: str, extra_dirs: list[Path] | None = None) -> AttackConfig:
-    return _load_named("attacks", name, extra_dirs, ATTACKS, AttackConfig, "kind")
+    return _load_named("attacks", name, extra_dirs, ATTACKS, AttackConfig)
 
 
 def list_named(kind: Folder, extra_dirs: list[Path] | None = None) -> dict[str, Path]:

@@ -200,7 +200,7 @@ def run_unit(
             built = (
                 build_shared(mode, ctx)
                 if kind == "shared"
-                else build_model(mode, ctx, TASKS.get(unit.task.task)(unit.task.params))
+                else build_model(mode, ctx, TASKS.get(unit.task.kind)(unit.task.params))
             )
             result = ModelResult(built.records if built else [], [])
     finally:

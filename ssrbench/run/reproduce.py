@@ -402,7 +402,7 @@ def verify_entry(
     for unit in model_units(spec):
         cache = ModelCache(cache_root, zoo=others)
         ctx = train_context(spec, data, unit.seed, device=device, cache=cache, reporter=reporter, retrain=False)
-        task = TASKS.get(unit.task.task)(unit.task.params)
+        task = TASKS.get(unit.task.kind)(unit.task.params)
         mode = MODES.get(unit.mode)()
         stages = mode.stages(ctx, task) or []
         if entry.key not in {ModelCache.key(stage_spec) for _, stage_spec in stages}:

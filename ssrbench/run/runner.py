@@ -117,16 +117,16 @@ def resolve(
         task_configs, attack_configs = expand(task_configs, attack_configs, grid)
     # each built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
     for tcfg in task_configs:
-        _build(TASKS, tcfg.task, tcfg.params)
+        _build(TASKS, tcfg.kind, tcfg.params)
     for acfg in attack_configs:
         _build(ATTACKS, acfg.kind, acfg.params)
     for tcfg in task_configs:
-        if TASKS.origin(tcfg.task).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
-            broken = quick_task_check(TASKS.get(tcfg.task), tcfg.params)
+        if TASKS.origin(tcfg.kind).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
+            broken = quick_task_check(TASKS.get(tcfg.kind), tcfg.params)
             if broken:
                 raise ConfigError(
-                    f"task {tcfg.task!r} ({TASKS.origin(tcfg.task).distribution}) breaks the task "
-                    f"contract: {broken}; `ssrbench check-plugin {tcfg.task}` says more"
+                    f"task {tcfg.kind!r} ({TASKS.origin(tcfg.kind).distribution}) breaks the task "
+                    f"contract: {broken}; `ssrbench check-plugin {tcfg.kind}` says more"
                 )
     return RunSpec(
         tasks=task_configs,
@@ -251,7 +251,7 @@ def planned_stages(
             reporter=Reporter(mode="none"),
             retrain=False,
         )
-        task = TASKS.get(unit.task.task)(unit.task.params)
+        task = TASKS.get(unit.task.kind)(unit.task.params)
         stages = MODES.get(unit.mode)().stages(ctx, task)
         if stages is None:
             return None
@@ -353,7 +353,7 @@ def evaluate_model(
     attacks = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
     seed, mode_name, tcfg = unit.seed, unit.mode, unit.task
     ctx = train_context(spec, data, seed, device=device, cache=cache, reporter=reporter, retrain=retrain)
-    task_cls = TASKS.get(tcfg.task)
+    task_cls = TASKS.get(tcfg.kind)
     task = task_cls(tcfg.params)
     built = build_model(MODES.get(mode_name)(), ctx, task)
     weights = weights_sha256(built.model.state_dict())
@@ -394,7 +394,7 @@ def evaluate_model(
         kept=kept,
         base=base.model if base is not None else None,
     )
-    task_comp = _component(tcfg, TASKS, tcfg.task, task_cls, task.describe())
+    task_comp = _component(tcfg, TASKS, tcfg.kind, task_cls, task.describe())
     randomized = Defense(built.model, task, tcfg.reverse).randomized
     cells = []
     for acfg in spec.attacks:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pydantic import ValidationError
 
 from ..adversarial.base import ATTACKS
+from ..core.budget import format_budget
 from ..core.errors import ConfigError, format_validation_error
 from ..core.limits import MAX_STEPS, parse_number, shown
 from .config import AttackConfig, TaskConfig
@@ -34,10 +35,7 @@ class Grid:
         return {k: list(v) for k, v in asdict(self).items() if v is not None}
 
 
-def label(eps: float) -> str:
-    """8/255 for a multiple of 1/255 (how papers write budgets), else the number."""
-    k = eps * 255
-    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
+label = format_budget  # a sweep point's budget in its name: the one form (core.budget)
 
 
 def parse_budgets(text: str) -> tuple[float, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.budget import format_budget
 from ..core.extras import MissingExtraError
 from ..core.plaintext import printable
 from ..leaderboard import render
@@ -181,14 +182,14 @@ def _details(board: Leaderboard, c: Cell) -> str:
     )
     threat = (
         (
-            f"{c.threat.norm} ε = {255 * c.threat.eps:.4g}/255, {c.threat.steps} steps"
+            f"{c.threat.norm} ε = {format_budget(c.threat.eps)}, {c.threat.steps} steps"
             f"{', probe' if c.threat.probe else ''}"
         )
         if c.threat
         else "undeclared"
     )
     rev = ", ".join(
-        f"{k} = {255 * v:.4g}/255" if k in ("eps", "step_size") and isinstance(v, float) else f"{k} = {v}"
+        f"{k} = {format_budget(v)}" if k in ("eps", "step_size") and isinstance(v, float) else f"{k} = {v}"
         for k, v in c.reverse.items()
     )
     rows = [

@@ -18,6 +18,6 @@ def test_uniform_noise_conforms():
 
 def test_named_configs_are_found_by_name():
     rev16 = load_task_config("vflip-rev16")
-    assert rev16.task == "vflip" and rev16.reverse.eps == pytest.approx(16 / 255)
+    assert rev16.kind == "vflip" and rev16.reverse.eps == pytest.approx(16 / 255)
     assert rev16.reverse.steps == load_task_config("vflip").reverse.steps  # from vflip.toml, by extends
     assert load_attack_config("uniform-noise-eps16").params["eps"] == pytest.approx(16 / 255)
