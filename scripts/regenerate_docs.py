@@ -39,7 +39,7 @@ def generated(command: str, args: str) -> str:
     """What the block's command prints now (run from the repository root, as the block's paths are)."""
     from click.testing import CliRunner
 
-    from ssrbench.cli.commands import cli
+    from ssrbench.cli import cli
 
     res = CliRunner().invoke(cli, [command, *shlex.split(args), "--format", "markdown"], catch_exceptions=False)
     if res.exit_code != 0:

@@ -23,7 +23,7 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core import fileio
 from ssrbench.core.budget import ThreatModel
 from ssrbench.core.errors import DataFormatError
@@ -633,7 +633,7 @@ def test_friendly_errors_print_as_text():
     """Whatever an ssrbench error quotes (a config's value, a plugin's message) is escaped on the way out."""
     import click
 
-    from ssrbench.cli.commands import _friendly
+    from ssrbench.cli.app import _friendly
     from ssrbench.core.errors import ConfigError
 
     @click.command()

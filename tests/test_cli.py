@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 
 
 @pytest.fixture

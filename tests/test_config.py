@@ -97,7 +97,7 @@ def test_shared_optimizer_follows_the_preset_and_keeps_old_cache_keys():
 def test_optimizer_option_is_checked_by_the_cli():
     from click.testing import CliRunner
 
-    from ssrbench.cli.commands import cli
+    from ssrbench.cli import cli
 
     res = CliRunner().invoke(cli, ["run", "--optimizer", "rmsprop"])
     assert res.exit_code == 2 and "sgd" in res.output and "adam" in res.output

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core import extras
 from ssrbench.pretext.contrastive import ContrastiveTask
 from ssrbench.run.config import load_attack_config, load_task_config

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from ssrbench.adversarial.base import ATTACKS
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 from ssrbench.models.environment import exact_fp32
 from ssrbench.models.ssr_model import SSRModel

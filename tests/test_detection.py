@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.stats import detection_scores, pack_float16, unpack_float16
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage

@@ -6,7 +6,7 @@ import warnings
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 
 pytestmark = pytest.mark.integration

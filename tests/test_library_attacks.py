@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ssrbench.adversarial import autoattack as lib
 from ssrbench.adversarial.base import ATTACKS
 from ssrbench.adversarial.pgd import PGD
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.budget import ReverseConfig
 from ssrbench.core.extras import MissingExtraError
 from ssrbench.defense.reverse import Defense

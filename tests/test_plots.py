@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import PerImage
 from ssrbench.studies.plots import source_of

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.errors import UnknownNameError
 from ssrbench.core.registry import PluginWarning, SkippedPluginError, reset_all
 from ssrbench.leaderboard import store

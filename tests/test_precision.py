@@ -129,7 +129,7 @@ def _evaluate_and_check(model, task, monkeypatch):
 
 
 def test_precision_option_is_checked_by_the_cli():
-    from ssrbench.cli.commands import cli
+    from ssrbench.cli import cli
 
     res = CliRunner().invoke(cli, ["run", "--train-precision", "fp16"])
     assert res.exit_code == 2 and "bf16" in res.output and "fp32" in res.output

@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 from rich.console import Console
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core import progress
 from ssrbench.core.errors import SSRBenchError
 from ssrbench.core.presets import PRESETS

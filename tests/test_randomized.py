@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ssrbench.adversarial.adaptive import BPDA
 from ssrbench.adversarial.pgd import PGD
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.budget import ReverseConfig
 from ssrbench.core.progress import Reporter
 from ssrbench.defense.reverse import Defense

@@ -15,7 +15,7 @@ import ray
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.presets import resolve_preset
 from ssrbench.core.progress import Reporter
 from ssrbench.data.datasets import DATASETS

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.presets import PRESETS
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.records import TrainingRecord

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.leaderboard import store
 
 from .conftest import REPO

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli
+from ssrbench.cli import cli
 from ssrbench.core.errors import ConfigError
 from ssrbench.leaderboard import store
 from ssrbench.run.config import load_attack_config, load_task_config

@@ -11,7 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ssrbench.cli.commands import cli, command_spec
+from ssrbench.cli import cli
+from ssrbench.cli.run_command import command_spec
 from ssrbench.leaderboard import store
 from ssrbench.run.reproduce import add_to_zoo, entry_status
 from ssrbench.run.runner import planned_stages
