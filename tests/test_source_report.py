@@ -66,7 +66,7 @@ def test_findings_can_fail_and_cells_can_miss():
     values[("classifier-first", "pgd2")] = (50.0, 40.0, 5.0, 6.0)
     board = _board(values)
     a, b, c, d = findings(board)
-    assert "(a)" in a and "**does not reproduce**" in a
+    assert "(a)" in a and "**partly reproduces**" in a  # classifier-first loses clean accuracy, multitask gains
     assert "**partly reproduces**" in b  # classifier-first gains, multitask does not
     assert "**partly reproduces**" in c or "**does not reproduce**" in c
     assert "**does not reproduce**" in d
@@ -112,3 +112,20 @@ def test_cli_refuses_a_board_without_inpainting(tmp_path):
 def test_seed_findings_refuses_a_single_seed_board():
     res = CliRunner().invoke(cli, ["seed-findings", str(FIXTURE), "--format", "markdown"])
     assert res.exit_code == 2 and "one seed only" in res.output
+
+
+def test_one_model_and_seeds_are_judged_by_one_rule():
+    """The findings are data (studies/findings.py) judged by one function: an interval (seeds) must lie beyond the
+    bound; one model's estimate must, and significantly when the claim is against no effect."""
+    from ssrbench.studies.findings import FINDINGS, Estimate, judge
+
+    lower, small = FINDINGS["a"], FINDINGS["c"]
+    assert judge(lower, [Estimate(-3.0, interval=(-5.0, -1.0))]) == (True, True)
+    assert judge(lower, [Estimate(-3.0, interval=(-5.0, 0.5))]) == (False, False)  # the interval reaches zero
+    assert judge(lower, [Estimate(-3.0, p=0.01)]) == (True, True)
+    assert judge(lower, [Estimate(-3.0, p=0.2)]) == (False, False)  # not significant
+    assert judge(lower, [Estimate(-3.0, p=0.01), None]) == (False, True)  # one (task, mode) not evaluated
+    assert judge(small, [Estimate(4.0, p=0.5)]) == (True, True)  # below 5 points: no test against 5
+    assert judge(small, [Estimate(4.0, interval=(1.0, 6.0))]) == (False, False)
+    assert judge(small, [Estimate(1.0, p=0.5), Estimate(1.0, p=0.5)], also=[True, False]) == (False, True)
+    assert judge(lower, []) == (False, False)

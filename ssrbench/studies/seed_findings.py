@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..core.plaintext import md
 from ..leaderboard.schema import Leaderboard
 from ..leaderboard.seeds import Aggregate, Spread
-from .source_report import SMALL_GAIN, report_row
+from .findings import FINDINGS, SMALL_GAIN, Estimate, judge
+from .source_report import report_row
 
 MODES = ("multitask", "classifier-first")
 
@@ -61,49 +62,46 @@ def markdown(board: Leaderboard, source: str) -> str:
     def rows(kind: str):
         return [(t, m, _find(aggs, t, m, kind, board)) for t in tasks for m in MODES]
 
-    # (a) the reverse attack lowers clean accuracy
+    def seeds(a: Aggregate, metric: str) -> Estimate:
+        m = a.metrics[metric]
+        return Estimate(m.mean, interval=m.ci95)
+
+    def line(key: str, evidence, parts, also=None, claim: str | None = None) -> str:
+        f = FINDINGS[key]
+        every, some = judge(f, evidence, also)
+        return f"- ({key}) {claim or f.claim}: {_verdict(every, some)} — {'; '.join(parts)}."
+
+    # (a) the reverse attack lowers clean accuracy; (b) it raises FGSM accuracy
     found = [(t, m, a) for t, m, a in rows("fgsm") if a is not None]
-    ok = [a.metrics["clean_effect"].ci95[1] < 0 for _, _, a in found]
-    parts = [f"{shown[t]} {m} {_fmt(a.metrics['clean_effect'])}" for t, m, a in found]
-    lines.append(
-        f"- (a) the reverse attack lowers clean accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — "
-        f"{'; '.join(parts)}."
-    )
-    # (b) it raises FGSM accuracy
-    ok = [a.metrics["adv_effect"].ci95[0] > 0 for _, _, a in found]
-    parts = [f"{shown[t]} {m} {_fmt(a.metrics['adv_effect'])}" for t, m, a in found]
-    lines.append(f"- (b) it raises FGSM accuracy: {_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts)}.")
+    for key, metric in (("a", "clean_effect"), ("b", "adv_effect")):
+        evidence = [seeds(a, metric) for _, _, a in found]
+        lines.append(line(key, evidence, [f"{shown[t]} {m} {_fmt(a.metrics[metric])}" for t, m, a in found]))
     # (c) its gain under 2-step PGD is small: below SMALL_GAIN and below the FGSM gain
-    fgsm = {(t, m): a for t, m, a in rows("fgsm") if a is not None}
+    fgsm = {(t, m): a for t, m, a in found}
     pgd2 = [(t, m, a) for t, m, a in rows("pgd") if a is not None]
-    ok, parts = [], []
+    below, parts = [], []
     for t, m, a in pgd2:
-        gain = a.metrics["adv_effect"]
-        f = fgsm.get((t, m))
-        ok.append(gain.ci95[1] < SMALL_GAIN and (f is None or gain.mean < f.metrics["adv_effect"].mean))
+        gain, f = a.metrics["adv_effect"], fgsm.get((t, m))
+        below.append(f is None or gain.mean < f.metrics["adv_effect"].mean)
         parts.append(
             f"{shown[t]} {m} {_fmt(gain)}" + (f" against {f.metrics['adv_effect'].mean:+.2f} under FGSM" if f else "")
         )
-    lines.append(
-        f"- (c) its gain under 2-step PGD is small (interval below {SMALL_GAIN:g} points, mean below the FGSM "
-        f"gain; the report: {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
-        f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): {_verdict(all(ok) and bool(ok), any(ok))} — "
-        f"{'; '.join(parts)}."
+    claim = (
+        f"{FINDINGS['c'].claim} (interval below {SMALL_GAIN:g} points, mean below the FGSM gain; the report: "
+        f"{report_row('multitask', 'pgd2').adv_effect:+.2f} against {report_row('multitask', 'fgsm').adv_effect:+.2f})"
     )
-    # (d) classifier-first has higher clean accuracy than multitask
-    ok, parts = [], []
+    lines.append(line("c", [seeds(a, "adv_effect") for _, _, a in pgd2], parts, below, claim))
+    # (d) classifier-first has higher clean accuracy than multitask: their intervals apart
+    evidence, parts = [], []
     for t in tasks:
         mt, cf = fgsm.get((t, "multitask")), fgsm.get((t, "classifier-first"))
         if mt is None or cf is None:
             continue
         a, b = mt.metrics["clean"], cf.metrics["clean"]
-        ok.append(b.ci95[0] > a.ci95[1])
+        evidence.append(Estimate(b.mean - a.mean, interval=(b.ci95[0] - a.ci95[1], b.ci95[1] - a.ci95[0])))
         parts.append(
             f"{shown[t]}: classifier-first {b.mean:.2f} ± {b.sd:.2f} [{b.ci95[0]:.1f}, {b.ci95[1]:.1f}] vs "
             f"multitask {a.mean:.2f} ± {a.sd:.2f} [{a.ci95[0]:.1f}, {a.ci95[1]:.1f}]"
         )
-    lines.append(
-        f"- (d) classifier-first has higher clean accuracy than multitask (intervals apart): "
-        f"{_verdict(all(ok) and bool(ok), any(ok))} — {'; '.join(parts) or 'needs both modes'}."
-    )
+    lines.append(line("d", evidence, parts or ["needs both modes"], claim=f"{FINDINGS['d'].claim} (intervals apart)"))
     return "\n".join(lines)

@@ -12,9 +12,9 @@ from ..core.plaintext import md
 from ..core.stats import mcnemar_exact
 from ..leaderboard.compare import ALPHA  # one significance level for every paired test
 from ..leaderboard.schema import Accuracy, Cell, Leaderboard
+from .findings import FINDINGS, SMALL_GAIN, Estimate, judge
 
 MATCH_POINTS = 5.0  # "matched" = within this many accuracy points of the report
-SMALL_GAIN = 5.0  # finding (c): a gain below this many points is "small"
 COLUMNS = ("Clean", "Clean+Rev", "Adv", "Adv+Rev")
 
 
@@ -121,72 +121,61 @@ def _verdict(ok: bool, partly: bool = False) -> str:
     return "**reproduces**" if ok else ("**partly reproduces**" if partly else "**does not reproduce**")
 
 
+def _one_model(before: Accuracy, after: Accuracy) -> Estimate:
+    """The effect ``before`` -> ``after`` on this model's images, with its exact paired test."""
+    d, _, _, p = _paired(before, after)
+    return Estimate(d, p=p)
+
+
 def findings(board: Leaderboard) -> list[str]:
-    """The report's four qualitative findings, each judged on this leaderboard with its numbers."""
+    """The report's four qualitative findings, each judged on this leaderboard with its numbers (``judge``: the
+    same rule as across seeds)."""
     modes = [
         m for m in ("multitask", "classifier-first") if any(c.mode == m and c.task.kind == TASK for c in board.cells)
     ]
     out = []
 
-    # (a) the reverse attack lowers clean accuracy
-    parts, ok = [], True
-    for m in modes:
-        c = next(c for c in board.cells if c.mode == m and c.task.kind == TASK)
-        d, lost, gained, p = _paired(c.clean, c.clean_rev)
-        ok &= d < 0 and p < ALPHA
-        parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
-    out.append(f"(a) the reverse attack lowers clean accuracy: {_verdict(ok and bool(modes))} — {'; '.join(parts)}.")
+    def line(key: str, evidence, parts, also=None, claim: str | None = None) -> str:
+        f = FINDINGS[key]
+        every, some = judge(f, evidence, also)
+        return f"({key}) {claim or f.claim}: {_verdict(every, some)} — {'; '.join(parts)}."
 
-    # (b) it raises FGSM accuracy
-    parts, ok, any_up = [], True, False
-    for m in modes:
-        c = _cell(board, m, "fgsm")
-        if c is None:
-            ok = False
-            parts.append(f"{m} not evaluated")
-            continue
-        d, _, _, p = _paired(c.adv, c.adv_rev)
-        ok &= d > 0 and p < ALPHA
-        any_up |= d > 0 and p < ALPHA
-        parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
-    out.append(f"(b) it raises FGSM accuracy: {_verdict(ok and bool(modes), any_up)} — {'; '.join(parts)}.")
+    def shown(m: str, e: Estimate | None, extra: str = "") -> str:
+        return f"{m} not evaluated" if e is None else f"{m} {e.value:+.2f} points (p = {_p(e.p)}){extra}"
 
-    # (c) its gain under 2-step PGD is small (the report's multitask gain under PGD-2 against FGSM)
-    parts, ok, small = [], True, True
-    for m in modes:
-        c, f = _cell(board, m, "pgd2"), _cell(board, m, "fgsm")
-        if c is None:
-            ok = small = False
-            parts.append(f"{m} not evaluated")
-            continue
-        d, _, _, p = _paired(c.adv, c.adv_rev)
-        small &= d < SMALL_GAIN
-        if f is not None:
-            d_f = f.adv_rev.percent - f.adv.percent
-            ok &= d < SMALL_GAIN and d < d_f
-            parts.append(f"{m} {d:+.2f} points (p = {_p(p)}) against {d_f:+.2f} under FGSM")
-        else:
-            ok &= d < SMALL_GAIN
-            parts.append(f"{m} {d:+.2f} points (p = {_p(p)})")
-    out.append(
-        f"(c) its gain under 2-step PGD is small (below {SMALL_GAIN:g} points and below the FGSM gain, as "
-        f"the report's {report_row('multitask', 'pgd2').adv_effect:+.2f} against "
-        f"{report_row('multitask', 'fgsm').adv_effect:+.2f}): "
-        f"{_verdict(ok and bool(modes), small and bool(modes))} — {'; '.join(parts)}."
+    # (a) on clean images: any cell of the mode (they share the clean images and the defense)
+    a = [_one_model(c.clean, c.clean_rev) for m in modes for c in [_first(board, m)]]
+    out.append(line("a", a, [shown(m, e) for m, e in zip(modes, a)]))
+    # (b) under FGSM
+    fgsm = {m: _cell(board, m, "fgsm") for m in modes}
+    b = [None if fgsm[m] is None else _one_model(fgsm[m].adv, fgsm[m].adv_rev) for m in modes]
+    out.append(line("b", b, [shown(m, e) for m, e in zip(modes, b)]))
+    # (c) under 2-step PGD: below SMALL_GAIN points and below the FGSM gain (the report's multitask numbers)
+    pgd2 = {m: _cell(board, m, "pgd2") for m in modes}
+    c = [None if pgd2[m] is None else _one_model(pgd2[m].adv, pgd2[m].adv_rev) for m in modes]
+    below = [e is not None and (f is None or e.value < f.value) for e, f in zip(c, b)]
+    parts = [shown(m, e, f" against {f.value:+.2f} under FGSM" if e and f else "") for m, e, f in zip(modes, c, b)]
+    claim = (
+        f"{FINDINGS['c'].claim} (below {SMALL_GAIN:g} points and below the FGSM gain, as the report's "
+        f"{report_row('multitask', 'pgd2').adv_effect:+.2f} against {report_row('multitask', 'fgsm').adv_effect:+.2f})"
     )
-
-    # (d) classifier-first has higher clean accuracy than multitask (same images, paired)
-    mt = next((c for c in board.cells if c.mode == "multitask" and c.task.kind == TASK), None)
-    cf = next((c for c in board.cells if c.mode == "classifier-first" and c.task.kind == TASK), None)
+    out.append(line("c", c, parts, below, claim))
+    # (d) classifier-first against multitask on the same clean images (paired)
+    mt, cf = _first(board, "multitask"), _first(board, "classifier-first")
     if mt is None or cf is None:
-        out.append("(d) classifier-first has higher clean accuracy than multitask: not evaluated (needs both modes).")
+        out.append(f"(d) {FINDINGS['d'].claim}: not evaluated (needs both modes).")
     else:
-        d, _, _, p = _paired(mt.clean, cf.clean)
+        d = _one_model(mt.clean, cf.clean)
+        every, _ = judge(FINDINGS["d"], [d])
         out.append(
-            f"(d) classifier-first has higher clean accuracy than multitask: {_verdict(d > 0 and p < ALPHA)} — "
-            f"{cf.clean.percent:.2f} vs {mt.clean.percent:.2f} ({d:+.2f} points, p = {_p(p)})."
+            f"(d) {FINDINGS['d'].claim}: {_verdict(every)} — "
+            f"{cf.clean.percent:.2f} vs {mt.clean.percent:.2f} ({d.value:+.2f} points, p = {_p(d.p)})."
         )
     return out
+
+
+def _first(board: Leaderboard, mode: str) -> Cell | None:
+    return next((c for c in board.cells if c.mode == mode and c.task.kind == TASK), None)
 
 
 def matched_cells(board: Leaderboard) -> tuple[int, int]:
