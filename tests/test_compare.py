@@ -117,7 +117,9 @@ def test_change_needs_threshold_and_significance():
             "task version",
         ),
         (
-            lambda b: _with_cell(b, 0, b.cells[0].model_copy(update={"reverse": {**b.cells[0].reverse, "steps": 3}})),
+            lambda b: _with_cell(
+                b, 0, b.cells[0].model_copy(update={"reverse": b.cells[0].reverse.model_copy(update={"steps": 3})})
+            ),
             "reverse",
         ),
     ],

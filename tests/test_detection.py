@@ -102,7 +102,7 @@ def test_a_run_stores_per_image_pretext_values_and_scores_them(tmp_path):
     (d,) = board.detection
     assert 0 <= d.auroc <= 1 and d.attack == "fgsm"
     # the cost of the defense: rotation's reverse attack runs 10 steps over 4 rotations of every image
-    steps = c.reverse["steps"]
+    steps = c.reverse.steps
     assert c.cost.passes_per_image == 4 * steps and c.cost.seconds_per_image > 0
     text = CliRunner().invoke(cli, ["show", str(out), "--format", "markdown"]).output
     assert "**cost**" in text and f"| {4 * steps} |" in text

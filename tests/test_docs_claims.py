@@ -341,7 +341,7 @@ def test_contrastive_mao21_run_is_the_file(contrastive_page):
     b = _load("quick-contrastive-mao21.json")
     equal = _load("quick-contrastive.json")
     reverse, base = b.cells[0].reverse, equal.cells[0].reverse
-    assert (reverse["eps"], reverse["steps"], reverse["random_start"]) == (2 * base["eps"], 4 * base["steps"], True)
+    assert (reverse.eps, reverse.steps, reverse.random_start) == (2 * base.eps, 4 * base.steps, True)
     assert {c.weights_sha256 for c in b.cells} == {c.weights_sha256 for c in equal.cells}  # the same trained models
     assert all(t.cached for t in b.training) and b.config["preset"]["eval_batch_size"] == 20
     assert {len(w.attacks) for w in b.worst_case} == {6}
@@ -350,8 +350,8 @@ def test_contrastive_mao21_run_is_the_file(contrastive_page):
     _assert_all(
         [
             (
-                f"the reverse attack at {round(255 * reverse['eps'])}/255, {reverse['steps']} steps of "
-                f"{round(255 * reverse['step_size'])}/255 from a random start"
+                f"the reverse attack at {round(255 * reverse.eps)}/255, {reverse.steps} steps of "
+                f"{round(255 * reverse.step_size)}/255 from a random start"
             ),
             (
                 f"`ssrbench run {run}`, the same {b.dataset.eval_images} images at the same batch, from a clean "
@@ -810,7 +810,7 @@ def test_seed_settings_rows_a_file_holds_are_the_files(source_page):
         assert claim in source_page, claim
     for mode in ("multitask", "classifier-first"):
         c8, c16 = cell(mode, "fgsm", 8), cell(mode, "fgsm", 16)
-        assert round(255 * c8.reverse["eps"]) == 8 and round(255 * c16.reverse["eps"]) == 16
+        assert round(255 * c8.reverse.eps) == 8 and round(255 * c16.reverse.eps) == 16
         claim = (
             f"| {mode} | 8/255 | {c8.clean.percent:.2f} | {c8.clean_rev.percent:.2f} | "
             f"{float(_points(c8.clean, c8.clean_rev)):+.2f} | {c8.adv.percent:.2f} | {c8.adv_rev.percent:.2f} | "

@@ -25,7 +25,7 @@ def test_records_what_makes_a_number_traceable():
     assert board.command[0] == "ssrbench" and board.config_hash and len(board.dataset.fingerprint) == 64
     assert board.environment.torch and board.environment.threads >= 1
     cell = board.cells[0]
-    assert cell.reverse["steps"] >= 0 and cell.attack.params and cell.task.version
+    assert cell.reverse.steps >= 0 and cell.attack.params and cell.task.version
     assert len(cell.clean.flags()) == cell.clean.n == board.dataset.eval_images
 
 

@@ -39,7 +39,7 @@ def _sweep_like(tmp_path):
                             ),
                             "task": c.task.model_copy(update={"name": f"{c.task.name}@rev={rev}/255"}),
                             "threat": c.threat.model_copy(update={"eps": eps / 255}),
-                            "reverse": {**c.reverse, "eps": rev / 255},
+                            "reverse": c.reverse.model_copy(update={"eps": rev / 255}),
                             "pretext": consistent_pretext(c.pretext, per),
                         }
                     )
@@ -160,7 +160,7 @@ def test_sweep_panels_and_rows_are_in_numeric_order_of_the_reverse_budget():
     board = store.load(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-sweep.json")
     groups = eps_groups(board)
     budgets = [
-        (task.split("@")[0], mode, next(iter(cells)).reverse["eps"] * 255) for (task, mode), cells in groups.items()
+        (task.split("@")[0], mode, next(iter(cells)).reverse.eps * 255) for (task, mode), cells in groups.items()
     ]
     assert [b for t, m, b in budgets if (t, m) == ("inpaint", "multitask")] == [0, 4, 8, 16]
     assert budgets == sorted(budgets, key=lambda b: (b[0], b[2], b[1]))

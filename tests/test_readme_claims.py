@@ -107,9 +107,9 @@ def test_sweep_findings_are_the_files(readme):
     best, bpda, cost, auroc = {}, {}, {}, {}
     for task in names:
         tc = [c for c in cells if base_name(c.task.name) == task]
-        rev = [c for c in tc if c.reverse["eps"] > 0]
+        rev = [c for c in tc if c.reverse.eps > 0]
         best[task] = max(
-            (reverse_gain(b, c), c.mode, round(255 * c.reverse["eps"]), round(255 * c.threat.eps))
+            (reverse_gain(b, c), c.mode, round(255 * c.reverse.eps), round(255 * c.threat.eps))
             for c in rev
             if base_name(c.attack.name) == "pgd10"
         )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ..core.budget import ThreatModel
+from ..core.budget import ReverseConfig, ThreatModel
 from ..core.limits import MAX_RETRIES, MAX_THREADS
 from ..core.stats import F16_MAX, pack_bits, pack_float16, unpack_bits, unpack_float16, wilson_interval
 
@@ -266,7 +266,7 @@ class Cell(Record):
     backbone: str
     dataset: str
     preset: str
-    reverse: dict[str, Any]
+    reverse: ReverseConfig  # typed from the task's TOML to here, as its sibling threat model
     reverse_randomized: bool
     clean: Accuracy
     clean_rev: Accuracy

@@ -353,7 +353,7 @@ def cost_rows(board: Leaderboard) -> list[tuple[str, ...]]:
             rows[(c.task.name, c.mode)] = (
                 c.task.name,
                 c.mode,
-                f"{r['steps']} x {format_budget(r['eps'])}",
+                f"{r.steps} x {format_budget(r.eps)}",
                 f"{c.cost.passes_per_image:.0f}",
                 f"{1000 * c.cost.seconds_per_image:.1f}",
                 board.environment.device_name or board.environment.device,

@@ -236,7 +236,11 @@ class Leaderboard(Record):
                 pairs += [
                     ("task.kind", c.task.kind, task.get("task", c.task.kind)),
                     ("task.params", c.task.params, task.get("params", c.task.params)),
-                    ("reverse", c.reverse, task.get("reverse", c.reverse)),
+                    (
+                        "reverse",
+                        c.reverse.model_dump(mode="json"),
+                        task.get("reverse", c.reverse.model_dump(mode="json")),
+                    ),
                 ]
             if attack is not None:
                 pairs += [

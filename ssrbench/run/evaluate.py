@@ -25,7 +25,7 @@ from ..core.budget import ReverseConfig
 from ..core.progress import Reporter
 from ..data.datasets import pixels
 from ..defense.gate import gate_score, threshold_at
-from ..defense.reverse import Defense, reverse_attack
+from ..defense.reverse import Defense
 from ..models.environment import exact_fp32
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
@@ -61,6 +61,7 @@ class Outcome:
     defense_passes: int = 0  # backbone image-passes of one reverse attack on every clean image
     defense_seconds: float = 0.0  # and its seconds
     resumed_after: int = 0  # images taken from kept batches of an earlier, interrupted process
+    randomized: bool = False  # the defense draws afresh at each call (then evaluated the three ways)
 
 
 @contextmanager
@@ -312,7 +313,7 @@ def _evaluate(
             pre_clean.append(_pretext(task, model, x, pre_gen))
             t1 = time.perf_counter()
             with counting_passes(model) as seen:
-                x_rev = reverse_attack(model, task, x, reverse, rev_gen)
+                x_rev = defense.purify(x, rev_gen)
             defense_passes += sum(seen)
             defense_seconds += time.perf_counter() - t1
             clean_rev.append(_correct(model, x_rev, y))
@@ -329,7 +330,7 @@ def _evaluate(
                 if "zero_grad_fraction" in attack.stats:
                     o.zero_grad.append(attack.stats["zero_grad_fraction"] * len(x))
                 t1 = time.perf_counter()
-                x_adv_rev = reverse_attack(model, task, x_adv, reverse, rev_gens[name])
+                x_adv_rev = defense.purify(x_adv, rev_gens[name])
                 t2 = time.perf_counter()
                 o.adv.append(_correct(model, x_adv, y))
                 o.adv_rev.append(_correct(model, x_adv_rev, y))
@@ -349,9 +350,7 @@ def _evaluate(
                     o.to_base.append(_correct(base, x_adv, y))
                     if name in blind:
                         x_base = attack(base, x, y, base_gens[name])
-                        o.from_base.append(
-                            _correct(model, reverse_attack(model, task, x_base, reverse, base_rev_gens[name]), y)
-                        )
+                        o.from_base.append(_correct(model, defense.purify(x_base, base_rev_gens[name]), y))
                         if randomised:
                             o.from_base_all.append(
                                 _all_draws(model, defense, x_base, y, o.from_base[-1], base_redraw_gens[name])
@@ -371,6 +370,7 @@ def _evaluate(
         defense_passes=defense_passes,
         defense_seconds=defense_seconds,
         resumed_after=start,
+        randomized=randomised,
     )
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)

@@ -29,7 +29,6 @@ from ..core.presets import Preset
 from ..core.progress import Reporter
 from ..core.registry import BUILTIN_DIST, one_line
 from ..data.datasets import DATASETS, DEFAULT_DATASET, ImageDataset, display_path
-from ..defense.reverse import Defense
 from ..leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer
 from ..leaderboard.robustness import BASE_MODE
 from ..leaderboard.schema import Cell, Component, DatasetInfo, Leaderboard, Pretext, TrainingRecord
@@ -395,7 +394,7 @@ def evaluate_model(
         base=base.model if base is not None else None,
     )
     task_comp = _component(tcfg, TASKS, tcfg.kind, task_cls, task.describe())
-    randomized = Defense(built.model, task, tcfg.reverse).randomized
+    randomized = outcome.randomized
     cells = []
     for acfg in spec.attacks:
         o = outcome.attacks[acfg.name]
@@ -410,7 +409,7 @@ def evaluate_model(
                 backbone=p.backbone,
                 dataset=data.name,
                 preset=spec.preset_name,
-                reverse=tcfg.reverse.model_dump(mode="json"),
+                reverse=tcfg.reverse,
                 reverse_randomized=randomized,
                 clean=outcome.clean,
                 clean_rev=outcome.clean_rev,

@@ -75,7 +75,7 @@ def eps_groups(board: Leaderboard) -> dict[tuple[str, str], list]:
 def _group_order(cell) -> tuple:
     """Panels and rows in numeric order of a sweep's reverse budget (0, 4, 8, 16/255 -- not "16" before "4" as
     their names would sort), by task, then budget, then mode."""
-    return base_name(cell.task.name), float(cell.reverse.get("eps", 0.0) or 0.0), cell.task.name, cell.mode
+    return base_name(cell.task.name), cell.reverse.eps, cell.task.name, cell.mode
 
 
 def undefended(group) -> Accuracy | None:
@@ -127,9 +127,9 @@ def reverse_groups(board: Leaderboard) -> dict[tuple[str, str, str], list]:
         groups.setdefault((base_name(c.task.name), c.mode, c.attack.name), []).append(c)
     order = lambda kv: (kv[0][0], kv[0][1], base_name(kv[0][2]), kv[1][0].threat.eps, kv[0][2])  # noqa: E731 - ε as numbers
     groups = {
-        k: sorted(v, key=lambda c: c.reverse["eps"])
+        k: sorted(v, key=lambda c: c.reverse.eps)
         for k, v in sorted(groups.items(), key=order)
-        if len({c.reverse["eps"] for c in v}) > 1
+        if len({c.reverse.eps for c in v}) > 1
     }
     if not groups:
         raise MissingCellsError("kind reverse needs a task at two or more reverse eps (run with --reverse-eps ...)")
@@ -175,14 +175,14 @@ def _gain(group) -> str:
 
 def _reverse_table(board: Leaderboard) -> list[str]:
     groups = reverse_groups(board)
-    revs = sorted({c.reverse["eps"] for v in groups.values() for c in v})
+    revs = sorted({c.reverse.eps for v in groups.values() for c in v})
     lines = [
         "| task | mode | change in accuracy (points) | " + " | ".join(f"rev ε {label(r)}" for r in revs) + " |",
         "|---|---|---|" + "---:|" * len(revs),
     ]
     costs_done = set()
     for (task, mode, attack), cells in groups.items():
-        at = {c.reverse["eps"]: c for c in cells}
+        at = {c.reverse.eps: c for c in cells}
         if (task, mode) not in costs_done:
             costs_done.add((task, mode))
             lines.append(

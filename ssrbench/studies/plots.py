@@ -86,7 +86,7 @@ def _reverse(board: Leaderboard, plt):
         for (t, mode, attack), cells in groups.items():
             if t != task:
                 continue
-            gains = [(255 * c.reverse["eps"], reverse_gain(board, c)) for c in cells]
+            gains = [(255 * c.reverse.eps, reverse_gain(board, c)) for c in cells]
             ax.plot(
                 [x for x, g in gains if g is not None],
                 [g for _, g in gains if g is not None],
@@ -96,7 +96,7 @@ def _reverse(board: Leaderboard, plt):
             if mode not in costs:  # the clean cost is the same for every attack of a (task, mode)
                 costs.add(mode)
                 ax.plot(
-                    [255 * c.reverse["eps"] for c in cells],
+                    [255 * c.reverse.eps for c in cells],
                     [c.clean_rev.percent - c.clean.percent for c in cells],
                     ls=":",
                     marker=".",

@@ -190,7 +190,7 @@ def _details(board: Leaderboard, c: Cell) -> str:
     )
     rev = ", ".join(
         f"{k} = {format_budget(v)}" if k in ("eps", "step_size") and isinstance(v, float) else f"{k} = {v}"
-        for k, v in c.reverse.items()
+        for k, v in c.reverse.model_dump().items()
     )
     rows = [
         ("threat model", threat + ("; adaptive (sees the defense)" if c.adaptive else "")),
