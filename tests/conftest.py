@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ def cifar_dir() -> Iterator[Path]:
     real, kept = data.load_cifar10, {}
     folder = (root / data.CIFAR10_FOLDER).resolve()
 
+    @functools.wraps(real)  # the registry shows the loader's docstring (`ssrbench list datasets`)
     def read_once(data_dir=None, download=True):
         where = Path(data_dir) if data_dir is not None else data.default_data_dir()
         where = (where if where.name == data.CIFAR10_FOLDER else where / data.CIFAR10_FOLDER).resolve()
