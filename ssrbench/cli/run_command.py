@@ -394,20 +394,20 @@ def _ray_executor(address, cpus, gpus, max_retries, shared_cache, threads, deter
     require("ray", "--executor ray")
     if address not in (None, "auto"):
         check_address(address)  # before the data is read: an unreachable cluster fails in seconds
-    gpus = gpus or 0.0
+    gpus = gpus or WorkerSettings.gpus  # the option's defaults are the settings' own
     if device not in ("auto", "cpu" if gpus == 0 else "cuda"):
         raise click.BadParameter(
             f"{device!r}: with --executor ray the units' device follows --gpus-per-task (CUDA "
             f"when above 0, else the CPU); leave --device out",
             param_hint="--device",
         )
-    cpus = cpus or 1.0
+    cpus = cpus or WorkerSettings.cpus
     settings = WorkerSettings(
         cpus=cpus,
         gpus=gpus,
         threads=threads or max(1, int(cpus)),
         deterministic=deterministic,
-        max_retries=2 if max_retries is None else max_retries,
+        max_retries=WorkerSettings.max_retries if max_retries is None else max_retries,
         shared_cache=shared_cache,
     )
     return RayExecutor(address, settings)
