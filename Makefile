@@ -42,7 +42,7 @@ help:
 	@echo '  make test    set up .venv with the test extra if needed, then ruff and the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
-	@echo '  make setup-test   the same plus the test extra (pytest, torchattacks, kornia, matplotlib)'
+	@echo '  make setup-test   the same plus the test extra (pytest, pyautoattack, torchattacks, kornia, matplotlib)'
 	@echo '  make format       apply ruff (format and lint fixes); make test checks both before the suite'
 	@echo '  make docs         build the documentation site into site/ (mkdocs build --strict; the docs extra)'
 	@echo '  make figures      redraw the docs figures from the committed leaderboards'

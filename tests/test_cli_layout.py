@@ -209,7 +209,7 @@ def test_adaptive_suite_is_read_from_its_file_unchanged():
     help_text = "".join(
         CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output.split()
     )  # wraps at hyphens
-    assert ",".join(ADAPTIVE_BEFORE) in help_text and ",".join(suite.extras["attacks"]) in help_text
+    assert ",".join(ADAPTIVE_BEFORE) in help_text and ",".join(suite.extras["autoattack"]) in help_text
 
 
 def test_a_suite_is_never_taken_for_an_attack_config_and_ships_in_the_wheel():

@@ -119,9 +119,9 @@ def test_peek_writes_a_picture(cifar_dir, tmp_path, task):
 
 
 def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
-    # the suite as an installation without the `attacks` extra runs it (APGD's 100 iterations are covered on
+    # the suite as an installation without the `autoattack` extra runs it (APGD's 100 iterations are covered on
     # the smoke preset in test_library_attacks.py): the configs left out are named in the leaderboard
-    without_module("torchattacks")
+    without_module("pyautoattack")
     _, board = _run(
         cifar_dir,
         tmp_path / "adaptive.json",
@@ -140,7 +140,7 @@ def test_adaptive_suite_end_to_end(cifar_dir, tmp_path, without_module):
     names = {c.attack.name for c in board.cells}
     assert {"bpda-pgd10", "unrolled-pgd10", "ssl-aware-pgd10", "detector-aware-pgd10", "sanity-pgd10-eps128"} <= names
     assert not any("apgd" in n for n in names)
-    assert any("leaves out apgd-ce" in n and "ssrbench[attacks]" in n for n in board.notes)
+    assert any("leaves out apgd-ce" in n and "ssrbench[autoattack]" in n for n in board.notes)
     assert all(
         c.adaptive == (c.attack.kind in ("bpda", "unrolled", "ssl-aware", "detector-aware")) for c in board.cells
     )

@@ -1,9 +1,11 @@
-"""APGD and AutoAttack from torchattacks (the `attacks` extra, part of the test extra): the attack
-contract, agreement with torchattacks called directly, the BPDA and EOT positions, the missing extra,
-the adaptive suite, and a smoke-preset run through the defense."""
+"""APGD and AutoAttack from a library, either engine: pyautoattack (``reference``, the default; the `autoattack`
+extra) and torchattacks (the `attacks` extra), both in the test extra: the attack contract, agreement with each
+library called directly, the BPDA and EOT positions, the missing extras, the adaptive suite, and a smoke-preset
+run through the defense. The reference AutoAttack's own tests are in test_autoattack_reference.py."""
 
 from __future__ import annotations
 
+import pyautoattack
 import pytest
 import torch
 import torchattacks
@@ -30,6 +32,7 @@ CONFIGS = [
     "apgd-t",
     "autoattack",
     "autoattack-rand",
+    "autoattack-torchattacks",
     "bpda-apgd-ce",
     "bpda-apgd-dlr",
     "bpda-apgd-t",
@@ -72,27 +75,51 @@ def _setup(n=8, seed=0):
     return model, x, y
 
 
+def _cells_seed(seed: int) -> int:
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(seed)))
+
+
 def test_apgd_is_torchattacks_apgd_with_the_cells_seed_and_leaves_the_global_rng_alone():
     model, x, y = _setup()
-    attack = lib.APGD({"eps": 8 / 255, "steps": 10, "loss": "ce"})
+    attack = lib.APGD({"eps": 8 / 255, "steps": 10, "loss": "ce", "engine": "torchattacks"})
     gen = torch.Generator().manual_seed(5)
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(5)))
     state = torch.random.get_rng_state()
     ours = attack(model, x, y, gen)
     assert torch.equal(torch.random.get_rng_state(), state), "torchattacks reseeded the global RNG"
+    seed = _cells_seed(5)
     theirs = torchattacks.APGD(model, norm="Linf", eps=8 / 255, steps=10, n_restarts=1, seed=seed, loss="ce")(x, y)
     assert torch.equal(ours, theirs.clamp(0, 1))
     again = attack(model, x, y, torch.Generator().manual_seed(5))
     assert torch.equal(ours, again)
 
 
-def test_apgd_fools_what_it_attacks():
+@pytest.mark.parametrize("params", [{"loss": "ce"}, {"loss": "dlr"}, {"loss": "dlr", "targeted": True, "steps": 3}])
+def test_apgd_is_pyautoattack_apgd_with_the_cells_seed_and_leaves_the_global_rng_alone(params):
+    model, x, y = _setup()
+    params = {"eps": 8 / 255, "steps": 10} | params
+    attack = lib.APGD(params)
+    assert attack.params.engine == "reference"  # the default
+    state = torch.random.get_rng_state()
+    ours = attack(model, x, y, torch.Generator().manual_seed(5))
+    assert torch.equal(torch.random.get_rng_state(), state), "pyautoattack reseeded the global RNG"
+    base = pyautoattack.autopgd_base
+    common = dict(n_iter=params["steps"], norm="Linf", eps=8 / 255, seed=_cells_seed(5), device=x.device)
+    if params.get("targeted"):
+        theirs = base.APGDAttack_targeted(model, n_target_classes=9, **common).perturb(x, y)
+    else:
+        theirs = base.APGDAttack(model, loss=params["loss"], **common).perturb(x, y)
+    assert torch.equal(ours, theirs.clamp(0, 1))
+    assert torch.equal(ours, attack(model, x, y, torch.Generator().manual_seed(5)))
+
+
+@pytest.mark.parametrize("engine", ["reference", "torchattacks"])
+def test_apgd_fools_what_it_attacks(engine):
     model, x, y = _setup(n=16)  # clean accuracy 100% by construction; 16/255 is enough for this tiny model
     eps = 16 / 255
     pgd = PGD({"eps": eps, "step_size": eps / 4, "steps": 10, "random_start": True})(
         model, x, y, torch.Generator().manual_seed(0)
     )
-    apgd = lib.APGD({"eps": eps, "steps": 10})(model, x, y, torch.Generator().manual_seed(0))
+    apgd = lib.APGD({"eps": eps, "steps": 10, "engine": engine})(model, x, y, torch.Generator().manual_seed(0))
     with torch.no_grad():
         acc_pgd = (model(pgd).argmax(1) == y).float().mean().item()
         acc_apgd = (model(apgd).argmax(1) == y).float().mean().item()
@@ -106,28 +133,31 @@ def _defense(model, **reverse) -> Defense:
     )
 
 
-def test_bpda_through_a_no_op_defense_is_the_attack_on_the_classifier():
+@pytest.mark.parametrize("engine", ["reference", "torchattacks"])
+def test_bpda_through_a_no_op_defense_is_the_attack_on_the_classifier(engine):
     model, x, y = _setup()
     defense = _defense(model, eps=0.0, steps=0)  # purify(x) == x: the defended model is the classifier
     model.eval()
-    plain = lib.APGD({"steps": 5})(model, x, y, torch.Generator().manual_seed(3))
-    through = lib.APGD({"steps": 5, "through": "bpda"})(model, x, y, torch.Generator().manual_seed(3), defense=defense)
+    p = {"steps": 5, "engine": engine}
+    plain = lib.APGD(p)(model, x, y, torch.Generator().manual_seed(3))
+    through = lib.APGD(p | {"through": "bpda"})(model, x, y, torch.Generator().manual_seed(3), defense=defense)
     assert torch.equal(plain, through)
 
 
-def test_bpda_calls_the_defense_and_eot_draws_only_a_randomised_one(monkeypatch):
+@pytest.mark.parametrize("engine", ["reference", "torchattacks"])
+def test_bpda_calls_the_defense_and_eot_draws_only_a_randomised_one(monkeypatch, engine):
     model, x, y = _setup(n=4)
     calls = []
-    for random_start, expect in ((False, 1), (True, 20)):
+    for random_start, expect in ((False, 1), (True, 4)):
         defense = _defense(model, random_start=random_start)
         model.eval()
         purify = defense.purify
         monkeypatch.setattr(defense, "purify", lambda z, g=None, purify=purify: calls.append(1) or purify(z, g))
         calls.clear()
-        eot = lib.APGD({"steps": 2, "through": "bpda", "eot_iter": 20})
+        eot = lib.APGD({"steps": 2, "through": "bpda", "eot_iter": 4, "engine": engine})
         eot(model, x, y, torch.Generator().manual_seed(0), defense=defense)
         assert eot.stats["eot_iter"] == expect and len(calls) >= 2 * expect
-        bpda = lib.APGD({"steps": 2, "through": "bpda"})
+        bpda = lib.APGD({"steps": 2, "through": "bpda", "engine": engine})
         bpda(model, x, y, torch.Generator().manual_seed(0), defense=defense)
         assert bpda.stats["eot_iter"] == 1
     with pytest.raises(ValueError, match="needs the defense"):
@@ -146,9 +176,17 @@ def test_bad_params_are_named():
 
 def test_a_missing_extra_is_exit_2_naming_it(without_module, tmp_path):
     without_module("torchattacks")
-    with pytest.raises(MissingExtraError, match=r"ssrbench\[attacks\]") as info:
-        lib.APGD({})
-    assert info.value.exit_code == 2
+    needs = (
+        r"engine = \"torchattacks\"\) needs torchattacks, which is not installed: pip install 'ssrbench\[attacks\]'$"
+    )
+    with pytest.raises(MissingExtraError, match=needs):
+        lib.AutoAttack({"engine": "torchattacks"})
+    lib.APGD({})  # the default engine needs pyautoattack only
+    without_module("pyautoattack")
+    for kind in (lib.APGD, lib.AutoAttack):
+        with pytest.raises(MissingExtraError, match=r"needs pyautoattack.*install 'ssrbench\[autoattack\]'$") as info:
+            kind({})
+        assert info.value.exit_code == 2
     data = make_cifar(tmp_path / "data")
     res = CliRunner().invoke(
         cli,
@@ -166,21 +204,22 @@ def test_a_missing_extra_is_exit_2_naming_it(without_module, tmp_path):
             str(tmp_path / "x.json"),
         ],
     )
-    assert res.exit_code == 2 and "pip install 'ssrbench[attacks]'" in res.output
+    assert res.exit_code == 2 and "pip install 'ssrbench[autoattack]'" in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))  # nothing trained
 
 
 def test_the_adaptive_suite_adds_apgd_with_the_extra_and_names_it_without(without_module):
     suite = suites.load_suite("adaptive")
-    apgd = suite.extras["attacks"]
+    assert set(suite.extras) == {"autoattack"}  # its configs run the default engine: torchattacks is not needed
+    apgd = suite.extras["autoattack"]
     assert {"apgd-ce", "bpda-apgd-ce"} <= set(apgd)
-    assert suite.available() == suite.attacks + apgd  # torchattacks is installed here
+    assert suite.available() == suite.attacks + apgd  # pyautoattack is installed here
     assert suite.left_out() == []
-    without_module("torchattacks")
+    without_module("pyautoattack")
     assert suite.available() == suite.attacks
     (line,) = suite.left_out()
-    assert "apgd-ce" in line and "pip install 'ssrbench[attacks]'" in line
+    assert "apgd-ce" in line and "pip install 'ssrbench[autoattack]'" in line
 
 
 def test_apgd_through_bpda_on_the_smoke_preset(tmp_path):

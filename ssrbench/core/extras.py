@@ -10,7 +10,13 @@ from types import ModuleType
 from .errors import ConfigError
 
 # extra (pip install 'ssrbench[<extra>]') -> the module it brings
-EXTRA_MODULES = {"attacks": "torchattacks", "augment": "kornia", "plot": "matplotlib", "ray": "ray"}
+EXTRA_MODULES = {
+    "autoattack": "pyautoattack",
+    "attacks": "torchattacks",
+    "augment": "kornia",
+    "plot": "matplotlib",
+    "ray": "ray",
+}
 
 
 class MissingExtraError(ConfigError):
