@@ -4,9 +4,10 @@ torchattacks assembly ssrbench used before). Whether ssrbench reports what the r
 reference's cost, and how far the older engine was from it.
 
 For each: the robust accuracy after each stage (APGD-CE, APGD-T, FAB-T, Square), the per-image agreement of
-the final robust flags with the direct call's, and the wall time of the attack (CPU time beside it). Targets
-(TARGETS): ssrbench's robust accuracy within 0.3 points of the direct call's; ssrbench's time at most 1.05x the
-direct call's. The torchattacks row has no target: it is what the change of engine changed.
+the final robust flags with the direct call's, and the wall time of the attack (CPU time beside it; with
+--repeats, the median over rounds in which the sides alternate -- on a shared CPU one round's times are noise).
+Targets (TARGETS): ssrbench's robust accuracy within 0.3 points of the direct call's; ssrbench's time at most
+1.05x the direct call's. The torchattacks row has no target: it is what the change of engine changed.
 
 The model is a trained stage's backbone and classifier (the classifier alone is attacked, as `autoattack`
 does): from a model cache (--cache-dir, --model-key) or from the zoo (--model-key; by default the zoo's first
@@ -31,6 +32,7 @@ import argparse
 import json
 import logging
 import re
+import statistics
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -154,7 +156,8 @@ def markdown(result: dict) -> str:
         f"Measured with `{' '.join(result['command'])}` on {on}, torch {env['torch']}, pyautoattack "
         f"{result['libraries']['pyautoattack']}, torchattacks {result['libraries']['torchattacks']}: the first "
         f"{result['images']} CIFAR-10 test images, batches of {result['batch_size']}, stage {m['key']} "
-        f"(`{m['backbone']}`, from {m['from']}), clean accuracy {result['clean']:.1f}%, eps {eps}.",
+        f"(`{m['backbone']}`, from {m['from']}), clean accuracy {result['clean']:.1f}%, eps {eps}; time: the median "
+        f"of {result['repeats']} alternated round(s).",
         "",
         "| | APGD-CE | APGD-T | FAB-T | Square | robust | same flag as direct | time |",
         "|---|---|---|---|---|---|---|---|",
@@ -183,6 +186,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of the three sides, alternated; time: the median")
     ap.add_argument("--no-torchattacks", action="store_true", help="leave out the torchattacks row (the slowest)")
     ap.add_argument("--keep", type=Path, help="folder to keep bench_autoattack.json in")
     ap.add_argument("--readme", type=Path, help="print the docs block from a kept JSON instead of measuring")
@@ -204,15 +208,28 @@ def main() -> None:
         with torch.no_grad():
             clean = 100 * (model(x).argmax(1) == y).float().mean().item()
             model(x[: a.batch_size])  # warm-up, so that no side pays for the first call
-        runs = {"direct": run_direct(model, x, y, eps, seed, a.batch_size)}
-        runs["ssrbench"] = run_ssrbench(model, x, y, "autoattack", a.seed, a.batch_size)
-        if not a.no_torchattacks:
-            runs["torchattacks"] = run_ssrbench(model, x, y, "autoattack-torchattacks", a.seed, a.batch_size)
+        sides = {
+            "direct": lambda: run_direct(model, x, y, eps, seed, a.batch_size),
+            "ssrbench": lambda: run_ssrbench(model, x, y, "autoattack", a.seed, a.batch_size),
+            "torchattacks": lambda: run_ssrbench(model, x, y, "autoattack-torchattacks", a.seed, a.batch_size),
+        }
+        if a.no_torchattacks:
+            del sides["torchattacks"]
+        rounds = [{side: run() for side, run in sides.items()} for _ in range(a.repeats)]  # the sides alternated
+    runs = {}
+    for side in sides:  # the first round's results, each time the median over the rounds
+        runs[side] = rounds[0][side] | {
+            "seconds": statistics.median(r[side]["seconds"] for r in rounds),
+            "cpu_seconds": statistics.median(r[side]["cpu_seconds"] for r in rounds),
+            "seconds_each": [r[side]["seconds"] for r in rounds],
+            "same_flags_each_round": all(r[side]["flags"] == rounds[0][side]["flags"] for r in rounds),
+        }
     result = {
         "images": len(x),
         "batch_size": a.batch_size,
         "eps": eps,
         "seed": a.seed,
+        "repeats": a.repeats,
         "model": about,
         "clean": clean,
         "runs": runs,
