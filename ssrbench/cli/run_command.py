@@ -347,7 +347,7 @@ def run_spec(
 ):
     """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
     --adaptive): what a run evaluates, and what ``command_spec`` recomputes from a recorded command."""
-    from ..run.runner import resolve
+    from ..run.spec import resolve
 
     run_notes = []
     if adaptive:
@@ -364,9 +364,8 @@ def run_spec(
         modes,
         preset,
         resolved_preset,
-        seed,
+        seeds or [seed],  # --seeds replaces --seed: from here on the one list
         config_dirs=list(config_dirs),
-        seeds=seeds,
         classifier_checkpoint=classifier_checkpoint,
         grid=grid,
     )

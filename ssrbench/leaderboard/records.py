@@ -139,6 +139,16 @@ class Pretext(Record):
         return self
 
 
+class SweepPoint(Record):
+    """Where a sweep point sits (``run --attack-eps`` ...): the named config it was expanded from and its
+    coordinates -- for an attack its eps and steps, for a task its reverse attack's -- as numbers, so that
+    curves group and order points by data, never by reading their names."""
+
+    of: str = Field(description="the named config the sweep expanded")
+    eps: float | None = Field(None, ge=0, le=1, description="the swept eps (None: the config's own)")
+    steps: int | None = Field(None, ge=0, description="the swept steps (None: the config's own)")
+
+
 class Component(Record):
     """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
 
@@ -150,6 +160,12 @@ class Component(Record):
     params: dict[str, Any]
     details: dict[str, Any] = {}
     config_file: str | None = Field(None, description="the named config's file when it is not a built-in one")
+    point: SweepPoint | None = Field(None, description="a sweep point's place in its sweep (None: not swept)")
+
+    @property
+    def swept(self) -> str:
+        """The named config this component is a point of (its own name when not swept)."""
+        return self.point.of if self.point is not None else self.name
 
     @field_validator("params", "details")
     @classmethod

@@ -51,12 +51,12 @@ __all__ = [
     "WorstCase",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[6] = SCHEMA_VERSION
+    schema_version: Literal[7] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None
