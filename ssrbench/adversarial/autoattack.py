@@ -114,10 +114,10 @@ class _LibraryAttack(Attack):
         target = _BPDADefended(defense, generator).eval() if self.adaptive else model
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
         devices = [x.device] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            adv = self.build(ta, target, seed, eot_iter)(x, y)
+        with torch.random.fork_rng(devices=devices):  # the library's code views its tensors as contiguous ones
+            adv = self.build(ta, target, seed, eot_iter)(x.contiguous(), y)
         self.stats["eot_iter"] = float(eot_iter)
-        return adv.clamp(0, 1)
+        return adv.clamp(0, 1).contiguous(memory_format=torch.channels_last)
 
 
 class APGD(_LibraryAttack):
@@ -159,6 +159,16 @@ class AutoAttack(_LibraryAttack):
 
     def draws(self, randomised: bool) -> int:
         return self.params.eot_iter if self.params.version == "rand" else 1
+
+    def cost(self, reverse_passes: float) -> float:
+        """Its parts' gradient passes: standard APGD-CE, then APGD-T and FAB-T over the n_classes - 1 targets,
+        then Square's queries (forward passes, about a third of a gradient pass); rand two APGD runs with EOT."""
+        p = self.params
+        if p.version == "rand":
+            passes = 2 * p.steps * p.eot_iter
+        else:
+            passes = p.steps * (1 + 2 * (p.n_classes - 1)) + p.n_queries / 3
+        return passes * (1 + reverse_passes) if self.adaptive else float(passes)
 
     def build(self, ta, target, seed, eot_iter):
         p = self.params

@@ -622,3 +622,65 @@ class DatasetInfo(Record):
     source: str
     eval_images: int
     eval_selection: str
+
+
+class CascadeStage(Record):
+    """One attack of a cascade (``run --cascade``): the images it ran on -- those still robust, defended or
+    undefended, when its turn came -- and how many of them it fooled. No accuracy: it saw only those images."""
+
+    attack: Component
+    threat: ThreatModel | None = None
+    adaptive: bool = False
+    ran_on: int = Field(ge=0)
+    fooled_defended: int = Field(ge=0, description="images still defended before it, not after (Adv+Rev)")
+    fooled_undefended: int = Field(ge=0, description="images still correct without the defense before it, not after")
+    seconds: Seconds = Field(description="its attack's wall-clock seconds, with the defended checks")
+
+
+class Cascade(Record):
+    """One (task, mode) model's worst case by cascade: its attacks in ``order``, each on the images still robust,
+    so ``defended`` and ``undefended`` are the grid's worst case (``WorstCase``) for a fraction of the attack
+    work. What it measured on every image: Clean, Clean+Rev and the two worst cases; per attack, only counts."""
+
+    task: Component
+    mode: str
+    seed: int = 0
+    backbone: str
+    dataset: str
+    preset: str
+    reverse: ReverseConfig
+    reverse_randomized: bool = Field(description="the defense draws afresh at each call: defended = every draw")
+    model_key: str
+    weights_sha256: str | None = None
+    base_weights_sha256: str | None = None
+    order: Literal["cost", "given"] = Field(description="cost: cheapest first (Attack.cost); given: as listed")
+    stages: list[CascadeStage] = Field(min_length=1)
+    clean: Accuracy
+    clean_rev: Accuracy
+    defended: Accuracy = Field(description="per image: defended against every attack (the worst case)")
+    undefended: Accuracy = Field(description="per image: correct under every attack without the defense")
+    ran_on: RanOn | None = None
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> Cascade:
+        """What a file says each attack did must be what its worst case shows: every image starts robust, each
+        attack runs on the images still robust one way or the other, and what they fooled is what was lost."""
+        n = self.clean.n
+        if {a.n for a in (self.clean_rev, self.defended, self.undefended)} != {n}:
+            raise ValueError("a cascade's accuracies are not on the same images")
+        if self.stages[0].ran_on != n:
+            raise ValueError(f"its first attack ran on {self.stages[0].ran_on} of its {n} images, not on every one")
+        for before, after in zip(self.stages, self.stages[1:]):
+            if after.ran_on > before.ran_on:
+                raise ValueError(f"{after.attack.name} ran on more images than were left by {before.attack.name}")
+        for what, acc in (("defended", self.defended), ("undefended", self.undefended)):
+            fooled = sum(getattr(s, f"fooled_{what}") for s in self.stages)
+            if fooled != n - acc.correct:
+                raise ValueError(
+                    f"its attacks fooled {fooled} images {what}, but {n - acc.correct} of {n} are not robust"
+                )
+        return self
+
+    @property
+    def id(self) -> str:
+        return f"cascade {self.task.name}/{self.mode} seed {self.seed}"

@@ -330,7 +330,8 @@ class RayExecutor:
             records = []
             for r in [*base, *results[train_id].records]:  # the shared stage as trained, where it first appears
                 records.append(shared_records.pop(r.key) if r.key in shared_records else r)
-            out.append(ModelResult(records, results[eval_id].cells, results[eval_id].notes))
+            done = results[eval_id]
+            out.append(ModelResult(records, done.cells, done.notes, done.cascades))
         return out
 
     def _wait(self, ray, refs: dict[str, Any], coordinator, reporter: Reporter) -> dict[str, ModelResult]:

@@ -67,6 +67,7 @@ def run(
     )
     training = _one_per_stage([r for res in results for r in res.records])
     cells = [c for res in results for c in res.cells]
+    cascades = [c for res in results for c in res.cascades]
     notes += [n for res in results for n in res.notes]
     config = recorded_config(spec)
     board = Leaderboard(
@@ -89,6 +90,7 @@ def run(
         config_hash=config_hash(config),
         training=training,
         cells=cells,
+        cascades=cascades,
         seconds_total=time.perf_counter() - t_start,
         notes=notes,
     )

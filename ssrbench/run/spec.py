@@ -4,11 +4,12 @@ how the config is recorded (and so hashed) in the leaderboard."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..adversarial.base import ATTACKS
+from ..core.budget import format_budget
 from ..core.errors import ConfigError, SSRBenchError
 from ..core.limits import MAX_SEED, MAX_SEEDS
 from ..core.presets import Preset
@@ -43,6 +44,7 @@ class RunSpec(BaseModel):
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field([0], min_length=1, max_length=MAX_SEEDS)
     classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
     sweep: dict[str, list[float]] | None = None  # the budget grid the configs were expanded over (left out when None)
+    cascade: Literal["cost", "given"] | None = None  # run --cascade: its attack order (left out when None)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,18 +78,18 @@ def recorded_config(spec: RunSpec) -> dict[str, Any]:
             out["seed"] = value[0]
             if len(value) > 1:
                 out["seeds"] = value
-        elif name in ("classifier_checkpoint", "sweep") and value is None:
+        elif name in ("classifier_checkpoint", "sweep", "cascade") and value is None:
             continue
         else:
             out[name] = value
     return out
 
 
-def _build(registry, name: str, params: dict) -> None:
+def _build(registry, name: str, params: dict) -> Any:
     """Build a task or attack once with its params: a plugin's constructor failing in its own way (not with
     ssrbench's errors) is bad input naming the plugin, not a traceback; a built-in's is a bug, shown as one."""
     try:
-        registry.get(name)(params)
+        return registry.get(name)(params)
     except SSRBenchError:
         raise
     except Exception as exc:
@@ -110,6 +112,7 @@ def resolve(
     config_dirs: list[Path] | None = None,
     classifier_checkpoint: Path | None = None,
     grid: Grid | None = None,
+    cascade: str | None = None,
 ) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
@@ -125,8 +128,9 @@ def resolve(
     # each built once here, so that a missing extra (kornia, torchattacks) fails before the data is read
     for tcfg in task_configs:
         _build(TASKS, tcfg.kind, tcfg.params)
-    for acfg in attack_configs:
-        _build(ATTACKS, acfg.kind, acfg.params)
+    built = {acfg.name: _build(ATTACKS, acfg.kind, acfg.params) for acfg in attack_configs}
+    if cascade is not None:
+        attack_configs = _cascade_attacks(attack_configs, built, grid)
     for tcfg in task_configs:
         if TASKS.origin(tcfg.kind).distribution != BUILTIN_DIST:  # built-ins are held to it by the test suite
             broken = quick_task_check(TASKS.get(tcfg.kind), tcfg.params)
@@ -145,4 +149,33 @@ def resolve(
         seeds=list(seeds),
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
         sweep=grid.record() if grid else None,
+        cascade=cascade,
     )
+
+
+def _cascade_attacks(configs: list[AttackConfig], built: dict[str, Any], grid: Grid | None) -> list[AttackConfig]:
+    """The attacks of a cascade: one threat model (its worst case is that model's), no sweep, sanity probes left
+    out (a probe must see every image; ``run`` says it left them out)."""
+    if grid:
+        flags = [f"--{k.replace('_', '-')}" for k in grid.record()]
+        raise ConfigError(
+            f"--cascade with {', '.join(flags)}: a cascade's worst case is per threat model, a sweep has many; "
+            f"run one --cascade per budget, or the sweep without --cascade"
+        )
+    kept = [c for c in configs if not c.probe]
+    threats = {}
+    for c in kept:
+        threat = built[c.name].threat_model()
+        if threat is None:
+            raise ConfigError(f"--cascade: attack {c.name!r} declares no threat model; a cascade needs one for all")
+        threats[c.name] = threat
+    models = {(t.norm, round(t.eps, 9)) for t in threats.values()}
+    if len(models) > 1:
+        shown = ", ".join(f"{name}: {t.norm} {format_budget(t.eps)}" for name, t in threats.items())
+        raise ConfigError(
+            f"--cascade: the attacks have different threat models ({shown}); a cascade's worst case is per "
+            f"threat model: give attacks of one budget"
+        )
+    if not kept:
+        raise ConfigError("--cascade: no attack is left once the sanity probes are set aside")
+    return kept

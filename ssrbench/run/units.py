@@ -19,7 +19,18 @@ from ..core.errors import SSRBenchError, format_validation_error
 from ..core.hashing import config_hash, weights_sha256
 from ..core.progress import Reporter
 from ..data.datasets import ImageDataset, display_path
-from ..leaderboard.records import Accuracy, Cost, Gate, PerImage, RandomizedDefense, RanOn, Transfer, seeded
+from ..leaderboard.records import (
+    Accuracy,
+    Cascade,
+    CascadeStage,
+    Cost,
+    Gate,
+    PerImage,
+    RandomizedDefense,
+    RanOn,
+    Transfer,
+    seeded,
+)
 from ..leaderboard.robustness import BASE_MODE
 from ..leaderboard.schema import Cell, Component, Pretext, TrainingRecord
 from ..models.environment import capture
@@ -27,6 +38,7 @@ from ..pretext.base import TASKS
 from ..training.cache import ModelCache
 from ..training.modes import MODES, Built, DataIdentity, TrainContext, build_model, build_shared
 from ..training.zoo import ZooError
+from .cascade import evaluate_cascade, ordered
 from .config import (
     AttackConfig,
     TaskConfig,
@@ -80,6 +92,7 @@ class ModelResult:
     records: list[TrainingRecord]
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)
+    cascades: list[Cascade] = field(default_factory=list)  # run --cascade: instead of cells
 
 
 class Executor(Protocol):
@@ -265,6 +278,10 @@ def evaluate_model(
         target_fpr=GATE_FPR,
         calibration_flagged=flagged,
     )
+    if spec.cascade is not None:
+        cascade = _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights, gate, x_eval,
+                           y_eval, reporter)  # fmt: skip
+        return ModelResult([*(base.records if base is not None else []), *built.records], [], [], [cascade])
     kept = None
     if resumable and cache.enabled:
         kept = _KeptInCache(
@@ -347,6 +364,58 @@ def evaluate_model(
     return ModelResult([*(base.records if base is not None else []), *built.records], cells, resumed)
 
 
+def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights, gate, x, y, reporter):
+    """One unit's worst case by cascade (``run --cascade``), as the record the leaderboard holds."""
+    tcfg, p = unit.task, spec.preset
+    order = ordered(attacks, spec.cascade, reverse_passes=tcfg.reverse.steps)
+    out = evaluate_cascade(
+        built.model,
+        task,
+        attacks,
+        order,
+        tcfg.reverse,
+        x,
+        y,
+        batch_size=p.eval_batch_size,
+        seed=unit.seed,
+        reporter=reporter,
+        description=f"cascade {label}",
+        gate=gate.threshold,
+        base=base.model if base is not None else None,
+    )
+    configs = {a.name: a for a in spec.attacks}
+    return Cascade(
+        task=_component(tcfg, TASKS, tcfg.kind, task_cls, task.describe()),
+        mode=unit.mode,
+        seed=unit.seed,
+        backbone=p.backbone,
+        dataset=spec.dataset,
+        preset=spec.preset_name,
+        reverse=tcfg.reverse,
+        reverse_randomized=out.randomized,
+        model_key=built.key,
+        weights_sha256=weights,
+        base_weights_sha256=base_sha,
+        order=spec.cascade,
+        stages=[
+            CascadeStage(
+                attack=_component(configs[name], ATTACKS, configs[name].kind, ATTACKS.get(configs[name].kind)),
+                threat=_threat(attacks[name], configs[name]),
+                adaptive=attacks[name].adaptive,
+                ran_on=s.ran_on,
+                fooled_defended=s.fooled_defended,
+                fooled_undefended=s.fooled_undefended,
+                seconds=s.seconds,
+            )
+            for name, s in out.stages.items()
+        ],
+        clean=Accuracy.from_flags(out.clean),
+        clean_rev=Accuracy.from_flags(out.clean_rev),
+        defended=Accuracy.from_flags(out.defended),
+        undefended=Accuracy.from_flags(out.undefended),
+    )
+
+
 def static_base(ctx: TrainContext) -> Built:
     """The static base every mode is judged against: classifier-first's classifier (trained alone, or the
     user's checkpoint), from the cache when classifier-first trained it already."""
@@ -383,6 +452,7 @@ def ran_here(
         [r if r.cached else r.model_copy(update={"ran_on": RanOn(seconds=r.seconds, **where)}) for r in result.records],
         [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cells],
         result.notes,
+        [c.model_copy(update={"ran_on": RanOn(seconds=seconds, **where)}) for c in result.cascades],
     )
 
 
