@@ -20,7 +20,8 @@ from ssrbench.core.presets import PRESETS
 from ssrbench.core.progress import Reporter
 from ssrbench.data.datasets import load_cifar10
 from ssrbench.run.config import load_attack_config, load_task_config
-from ssrbench.run.runner import RunSpec, run
+from ssrbench.run.runner import run
+from ssrbench.run.spec import RunSpec
 from ssrbench.training.cache import ModelCache
 
 VARIANTS: dict[str, dict] = {

@@ -454,7 +454,7 @@ def test_a_config_shadowing_a_built_in_is_announced_and_recorded(data, tmp_path)
 
 def test_a_value_that_cannot_be_recorded_is_an_error_naming_the_cell():
     from ssrbench.core.errors import SSRBenchError
-    from ssrbench.run.runner import _cell
+    from ssrbench.run.units import _cell
 
     cell = store.load(FIXTURE).cells[0]
     fields = cell.model_dump(exclude={"clean", "clean_rev", "adv", "adv_rev"})
@@ -1093,7 +1093,7 @@ def test_every_seed_the_run_derives_from_the_largest_seed_fits_torch_and_numpy()
     from pydantic import ValidationError
 
     from ssrbench.core.presets import PRESETS
-    from ssrbench.run.runner import RunSpec
+    from ssrbench.run.spec import RunSpec
 
     spec = dict(tasks=[], attacks=[], modes=[], preset_name="smoke", preset=PRESETS["smoke"])
     assert RunSpec(**spec, seed=MAX_SEED).seed == MAX_SEED  # the library's spec holds the same bound
@@ -1697,10 +1697,10 @@ def _not_a_file(tmp_path: Path, kind: str) -> Path:
     ],
 )
 def test_an_out_that_cannot_be_a_file_is_exit_2_before_any_work(tmp_path, monkeypatch, kind, reason):
-    import ssrbench.run.runner
+    import ssrbench.run.spec
 
     monkeypatch.setattr(
-        ssrbench.run.runner, "check_backbone", lambda name: None
+        ssrbench.run.spec, "check_backbone", lambda name: None
     )  # a forward pass per run: not tested here
     out = _not_a_file(tmp_path, kind)
     with pytest.raises(fileio.UnwritableError, match=f"--out {out}: .*{reason}") as err:
@@ -2061,13 +2061,13 @@ def test_hostile_task_plugins_are_one_line_exit_2_naming_them_before_data_is_rea
     fails, a training loss per image or NaN: each a line naming the plugin's distribution, exit 2, before
     the data is read (they were: the process ending in the plugin's words, several lines, a traceback, and a
     crash or a 'diverged' mid-training). One distribution with every case: the entry points are scanned once."""
-    import ssrbench.run.runner
+    import ssrbench.run.spec
     from ssrbench.core.registry import reset_all
 
     from .distributions import install_fake_distribution
 
     monkeypatch.setattr(
-        ssrbench.run.runner, "check_backbone", lambda name: None
+        ssrbench.run.spec, "check_backbone", lambda name: None
     )  # a forward pass per run: not tested here
     modules = {f"ssr_hostile_{name}": source for name, (source, _) in HOSTILE_PLUGINS.items()}
     install_fake_distribution(

@@ -259,3 +259,17 @@ def test_apgd_through_bpda_on_the_smoke_preset(tmp_path):
         assert bpda.threat.eps == pytest.approx(8 / 255) and bpda.threat.steps == 5
         assert plain.adv.n == plain.clean.n == 16
     assert board.worst_case  # the BPDA cells enter the worst case of each (task, mode)
+
+
+def test_autoattack_runs_every_stage_on_channels_last_images_the_run_gives_it():
+    """The run's images are channels-last (``pixels``); torchattacks' FAB views its gradients as contiguous, so on
+    a model robust enough that FAB and Square get images (here: a budget too small to fool anything) it crashed."""
+    model = _tiny_model("test_efficientnet", 32).eval()
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0)).contiguous(
+        memory_format=torch.channels_last
+    )
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    attack = ATTACKS.get("autoattack")({**_fast(load_attack_config("autoattack")), "eps": 1e-6})
+    adv = attack(model, x, y, torch.Generator().manual_seed(1))
+    assert adv.shape == x.shape and (adv - x).abs().max() <= 1e-6 + 1e-7

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ssrbench.cli import cli
 from ssrbench.leaderboard import store
-from ssrbench.leaderboard.records import PerImage
+from ssrbench.leaderboard.records import PerImage, SweepPoint
 from ssrbench.studies.plots import source_of
 
 from .conftest import consistent_pretext
@@ -20,7 +20,8 @@ from .helpers import FIXTURE
 
 
 def _sweep_like(tmp_path):
-    """The fixture's cells copied to two attack eps and two reverse eps, with per-image pretext values."""
+    """The fixture's cells copied to two attack eps and two reverse eps, with per-image pretext values, as a
+    sweep writes them (each point's coordinates on its components)."""
     board = store.load(FIXTURE)
     cells = []
     for c in board.cells:
@@ -35,9 +36,15 @@ def _sweep_like(tmp_path):
                                 update={
                                     "name": f"{c.attack.name}@eps={eps}/255",
                                     "params": {**c.attack.params, "eps": eps / 255},
+                                    "point": SweepPoint(of=c.attack.name, eps=eps / 255),
                                 }
                             ),
-                            "task": c.task.model_copy(update={"name": f"{c.task.name}@rev={rev}/255"}),
+                            "task": c.task.model_copy(
+                                update={
+                                    "name": f"{c.task.name}@rev={rev}/255",
+                                    "point": SweepPoint(of=c.task.name, eps=rev / 255),
+                                }
+                            ),
                             "threat": c.threat.model_copy(update={"eps": eps / 255}),
                             "reverse": c.reverse.model_copy(update={"eps": rev / 255}),
                             "pretext": consistent_pretext(c.pretext, per),
@@ -82,7 +89,7 @@ def test_the_eps_curves_hold_the_worst_case_of_the_attacks_at_each_eps(tmp_path)
     task = board.cells[0].task.name
     cells = [c for c in board.cells if c.task.name == task and c.mode == board.cells[0].mode]
     series = eps_series(cells)
-    attacks = sorted({c.attack.name.split("@")[0] for c in cells})
+    attacks = sorted({c.attack.swept for c in cells})
     assert len(attacks) > 1 and set(series) >= {f"Adv+Rev ({a})" for a in attacks} | {"worst case"}
     xs, worst = series["worst case"]
     assert xs == [2.0, 8.0]
@@ -159,9 +166,7 @@ def test_sweep_panels_and_rows_are_in_numeric_order_of_the_reverse_budget():
 
     board = store.load(Path(__file__).resolve().parents[1] / "leaderboards" / "quick-sweep.json")
     groups = eps_groups(board)
-    budgets = [
-        (task.split("@")[0], mode, next(iter(cells)).reverse.eps * 255) for (task, mode), cells in groups.items()
-    ]
+    budgets = [(cells[0].task.swept, mode, cells[0].reverse.eps * 255) for (task, mode), cells in groups.items()]
     assert [b for t, m, b in budgets if (t, m) == ("inpaint", "multitask")] == [0, 4, 8, 16]
     assert budgets == sorted(budgets, key=lambda b: (b[0], b[2], b[1]))
     from ssrbench.studies.curves import reverse_groups

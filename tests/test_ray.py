@@ -22,7 +22,8 @@ from ssrbench.data.datasets import DATASETS
 from ssrbench.leaderboard import store
 from ssrbench.leaderboard.compare import compare
 from ssrbench.run.ray_executor import RayExecutor, WorkerSettings
-from ssrbench.run.runner import resolve, run
+from ssrbench.run.runner import run
+from ssrbench.run.spec import resolve
 from ssrbench.training.cache import ModelCache
 
 from .helpers import STAMP, error_line, make_cifar
@@ -103,7 +104,7 @@ def _same_cells(a, b) -> None:
 
 def _run_api(data_dir: Path, cache: Path, executor: RayExecutor):
     spec = resolve(
-        ["rotation"], ["fgsm"], ["multitask", "classifier-first"], "smoke", resolve_preset("smoke", OVERRIDES), seed=0
+        ["rotation"], ["fgsm"], ["multitask", "classifier-first"], "smoke", resolve_preset("smoke", OVERRIDES), [0]
     )
     data = DATASETS.get(spec.dataset)(data_dir, download=False)
     with Reporter(quiet=True) as reporter:

@@ -96,7 +96,7 @@ def test_sweep_findings_are_the_files(readme):
     """Every number of "What the curves show", computed from the file."""
     from ssrbench.core.stats import holm
     from ssrbench.leaderboard.detection import detection
-    from ssrbench.studies.curves import _measured, base_name, eps_groups, reverse_gain, undefended, worst
+    from ssrbench.studies.curves import _measured, eps_groups, reverse_gain, undefended, worst
 
     b = committed(BOARDS / "quick-sweep.json")
     text = _squash(readme)
@@ -106,20 +106,21 @@ def test_sweep_findings_are_the_files(readme):
     names = {"inpaint": "inpainting", "rotation": "rotation"}
     best, bpda, cost, auroc = {}, {}, {}, {}
     for task in names:
-        tc = [c for c in cells if base_name(c.task.name) == task]
+        tc = [c for c in cells if c.task.swept == task]
         rev = [c for c in tc if c.reverse.eps > 0]
         best[task] = max(
             (reverse_gain(b, c), c.mode, round(255 * c.reverse.eps), round(255 * c.threat.eps))
             for c in rev
-            if base_name(c.attack.name) == "pgd10"
+            if c.attack.swept == "pgd10"
         )
-        gains = [reverse_gain(b, c) for c in rev if base_name(c.attack.name) == "bpda-pgd10"]
+        gains = [reverse_gain(b, c) for c in rev if c.attack.swept == "bpda-pgd10"]
         bpda[task] = f"{_pm(min(gains))} to {_pm(max(gains))}"
         costs = sorted(c.clean_rev.percent - c.clean.percent for c in rev)
         cost[task] = f"{_pm(costs[-1])} to {_pm(costs[0])}"
-        pgd = [d for d in detection(tc) if base_name(d.attack) == "pgd10"]
-        low = [d.auroc for d in pgd if not d.attack.endswith("eps=16/255")]
-        high = [d.auroc for d in pgd if d.attack.endswith("eps=16/255")]
+        point = {c.attack.name: c.attack.point for c in tc}  # a detection row names its attack
+        pgd = [d for d in detection(tc) if point[d.attack].of == "pgd10"]
+        low = [d.auroc for d in pgd if round(255 * point[d.attack].eps) != 16]
+        high = [d.auroc for d in pgd if round(255 * point[d.attack].eps) == 16]
         auroc[task] = (f"{min(low):.2f}–{max(low):.2f}", f"{min(high):.2f}–{max(high):.2f}")
     (gi, mi, ri, ei), (gr, mr, rr, er) = best["inpaint"], best["rotation"]
     claims.append(
@@ -130,7 +131,7 @@ def test_sweep_findings_are_the_files(readme):
     claims.append(f"(inpainting {bpda['inpaint']} points, rotation {bpda['rotation']})")
     rows = []
     for (task, mode), group in eps_groups(b).items():
-        if task.endswith("rev=8/255"):
+        if round(255 * group[0].task.point.eps) == 8:
             for eps in sorted({c.threat.eps for c in group}):
                 at = [c for c in group if c.threat.eps == eps]
                 base, defended = undefended(at), worst(at)
@@ -147,9 +148,10 @@ def test_sweep_findings_are_the_files(readme):
     survive = [r for r, p in zip(rows, adjusted) if p < 0.05]
     assert len(survive) == 1 and all(r[3] < 0 for r in survive)  # "nowhere significantly above"
     ((task, mode, eps, delta, _),) = survive
+    task = next(c.task.swept for c in cells if c.task.name == task)
     claims.append(
         f"at an uncorrected p < 0.05 in {sum(r[-1] < 0.05 for r in rows)} of its {len(rows)} rows, and "
-        f"after Holm's correction over those {len(rows)} rows in 1 ({names[base_name(task)]}, {mode}, attack "
+        f"after Holm's correction over those {len(rows)} rows in 1 ({names[task]}, {mode}, attack "
         f"ε {eps}/255: {_pm(delta)} points"
     )
     claims.append(

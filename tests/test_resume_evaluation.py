@@ -122,7 +122,7 @@ def _run(tmp_path, cache):
 
 
 def test_a_run_killed_in_its_second_model_keeps_the_first_evaluation_and_drops_both_when_done(tmp_path, monkeypatch):
-    import ssrbench.run.runner as runner
+    import ssrbench.run.units as runner
 
     make_cifar(tmp_path / "data")
     real, kept = runner.evaluate, []

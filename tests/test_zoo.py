@@ -15,7 +15,7 @@ from ssrbench.cli import cli
 from ssrbench.cli.run_command import command_spec
 from ssrbench.leaderboard import store
 from ssrbench.run.reproduce import add_to_zoo, entry_status
-from ssrbench.run.runner import planned_stages
+from ssrbench.run.units import planned_stages
 from ssrbench.training.cache import ModelCache
 from ssrbench.training.modes import DataIdentity
 from ssrbench.training.zoo import MANIFEST, Zoo, ZooError, default_zoo_dir, layout_of, read_entry, write_entry

@@ -74,6 +74,9 @@ class BPDA(_AdaptivePGD):
 class Unrolled(_AdaptivePGD):
     """Exact gradients through the unrolled reverse attack (with the sign surrogate)."""
 
+    def cost(self, reverse_passes: float) -> float:
+        return 2 * super().cost(reverse_passes)  # a second-order backward through every reverse step
+
     def defended_logits(self, defense, x, generator):
         return defense.model(defense.purify_differentiably(x, generator))
 

@@ -181,11 +181,11 @@ class _LibraryAttack(Attack):
         target = _BPDADefended(defense, generator).eval() if self.adaptive else model
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
         devices = [x.device] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices):  # the libraries view their tensors as contiguous ones
             run = self.run_reference if engine == "reference" else self.run_torchattacks
-            adv = run(lib, target, x, y, seed, eot_iter)
+            adv = run(lib, target, x.contiguous(), y, seed, eot_iter)
         self.stats["eot_iter"] = float(eot_iter)
-        return adv.clamp(0, 1)
+        return adv.clamp(0, 1).contiguous(memory_format=torch.channels_last)
 
 
 class APGD(_LibraryAttack):
@@ -277,6 +277,16 @@ class AutoAttack(_LibraryAttack):
                     robust[idx] = predicted == y[idx]
                 self.stats[f"robust_{stage}"] = robust.float().mean().item()
         return adv
+
+    def cost(self, reverse_passes: float) -> float:
+        """Its parts' gradient passes: standard APGD-CE, then APGD-T and FAB-T over the n_classes - 1 targets,
+        then Square's queries (forward passes, about a third of a gradient pass); rand two APGD runs with EOT."""
+        p = self.params
+        if p.version == "rand":
+            passes = 2 * p.steps * p.eot_iter
+        else:
+            passes = p.steps * (1 + 2 * (p.n_classes - 1)) + p.n_queries / 3
+        return passes * (1 + reverse_passes) if self.adaptive else float(passes)
 
     def run_torchattacks(self, ta, target, x, y, seed, eot_iter):
         p = self.params

@@ -38,6 +38,14 @@ class Attack(ABC):
         p = self.params
         return ThreatModel(norm="linf", eps=p.eps, steps=p.steps) if isinstance(p, LinfBudget) else None
 
+    def cost(self, reverse_passes: float) -> float:
+        """Gradient passes per image, declared so a cascade (``run --cascade``) can run the cheapest attacks
+        first: its threat model's steps (one for a one-step attack), and through the defense (adaptive) each
+        step also passes the reverse attack's ``reverse_passes``. An attack whose cost differs overrides it."""
+        threat = self.threat_model()
+        steps = max(1, threat.steps) if threat is not None else 1
+        return steps * (1 + reverse_passes) if self.adaptive else float(steps)
+
     @abstractmethod
     def perturb(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **kw

@@ -15,6 +15,7 @@ from ..core.plaintext import printable, text
 from ..core.presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
 from ..data.datasets import DATASETS
 from ..leaderboard.records import EXECUTORS
+from ..run.cascade import ORDERS
 from ..run.sweep import Grid, parse_budgets, parse_steps
 from ..training.cache import CACHE_DIR_ENV
 from .app import (
@@ -62,6 +63,19 @@ from .types import FiniteFloat, RayAddressType
     is_flag=True,
     help=f"add the adaptive suite ({ADAPTIVE_SUITE.describe()}): attacks that see the defense, plus a "
     "large-eps sanity probe; the worst case over all attacks is reported",
+)
+@click.option(
+    "--cascade",
+    is_flag=True,
+    help="the worst case without the grid: per model the attacks run one after another, each on the images "
+    "still robust (AutoAttack's cascade); the file holds that worst case and, per attack, the images it ran "
+    "on and fooled -- no per-attack accuracy. One threat model, no sweep; sanity probes are left out",
+)
+@click.option(
+    "--cascade-order",
+    type=click.Choice(list(ORDERS)),
+    default=None,
+    help="with --cascade: " + "; ".join(f"{k}: {v}" for k, v in ORDERS.items()) + " (default cost; recorded)",
 )
 @click.option(
     "--preset",
@@ -214,6 +228,8 @@ def run(
     attacks,
     modes,
     adaptive,
+    cascade,
+    cascade_order,
     preset,
     backbone,
     data_dir,
@@ -283,11 +299,15 @@ def run(
         units_on = _ray_executor(
             address, cpus_per_task, gpus_per_task, max_retries, shared_cache, threads, deterministic, device
         )
+    if cascade_order is not None and not cascade:
+        raise click.UsageError("--cascade-order orders a cascade: add --cascade, or leave it out")
     spec, run_notes = run_spec(
         tasks=tasks,
         attacks=attacks,
         modes=modes,
         adaptive=adaptive,
+        cascade=cascade,
+        cascade_order=cascade_order,
         preset=preset,
         backbone=backbone,
         seed=seed,
@@ -343,11 +363,13 @@ def run_spec(
     reverse_steps,
     classifier_checkpoint,
     config_dirs,
+    cascade=False,
+    cascade_order=None,
     **overrides,
 ):
     """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
     --adaptive): what a run evaluates, and what ``command_spec`` recomputes from a recorded command."""
-    from ..run.runner import resolve
+    from ..run.spec import resolve
 
     run_notes = []
     if adaptive:
@@ -364,12 +386,19 @@ def run_spec(
         modes,
         preset,
         resolved_preset,
-        seed,
+        seeds or [seed],  # --seeds replaces --seed: from here on the one list
         config_dirs=list(config_dirs),
-        seeds=seeds,
         classifier_checkpoint=classifier_checkpoint,
         grid=grid,
+        cascade=(cascade_order or "cost") if cascade else None,
     )
+    if cascade:
+        probes = [a for a in attacks if a not in {c.name for c in spec.attacks}]
+        if probes:
+            run_notes.append(
+                f"--cascade leaves out the sanity probe {', '.join(probes)}: a probe must see every image (run it "
+                f"without --cascade)"
+            )
     return spec, run_notes
 
 

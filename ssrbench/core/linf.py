@@ -5,16 +5,38 @@ A leaf below both ``defense`` and ``adversarial``: the algorithm, not an attack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
+_SUBSET: ContextVar[tuple[torch.Tensor, int] | None] = ContextVar("ssrbench_subset_of_batch", default=None)
+
+
+@contextmanager
+def drawn_as_batch(index: torch.Tensor, size: int) -> Iterator[None]:
+    """Inside, a random start for the images ``index`` of a batch of ``size`` is drawn as the whole batch's would
+    be and then picked: an image's start, and the generator's state after, do not depend on which others are
+    attacked with it (an attack cascade attacks the images still robust, and must meet each as the grid does)."""
+    token = _SUBSET.set((index, size))
+    try:
+        yield
+    finally:
+        _SUBSET.reset(token)
+
 
 def random_start_point(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
     """A uniform draw from the eps-ball around ``x``, clamped to [0, 1]."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    subset = _SUBSET.get()
+    if subset is not None and len(subset[0]) == len(x):
+        index, size = subset
+        full = torch.rand((size, *x.shape[1:]), generator=generator, device=x.device, dtype=x.dtype)
+        noise = full[index.to(x.device)]
+    else:
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (x + (2 * noise - 1) * eps).clamp(0, 1)
 
 

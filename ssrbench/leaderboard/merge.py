@@ -43,6 +43,12 @@ def merge(boards: list[Leaderboard], names: list[str], command: list[str]) -> Le
                 f"cannot merge {seen[key]} and {name}: the same file given twice; give each part once"
             )
         seen[key] = name
+    for b, name in zip(boards, names):
+        if b.cascades:  # a cascade's worst case is over its own attacks: pieces of two would be neither's
+            raise LeaderboardError(
+                f"cannot merge {name}: it holds a cascade (run --cascade), whose worst case is over its own "
+                f"attacks; compare or show cascade files one at a time"
+            )
     first = boards[0]
     for what, get in _SAME.items():
         for b, name in zip(boards[1:], names[1:]):

@@ -139,6 +139,16 @@ class Pretext(Record):
         return self
 
 
+class SweepPoint(Record):
+    """Where a sweep point sits (``run --attack-eps`` ...): the named config it was expanded from and its
+    coordinates -- for an attack its eps and steps, for a task its reverse attack's -- as numbers, so that
+    curves group and order points by data, never by reading their names."""
+
+    of: str = Field(description="the named config the sweep expanded")
+    eps: float | None = Field(None, ge=0, le=1, description="the swept eps (None: the config's own)")
+    steps: int | None = Field(None, ge=0, description="the swept steps (None: the config's own)")
+
+
 class Component(Record):
     """A task or attack as evaluated: its identity, version, provenance and exact parameters."""
 
@@ -150,6 +160,12 @@ class Component(Record):
     params: dict[str, Any]
     details: dict[str, Any] = {}
     config_file: str | None = Field(None, description="the named config's file when it is not a built-in one")
+    point: SweepPoint | None = Field(None, description="a sweep point's place in its sweep (None: not swept)")
+
+    @property
+    def swept(self) -> str:
+        """The named config this component is a point of (its own name when not swept)."""
+        return self.point.of if self.point is not None else self.name
 
     @field_validator("params", "details")
     @classmethod
@@ -606,3 +622,65 @@ class DatasetInfo(Record):
     source: str
     eval_images: int
     eval_selection: str
+
+
+class CascadeStage(Record):
+    """One attack of a cascade (``run --cascade``): the images it ran on -- those still robust, defended or
+    undefended, when its turn came -- and how many of them it fooled. No accuracy: it saw only those images."""
+
+    attack: Component
+    threat: ThreatModel | None = None
+    adaptive: bool = False
+    ran_on: int = Field(ge=0)
+    fooled_defended: int = Field(ge=0, description="images still defended before it, not after (Adv+Rev)")
+    fooled_undefended: int = Field(ge=0, description="images still correct without the defense before it, not after")
+    seconds: Seconds = Field(description="its attack's wall-clock seconds, with the defended checks")
+
+
+class Cascade(Record):
+    """One (task, mode) model's worst case by cascade: its attacks in ``order``, each on the images still robust,
+    so ``defended`` and ``undefended`` are the grid's worst case (``WorstCase``) for a fraction of the attack
+    work. What it measured on every image: Clean, Clean+Rev and the two worst cases; per attack, only counts."""
+
+    task: Component
+    mode: str
+    seed: int = 0
+    backbone: str
+    dataset: str
+    preset: str
+    reverse: ReverseConfig
+    reverse_randomized: bool = Field(description="the defense draws afresh at each call: defended = every draw")
+    model_key: str
+    weights_sha256: str | None = None
+    base_weights_sha256: str | None = None
+    order: Literal["cost", "given"] = Field(description="cost: cheapest first (Attack.cost); given: as listed")
+    stages: list[CascadeStage] = Field(min_length=1)
+    clean: Accuracy
+    clean_rev: Accuracy
+    defended: Accuracy = Field(description="per image: defended against every attack (the worst case)")
+    undefended: Accuracy = Field(description="per image: correct under every attack without the defense")
+    ran_on: RanOn | None = None
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> Cascade:
+        """What a file says each attack did must be what its worst case shows: every image starts robust, each
+        attack runs on the images still robust one way or the other, and what they fooled is what was lost."""
+        n = self.clean.n
+        if {a.n for a in (self.clean_rev, self.defended, self.undefended)} != {n}:
+            raise ValueError("a cascade's accuracies are not on the same images")
+        if self.stages[0].ran_on != n:
+            raise ValueError(f"its first attack ran on {self.stages[0].ran_on} of its {n} images, not on every one")
+        for before, after in zip(self.stages, self.stages[1:]):
+            if after.ran_on > before.ran_on:
+                raise ValueError(f"{after.attack.name} ran on more images than were left by {before.attack.name}")
+        for what, acc in (("defended", self.defended), ("undefended", self.undefended)):
+            fooled = sum(getattr(s, f"fooled_{what}") for s in self.stages)
+            if fooled != n - acc.correct:
+                raise ValueError(
+                    f"its attacks fooled {fooled} images {what}, but {n - acc.correct} of {n} are not robust"
+                )
+        return self
+
+    @property
+    def id(self) -> str:
+        return f"cascade {self.task.name}/{self.mode} seed {self.seed}"

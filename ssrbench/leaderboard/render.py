@@ -366,10 +366,56 @@ def _random_caption(board: Leaderboard) -> str:
     return RANDOM_CAPTION.format(draws="/".join(map(str, draws)))
 
 
+CASCADE_COLUMNS = ("task", "mode", "Clean", "Clean+Rev", "worst case", "undefended", "defended − undefended")
+CASCADE_CAPTION = (
+    "run --cascade: each attack on the images still robust, so these are the worst cases over every attack "
+    "(defended: Adv+Rev; undefended: Adv), image for image the grid's; no attack saw every image, so no "
+    "per-attack accuracy exists"
+)
+STAGE_COLUMNS = ("task", "mode", "#", "attack", "ran on", "fooled defended", "fooled undefended", "s")
+STAGE_CAPTION = "the cascade's attacks in their order: images each ran on (those still robust) and fooled"
+
+
+def cascade_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    several = len(board.seeds) > 1
+    return [
+        (
+            c.task.name,
+            seeded(c.mode, c.seed, several),
+            _acc(c.clean),
+            _acc(c.clean_rev),
+            _acc(c.defended),
+            _acc(c.undefended),
+            f"{c.defended.percent - c.undefended.percent:+.1f}",
+        )
+        for c in board.cascades
+    ]
+
+
+def stage_rows(board: Leaderboard) -> list[tuple[str, ...]]:
+    several = len(board.seeds) > 1
+    return [
+        (
+            c.task.name,
+            seeded(c.mode, c.seed, several),
+            str(i),
+            s.attack.name,
+            f"{s.ran_on} of {c.clean.n}",
+            str(s.fooled_defended),
+            str(s.fooled_undefended),
+            f"{s.seconds:.1f}",
+        )
+        for c in board.cascades
+        for i, s in enumerate(c.stages, 1)
+    ]
+
+
 def _extra_tables(board: Leaderboard) -> list[tuple[str, tuple[str, ...], list, str, int]]:
     """(title, columns, rows, caption, how many leading columns are text) of each table after the worst
     case that this leaderboard has rows for -- one list for the terminal and for Markdown."""
     tables = [
+        ("cascade worst case", CASCADE_COLUMNS, cascade_rows(board), lambda b: CASCADE_CAPTION, 2),
+        ("cascade attacks", STAGE_COLUMNS, stage_rows(board), lambda b: STAGE_CAPTION, 4),
         ("randomised defense", RANDOM_COLUMNS, randomized_rows(board), _random_caption, 3),
         ("detection", DETECT_COLUMNS, detection_rows(board), lambda b: DETECT_CAPTION, 4),
         ("gated defense", GATE_COLUMNS, gated_rows(board), lambda b: GATE_CAPTION, 2),

@@ -19,6 +19,7 @@ from ..core.hashing import config_hash
 from .detection import detection
 from .records import (
     Accuracy,
+    Cascade,
     Cell,
     Component,
     DatasetInfo,
@@ -51,12 +52,12 @@ __all__ = [
     "WorstCase",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DERIVED = ("worst_case", "warnings", "aggregates", "versus_base", "detection", "gated")
 
 
 class Leaderboard(Record):
-    schema_version: Literal[6] = SCHEMA_VERSION
+    schema_version: Literal[7] = SCHEMA_VERSION
     ssrbench_version: str
     git_commit: str | None
     git_dirty: bool | None
@@ -71,6 +72,11 @@ class Leaderboard(Record):
     training: list[TrainingRecord]
     cells: list[Cell]
     seconds_total: Seconds
+    cascades: list[Cascade] = Field(
+        default_factory=list,
+        description="run --cascade: per (task, mode) model, the worst case by attacks run one after another on "
+        "the images still robust (then the file has no cells: no attack saw every image)",
+    )
     merged_from: list[dict[str, Any]] = Field(default_factory=list, description="provenance of merged inputs")
     notes: list[str] = Field(
         default_factory=list, description="what the run adjusted and said so (e.g. a capped value)"
@@ -129,7 +135,7 @@ class Leaderboard(Record):
 
     @property
     def seeds(self) -> list[int]:
-        return sorted({c.seed for c in self.cells})
+        return sorted({c.seed for c in [*self.cells, *self.cascades]})
 
     @property
     def source_schema_version(self) -> int:
@@ -218,6 +224,19 @@ class Leaderboard(Record):
                     raise ValueError(f"{c.label}: {field} {getattr(c, field)!r} is not the file's {value!r}")
             if c.clean.n != n:
                 raise ValueError(f"{c.label}: clean holds {c.clean.n} images, but dataset.eval_images says {n}")
+        order = self.config.get("cascade")
+        if self.cascades and (order is None or self.cells):
+            raise ValueError(
+                "cascades in a file whose config is no cascade, or beside cells: not a file ssrbench wrote"
+            )
+        for c in self.cascades:
+            for field, value in file_says.items():
+                if value is not None and getattr(c, field) != value:
+                    raise ValueError(f"{c.id}: {field} {getattr(c, field)!r} is not the file's {value!r}")
+            if c.clean.n != n:
+                raise ValueError(f"{c.id}: clean holds {c.clean.n} images, but dataset.eval_images says {n}")
+            if c.order != order or c.mode not in self.config["modes"]:
+                raise ValueError(f"{c.id}: order {c.order!r} and mode {c.mode!r} are not the config's")
         self._cells_are_the_configs()
         return self
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ..core.errors import SSRBenchError
 from ..core.fileio import UnreadableError, atomic_write_text, read_regular_file
+from ..core.limits import parse_number
 from .schema import SCHEMA_VERSION, Leaderboard, validation_line
 
 
@@ -88,6 +89,33 @@ def _v5_to_v6(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _v6_to_v7(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 7 records a sweep point's coordinates as data (``Component.point``); version 6 wrote them only
+    into the point's name (``pgd10@eps=4/255,steps=5``, ``inpaint@rev=8/255,rev-steps=3``), which is read
+    here, once: the only place a name is parsed for them."""
+    doc["schema_version"] = 7
+    tags = {"attack": {"eps": "eps", "steps": "steps"}, "task": {"rev": "eps", "rev-steps": "steps"}}
+    for cell in _dicts(doc.get("cells")):
+        for role, names in tags.items():
+            comp = cell.get(role)
+            name = comp.get("name") if isinstance(comp, dict) else None
+            if not isinstance(name, str) or "@" not in name or "point" in comp:
+                continue
+            of, _, coordinates = name.partition("@")
+            point: dict[str, Any] = {"of": of}
+            for item in coordinates.split(","):
+                tag, _, value = item.partition("=")
+                if tag not in names:
+                    break  # not a point ssrbench named: left as a plain name
+                try:
+                    point[names[tag]] = parse_number(value) if names[tag] == "eps" else int(value)
+                except ValueError:
+                    break
+            else:
+                comp["point"] = point
+    return doc
+
+
 # MIGRATIONS[v] turns a version-v document into a version-(v+1) document.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -95,6 +123,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 

@@ -24,6 +24,7 @@ from ..core.errors import ConfigError, format_validation_error
 from ..core.fileio import UnreadableError, read_regular_file
 from ..core.hashing import config_hash  # noqa: F401 - re-exported
 from ..core.registry import BUILTIN_DIST, CONFIG_FOLDERS
+from ..leaderboard.records import SweepPoint
 from ..pretext.base import TASKS
 
 CONFIG_DIRS_ENV = "SSRBENCH_CONFIG_DIRS"
@@ -39,6 +40,9 @@ class Strict(BaseModel):
 
 # the file a config was loaded from; not part of the config (dumps and hashes leave it out)
 Source = Annotated[str | None, Field(None, exclude=True)]
+# a sweep point's place in its sweep (run/sweep.py sets it): recorded in each cell's component, not in the config's
+# dump, so a sweep's config hashes as it did when the point lived only in its name
+Point = Annotated[SweepPoint | None, Field(None, exclude=True)]
 
 
 class TaskConfig(Strict):
@@ -49,6 +53,7 @@ class TaskConfig(Strict):
     params: dict[str, Any] = {}
     reverse: ReverseConfig = ReverseConfig()
     source: Source = None
+    point: Point = None
 
     @property
     def task(self) -> str:
@@ -69,13 +74,14 @@ class AttackConfig(Strict):
     description: str = ""
     params: dict[str, Any] = {}
     source: Source = None
+    point: Point = None
     # a sanity probe (e.g. eps = 128/255) must win outright; it is no threat model of its own, so the
     # worst case leaves it out. Recorded in each cell's threat model, not in the config's dump.
     probe: bool = Field(False, exclude=True)
 
 
 Folder = Literal["tasks", "attacks"]
-_SET_BY_LOADER = ("name", "source")  # a file cannot set these: its name and its path are what they are
+_SET_BY_LOADER = ("name", "source", "point")  # a file cannot set these: its name, path and sweep are what they are
 
 
 def builtin_config_dir(kind: Folder) -> Path:
@@ -154,7 +160,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _validate_params(where: str, schema: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
+def validated_params(where: str, schema: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against a kind's schema, in full (defaults filled in) as recorded: the one check a
+    named config's and a sweep point's budget pass; an error names ``where`` and the field."""
     try:
         return schema(**params).model_dump(mode="json")
     except ValidationError as exc:
@@ -242,13 +250,13 @@ def _load_named(
     if reserved:
         raise ConfigError(
             f"{where}: {', '.join(reserved)} cannot be set in a config file "
-            "(the name is the file's name; the source is where it was found)"
+            "(the name is the file's name; the source is where it was found; a point is set by a sweep)"
         )
     try:
         cfg = schema(name=name, source=source, **raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(where, exc)) from exc
-    params = _validate_params(where, registry.get(cfg.kind).Params, cfg.params)
+    params = validated_params(where, registry.get(cfg.kind).Params, cfg.params)
     return cfg.model_copy(update={"params": params})
 
 

@@ -33,6 +33,7 @@ from ..core.errors import ConfigError, SSRBenchError
 from ..core.extras import require
 from ..core.progress import Reporter
 from ..data.datasets import ImageDataset
+from ..leaderboard.records import seeded
 from ..leaderboard.robustness import BASE_MODE
 from ..models.environment import make_deterministic
 from ..pretext.base import TASKS
@@ -40,7 +41,8 @@ from ..training.cache import ModelCache
 from ..training.modes import MODES, TrainingMode, build_model, build_shared
 from ..training.zoo import Zoo
 from .ray_address import parse_address
-from .runner import ModelResult, ModelUnit, RunSpec, evaluate_model, ran_here, train_context
+from .spec import RunSpec
+from .units import ModelResult, ModelUnit, evaluate_model, ran_here, train_context
 
 CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.5
@@ -296,7 +298,7 @@ class RayExecutor:
         )
         remote = ray.remote(run_unit).options(num_cpus=s.cpus, num_gpus=s.gpus, max_retries=s.max_retries)
         data_ref = ray.put(data)
-        several = len(spec.all_seeds) > 1
+        several = spec.several_seeds
         common = (data_ref, s, coordinator, str(cache.root), cache.enabled, retrain, reporter.mode != "none")
 
         shared: dict[tuple[int, str], tuple[str, Any]] = {}
@@ -305,7 +307,7 @@ class RayExecutor:
             for mode in dict.fromkeys([BASE_MODE, unit.mode]):
                 key = (unit.seed, mode)
                 if key not in shared and _has_shared_stage(MODES.get(mode)()):
-                    uid = f"train the stage {mode} shares" + (f" seed {unit.seed}" if several else "")
+                    uid = seeded(f"train the stage {mode} shares", unit.seed, several)
                     shared[key] = (uid, remote.remote("shared", uid, spec, replace(unit, mode=mode), *common))
                     refs[uid] = shared[key][1]
         plan: list[tuple[ModelUnit, str, str]] = []  # (model unit, train unit, evaluate unit), in order
@@ -328,7 +330,8 @@ class RayExecutor:
             records = []
             for r in [*base, *results[train_id].records]:  # the shared stage as trained, where it first appears
                 records.append(shared_records.pop(r.key) if r.key in shared_records else r)
-            out.append(ModelResult(records, results[eval_id].cells, results[eval_id].notes))
+            done = results[eval_id]
+            out.append(ModelResult(records, done.cells, done.notes, done.cascades))
         return out
 
     def _wait(self, ray, refs: dict[str, Any], coordinator, reporter: Reporter) -> dict[str, ModelResult]:

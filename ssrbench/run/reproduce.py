@@ -35,7 +35,9 @@ from ..training.zoo import (
     write_entry,
     write_manifest,
 )
-from .runner import RunSpec, planned_stages, run
+from .runner import run
+from .spec import RunSpec
+from .units import planned_stages
 
 MAX_ZOO_BYTES = 60_000_000  # the zoo's budget in the repository, fp32 weights
 CommandSpec = Callable[[list[str]], RunSpec]  # a recorded `ssrbench run` command -> what today's code resolves
@@ -395,7 +397,7 @@ def verify_entry(
     stages it starts from -- classifier-first's classifier -- from the zoo), into ``cache_root``; compare."""
     from ..pretext.base import TASKS
     from ..training.modes import MODES, build_model, build_shared
-    from .runner import model_units, train_context
+    from .units import model_units, train_context
 
     spec = command_spec(entry.training.command)
     others = Zoo(zoo.root, exclude=frozenset({entry.key}))

@@ -16,7 +16,8 @@ from ..adversarial.base import ATTACKS
 from ..core.budget import format_budget
 from ..core.errors import ConfigError, format_validation_error
 from ..core.limits import MAX_STEPS, parse_number, shown
-from .config import AttackConfig, TaskConfig
+from ..leaderboard.records import SweepPoint
+from .config import AttackConfig, TaskConfig, validated_params
 
 
 @dataclass(frozen=True)
@@ -82,49 +83,54 @@ def _scaled_step(params: dict, eps: float) -> dict:
     return {"step_size": step * eps / old_eps if old_eps else step}
 
 
-def _budget_points(base: dict, eps_values, steps_values, eps_tag: str, steps_tag: str):
-    """Every (eps, steps) of the grid applied to a budget's values: (values, name suffix) per point."""
+def _budget_points(base: dict, eps_values, steps_values):
+    """Every (eps, steps) of the grid applied to a budget's values: (values, swept eps, swept steps) per point."""
     for eps in eps_values or (None,):
         for steps in steps_values or (None,):
-            values, parts = dict(base), []
+            values = dict(base)
             if eps is not None:
                 values |= {"eps": eps, **_scaled_step(base, eps)}
-                parts.append(f"{eps_tag}={label(eps)}")
             if steps is not None:
                 values["steps"] = steps
-                parts.append(f"{steps_tag}={steps}")
-            yield values, ",".join(parts)
+            yield values, eps, steps
+
+
+def point_name(point: SweepPoint, eps_tag: str, steps_tag: str) -> str:
+    """A point's name, written from its coordinates (``pgd10@eps=4/255``): for tables and messages; what
+    reads a point reads ``SweepPoint``, never this."""
+    parts = [f"{eps_tag}={label(point.eps)}"] if point.eps is not None else []
+    parts += [f"{steps_tag}={point.steps}"] if point.steps is not None else []
+    return f"{point.of}@{','.join(parts)}"
 
 
 def attack_points(cfg: AttackConfig, grid: Grid) -> list[AttackConfig]:
     cls = ATTACKS.get(cfg.kind)
-    base = cls.Params(**cfg.params).model_dump()
+    base = dict(cfg.params)  # validated in full when the config was loaded
     if grid.attack_eps is not None and "eps" not in base:
         raise ConfigError(f"--attack-eps: attack {cfg.name!r} ({cfg.kind}) has no eps to sweep")
     if grid.attack_steps is not None and "steps" not in base:
         raise ConfigError(f"--attack-steps: attack {cfg.name!r} ({cfg.kind}) has no steps to sweep")
     out = []
-    for params, suffix in _budget_points(base, grid.attack_eps, grid.attack_steps, "eps", "steps"):
-        try:
-            cls.Params(**params)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{suffix}", exc)) from exc
-        out.append(cfg.model_copy(update={"name": f"{cfg.name}@{suffix}", "params": params}))
+    for params, eps, steps in _budget_points(base, grid.attack_eps, grid.attack_steps):
+        point = SweepPoint(of=cfg.name, eps=eps, steps=steps)
+        name = point_name(point, "eps", "steps")
+        params = validated_params(f"sweep point {name}", cls.Params, params)
+        out.append(cfg.model_copy(update={"name": name, "params": params, "point": point}))
     return out
 
 
 def task_points(cfg: TaskConfig, grid: Grid) -> list[TaskConfig]:
     out = []
-    for rev, suffix in _budget_points(
-        cfg.reverse.model_dump(), grid.reverse_eps, grid.reverse_steps, "rev", "rev-steps"
-    ):
+    for rev, eps, steps in _budget_points(cfg.reverse.model_dump(), grid.reverse_eps, grid.reverse_steps):
+        point = SweepPoint(of=cfg.name, eps=eps, steps=steps)
+        name = point_name(point, "rev", "rev-steps")
         if rev["eps"] > 0 and rev["steps"] > 0 and rev["step_size"] == 0:
             rev["step_size"] = rev["eps"] / 4  # swept up from eps 0: the default ratio
         try:
             reverse = type(cfg.reverse)(**rev)
         except ValidationError as exc:
-            raise ConfigError(format_validation_error(f"sweep point {cfg.name}@{suffix}", exc)) from exc
-        out.append(cfg.model_copy(update={"name": f"{cfg.name}@{suffix}", "reverse": reverse}))
+            raise ConfigError(format_validation_error(f"sweep point {name}", exc)) from exc
+        out.append(cfg.model_copy(update={"name": name, "reverse": reverse, "point": point}))
     return out
 
 

@@ -25,11 +25,6 @@ class MissingCellsError(ValueError):
     """The leaderboard lacks what the figure or table needs (the message says what)."""
 
 
-def base_name(name: str) -> str:
-    """A sweep point's config name without its point: pgd10@eps=4/255 -> pgd10."""
-    return name.split("@", 1)[0]
-
-
 def defended(c) -> Accuracy:
     """Adv+Rev; for a randomised defense, correct in every draw."""
     return c.randomized.all_draws if c.randomized is not None else c.adv_rev
@@ -75,7 +70,7 @@ def eps_groups(board: Leaderboard) -> dict[tuple[str, str], list]:
 def _group_order(cell) -> tuple:
     """Panels and rows in numeric order of a sweep's reverse budget (0, 4, 8, 16/255 -- not "16" before "4" as
     their names would sort), by task, then budget, then mode."""
-    return base_name(cell.task.name), cell.reverse.eps, cell.task.name, cell.mode
+    return cell.task.swept, cell.reverse.eps, cell.task.name, cell.mode
 
 
 def undefended(group) -> Accuracy | None:
@@ -102,7 +97,7 @@ def eps_series(cells) -> dict[str, tuple[list[float], list[Accuracy]]]:
     by_eps: dict[float, list] = {}
     for c in cells:
         by_eps.setdefault(c.threat.eps, []).append(c)
-    several = len({base_name(c.attack.name) for c in cells}) > 1
+    several = len({c.attack.swept for c in cells}) > 1
     series: dict[str, tuple[list[float], list[Accuracy]]] = {}
 
     def add(name: str, eps: float, acc: Accuracy) -> None:
@@ -113,8 +108,8 @@ def eps_series(cells) -> dict[str, tuple[list[float], list[Accuracy]]]:
     for eps, group in sorted(by_eps.items()):
         for c in sorted(group, key=lambda c: c.attack.name):
             if not c.adaptive:  # an adaptive attack's Adv is the classifier on images aimed at the defense
-                add(f"Adv ({base_name(c.attack.name)})", eps, c.adv)
-            add(f"Adv+Rev ({base_name(c.attack.name)})", eps, defended(c))
+                add(f"Adv ({c.attack.swept})", eps, c.adv)
+            add(f"Adv+Rev ({c.attack.swept})", eps, defended(c))
         if several:
             add("worst case", eps, worst(group))
     return series
@@ -124,8 +119,8 @@ def reverse_groups(board: Leaderboard) -> dict[tuple[str, str, str], list]:
     """(task, mode, attack config) -> its cells ordered by reverse eps, where two or more were run."""
     groups: dict[tuple[str, str, str], list] = {}
     for c in _measured(board):
-        groups.setdefault((base_name(c.task.name), c.mode, c.attack.name), []).append(c)
-    order = lambda kv: (kv[0][0], kv[0][1], base_name(kv[0][2]), kv[1][0].threat.eps, kv[0][2])  # noqa: E731 - ε as numbers
+        groups.setdefault((c.task.swept, c.mode, c.attack.name), []).append(c)
+    order = lambda kv: (kv[0][0], kv[0][1], kv[1][0].attack.swept, kv[1][0].threat.eps, kv[0][2])  # noqa: E731 - ε as numbers
     groups = {
         k: sorted(v, key=lambda c: c.reverse.eps)
         for k, v in sorted(groups.items(), key=order)

@@ -140,7 +140,7 @@ def _leading_number(text: str) -> float | None:
 
 
 def board_tables(board: Leaderboard) -> list[Table]:
-    tables = [cells_table(board)]
+    tables = [cells_table(board)] if board.cells else []  # a cascade file has none (its tables come below)
     several = len(board.seeds) > 1
     if board.versus_base:
         tables.append(
