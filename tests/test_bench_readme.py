@@ -62,3 +62,26 @@ def test_readme_whole_run_block_is_generated_from_the_kept_runs():
     assert trained == {r.stage for r in cold.training} and cold.git_dirty is False  # cold, from a clean checkout
     for b in boards:
         assert sum(sec for _, sec in bench.phases(b)) == pytest.approx(b.seconds_total)
+
+
+def test_cascade_block_is_generated_and_its_numbers_are_the_kept_leaderboards():
+    """The cascade benchmark's block, and what it says checked against the two leaderboards it kept: the grid's
+    worst case per image is the cascade's, its attack seconds are the cells', and the cascade did less."""
+    from ssrbench.leaderboard import store
+
+    bench = _bench("bench_cascade")
+    kept = json.loads((REPO / "benchmarks" / "results" / "bench_cascade.json").read_text())
+    assert _block(bench.MARK) == bench.markdown(kept).strip()
+    folder = REPO / "benchmarks" / "results" / "bench_cascade"
+    grid, cascade = store.load(folder / "grid.json"), store.load(folder / "cascade.json")
+    assert grid.cells and not grid.cascades and cascade.cascades and not cascade.cells
+    assert [r for r in bench.compare(grid, cascade)["rows"]] == [
+        {k: v for k, v in r.items() if k != "met"} for r in kept["rows"]
+    ]
+    for r in kept["rows"]:
+        op, target = bench.TARGETS["attack time, grid / cascade"]
+        assert r["met"] == (
+            r["grid_attack_seconds"] / r["cascade_attack_seconds"] >= target and not r["defended_differ"]
+        )
+        assert r["defended_differ"] == r["undefended_differ"] == 0 and r["ran_on"][0] == r["images"] > r["ran_on"][-1]
+    assert [c.command for c in (grid, cascade)] == kept["commands"]
