@@ -95,7 +95,8 @@ def run_direct(model, x, y, eps: float, seed: int, batch_size: int) -> dict:
     aa.logger.setLevel(logging.DEBUG)
     try:
         t, cpu = time.perf_counter(), time.process_time()
-        _, predicted = aa.run_standard_evaluation(x, y, batch_size=batch_size)
+        # the package's own layout (a run's images are channels-last; its zero-gradient check views them flat)
+        _, predicted = aa.run_standard_evaluation(x.contiguous(), y, batch_size=batch_size)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     finally:
         aa.logger.removeHandler(handler)
