@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -487,8 +488,11 @@ def test_a_plugin_attack_against_the_reference_defenses_trains_nothing(tiny_zoo,
 def test_zoo_verify_trains_an_entry_again_bit_identically(tiny_zoo, tmp_path):
     root, data, zoo, _ = tiny_zoo
     entry = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier-first/rotation")
+    recorded = entry.training.environment["threads"]
+    torch.set_num_threads(recorded + 1)  # what an earlier command of the same process may have left
     res = _run(["zoo", "verify", entry.key[:10], "--zoo-dir", str(zoo), "--data-dir", str(data), "--progress", "none"])
     assert res.exit_code == 0, res.output
+    assert torch.get_num_threads() == recorded  # trained again with the entry's own threads, not the process's
     assert f"zoo entry {entry.key} (classifier-first/rotation)" in res.output and "bit-identical" in res.output
     classifier = next(e for e in Zoo(zoo).manifest().entries if e.stage == "classifier")
     res = _run(["zoo", "verify", classifier.key, "--zoo-dir", str(zoo), "--data-dir", str(data), "--progress", "none"])
@@ -523,9 +527,11 @@ def test_zoo_verify_judges_other_weights_on_the_cells_seed_aware(tiny_zoo, tmp_p
     # the multitask cell used the same weights (judged image by image), the classifier-first one other weights:
     # one seed a side cannot judge them -- unless a tiny model's per-image results happen to be identical
     assert f"{doctored} evaluated again on the new weights: 2 cells (1 on other weights)" in summary
-    assert ("4 undecided" in summary and "4 unchanged" in summary and "--seeds 3" in summary) or summary.endswith(
-        "metrics 8 unchanged"
-    ), summary
+    # of its 8 metrics (4 a cell), the multitask cell's 4 are unchanged; each of the other cell's is unchanged
+    # (the same on every image) or undecided -- how many of which depends on the retrained weights' rounding
+    m = re.search(r"metrics (\d+) unchanged(?:, (\d+) undecided)?", summary)
+    unchanged, undecided = int(m.group(1)), int(m.group(2) or 0)
+    assert unchanged + undecided == 8 and unchanged >= 4 and (undecided == 0 or "--seeds 3" in summary), summary
     res = _run([*verify, "--weights-only"])
     assert res.exit_code == 1 and "cells not compared: --weights-only" in res.output
     other = next(e for e in Zoo(zoo).manifest().entries if e.stage == "multitask/rotation")

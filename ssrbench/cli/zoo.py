@@ -143,9 +143,16 @@ def zoo_add(file, cache_dir, zoo_dir) -> None:
     "(default: the first committed leaderboard the entry lists, if it is here)",
 )
 @click.option("--weights-only", is_flag=True, help="when the weights differ, do not evaluate any cells")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1, max=MAX_THREADS),
+    default=None,
+    help="torch CPU threads (default: the entry's own, as its training recorded them: another count rounds "
+    "differently, and bit-identical weights need the same)",
+)
 @PROGRESS
 @_friendly
-def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_only, progress) -> None:
+def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_only, threads, progress) -> None:
     """Train zoo ENTRY (its key, or the key's first 8+ characters) again from scratch -- its recorded command
     under the current code, the stages it starts from taken from the zoo -- and say whether the weights are
     bit-identical (deterministic training on the same kind of CPU). Exit 1 when they are not.
@@ -158,6 +165,8 @@ def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_onl
     the entry say "undecided".
     """
     import tempfile
+
+    import torch
 
     from ..core.progress import Reporter
     from ..leaderboard import store
@@ -193,6 +202,7 @@ def zoo_verify(entry, data_dir, zoo_dir, cache_dir, device, against, weights_onl
             against = next((Path(rel) for rel in e.leaderboards if Path(rel).is_file()), None)
         board = store.load(against) if against is not None and not weights_only else None  # bad file: before training
         root = cache_dir or Path(tmp)
+        torch.set_num_threads(threads or e.training.environment.get("threads") or torch.get_num_threads())
         v = verify_entry(e, command_spec, data, device=dev, zoo=z, cache_root=root, reporter=reporter)
         env = e.training.environment
         click.echo(
