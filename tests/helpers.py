@@ -261,3 +261,40 @@ def committed(path: Path | str) -> store.Leaderboard:
     per test session (recomputing its derived views takes up to 2 s a file); a deep copy, so a test may
     change it."""
     return _committed(Path(path).resolve()).model_copy(deep=True)
+
+
+# toy defenses and models for evaluations that must match image for image -----------------------------------
+
+
+class PullToGray(PretextTask):
+    """A deterministic toy defense: the reverse attack pulls every pixel towards gray."""
+
+    name, version, metric_name, higher_is_better = "gray", "1", "none", True
+
+    def build_heads(self, spec):
+        return {"none": torch.nn.Identity()}
+
+    def training_loss(self, model, x, generator):
+        raise NotImplementedError
+
+    def reverse_loss(self, model, x, generator=None):
+        return ((x - 0.5) ** 2).flatten(1).sum(1)
+
+    def pretext_metric(self, model, x, generator=None):
+        return torch.zeros(len(x))
+
+
+class TinyConv(torch.nn.Module):
+    def __init__(self, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(4),
+            torch.nn.Flatten(),
+            torch.nn.Linear(128, 10),
+        )
+
+    def forward(self, x):
+        return self.body(x)

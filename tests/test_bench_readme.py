@@ -44,7 +44,7 @@ def test_readme_performance_block_is_generated_from_the_kept_measurement(name, k
         assert on_gpu == (kept == "bench_speed_cuda.json")  # each block from its own device
         assert on_gpu == any("bf16" in r["what"] for r in result["options"])
     elif name == "bench_autoattack":  # the three sides on the same images, each target judged by the kept numbers
-        assert result["images"] == 100 and set(result["runs"]) == {"direct", "ssrbench", "torchattacks"}
+        assert result["images"] == 1000 and set(result["runs"]) == {"direct", "ssrbench", "torchattacks"}
         for what, (op, target) in bench.TARGETS.items():  # "met" is what the measured value says
             assert result["met"][what] == (result["measured"][what] <= target) and op == "<="
     elif name == "bench_eot":  # both forms measured as often, from one run on a CPU

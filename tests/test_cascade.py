@@ -18,49 +18,17 @@ from ssrbench.cli import cli
 from ssrbench.core.budget import ReverseConfig
 from ssrbench.core.progress import Reporter
 from ssrbench.leaderboard import store
-from ssrbench.pretext.base import PretextTask
 from ssrbench.run.cascade import evaluate_cascade, ordered
 from ssrbench.run.evaluate import evaluate
+from ssrbench.training.cache import ModelCache
 
-from .helpers import error_line, toy_setup
+from .helpers import KeptBatches, PullToGray, TinyConv, error_line, toy_setup
 
-
-class PullToGray(PretextTask):
-    """A deterministic toy defense: the reverse attack pulls every pixel towards gray."""
-
-    name, version, metric_name, higher_is_better = "gray", "1", "none", True
-
-    def build_heads(self, spec):
-        return {"none": torch.nn.Identity()}
-
-    def training_loss(self, model, x, generator):
-        raise NotImplementedError
-
-    def reverse_loss(self, model, x, generator=None):
-        return ((x - 0.5) ** 2).flatten(1).sum(1)
-
-    def pretext_metric(self, model, x, generator=None):
-        return torch.zeros(len(x))
-
-
-class TinyConv(torch.nn.Module):
-    def __init__(self, seed: int):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(4),
-            torch.nn.Flatten(),
-            torch.nn.Linear(128, 10),
-        )
-
-    def forward(self, x):
-        return self.body(x)
+PGD3 = {"eps": 4 / 255, "step_size": 1 / 255, "steps": 3, "random_start": True}
 
 
 def _attacks():
-    pgd = {"eps": 4 / 255, "step_size": 1 / 255, "steps": 3, "random_start": True}
+    pgd = PGD3
     return {
         "fgsm": FGSM({"eps": 4 / 255}),
         "pgd3": PGD(pgd),
@@ -128,6 +96,7 @@ def cascade_file(tmp_path_factory, cifar_dir):
     root = tmp_path_factory.mktemp("cascade")
     out = root / "cascade.json"
     args = ["run", "--preset", "smoke", "--tasks", "rotation", "--attacks", "fgsm,pgd2", "--cascade"]
+    args += ["--attack-memory", "4MiB"]  # the attacks split to fit (the images are the same: test_attack_memory)
     where = ["--data-dir", str(cifar_dir), "--cache-dir", str(root / "c"), "--out", str(out)]
     res = CliRunner().invoke(cli, [*args, *where, "--progress", "none"])
     assert res.exit_code == 0, res.output
@@ -141,6 +110,11 @@ def test_a_cascade_run_writes_what_it_measured_and_show_reads_it(cascade_file):
         assert [s.attack.name for s in c.stages] == ["fgsm", "pgd2"] and c.stages[0].ran_on == c.clean.n
         assert c.clean.n - c.defended.correct == sum(s.fooled_defended for s in c.stages)
     assert len({c.base_weights_sha256 for c in board.cascades}) == 1  # both judged against the same static base
+    firsts = [c.stages[0].split for c in board.cascades]  # the first attack runs on every image: split to fit
+    assert all(s is not None and s.images_per_call < c.clean.n for s, c in zip(firsts, board.cascades)), firsts
+    splits = [s.split for c in board.cascades for s in c.stages if s.split is not None]  # a later one may fit whole
+    assert all(s.reason == "memory-budget" and s.budget_bytes == 4 * 2**20 for s in splits), splits
+    assert "--attack-memory" not in json.dumps(board.config) and "attack_memory" not in board.config
     shown = CliRunner().invoke(cli, ["show", str(cascade_file)])
     assert shown.exit_code == 0 and "cascade worst case" in shown.output and "ran on" in shown.output, shown.output
 
@@ -200,3 +174,58 @@ def test_cascade_order_without_cascade_is_exit_2(tmp_path):
         cli, ["run", "--preset", "smoke", "--cascade-order", "given", "--out", str(tmp_path / "o")]
     )
     assert res.exit_code == 2 and "--cascade-order orders a cascade: add --cascade" in error_line(res)
+
+
+def test_a_batch_fooled_whole_still_advances_the_later_attacks_streams(tmp_path):
+    """Batches of two, the first four images wrong from the start: two batches have nothing left for the second
+    attack, whose random starts must still meet the next batch as in the grid."""
+    model, x, y = toy_setup(24, model=TinyConv(0))
+    y[:4] = (y[:4] + 1) % 10
+    reverse = ReverseConfig(eps=8 / 255, step_size=4 / 255, steps=2, random_start=True)
+
+    def attacks():
+        return {"fgsm16": FGSM({"eps": 16 / 255}), "pgd3": PGD({**PGD3, "steps": 3})}
+
+    common = dict(batch_size=2, seed=5, reporter=Reporter(None, quiet=True), description="toy")
+    grid_kept, cascade_kept = ModelCache(tmp_path / "grid"), ModelCache(tmp_path / "cascade")
+    grid = evaluate(model, PullToGray(), attacks(), reverse, x, y, kept=KeptBatches(grid_kept), **common)
+    order = ["fgsm16", "pgd3"]
+    cascade = evaluate_cascade(
+        model, PullToGray(), attacks(), order, reverse, x, y, kept=KeptBatches(cascade_kept), **common
+    )
+    first = grid.attacks["fgsm16"]
+    standing = np.concatenate(first.adv_rev_all) | np.concatenate(first.adv)  # after the first attack
+    assert (~standing.reshape(-1, 2).any(1)).any(), "no batch was fooled whole: the test would test nothing"
+    defended, undefended = _grid_worst(grid)
+    assert np.array_equal(cascade.defended, defended) and np.array_equal(cascade.undefended, undefended)
+    # and every stream of the second attack ends where the grid's does (a random start rarely changes a flag)
+    ends = [kept.load_progress("k")["streams"] for kept in (grid_kept, cascade_kept)]
+    for name in ("attack/pgd3", "reverse/pgd3", "redraw/pgd3"):
+        assert torch.equal(ends[0][name], ends[1][name]), name
+
+
+def test_a_killed_cascade_resumes_after_its_last_batch_with_the_numbers_of_an_uninterrupted_one(tmp_path):
+    model, x, y = toy_setup(48, model=TinyConv(0))
+    y[::3] = (y[::3] + 1) % 10
+    reverse = ReverseConfig(eps=8 / 255, step_size=4 / 255, steps=2, random_start=True)
+    quiet = Reporter(None, quiet=True)
+    common = dict(batch_size=16, seed=5, reporter=quiet, description="toy", base=TinyConv(1).eval())
+    order = ordered(_attacks(), "cost", reverse.steps)
+    whole = evaluate_cascade(model, PullToGray(), _attacks(), order, reverse, x, y, **common)
+    cache = ModelCache(tmp_path)
+
+    def cascade(kept, order=order):
+        return evaluate_cascade(model, PullToGray(), _attacks(), order, reverse, x, y, kept=kept, **common)
+
+    with pytest.raises(KeyboardInterrupt):
+        cascade(KeptBatches(cache, stop_after=2))
+    rest = KeptBatches(cache)
+    resumed = cascade(rest)
+    assert resumed.resumed_after == 32 and rest.saves == 1  # only the third batch was attacked again
+    assert np.array_equal(resumed.defended, whole.defended) and np.array_equal(resumed.undefended, whole.undefended)
+    assert np.array_equal(resumed.clean_rev, whole.clean_rev)
+    strip = lambda c: [(s.ran_on, s.fooled_defended, s.fooled_undefended) for s in c.stages.values()]  # noqa: E731
+    assert strip(resumed) == strip(whole)
+    with pytest.warns(UserWarning, match="do not fit this cascade"):  # another order: kept batches not used
+        other = cascade(KeptBatches(cache), order=order[::-1])
+    assert other.resumed_after == 0

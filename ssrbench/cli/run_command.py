@@ -33,7 +33,7 @@ from .app import (
     cli,
     zoo_for,
 )
-from .types import FiniteFloat, RayAddressType
+from .types import FiniteFloat, MemorySize, RayAddressType
 
 
 @cli.command()
@@ -156,6 +156,14 @@ from .types import FiniteFloat, RayAddressType
     default=None,
     help=f"torch CPU threads, at most {MAX_THREADS} (recorded; results can depend on it)",
 )
+@click.option(
+    "--attack-memory",
+    type=MemorySize(),
+    default=None,
+    help="a memory budget for one attack call (4GiB, 512MiB, 2.5GB or bytes): an attack whose batch would keep "
+    "more for autograd runs on chunks that fit, each drawing as the whole batch does -- the same images, the "
+    "split recorded in the cell. On CUDA an out-of-memory error halves the chunk without it",
+)
 @CONFIG_DIRS
 @click.option(
     "--cache-dir",
@@ -245,6 +253,7 @@ def run(
     reverse_steps,
     classifier_checkpoint,
     threads,
+    attack_memory,
     config_dirs,
     cache_dir,
     retrain,
@@ -318,6 +327,7 @@ def run(
         reverse_steps=reverse_steps,
         classifier_checkpoint=classifier_checkpoint,
         config_dirs=config_dirs,
+        attack_memory=attack_memory,
         **overrides,
     )
     out = out or Path("leaderboards") / f"{preset}.json"
@@ -365,6 +375,7 @@ def run_spec(
     config_dirs,
     cascade=False,
     cascade_order=None,
+    attack_memory=None,
     **overrides,
 ):
     """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
@@ -391,6 +402,7 @@ def run_spec(
         classifier_checkpoint=classifier_checkpoint,
         grid=grid,
         cascade=(cascade_order or "cost") if cascade else None,
+        attack_memory=attack_memory,
     )
     if cascade:
         probes = [a for a in attacks if a not in {c.name for c in spec.attacks}]

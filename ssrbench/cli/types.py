@@ -57,3 +57,19 @@ class RayAddressType(click.ParamType):
         except AddressError as exc:
             self.fail(exc.reason, param, ctx)
         return value
+
+
+class MemorySize(click.ParamType):
+    """--attack-memory: a size as people write it (4GiB, 512MiB, 2.5GB, bytes), read by the one rule attacks use."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        from ..run.memory import parse_bytes
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_bytes(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)

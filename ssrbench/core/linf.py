@@ -20,7 +20,12 @@ _SUBSET: ContextVar[tuple[torch.Tensor, int] | None] = ContextVar("ssrbench_subs
 def drawn_as_batch(index: torch.Tensor, size: int) -> Iterator[None]:
     """Inside, a random start for the images ``index`` of a batch of ``size`` is drawn as the whole batch's would
     be and then picked: an image's start, and the generator's state after, do not depend on which others are
-    attacked with it (an attack cascade attacks the images still robust, and must meet each as the grid does)."""
+    attacked with it (an attack cascade attacks the images still robust, and must meet each as the grid does).
+    Inside another, ``index`` picks from the images the outer one picked (a cascade's images split into chunks
+    that fit in memory): the draw is still the outermost batch's."""
+    outer = _SUBSET.get()
+    if outer is not None and len(outer[0]) == size:
+        index, size = outer[0][index.to(outer[0].device)], outer[1]
     token = _SUBSET.set((index, size))
     try:
         yield

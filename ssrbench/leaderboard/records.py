@@ -275,6 +275,22 @@ class Transfer(Record):
         return self
 
 
+class AttackSplit(Record):
+    """An attack's calls split into chunks of a batch to fit in memory (``run --attack-memory``, or CUDA out of
+    memory). Each chunk draws as the whole batch does, so the images are an unsplit run's: how the work was cut,
+    recorded so a reader knows, not a config."""
+
+    images_per_call: int = Field(ge=1, description="the most images one call of the attack ran on")
+    reason: Literal["cuda-out-of-memory", "memory-budget"] = Field(
+        description="cuda-out-of-memory: a call ran out and its chunk was halved; memory-budget: --attack-memory"
+    )
+    budget_bytes: int | None = Field(None, ge=1, description="the budget (memory-budget)")
+    per_image_bytes: int | None = Field(
+        None, ge=1, description="memory-budget: bytes autograd kept per image of the attack (the estimate)"
+    )
+    fixed_bytes: int | None = Field(None, ge=0, description="memory-budget: and those that do not grow with images")
+
+
 class Cell(Record):
     task: Component
     mode: str
@@ -316,6 +332,9 @@ class Cell(Record):
         None,
         description="the attack across this model and its static base (None: "
         "classifier-first, whose classifier is the base, or a file before schema 5)",
+    )
+    split: AttackSplit | None = Field(
+        None, description="the attack's calls split to fit in memory (None: every batch in one call)"
     )
 
     def gated_flags(self, which: str):
@@ -635,6 +654,7 @@ class CascadeStage(Record):
     fooled_defended: int = Field(ge=0, description="images still defended before it, not after (Adv+Rev)")
     fooled_undefended: int = Field(ge=0, description="images still correct without the defense before it, not after")
     seconds: Seconds = Field(description="its attack's wall-clock seconds, with the defended checks")
+    split: AttackSplit | None = Field(None, description="its calls split to fit in memory (None: not split)")
 
 
 class Cascade(Record):

@@ -11,7 +11,7 @@ import math
 import time
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,9 +26,11 @@ from ..core.progress import Reporter
 from ..data.datasets import pixels
 from ..defense.gate import gate_score, threshold_at
 from ..defense.reverse import Defense
+from ..leaderboard.records import AttackSplit
 from ..models.environment import exact_fp32
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
+from .memory import AttackMemory
 
 DRAWS = 5  # fresh draws of a randomised defense's prediction, all of which must be correct in (c)
 FIXED_SEED = 0  # the fixed draw of (a): one seed, so the fixed defense is the same function for every attack
@@ -62,6 +64,7 @@ class Outcome:
     defense_seconds: float = 0.0  # and its seconds
     resumed_after: int = 0  # images taken from kept batches of an earlier, interrupted process
     randomized: bool = False  # the defense draws afresh at each call (then evaluated the three ways)
+    splits: dict[str, AttackSplit] = field(default_factory=dict)  # attacks whose calls were split to fit in memory
 
 
 @contextmanager
@@ -120,11 +123,63 @@ def _seeded(seed: int, name: str, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
 
 
-def _per_attack(
-    seed: int, purpose: str, attacks: dict[str, Attack], device: torch.device
-) -> dict[str, torch.Generator]:
-    """One stream per attack for one purpose (``purpose/attack``), so a cell's draws never depend on the others'."""
-    return {name: _seeded(seed, f"{purpose}/{name}", device) for name in attacks}
+@dataclass
+class Streams:
+    """Every random stream of one model's evaluation, by what it draws for: one per attack (and one for the clean
+    images), so adding an attack never changes the draws -- hence the numbers -- of a randomised reverse attack or
+    pretext metric in the other cells. ``evaluate`` and the cascade both take theirs from here: an image meets the
+    same draws in both."""
+
+    reverse: torch.Generator  # the defense on the clean images (Clean+Rev)
+    pretext: torch.Generator  # a randomised task's metric on the clean images
+    redraw: torch.Generator | None  # a randomised defense's further draws on the clean images
+    attack: dict[str, torch.Generator]  # each attack's own draws (its random start)
+    attack_reverse: dict[str, torch.Generator]  # the defense on each attack's images
+    attack_pretext: dict[str, torch.Generator]
+    attack_redraw: dict[str, torch.Generator]  # randomised defenses: the further draws on each attack's images
+    fixed: dict[str, torch.Generator]  # randomised defenses: each attack against the fixed draws
+    base_attack: dict[str, torch.Generator]  # the blind attacks made against the static base (classifier-first's)
+    from_base_reverse: dict[str, torch.Generator]  # the defense on the base's attacked images
+    from_base_redraw: dict[str, torch.Generator]
+
+    @classmethod
+    def seeded(
+        cls, seed: int, attacks: Iterable[str], blind: Iterable[str], device: torch.device, *, randomised: bool
+    ) -> Streams:
+        """``blind``: the attacks also made against a static base (none without one)."""
+        attacks, blind = list(attacks), list(blind)
+        per = lambda purpose, names: {n: _seeded(seed, f"{purpose}/{n}", device) for n in names}  # noqa: E731
+        return cls(
+            reverse=_seeded(seed, "reverse", device),
+            pretext=_seeded(seed, "pretext", device),
+            redraw=_seeded(seed, "redraw", device) if randomised else None,
+            attack={n: _seeded(seed, n, device) for n in attacks},
+            attack_reverse=per("reverse", attacks),
+            attack_pretext=per("pretext", attacks),
+            attack_redraw=per("redraw", attacks) if randomised else {},
+            fixed=per("fixed", attacks) if randomised else {},
+            base_attack={n: _seeded(seed, n, device) for n in blind},  # classifier-first's own streams
+            from_base_reverse=per("from-base/reverse", blind),
+            from_base_redraw=per("from-base/redraw", blind) if randomised else {},
+        )
+
+    def by_name(self) -> dict[str, torch.Generator]:
+        """Every stream under the name a kept evaluation stores its state by."""
+        tables = {
+            "attack": self.attack,
+            "reverse": self.attack_reverse,
+            "pretext": self.attack_pretext,
+            "redraw": self.attack_redraw,
+            "fixed": self.fixed,
+            "base-attack": self.base_attack,
+            "from-base/reverse": self.from_base_reverse,
+            "from-base/redraw": self.from_base_redraw,
+        }
+        single = {"reverse": self.reverse, "pretext": self.pretext, "redraw": self.redraw}
+        return {
+            **{k: g for k, g in single.items() if g is not None},
+            **{f"{purpose}/{n}": g for purpose, table in tables.items() for n, g in table.items()},
+        }
 
 
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -175,6 +230,7 @@ def evaluate(
     gate: float | None = None,
     kept: KeptBatches | None = None,
     base: nn.Module | None = None,
+    memory: AttackMemory | None = None,
 ) -> Outcome:
     """``x_all`` are uint8 test images; every attack sees the same images in the same order. ``gate`` is the
     detection gate's threshold (``gate_threshold``), handed to adaptive attacks with the defense. With
@@ -184,7 +240,10 @@ def evaluate(
     ``base`` (eval mode): the static base this model is judged against, when it is another model. Every
     attack's images are then also classified by it (transfer to the base), and every attack that sees only
     the classifier is also made against the base, from the base's own stream (the images classifier-first
-    makes), and defended by this model (transfer from the base): neither side escapes the other's attacks."""
+    makes), and defended by this model (transfer from the base): neither side escapes the other's attacks.
+
+    ``memory`` runs every attack call, split into chunks where a batch does not fit (``AttackMemory``: on CUDA's
+    out-of-memory error, or to a budget); by default, split only on that error."""
     if model.training:
         raise RuntimeError("evaluate() needs the model in eval mode")
     with exact_fp32():
@@ -202,6 +261,7 @@ def evaluate(
             gate=gate,
             kept=kept,
             base=base,
+            memory=memory if memory is not None else AttackMemory(),
         )
 
 
@@ -220,31 +280,19 @@ def _evaluate(
     gate: float | None,
     kept: KeptBatches | None,
     base: nn.Module | None,
+    memory: AttackMemory,
 ) -> Outcome:
     dev = next(model.parameters()).device
     x_all = _pinned(x_all, dev)
-    # one stream per attack (and one for the clean images), so that adding an attack never changes the
-    # draws -- hence the numbers -- of a randomised reverse attack or pretext metric in the other cells
-    rev_gen = _seeded(seed, "reverse", dev)
-    rev_gens = _per_attack(seed, "reverse", attacks, dev)
     defense = Defense(model, task, reverse, gate=gate)
-    gens = {name: _seeded(seed, name, dev) for name in attacks}
-    pre_gen = _seeded(seed, "pretext", dev)  # a randomised task's metric draws from here (clean images)
-    pre_gens = _per_attack(seed, "pretext", attacks, dev)
     randomised = defense.randomized
+    blind = {name: a for name, a in attacks.items() if not a.adaptive} if base is not None else {}
+    st = Streams.seeded(seed, attacks, blind, dev, randomised=randomised)
     if randomised:  # separate streams: the single-draw numbers do not depend on whether the others are run
         fixed = defense.with_fixed_draws(FIXED_SEED)
-        redraw_gen = _seeded(seed, "redraw", dev)
-        redraw_gens = _per_attack(seed, "redraw", attacks, dev)
-        fixed_gens = _per_attack(seed, "fixed", attacks, dev)
         clean_fixed, clean_all = [], []
     else:
-        fixed = redraw_gen = clean_fixed = clean_all = None
-        redraw_gens = fixed_gens = {}
-    blind = {name: a for name, a in attacks.items() if not a.adaptive} if base is not None else {}
-    base_gens = {name: _seeded(seed, name, dev) for name in blind}  # the streams classifier-first attacks the base with
-    base_rev_gens = _per_attack(seed, "from-base/reverse", blind, dev)
-    base_redraw_gens = _per_attack(seed, "from-base/redraw", blind, dev) if randomised else {}
+        fixed = clean_fixed = clean_all = None
     expected = {
         name: {
             "adv",
@@ -261,26 +309,7 @@ def _evaluate(
     t_clean = {"classify": 0.0, "reverse": 0.0}
     defense_passes, defense_seconds = 0, 0.0
     n = len(x_all)
-    streams = {
-        "reverse": rev_gen,
-        "pretext": pre_gen,
-        "redraw": redraw_gen,
-        **{
-            f"{purpose}/{name}": g
-            for purpose, table in (
-                ("attack", gens),
-                ("reverse", rev_gens),
-                ("pretext", pre_gens),
-                ("redraw", redraw_gens),
-                ("fixed", fixed_gens),
-                ("base-attack", base_gens),
-                ("from-base/reverse", base_rev_gens),
-                ("from-base/redraw", base_redraw_gens),
-            )
-            for name, g in table.items()
-        },
-    }
-    streams = {k: g for k, g in streams.items() if g is not None}
+    streams = st.by_name()
     lists = {
         "clean": clean,
         "clean_rev": clean_rev,
@@ -310,15 +339,15 @@ def _evaluate(
             y = y_all[i : i + batch_size].to(dev)
             t0 = time.perf_counter()
             clean.append(_correct(model, x, y))
-            pre_clean.append(_pretext(task, model, x, pre_gen))
+            pre_clean.append(_pretext(task, model, x, st.pretext))
             t1 = time.perf_counter()
             with counting_passes(model) as seen:
-                x_rev = defense.purify(x, rev_gen)
+                x_rev = defense.purify(x, st.reverse)
             defense_passes += sum(seen)
             defense_seconds += time.perf_counter() - t1
             clean_rev.append(_correct(model, x_rev, y))
             if randomised:
-                clean_all.append(_all_draws(model, defense, x, y, clean_rev[-1], redraw_gen))
+                clean_all.append(_all_draws(model, defense, x, y, clean_rev[-1], st.redraw))
                 clean_fixed.append(_correct(model, fixed.purify(x), y))
             t2 = time.perf_counter()
             t_clean["classify"] += t1 - t0
@@ -326,34 +355,36 @@ def _evaluate(
             for name, attack in attacks.items():
                 o = outs[name]
                 t0 = time.perf_counter()
-                x_adv = attack(model, x, y, gens[name], defense=defense)
+                x_adv = memory(name, attack, model, x, y, st.attack[name], defense)
                 if "zero_grad_fraction" in attack.stats:
                     o.zero_grad.append(attack.stats["zero_grad_fraction"] * len(x))
                 t1 = time.perf_counter()
-                x_adv_rev = defense.purify(x_adv, rev_gens[name])
+                x_adv_rev = defense.purify(x_adv, st.attack_reverse[name])
                 t2 = time.perf_counter()
                 o.adv.append(_correct(model, x_adv, y))
                 o.adv_rev.append(_correct(model, x_adv_rev, y))
-                o.pretext_adv.append(_pretext(task, model, x_adv, pre_gens[name]))
-                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev, pre_gens[name]))
+                o.pretext_adv.append(_pretext(task, model, x_adv, st.attack_pretext[name]))
+                o.pretext_adv_rev.append(_pretext(task, model, x_adv_rev, st.attack_pretext[name]))
                 o.seconds["attack"] += t1 - t0
                 o.seconds["reverse"] += t2 - t1
                 if randomised:
                     t0 = time.perf_counter()
-                    o.adv_rev_all.append(_all_draws(model, defense, x_adv, y, o.adv_rev[-1], redraw_gens[name]))
+                    o.adv_rev_all.append(_all_draws(model, defense, x_adv, y, o.adv_rev[-1], st.attack_redraw[name]))
                     # (a): an attack that sees the defense attacks the fixed one; a blind one's images are the same
-                    x_fixed = attack(model, x, y, fixed_gens[name], defense=fixed) if attack.adaptive else x_adv
+                    x_fixed = (
+                        memory(name, attack, model, x, y, st.fixed[name], fixed, "fixed") if attack.adaptive else x_adv
+                    )
                     o.adv_rev_fixed.append(_correct(model, fixed.purify(x_fixed), y))
                     o.seconds["randomized"] = o.seconds.get("randomized", 0.0) + time.perf_counter() - t0
                 if base is not None:
                     t0 = time.perf_counter()
                     o.to_base.append(_correct(base, x_adv, y))
                     if name in blind:
-                        x_base = attack(base, x, y, base_gens[name])
-                        o.from_base.append(_correct(model, defense.purify(x_base, base_rev_gens[name]), y))
+                        x_base = memory(name, attack, base, x, y, st.base_attack[name], against="base")
+                        o.from_base.append(_correct(model, defense.purify(x_base, st.from_base_reverse[name]), y))
                         if randomised:
                             o.from_base_all.append(
-                                _all_draws(model, defense, x_base, y, o.from_base[-1], base_redraw_gens[name])
+                                _all_draws(model, defense, x_base, y, o.from_base[-1], st.from_base_redraw[name])
                             )
                     o.seconds["transfer"] = o.seconds.get("transfer", 0.0) + time.perf_counter() - t0
             if kept is not None:
@@ -371,6 +402,7 @@ def _evaluate(
         defense_seconds=defense_seconds,
         resumed_after=start,
         randomized=randomised,
+        splits=dict(memory.splits),
     )
     if randomised:
         out.clean_rev_fixed, out.clean_rev_all = np.concatenate(clean_fixed), np.concatenate(clean_all)

@@ -45,6 +45,9 @@ class RunSpec(BaseModel):
     classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
     sweep: dict[str, list[float]] | None = None  # the budget grid the configs were expanded over (left out when None)
     cascade: Literal["cost", "given"] | None = None  # run --cascade: its attack order (left out when None)
+    # run --attack-memory: a memory budget that attack calls are split to (bytes). How the work is cut, not what
+    # is computed -- the images are an unsplit run's -- so never recorded in the config: each split is, in its cell
+    attack_memory: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -71,9 +74,11 @@ class RunSpec(BaseModel):
 def recorded_config(spec: RunSpec) -> dict[str, Any]:
     """``spec`` as the leaderboard records and hashes it: one seed as ``seed``, several as ``seed`` (the first)
     and ``seeds``, and the optional fields left out when unset -- so configs written before these existed
-    keep their hash (and their key order)."""
+    keep their hash (and their key order); the memory budget never (it changes no number)."""
     out: dict[str, Any] = {}
     for name, value in spec.model_dump(mode="json").items():
+        if name == "attack_memory":
+            continue
         if name == "seeds":
             out["seed"] = value[0]
             if len(value) > 1:
@@ -113,6 +118,7 @@ def resolve(
     classifier_checkpoint: Path | None = None,
     grid: Grid | None = None,
     cascade: str | None = None,
+    attack_memory: int | None = None,
 ) -> RunSpec:
     """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
     for m in modes:
@@ -150,6 +156,7 @@ def resolve(
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
         sweep=grid.record() if grid else None,
         cascade=cascade,
+        attack_memory=attack_memory,
     )
 
 

@@ -21,6 +21,7 @@ from ..core.progress import Reporter
 from ..data.datasets import ImageDataset, display_path
 from ..leaderboard.records import (
     Accuracy,
+    AttackSplit,
     Cascade,
     CascadeStage,
     Cost,
@@ -45,6 +46,7 @@ from .config import (
     builtin_config_dir,
 )
 from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
+from .memory import AttackMemory, format_bytes
 from .spec import RunSpec
 
 
@@ -237,6 +239,7 @@ def evaluation_key(
             "gate": gate,
             "device": device.type,
             **({"base": base} if base else {}),
+            **({"cascade": spec.cascade} if spec.cascade else {}),  # a cascade keeps other batches than the grid
         }
     )
 
@@ -278,10 +281,6 @@ def evaluate_model(
         target_fpr=GATE_FPR,
         calibration_flagged=flagged,
     )
-    if spec.cascade is not None:
-        cascade = _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights, gate, x_eval,
-                           y_eval, reporter)  # fmt: skip
-        return ModelResult([*(base.records if base is not None else []), *built.records], [], [], [cascade])
     kept = None
     if resumable and cache.enabled:
         kept = _KeptInCache(
@@ -291,6 +290,13 @@ def evaluate_model(
             ),
             fresh=retrain,
         )
+    if spec.cascade is not None:
+        cascade, resumed_after = _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights,
+                                          gate, x_eval, y_eval, reporter, kept)  # fmt: skip
+        splits = {stage.attack.name: stage.split for stage in cascade.stages if stage.split is not None}
+        records = [*(base.records if base is not None else []), *built.records]
+        notes = resumed_note(label, resumed_after, n_eval, "cascade stages'") + split_notes(label, splits)
+        return ModelResult(records, [], notes, [cascade])
     outcome = evaluate(
         built.model,
         task,
@@ -305,6 +311,7 @@ def evaluate_model(
         gate=gate.threshold,
         kept=kept,
         base=base.model if base is not None else None,
+        memory=AttackMemory(spec.attack_memory),
     )
     task_comp = _component(tcfg, TASKS, tcfg.kind, task_cls, task.describe())
     randomized = outcome.randomized
@@ -353,19 +360,41 @@ def evaluate_model(
                     seconds_per_image=outcome.defense_seconds / n_eval,
                     attack_seconds_per_image=o.seconds["attack"] / n_eval,
                 ),
+                split=outcome.splits.get(acfg.name),
             )
         )
-    resumed = []
-    if outcome.resumed_after:
-        resumed = [
-            f"evaluate {label} resumed after {outcome.resumed_after}/{n_eval} images kept by an earlier, "
-            f"interrupted process: its cells' seconds include that process's, seconds_total and ran_on do not"
-        ]
-    return ModelResult([*(base.records if base is not None else []), *built.records], cells, resumed)
+    resumed = resumed_note(label, outcome.resumed_after, n_eval)
+    return ModelResult(
+        [*(base.records if base is not None else []), *built.records],
+        cells,
+        resumed + split_notes(label, outcome.splits),
+    )
 
 
-def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights, gate, x, y, reporter):
-    """One unit's worst case by cascade (``run --cascade``), as the record the leaderboard holds."""
+def resumed_note(label: str, resumed_after: int, n: int, parts: str = "cells'") -> list[str]:
+    """What the notes say about an evaluation (or a cascade: ``parts`` its stages) continued from an earlier
+    process's kept batches."""
+    if not resumed_after:
+        return []
+    return [
+        f"evaluate {label} resumed after {resumed_after}/{n} images kept by an earlier, interrupted process: its "
+        f"{parts} seconds include that process's, seconds_total and ran_on do not"
+    ]
+
+
+def split_notes(label: str, splits: dict[str, AttackSplit]) -> list[str]:
+    """What the notes say about a budget no chunk fits: such an attack ran one image per call, over the budget."""
+    return [
+        f"{label}/{name}: one image of the attack keeps about {format_bytes(s.per_image_bytes + s.fixed_bytes)} "
+        f"for autograd, over --attack-memory {format_bytes(s.budget_bytes)}: it ran one image per call"
+        for name, s in splits.items()
+        if s.reason == "memory-budget" and s.per_image_bytes + s.fixed_bytes > s.budget_bytes
+    ]
+
+
+def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, weights, gate, x, y, reporter, kept):
+    """One unit's worst case by cascade (``run --cascade``), as the record the leaderboard holds, and the images
+    it took from kept batches."""
     tcfg, p = unit.task, spec.preset
     order = ordered(attacks, spec.cascade, reverse_passes=tcfg.reverse.steps)
     out = evaluate_cascade(
@@ -382,9 +411,11 @@ def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, 
         description=f"cascade {label}",
         gate=gate.threshold,
         base=base.model if base is not None else None,
+        memory=AttackMemory(spec.attack_memory),
+        kept=kept,
     )
     configs = {a.name: a for a in spec.attacks}
-    return Cascade(
+    record = Cascade(
         task=_component(tcfg, TASKS, tcfg.kind, task_cls, task.describe()),
         mode=unit.mode,
         seed=unit.seed,
@@ -406,6 +437,7 @@ def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, 
                 fooled_defended=s.fooled_defended,
                 fooled_undefended=s.fooled_undefended,
                 seconds=s.seconds,
+                split=out.splits.get(name),
             )
             for name, s in out.stages.items()
         ],
@@ -414,6 +446,7 @@ def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, 
         defended=Accuracy.from_flags(out.defended),
         undefended=Accuracy.from_flags(out.undefended),
     )
+    return record, out.resumed_after
 
 
 def static_base(ctx: TrainContext) -> Built:
