@@ -30,7 +30,17 @@ from ..leaderboard.records import AttackSplit
 from ..models.environment import exact_fp32
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
-from .evaluate import KeptBatches, Streams, _all_draws, _amount, _check_array, _correct, _pinned
+from .evaluate import (
+    KeptBatches,
+    Streams,
+    _all_draws,
+    _amount,
+    _check_array,
+    _correct,
+    _pinned,
+    kept_done,
+    restore_kept,
+)
 from .memory import AttackMemory
 
 Order = Literal["cost", "given"]
@@ -122,10 +132,7 @@ def _cascade(model, task, attacks, order, reverse, x_all, y_all, batch_size, see
                 stacklevel=1,
             )
         else:
-            for name, g in streams.items():
-                g.set_state(saved["streams"][name])
-            for k, v in lists.items():
-                v[:] = [saved["lists"][k].numpy()]
+            restore_kept(saved, streams, lists)
             for name, kept_stage in saved["stages"].items():
                 stages[name] = StageOutcome(**kept_stage)
             reporter.log(f"{description}: resumed after {start}/{n} images")
@@ -203,13 +210,7 @@ def _check_kept(
 ) -> int:
     """The number of images a kept cascade finished, once every part of it is checked to fit this one (nothing is
     set here: a misfit leaves the cascade as it was)."""
-    done = saved["done"]
-    if type(done) is not int or not 0 < done <= n or (done % batch_size and done != n):
-        raise ValueError(f"it stopped after {done!r} images; this cascade has {n} in batches of {batch_size}")
-    if set(saved["streams"]) != set(streams):
-        raise ValueError("its random streams are not this cascade's (other attacks?)")
-    for name, g in streams.items():
-        torch.Generator(device=g.device).set_state(saved["streams"][name])  # a throwaway one: must load
+    done = kept_done(saved, n, batch_size, streams, "cascade")
     if set(saved["lists"]) != set(lists) or list(saved["stages"]) != list(order):
         raise ValueError("its results are not this cascade's (other attacks, or another order)")
     for k in lists:

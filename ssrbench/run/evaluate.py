@@ -463,6 +463,27 @@ def _amount(v: Any) -> bool:
     return isinstance(v, float) and math.isfinite(v) and v >= 0
 
 
+def kept_done(saved: dict[str, Any], n: int, batch_size: int, streams: dict[str, torch.Generator], what: str) -> int:
+    """The images kept batches say they finished, checked against ``n`` images in batches of ``batch_size``, and
+    their stream states checked to be this ``what``'s (an evaluation's or a cascade's) and to load."""
+    done = saved["done"]
+    if type(done) is not int or not 0 < done <= n or (done % batch_size and done != n):
+        raise ValueError(f"it stopped after {done!r} images; this {what} has {n} in batches of {batch_size}")
+    if set(saved["streams"]) != set(streams):
+        raise ValueError(f"its random streams are not this {what}'s (other attacks?)")
+    for name, g in streams.items():
+        torch.Generator(device=g.device).set_state(saved["streams"][name])  # a throwaway one: must load
+    return done
+
+
+def restore_kept(saved: dict[str, Any], streams: dict[str, torch.Generator], lists: dict[str, list]) -> None:
+    """Set checked kept batches' stream states and per-image lists into this evaluation's (or cascade's)."""
+    for name, g in streams.items():
+        g.set_state(saved["streams"][name])
+    for k, v in lists.items():
+        v[:] = [saved["lists"][k].numpy()]
+
+
 def _check_kept(
     saved: dict[str, Any],
     n: int,
@@ -474,13 +495,7 @@ def _check_kept(
 ) -> int:
     """The number of images a kept evaluation finished, once every part of it is checked to fit this one
     (nothing is set here: a misfit leaves the evaluation as it was)."""
-    done = saved["done"]
-    if type(done) is not int or not 0 < done <= n or (done % batch_size and done != n):
-        raise ValueError(f"it stopped after {done!r} images; this evaluation has {n} in batches of {batch_size}")
-    if set(saved["streams"]) != set(streams):
-        raise ValueError("its random streams are not this evaluation's (other attacks?)")
-    for name, g in streams.items():
-        torch.Generator(device=g.device).set_state(saved["streams"][name])  # a throwaway one: must load
+    done = kept_done(saved, n, batch_size, streams, "evaluation")
     if set(saved["lists"]) != set(lists) or set(saved["attacks"]) != set(outs):
         raise ValueError("its results are not this evaluation's (other attacks, or another defense)")
     for k in lists:
@@ -507,10 +522,7 @@ def _restore(
     saved: dict[str, Any], streams: dict[str, torch.Generator], lists: dict[str, list], outs: dict[str, AttackOutcome]
 ) -> None:
     """Set a checked kept evaluation (``_check_kept``) into this one's streams and results."""
-    for name, g in streams.items():
-        g.set_state(saved["streams"][name])
-    for k, v in lists.items():
-        v[:] = [saved["lists"][k].numpy()]
+    restore_kept(saved, streams, lists)
     for name, o in outs.items():
         kept = saved["attacks"][name]
         for f in _FLAGS + _SCORES:
