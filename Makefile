@@ -42,7 +42,7 @@ help:
 	@echo '  make test    set up .venv with the test extra if needed, then ruff and the whole test suite (a few minutes)'
 	@echo 'helpers:'
 	@echo '  make setup        create .venv, install torch and ssrbench (nothing already done is redone)'
-	@echo '  make setup-test   the same plus the test extra (pytest, pyautoattack, torchattacks, kornia, matplotlib)'
+	@echo '  make setup-test   the same plus the test extra (pytest, pyautoattack, torchattacks, kornia, matplotlib, ray, robustbench)'
 	@echo '  make format       apply ruff (format and lint fixes); make test checks both before the suite'
 	@echo '  make docs         build the documentation site into site/ (mkdocs build --strict; the docs extra)'
 	@echo '  make figures      redraw the docs figures from the committed leaderboards'
@@ -113,8 +113,10 @@ $(PROJECT_STAMP): $(PROJECT_SOURCES) | $(TORCH_STAMP)
 
 # Through the project, so pip resolves the extra together with everything ssrbench needs (torchattacks
 # pins an old requests; alone it would break an installed dependency instead of choosing compatible ones).
+# RobustBench without its own dependencies: the test extra brings them, all but its timm==1.0.9 pin (pyproject.toml).
 $(TEST_STAMP): pyproject.toml | $(PROJECT_STAMP)
 	$(PIP) install $(if $(EDITABLE),-e) '.[test]'
+	$(PIP) install --no-deps 'robustbench==1.1.1'
 	@touch $@
 
 $(DOCS_STAMP): pyproject.toml | $(PROJECT_STAMP)

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # The checkout's ssrbench, not an installed copy that may predate it (its bundled zoo among it).
 sys.path.insert(0, str(REPO))
-COMMANDS = ("show", "base-findings", "seed-findings", "task-ranking", "curves", "versus-report", "zoo")
+COMMANDS = ("show", "base-findings", "seed-findings", "task-ranking", "curves", "versus-report", "zoo", "run")
 BLOCK = re.compile(r"<!-- (" + "|".join(COMMANDS) + r"): ([^>]+?) -->\n(.*?)\n<!-- \1 end -->", re.DOTALL)
 
 

@@ -20,6 +20,7 @@ from ssrbench.core.progress import Reporter
 from ssrbench.core.registry import reset_all
 from ssrbench.data.datasets import ImageDataset
 from ssrbench.leaderboard import store
+from ssrbench.models.foreign import FeatureLayer
 from ssrbench.pretext.base import PretextTask
 from ssrbench.run.evaluate import evaluate
 from ssrbench.run.testing import _tiny_model
@@ -298,3 +299,45 @@ class TinyConv(torch.nn.Module):
 
     def forward(self, x):
         return self.body(x)
+
+
+# bases (run --base) -------------------------------------------------------------------------------------------
+
+
+class TinyBase(torch.nn.Module):
+    """A user's own classifier as a base: [0, 1] pixels in, its own standardisation, pooling written in forward
+    (as published models do), and the feature layer it declares."""
+
+    ssrbench_feature_layer = FeatureLayer(module="body", head="fc", activation="relu")
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mu", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
+        self.body = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        out = torch.relu(self.body(x - self.mu))
+        return self.fc(torch.nn.functional.avg_pool2d(out, 32).flatten(1))
+
+
+def tiny_base() -> TinyBase:
+    """The factory `--base tests.helpers:tiny_base` names."""
+    return TinyBase()
+
+
+def robustbench_checkpoint(model_dir: Path, name: str = "Sehwag2021Proxy_R18", seed: int = 0) -> Path:
+    """A checkpoint of RobustBench's architecture for ``name`` (seeded initial weights) where RobustBench's
+    loader looks for it: model_dir/cifar10/Linf/NAME.pt, as {'state_dict': ...} like its published files."""
+    from ssrbench.models.bases import robustbench
+
+    robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    torch.manual_seed(seed)
+    net = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.Linf][name]["model"]()
+    path = model_dir / "cifar10" / "Linf" / f"{name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": net.state_dict()}, path)
+    return path

@@ -134,20 +134,20 @@ LIST_BEFORE = {
     ),
     "datasets": (("name", "from", "about"), [("cifar10", "ssrbench {version}")]),
     "presets": (
-        ("option", "smoke", "quick", "quick-robust", "seed", "full"),
+        ("option", "smoke", "quick", "quick-robust", "seed", "full", "mao21"),
         [
-            ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18"),
-            ("--train-images", "512", "None", "None", "None", "None"),
-            ("--epochs-classifier", "1", "6", "15", "5", "30"),
-            ("--epochs-head", "1", "4", "4", "5", "15"),
-            ("--epochs-multitask", "1", "4", "15", "5", "30"),
-            ("--batch-size", "128", "256", "256", "256", "128"),
-            ("--optimizer", "sgd", "sgd", "sgd", "sgd", "sgd"),
-            ("--lr", "0.1", "0.1", "0.2", "0.1", "0.05"),
-            ("--head-lr", "0.002", "0.002", "0.002", "0.002", "0.002"),
-            ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005"),
-            ("--eval-images", "64", "1000", "1000", "2000", "10000"),
-            ("--eval-batch-size", "64", "250", "250", "250", "500"),
+            ("--backbone", "ssr_resnet8", "ssr_resnet8", "ssr_resnet8", "ssr_context_encoder", "resnet18", "resnet18"),
+            ("--train-images", "512", "None", "None", "None", "None", "None"),
+            ("--epochs-classifier", "1", "6", "15", "5", "30", "0"),
+            ("--epochs-head", "1", "4", "4", "5", "15", "30"),
+            ("--epochs-multitask", "1", "4", "15", "5", "30", "0"),
+            ("--batch-size", "128", "256", "256", "256", "128", "128"),
+            ("--optimizer", "sgd", "sgd", "sgd", "sgd", "sgd", "sgd"),
+            ("--lr", "0.1", "0.1", "0.2", "0.1", "0.05", "0.1"),
+            ("--head-lr", "0.002", "0.002", "0.002", "0.002", "0.002", "0.002"),
+            ("--weight-decay", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005", "0.0005"),
+            ("--eval-images", "64", "1000", "1000", "2000", "10000", "1000"),
+            ("--eval-batch-size", "64", "250", "250", "250", "500", "100"),
         ],
     ),
 }
@@ -231,6 +231,8 @@ def test_every_preset_field_but_the_backbone_is_a_run_option_with_its_bounds():
         assert params[f.name].default is None  # unset: the preset's value
         if f.choices:
             assert isinstance(typ, click.Choice) and tuple(typ.choices) == f.choices
+        elif f.type is str:
+            assert typ == click.STRING  # a name (--base), checked as the run resolves it
         elif f.type is float:
             assert isinstance(typ, FiniteFloat)
             assert (typ.gt, typ.ge, typ.le) == tuple(f.bounds.get(b) for b in ("gt", "ge", "le"))

@@ -30,7 +30,7 @@ LAYERS = [
     ("run: configs, evaluation", ["run", "run.config", "run.evaluate", "run.testing", "run.suites"]),
     ("run: sweep", ["run.sweep"]),
     ("run: spec, units", ["run.spec", "run.units"]),
-    ("run: runner", ["run.runner", "run.reproduce"]),
+    ("run: runner", ["run.runner", "run.reproduce", "run.estimate"]),
     ("run: executors", ["run.ray_address", "run.ray_executor"]),
     ("studies", ["studies"]),
     ("cli", ["cli"]),

@@ -41,9 +41,12 @@ class _AdaptivePGD(Attack):
     def defended_logits(self, defense: Defense, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def draws(self, randomised: bool) -> int:
+        return self.params.eot_samples if randomised else 1
+
     def perturb(self, model, x, y, generator, defense: Defense):
         p = self.params
-        samples = p.eot_samples if defense.randomized else 1
+        samples = self.draws(defense.randomized)
 
         def loss(z):
             total = 0.0
@@ -74,8 +77,8 @@ class BPDA(_AdaptivePGD):
 class Unrolled(_AdaptivePGD):
     """Exact gradients through the unrolled reverse attack (with the sign surrogate)."""
 
-    def cost(self, reverse_passes: float) -> float:
-        return 2 * super().cost(reverse_passes)  # a second-order backward through every reverse step
+    def cost(self, reverse_passes: float, randomised: bool = False) -> float:
+        return 2 * super().cost(reverse_passes, randomised)  # a second-order backward through every reverse step
 
     def defended_logits(self, defense, x, generator):
         return defense.model(defense.purify_differentiably(x, generator))

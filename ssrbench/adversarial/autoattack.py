@@ -278,7 +278,7 @@ class AutoAttack(_LibraryAttack):
                 self.stats[f"robust_{stage}"] = robust.float().mean().item()
         return adv
 
-    def cost(self, reverse_passes: float) -> float:
+    def cost(self, reverse_passes: float, randomised: bool = False) -> float:
         """Its parts' gradient passes: standard APGD-CE, then APGD-T and FAB-T over the n_classes - 1 targets,
         then Square's queries (forward passes, about a third of a gradient pass); rand two APGD runs with EOT."""
         p = self.params

@@ -38,13 +38,20 @@ class Attack(ABC):
         p = self.params
         return ThreatModel(norm="linf", eps=p.eps, steps=p.steps) if isinstance(p, LinfBudget) else None
 
-    def cost(self, reverse_passes: float) -> float:
+    def cost(self, reverse_passes: float, randomised: bool = False) -> float:
         """Gradient passes per image, declared so a cascade (``run --cascade``) can run the cheapest attacks
-        first: its threat model's steps (one for a one-step attack), and through the defense (adaptive) each
-        step also passes the reverse attack's ``reverse_passes``. An attack whose cost differs overrides it."""
+        first and ``run --estimate`` can count a run: its threat model's steps (one for a one-step attack), and
+        through the defense (adaptive) each step also passes the reverse attack's ``reverse_passes``, once per
+        EOT draw of a ``randomised`` defense. An attack whose cost differs overrides it."""
         threat = self.threat_model()
         steps = max(1, threat.steps) if threat is not None else 1
-        return steps * (1 + reverse_passes) if self.adaptive else float(steps)
+        if not self.adaptive:
+            return float(steps)
+        return steps * self.draws(randomised) * (1 + reverse_passes)
+
+    def draws(self, randomised: bool) -> int:
+        """Draws of the defense per gradient step (EOT): one unless the attack averages a randomised one."""
+        return 1
 
     @abstractmethod
     def perturb(

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..core.limits import MAX_GPUS_PER_TASK, MAX_RETRIES, MAX_SEED, MAX_THREADS
 from ..core.plaintext import printable, text
-from ..core.presets import DEFAULT_PRESET, PRESETS, preset_fields, resolve_preset
+from ..core.presets import DEFAULT_PRESET, PRESET_RUNS, PRESETS, PresetRun, preset_fields, preset_run, resolve_preset
 from ..data.datasets import DATASETS
 from ..leaderboard.records import EXECUTORS
 from ..run.cascade import ORDERS
@@ -36,27 +36,36 @@ from .app import (
 from .types import FiniteFloat, MemorySize, RayAddressType
 
 
+def _preset_defaults(what: str) -> str:
+    """The default of --tasks, --attacks or --modes, and where a preset has its own."""
+    general = ",".join(getattr(PresetRun(), what))
+    own = [
+        f"{name}: {','.join(getattr(r, what))}"
+        for name, r in PRESET_RUNS.items()
+        if getattr(r, what) != getattr(PresetRun(), what)
+    ]
+    return general + (f" ({'; '.join(own)})" if own else "")
+
+
 @cli.command()
 @click.option(
     "--tasks",
     callback=_csv,
-    default="inpaint",
-    show_default=True,
-    help="comma-separated task configs (`ssrbench list tasks`)",
+    default=None,
+    help="comma-separated task configs (`ssrbench list tasks`); default: the preset's -- " + _preset_defaults("tasks"),
 )
 @click.option(
     "--attacks",
     callback=_csv,
-    default="fgsm,pgd2",
-    show_default=True,
-    help="comma-separated attack configs (`ssrbench list attacks`)",
+    default=None,
+    help="comma-separated attack configs (`ssrbench list attacks`); default: the preset's -- "
+    + _preset_defaults("attacks"),
 )
 @click.option(
     "--modes",
     callback=_csv,
-    default="multitask,classifier-first",
-    show_default=True,
-    help="comma-separated training modes",
+    default=None,
+    help="comma-separated training modes; default: the preset's -- " + _preset_defaults("modes"),
 )
 @click.option(
     "--adaptive",
@@ -83,7 +92,8 @@ from .types import FiniteFloat, MemorySize, RayAddressType
     default=DEFAULT_PRESET,
     show_default=True,
     help="run size: smoke (seconds), quick (laptop CPU), quick-robust (quick on an adversarially trained base), "
-    "seed (the source report, its architecture), full (paper scale, GPU)",
+    "seed (the source report, its architecture), full (paper scale, GPU), mao21 (Mao et al. 2021 on RobustBench's "
+    "Carmon2019Unlabeled as Croce et al. 2022 evaluated it, GPU); `run --estimate` says what one costs",
 )
 @click.option("--backbone", default=None, help="any timm model name, or an ssrbench backbone (default: the preset's)")
 @DATA_DIR
@@ -149,6 +159,20 @@ from .types import FiniteFloat, MemorySize, RayAddressType
     help="a state dict (torch.save(model.state_dict())) for the chosen backbone that replaces "
     "classifier-first's classifier stage -- e.g. your own robust model; loaded with weights_only=True, "
     "checked parameter by parameter, its SHA-256 recorded and part of the cache key",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="with --base robustbench:NAME: RobustBench's model folder, in its layout DIR/DATASET/Linf/NAME.pt "
+    "(default ./models, as RobustBench's load_model); ssrbench never downloads into it",
+)
+@click.option(
+    "--base-checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="with --base module:factory (or an ssrbench.bases entry point): the weights, "
+    "torch.save(model.state_dict()); loaded weights-only, its SHA-256 recorded and part of the cache key",
 )
 @click.option(
     "--threads",
@@ -229,6 +253,22 @@ from .types import FiniteFloat, MemorySize, RayAddressType
     help="--executor ray: --cache-dir is on a filesystem every node mounts at that path; workers use it "
     "directly (default: weights travel through Ray's object store to and from the driver's cache)",
 )
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="print what the run would cost -- per training stage and per attack: images, passes, FLOPs (counted on "
+    "the run's own models) and minutes on this machine and on a kept GPU measurement -- and run nothing "
+    "(no data is read; a --base file need not be there yet)",
+)
+@click.option(
+    "--format",
+    "estimate_format",
+    type=click.Choice(["table", "markdown"]),
+    default="table",
+    show_default=True,
+    help="with --estimate: a table on the terminal, or markdown for a page (the kept GPU's minutes only: this "
+    "machine's timing differs from run to run)",
+)
 @_preset_overrides
 @_friendly
 def run(
@@ -252,6 +292,8 @@ def run(
     reverse_eps,
     reverse_steps,
     classifier_checkpoint,
+    model_dir,
+    base_checkpoint,
     threads,
     attack_memory,
     config_dirs,
@@ -268,6 +310,8 @@ def run(
     gpus_per_task,
     max_retries,
     shared_cache,
+    estimate,
+    estimate_format,
     **overrides,
 ) -> None:
     """Train, attack, reverse-attack and evaluate every task x attack x mode cell.
@@ -308,9 +352,12 @@ def run(
         units_on = _ray_executor(
             address, cpus_per_task, gpus_per_task, max_retries, shared_cache, threads, deterministic, device
         )
+    if estimate_format != "table" and not estimate:
+        raise click.UsageError("--format is the form of --estimate's table: add --estimate, or leave it out")
     if cascade_order is not None and not cascade:
         raise click.UsageError("--cascade-order orders a cascade: add --cascade, or leave it out")
     spec, run_notes = run_spec(
+        estimate=estimate,
         tasks=tasks,
         attacks=attacks,
         modes=modes,
@@ -328,8 +375,19 @@ def run(
         classifier_checkpoint=classifier_checkpoint,
         config_dirs=config_dirs,
         attack_memory=attack_memory,
+        model_dir=model_dir,
+        base_checkpoint=base_checkpoint,
         **overrides,
     )
+    if estimate:
+        from ..run.estimate import estimate as estimate_cost
+        from .estimate import markdown_estimate, render_estimate
+
+        if estimate_format == "markdown":
+            click.echo(markdown_estimate(estimate_cost(spec, measure_here=False), spec))
+        else:
+            render_estimate(estimate_cost(spec, device=dev), spec, Console())
+        return
     out = out or Path("leaderboards") / f"{preset}.json"
     check_writable(out)
     cache = ModelCache(cache_dir, zoo=zoo_for(zoo_dir, no_zoo, zoo_only, retrain), zoo_only=zoo_only)
@@ -376,12 +434,21 @@ def run_spec(
     cascade=False,
     cascade_order=None,
     attack_memory=None,
+    model_dir=None,
+    base_checkpoint=None,
+    estimate=False,
     **overrides,
 ):
     """The RunSpec that `ssrbench run`'s options describe, and the notes it adds (extras left out of
     --adaptive): what a run evaluates, and what ``command_spec`` recomputes from a recorded command."""
     from ..run.spec import resolve
 
+    defaults = preset_run(preset)
+    tasks, attacks, modes = (
+        tasks or list(defaults.tasks),
+        attacks or list(defaults.attacks),
+        modes or list(defaults.modes),
+    )
     run_notes = []
     if adaptive:
         attacks = attacks + [a for a in ADAPTIVE_SUITE.available() if a not in attacks]
@@ -403,6 +470,9 @@ def run_spec(
         grid=grid,
         cascade=(cascade_order or "cost") if cascade else None,
         attack_memory=attack_memory,
+        model_dir=model_dir,
+        base_checkpoint=base_checkpoint,
+        load_base=not estimate,
     )
     if cascade:
         probes = [a for a in attacks if a not in {c.name for c in spec.attacks}]

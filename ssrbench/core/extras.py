@@ -16,7 +16,19 @@ EXTRA_MODULES = {
     "augment": "kornia",
     "plot": "matplotlib",
     "ray": "ray",
+    "robustbench": "robustbench",
 }
+
+
+# how to install an extra where plain `pip install 'ssrbench[extra]'` is not all of it
+INSTALL = {
+    # robustbench pins timm==1.0.9: the extra brings its other requirements, robustbench goes in without them
+    "robustbench": "pip install 'ssrbench[robustbench]' && pip install --no-deps robustbench==1.1.1",
+}
+
+
+def how_to_install(extra: str) -> str:
+    return INSTALL.get(extra, f"pip install 'ssrbench[{extra}]'")
 
 
 class MissingExtraError(ConfigError):
@@ -35,5 +47,5 @@ def require(extra: str, what: str) -> ModuleType:
     except ImportError as exc:
         raise MissingExtraError(
             f"{what} need{'s' if not what.endswith('s') else ''} {module}, which is not installed: "
-            f"pip install 'ssrbench[{extra}]'"
+            + how_to_install(extra)
         ) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import stat
 import tempfile
 import time
@@ -251,3 +252,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """Why a weights file was refused, in a few words, without torch's advice to retry with
+    ``weights_only=False``: a file that needs more than tensors to load is exactly what must never be
+    unpickled. Shared by the model cache, ``--classifier-checkpoint`` and ``--base``."""
+    text = str(exc)
+    if isinstance(exc, EOFError):
+        return "it is empty or cut short"
+    if "GLOBAL" in text or "global" in text.lower() and "unsupported" in text.lower():
+        return "it holds objects other than tensors, and ssrbench loads weights only (refused, nothing in it was run)"
+    garbage = (pickle.UnpicklingError, IndexError, KeyError, OverflowError)  # what bytes no writer made raise
+    if isinstance(exc, garbage) or "weights_only" in text or "PytorchStreamReader" in text or "zip archive" in text:
+        return "it is not a file torch.save writes, or it is corrupt or cut short"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first[:200]}"

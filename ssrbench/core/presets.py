@@ -48,6 +48,13 @@ class Preset(BaseModel):
     adv_eps: PixelBudget = Field(8 / 255, gt=0, description="adversarial training: eps, in (0, 1]")
     adv_step_size: PixelBudget = Field(2 / 255, gt=0, description="adversarial training with pgd: step size")
     adv_steps: int = Field(7, ge=1, le=100, description="adversarial training with pgd: steps")
+    base: str | None = Field(
+        None,
+        max_length=300,
+        description="classifier-first's frozen classifier, not trained here: robustbench:NAME (a CIFAR-10 L-inf "
+        "model of RobustBench's zoo, from --model-dir), an ssrbench.bases entry point or module:factory (with "
+        "--base-checkpoint); the task heads train on its features",
+    )
     train_precision: Literal["fp32", "bf16", "auto"] = Field(
         "fp32",
         description="training arithmetic: fp32, bf16 (autocast) or auto (bf16 on a CUDA device with "
@@ -64,6 +71,8 @@ class Preset(BaseModel):
                 out.pop(name, None)
         if self.train_precision == "fp32":  # likewise for configs written before the choice existed
             out.pop("train_precision", None)
+        if self.base is None:  # likewise for configs written before a base could be chosen
+            out.pop("base", None)
         return out
 
 
@@ -124,9 +133,49 @@ PRESETS: dict[str, Preset] = {
         eval_batch_size=500,
         train_precision="auto",
     ),
+    # Mao et al. 2021's setting as Croce et al. 2022 re-evaluated it, meant for one GPU: Carmon et al. 2019's RST
+    # WideResNet-28-10 from RobustBench's zoo as the frozen base, contrastive heads trained on its features, the
+    # first 1,000 test images; its tasks and attacks are PRESET_RUNS["mao21"]. Head epochs are ssrbench's choice
+    # (no classifier is trained: the base is the published one; the backbone field is unused with a base)
+    "mao21": Preset(
+        backbone="resnet18",
+        base="robustbench:Carmon2019Unlabeled",
+        epochs_classifier=0,
+        epochs_head=30,
+        epochs_multitask=0,
+        batch_size=128,
+        eval_images=1000,
+        eval_batch_size=100,
+        train_precision="auto",
+    ),
 }
 
 DEFAULT_PRESET = "quick"
+
+
+@dataclass(frozen=True)
+class PresetRun:
+    """What ``run`` evaluates with a preset when --tasks, --attacks or --modes are not given."""
+
+    tasks: tuple[str, ...] = ("inpaint",)
+    attacks: tuple[str, ...] = ("fgsm", "pgd2")
+    modes: tuple[str, ...] = ("multitask", "classifier-first")
+
+
+PRESET_RUNS: dict[str, PresetRun] = {
+    # Croce et al. 2022's protocol for Mao et al.'s defense: transfer from the static base (APGD-CE crafted on the
+    # classifier, then reverse-attacked), the standard AutoAttack on the base, BPDA, and BPDA+EOT over 20 draws
+    # of the randomised reverse attack; plus Mao et al.'s own defense-aware attack
+    "mao21": PresetRun(
+        tasks=("contrastive-mao21",),
+        attacks=("apgd-ce", "autoattack", "bpda-apgd-ce", "eot-apgd-ce", "ssl-aware-mao21"),
+        modes=("classifier-first",),
+    ),
+}
+
+
+def preset_run(name: str) -> PresetRun:
+    return PRESET_RUNS.get(name, PresetRun())
 
 
 @dataclass(frozen=True)

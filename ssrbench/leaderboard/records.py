@@ -571,6 +571,26 @@ class VersusBase(Record):
     verdict: Verdict
 
 
+class BaseIdentity(Record):
+    """Classifier-first's frozen classifier when ssrbench did not train it (``run --base``): which published or
+    user model it is, the very file (its SHA-256 is the stage's cache key), where the task heads read its
+    features, and the accuracy its publisher reports -- to set beside the cells' own Clean."""
+
+    source: Literal["robustbench", "entry-point", "module"]
+    name: str = Field(description="as --base names it: robustbench:NAME, an entry point's name, or module:factory")
+    architecture: str = Field(description="the model's class")
+    file: str = Field(
+        description="the weights file: in RobustBench's layout (cifar10/Linf/NAME.pt, under --model-dir), or as given"
+    )
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    feature_layer: str = Field(description="the module whose output the task heads read (and its activation)")
+    reported_clean_acc: float | None = Field(None, ge=0, le=100, description="the publisher's clean accuracy, %")
+    reported_autoattack_acc: float | None = Field(
+        None, ge=0, le=100, description="the publisher's AutoAttack accuracy, % (RobustBench's leaderboard)"
+    )
+    reported_by: str | None = Field(None, description="where the reported accuracies come from")
+
+
 class TrainingRecord(Record):
     stage: str
     key: str
@@ -598,6 +618,7 @@ class TrainingRecord(Record):
         description="SHA-256 of the zoo file the "
         "weights were loaded from (None: trained, or from the machine's model cache)",
     )
+    base: BaseIdentity | None = Field(None, description="the published or user model this stage loaded (run --base)")
 
     @field_validator("spec")
     @classmethod

@@ -208,7 +208,7 @@ class Leaderboard(Record):
         preset = self.config["preset"]
         file_says = {
             "preset": self.config["preset_name"],
-            "backbone": preset.get("backbone"),
+            "backbone": preset.get("base") or preset.get("backbone"),  # a published base is the backbone
             "dataset": self.config["dataset"],
         }
         if file_says["preset"] != self.preset:

@@ -6,19 +6,31 @@ import torch
 from torch import nn
 
 from .backbone import FeatureSpec, Normalize, create_backbone, feature_spec
+from .foreign import ForeignBackbone
 from .split import split_backbone
 
 
 class SSRModel(nn.Module):
     """``forward`` maps [0, 1] pixels to class logits, so attacks see exactly the deployed classifier."""
 
-    def __init__(self, backbone_name: str, mean, std, num_classes: int, image_size: int = 32):
+    def __init__(
+        self, backbone_name: str, mean, std, num_classes: int, image_size: int = 32, base: ForeignBackbone | None = None
+    ):
         super().__init__()
         self.backbone_name = backbone_name
-        self.normalize = Normalize(mean, std)
-        self.backbone, self.adaptation = create_backbone(backbone_name, image_size)
+        if base is None:
+            self.normalize = Normalize(mean, std)
+            self.backbone, self.adaptation = create_backbone(backbone_name, image_size)
+        else:  # a published classifier (run --base): it takes [0, 1] pixels and standardises them itself
+            self.normalize = Normalize((0.0,) * len(mean), (1.0,) * len(std))
+            self.backbone, self.adaptation = base, f"feature layer {base.layer.module}"
         self.spec: FeatureSpec = feature_spec(self.backbone, image_size, architecture=backbone_name)
-        self.classifier = nn.Linear(self.backbone.num_features, num_classes)
+        head = base.head() if base is not None else None
+        self.classifier = nn.Linear(self.backbone.num_features, num_classes, bias=head is None or head.bias is not None)
+        if head is not None:
+            if head.out_features != num_classes:
+                raise ValueError(f"{backbone_name} has {head.out_features} classes, the data {num_classes}")
+            self.classifier.load_state_dict(head.state_dict())  # its own last layer: the same logits
         self.heads = nn.ModuleDict()  # the pretext task's modules, attached by the task
         self._trunk: list[nn.Module] | None = None  # set when the last stages are split off per task
 

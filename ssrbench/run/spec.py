@@ -16,6 +16,7 @@ from ..core.presets import Preset
 from ..core.registry import BUILTIN_DIST, one_line
 from ..data.datasets import DATASETS, DEFAULT_DATASET
 from ..models.backbone import check_backbone
+from ..models.bases import BaseChoice
 from ..pretext.base import TASKS
 from ..training.checkpoint import load_classifier_checkpoint
 from ..training.modes import MODES
@@ -43,6 +44,10 @@ class RunSpec(BaseModel):
     # then fits torch and numpy. Recorded as ``seed`` (the first) plus ``seeds`` when several: recorded_config
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field([0], min_length=1, max_length=MAX_SEEDS)
     classifier_checkpoint: str | None = None  # classifier-first's classifier from this file (left out when None)
+    base_checkpoint: str | None = None  # the weights of a module base (preset.base; left out when None)
+    # where RobustBench's files are (run --model-dir): how to find the base's file, whose SHA-256 the training
+    # record holds -- like the data folder, never recorded in the config
+    model_dir: str | None = None
     sweep: dict[str, list[float]] | None = None  # the budget grid the configs were expanded over (left out when None)
     cascade: Literal["cost", "given"] | None = None  # run --cascade: its attack order (left out when None)
     # run --attack-memory: a memory budget that attack calls are split to (bytes). How the work is cut, not what
@@ -74,16 +79,16 @@ class RunSpec(BaseModel):
 def recorded_config(spec: RunSpec) -> dict[str, Any]:
     """``spec`` as the leaderboard records and hashes it: one seed as ``seed``, several as ``seed`` (the first)
     and ``seeds``, and the optional fields left out when unset -- so configs written before these existed
-    keep their hash (and their key order); the memory budget never (it changes no number)."""
+    keep their hash (and their key order); the memory budget and the model folder never (they change no number)."""
     out: dict[str, Any] = {}
     for name, value in spec.model_dump(mode="json").items():
-        if name == "attack_memory":
+        if name in ("attack_memory", "model_dir"):
             continue
         if name == "seeds":
             out["seed"] = value[0]
             if len(value) > 1:
                 out["seeds"] = value
-        elif name in ("classifier_checkpoint", "sweep", "cascade") and value is None:
+        elif name in ("classifier_checkpoint", "base_checkpoint", "sweep", "cascade") and value is None:
             continue
         else:
             out[name] = value
@@ -119,12 +124,21 @@ def resolve(
     grid: Grid | None = None,
     cascade: str | None = None,
     attack_memory: int | None = None,
+    model_dir: Path | None = None,
+    base_checkpoint: Path | None = None,
+    load_base: bool = True,
 ) -> RunSpec:
-    """Turn names into validated configs; raises UnknownNameError / ConfigError before any work."""
+    """Turn names into validated configs; raises UnknownNameError / ConfigError before any work. ``load_base``
+    False leaves a base's file unread (``run --estimate`` counts its architecture's cost without it)."""
     for m in modes:
         MODES.get(m)
     DATASETS.get(dataset)
-    check_backbone(preset.backbone)  # an unknown or unusable backbone fails here, not after loading data
+    if preset.base is not None:
+        _check_base(preset.base, modes, classifier_checkpoint, model_dir, base_checkpoint, load=load_base)
+    else:
+        if base_checkpoint is not None:
+            raise ConfigError("--base-checkpoint is the weights of a --base module: add --base, or leave it out")
+        check_backbone(preset.backbone)  # an unknown or unusable backbone fails here, not after loading data
     if classifier_checkpoint is not None:
         load_classifier_checkpoint(classifier_checkpoint, preset.backbone)  # a bad file fails here too
     task_configs = [load_task_config(t, config_dirs) for t in tasks]
@@ -154,10 +168,40 @@ def resolve(
         preset=preset,
         seeds=list(seeds),
         classifier_checkpoint=str(classifier_checkpoint) if classifier_checkpoint else None,
+        base_checkpoint=str(base_checkpoint) if base_checkpoint else None,
+        model_dir=str(model_dir) if model_dir else None,
         sweep=grid.record() if grid else None,
         cascade=cascade,
         attack_memory=attack_memory,
     )
+
+
+def base_choice(spec: RunSpec) -> BaseChoice | None:
+    """The run's base (``preset.base``) and where its file is, or None when classifier-first trains its own."""
+    if spec.preset.base is None:
+        return None
+    return BaseChoice(
+        spec.preset.base,
+        Path(spec.model_dir) if spec.model_dir else None,
+        Path(spec.base_checkpoint) if spec.base_checkpoint else None,
+    )
+
+
+def _check_base(base: str, modes, classifier_checkpoint, model_dir, base_checkpoint, load: bool = True) -> None:
+    """A base is classifier-first's classifier: refuse what cannot go with it, then load it once (a missing,
+    doctored or foreign file fails here, before the data is read)."""
+    if classifier_checkpoint is not None:
+        raise ConfigError(
+            "--base and --classifier-checkpoint both replace classifier-first's classifier: give one of them"
+        )
+    others = [m for m in modes if m != "classifier-first"]
+    if others:
+        raise ConfigError(
+            f"--base {base}: a published base is frozen, and {', '.join(others)} would train a backbone of its "
+            f"own; give --modes classifier-first"
+        )
+    if load:
+        BaseChoice(base, model_dir, base_checkpoint).load()
 
 
 def _cascade_attacks(configs: list[AttackConfig], built: dict[str, Any], grid: Grid | None) -> list[AttackConfig]:

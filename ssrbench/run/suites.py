@@ -30,7 +30,7 @@ class Suite:
         """One line per missing extra: which configs of the suite it leaves out, and how to install it."""
         return [
             f"the {self.name} suite leaves out {', '.join(names)}: they need {EXTRA_MODULES[e]} "
-            f"(pip install 'ssrbench[{e}]')"
+            f"({extras.how_to_install(e)})"
             for e, names in self.extras.items()
             if not extras.installed(e)
         ]

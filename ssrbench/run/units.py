@@ -47,7 +47,7 @@ from .config import (
 )
 from .evaluate import DRAWS, GATE_FPR, GATE_IMAGES, AttackOutcome, Outcome, evaluate, gate_threshold
 from .memory import AttackMemory, format_bytes
-from .spec import RunSpec
+from .spec import RunSpec, base_choice
 
 
 def _component(cfg: TaskConfig | AttackConfig, registry, kind: str, cls, details: dict | None = None) -> Component:
@@ -132,6 +132,7 @@ def train_context(
 ) -> TrainContext:
     checkpoint = Path(spec.classifier_checkpoint) if spec.classifier_checkpoint else None
     return TrainContext(
+        base=base_choice(spec),
         data=data,
         preset=spec.preset,
         device=device,
@@ -326,7 +327,7 @@ def evaluate_model(
                 mode=mode_name,
                 attack=_component(acfg, ATTACKS, acfg.kind, ATTACKS.get(acfg.kind)),
                 threat=_threat(attacks[acfg.name], acfg),
-                backbone=p.backbone,
+                backbone=p.base or p.backbone,
                 dataset=data.name,
                 preset=spec.preset_name,
                 reverse=tcfg.reverse,
@@ -419,7 +420,7 @@ def _cascade(spec, unit, label, built, task, task_cls, attacks, base, base_sha, 
         task=_component(tcfg, TASKS, tcfg.kind, task_cls, task.describe()),
         mode=unit.mode,
         seed=unit.seed,
-        backbone=p.backbone,
+        backbone=p.base or p.backbone,
         dataset=spec.dataset,
         preset=spec.preset_name,
         reverse=tcfg.reverse,

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..core.fileio import (
     check_writable_dir,
     open_regular_file,
     read_regular_file,
+    refusal_reason,
     sweep_stale_temps,
 )
 from ..core.hashing import config_hash
@@ -313,19 +313,3 @@ def _check_info(info: Any, name: str) -> None:
 
 def all_finite(state: dict[str, torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
-
-
-def refusal_reason(exc: BaseException) -> str:
-    """Why a weights file was refused, in a few words, without torch's advice to retry with
-    ``weights_only=False``: a file that needs more than tensors to load is exactly what must never be
-    unpickled. Shared by the cache's entries and ``--classifier-checkpoint``."""
-    text = str(exc)
-    if isinstance(exc, EOFError):
-        return "it is empty or cut short"
-    if "GLOBAL" in text or "global" in text.lower() and "unsupported" in text.lower():
-        return "it holds objects other than tensors, and ssrbench loads weights only (refused, nothing in it was run)"
-    garbage = (pickle.UnpicklingError, IndexError, KeyError, OverflowError)  # what bytes no writer made raise
-    if isinstance(exc, garbage) or "weights_only" in text or "PytorchStreamReader" in text or "zip archive" in text:
-        return "it is not a file torch.save writes, or it is corrupt or cut short"
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"{type(exc).__name__}: {first[:200]}"

@@ -13,9 +13,8 @@ from pathlib import Path
 import torch
 
 from ..core.errors import ConfigError
-from ..core.fileio import UnreadableError, open_regular_file
+from ..core.fileio import UnreadableError, open_regular_file, refusal_reason
 from ..models.ssr_model import SSRModel
-from .cache import refusal_reason
 
 OPTIONAL = ("normalize.",)  # a checkpoint may bring its own normalisation, or take the data's
 

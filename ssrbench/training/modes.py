@@ -7,6 +7,7 @@ classifier-first -- train backbone + classifier once (shared by every task), fre
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -27,6 +28,7 @@ from ..core.progress import Reporter
 from ..core.registry import Registry
 from ..data.datasets import ImageDataset, augment, display_path, pixels
 from ..leaderboard.records import TrainingRecord
+from ..models.bases import BaseChoice
 from ..models.environment import exact_fp32, trained_on
 from ..models.ssr_model import SSRModel
 from ..pretext.base import PretextTask
@@ -57,11 +59,21 @@ class TrainContext:
     reporter: Reporter
     retrain: bool = False
     classifier_checkpoint: Path | None = None  # replaces classifier-first's classifier stage
+    base: BaseChoice | None = None  # run --base: a published classifier as classifier-first's, frozen
+
+    @property
+    def backbone(self) -> str:
+        """What the backbone is: the preset's timm model, or the base's name."""
+        return self.base.name if self.base is not None else self.preset.backbone
 
     def new_model(self) -> SSRModel:
-        """An untrained model, initialised from the context's seed (call inside ``isolated_rng``)."""
+        """An untrained model, initialised from the context's seed (call inside ``isolated_rng``); with a base,
+        a copy of the base's own (the task's heads are what is then initialised)."""
         torch.manual_seed(self.seed)
         d = self.data
+        if self.base is not None:
+            loaded = copy.deepcopy(self.base.load().backbone)
+            return SSRModel(self.base.name, d.mean, d.std, len(d.classes), d.image_size, base=loaded)
         return SSRModel(self.preset.backbone, d.mean, d.std, len(d.classes), d.image_size)
 
     @property
@@ -85,7 +97,7 @@ class TrainContext:
         p = self.preset
         return {
             "training_code": TRAINING_CODE_VERSION,
-            "backbone": p.backbone,
+            "backbone": self.backbone,
             "dataset": self.data.name,
             "data_fingerprint": self.data.fingerprint,
             "train_images": p.train_images,
@@ -448,6 +460,33 @@ def _from_checkpoint(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
     )
 
 
+def _from_base(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
+    """A published classifier instead of a trained one (``run --base``): its file's SHA-256 is its key."""
+    identity = ctx.base.load().identity
+    spec = _base_spec(ctx)
+    ctx.reporter.log(f"classifier: {identity.name} ({identity.architecture}) from {identity.file}")
+    return TrainingRecord(
+        stage="classifier",
+        key=ModelCache.key(spec),
+        cached=True,
+        seconds=0.0,
+        final_logs={},
+        spec=spec,
+        weights_sha256=weights_sha256(model.classifier_state()),
+        trained_on={"checkpoint": identity.file},
+        base=identity,
+    )
+
+
+def _base_spec(ctx: TrainContext) -> dict[str, Any]:
+    return {
+        "training_code": TRAINING_CODE_VERSION,
+        "backbone": ctx.base.name,
+        "mode": "classifier",
+        "checkpoint_sha256": file_sha256(ctx.base.file()),
+    }
+
+
 def _checkpoint_spec(ctx: TrainContext) -> dict[str, Any]:
     return {
         "training_code": TRAINING_CODE_VERSION,
@@ -568,6 +607,8 @@ class ClassifierFirst(TrainingMode):
     @staticmethod
     def classifier_stage(ctx: TrainContext) -> tuple[str, dict[str, Any]]:
         """The shared classifier's (stage, spec): the user's checkpoint's identity when one is given."""
+        if ctx.base is not None:
+            return "classifier", _base_spec(ctx)
         if ctx.classifier_checkpoint is not None:
             return "classifier", _checkpoint_spec(ctx)
         return "classifier", {**ctx.base_spec(), "mode": "classifier", "epochs": ctx.preset.epochs_classifier}
@@ -612,6 +653,8 @@ class ClassifierFirst(TrainingMode):
             )
             return {**logs, **monitor.final()}
 
+        if ctx.base is not None:
+            return _from_base(ctx, model)
         if ctx.classifier_checkpoint is not None:
             return _from_checkpoint(ctx, model)
         return _cached_or_train(ctx, "classifier", cls_spec, model, model.classifier_state, train_classifier, found)

@@ -1,0 +1,267 @@
+"""Published and user classifiers as classifier-first's frozen base (``run --base``).
+
+Three forms name one:
+
+- ``robustbench:NAME`` -- a CIFAR-10 L-inf model of RobustBench's zoo, built and loaded by RobustBench's own
+  ``load_model`` from ``--model-dir`` in RobustBench's layout (``DIR/cifar10/Linf/NAME.pt``). ssrbench never
+  downloads: a missing file is refused with the command that fetches it (RobustBench's, when online).
+- ``NAME`` -- a factory registered in the ``ssrbench.bases`` entry-point group, plus ``--base-checkpoint``.
+- ``module:factory`` -- a factory importable from the current environment, plus ``--base-checkpoint``.
+
+Every file is first read with ``torch.load(weights_only=True)`` through a regular-file check, so a checkpoint
+with code in it is refused before any loader sees it; its SHA-256 is the base's identity. The model must take
+[0, 1] pixels (RobustBench's do, standardising inside) and end in global average pooling and a linear layer;
+where its feature map is read is declared per architecture (``foreign.py``) and checked numerically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import importlib
+import importlib.util
+import io
+import json
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.errors import ConfigError
+from ..core.extras import require
+from ..core.fileio import UnreadableError, read_regular_file, refusal_reason
+from ..core.registry import Registry
+from ..data.datasets import display_path
+from ..leaderboard.records import BaseIdentity
+from .foreign import ForeignBackbone, adapt
+
+ROBUSTBENCH = "robustbench:"
+DEFAULT_MODEL_DIR = Path("models")  # RobustBench's own default for load_model(model_dir=...)
+MAX_CHECKPOINT_BYTES = 4 << 30  # the largest CIFAR-10 models of RobustBench's zoo are about 1 GiB
+BASES: Registry = Registry("base", "ssrbench.bases")  # name -> factory() returning the classifier (an nn.Module)
+REPORTED = Path(__file__).with_name("robustbench_reported.json")  # scripts/robustbench_reported.py writes it
+
+
+@dataclass
+class LoadedBase:
+    """A base ready to be the backbone: the adapted model and what the leaderboard records of it."""
+
+    backbone: ForeignBackbone
+    identity: BaseIdentity
+
+
+@dataclass(frozen=True)
+class BaseChoice:
+    """A base as a run names it: ``--base`` and where its file is. Loads once per process."""
+
+    name: str
+    model_dir: Path | None = None
+    checkpoint: Path | None = None
+
+    def file(self) -> Path:
+        if self.name.startswith(ROBUSTBENCH):
+            return (self.model_dir or DEFAULT_MODEL_DIR) / "cifar10" / "Linf" / f"{self.name[len(ROBUSTBENCH) :]}.pt"
+        if self.checkpoint is None:
+            raise ConfigError(f"--base {self.name}: a module base needs its weights: add --base-checkpoint FILE")
+        return self.checkpoint
+
+    def load(self) -> LoadedBase:
+        path = self.file()
+        try:
+            st = path.stat()
+            signature = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            signature = None
+        return _load_once(self.name, self.model_dir, self.checkpoint, signature)
+
+
+@functools.lru_cache(maxsize=2)
+def architecture(choice: BaseChoice) -> ForeignBackbone:
+    """The base's model for counting its cost (``run --estimate``): loaded when its file is there, else
+    RobustBench's (or the factory's) architecture with its initial weights -- the same operations."""
+    try:
+        if choice.file().is_file():
+            return choice.load().backbone
+    except ConfigError:
+        pass
+    where = f"--base {choice.name}"
+    if choice.name.startswith(ROBUSTBENCH):
+        robustbench()
+        from robustbench.model_zoo import model_dicts
+        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+        zoo = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.Linf]
+        model = choice.name[len(ROBUSTBENCH) :]
+        if model not in zoo:
+            raise ConfigError(f"{where}: RobustBench has no CIFAR-10 L-inf model {model!r}")
+        net = zoo[model]["model"]()
+    else:
+        net = (_importable(choice.name) if is_module_path(choice.name) else BASES.get(choice.name))()
+    return adapt(net, where)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_once(name, model_dir, checkpoint, signature) -> LoadedBase:
+    return load_base(name, model_dir, checkpoint)
+
+
+def is_module_path(name: str) -> bool:
+    return ":" in name and not name.startswith(ROBUSTBENCH)
+
+
+def load_base(name: str, model_dir: Path | None = None, checkpoint: Path | None = None) -> LoadedBase:
+    """The base ``name`` names (see the module docstring), loaded, checked and adapted; a ConfigError (exit 2)
+    naming the file or the name otherwise."""
+    if name.startswith(ROBUSTBENCH):
+        if checkpoint is not None:
+            raise ConfigError(
+                f"--base-checkpoint {checkpoint}: a RobustBench base reads its file from --model-dir "
+                f"(DIR/cifar10/Linf/NAME.pt); leave --base-checkpoint out"
+            )
+        return _robustbench_base(name[len(ROBUSTBENCH) :], model_dir or DEFAULT_MODEL_DIR)
+    if checkpoint is None:
+        raise ConfigError(
+            f"--base {name}: a module base needs its weights: add --base-checkpoint FILE "
+            f"(torch.save(model.state_dict()) of the model the factory builds)"
+        )
+    if is_module_path(name):
+        factory, source = _importable(name), "module"
+    else:
+        factory, source = BASES.get(name), "entry-point"
+    where = f"--base {name}"
+    net = factory()
+    if not isinstance(net, nn.Module):
+        raise ConfigError(f"{where}: the factory returned {type(net).__name__}, not a torch nn.Module")
+    state, sha = _weights(checkpoint, "--base-checkpoint")
+    if isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    _check_tensors(state, checkpoint)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(f"--base-checkpoint {checkpoint}: does not fit {where}: {_first_problems(exc)}") from exc
+    return _adapted(net, where, source, name, checkpoint, sha, reported=None)
+
+
+def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
+    rb = robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    where = f"--base {ROBUSTBENCH}{model}"
+    zoo = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.Linf]
+    if model not in zoo:
+        close = difflib.get_close_matches(model, list(zoo), n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(
+            f"{where}: RobustBench has no CIFAR-10 L-inf model {model!r}.{hint} "
+            f"The names: https://robustbench.github.io (or robustbench.model_zoo.model_dicts)"
+        )
+    if isinstance(zoo[model].get("gdrive_id"), list):
+        raise ConfigError(f"{where}: an ensemble of several files; ssrbench takes a single model as the base")
+    path = model_dir / "cifar10" / "Linf" / f"{model}.pt"
+    if not path.is_file():
+        raise ConfigError(
+            f"{where}: {path}: no such file. ssrbench never downloads; fetch it where the network is with "
+            f"RobustBench's loader: python -c \"from robustbench import load_model; load_model('{model}', "
+            f"model_dir='{model_dir}', dataset='cifar10', threat_model='Linf')\", or give --model-dir"
+        )
+    _, sha = _weights(path, where)  # refuses code and corrupt bytes before RobustBench's loader reads the file
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = rb.load_model(model, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
+    except Exception as exc:  # noqa: BLE001 - RobustBench raises RuntimeError, KeyError, ... for a bad file
+        raise ConfigError(f"{where}: {path}: RobustBench's loader refused it: {_first_problems(exc)}") from exc
+    _check_tensors(net.state_dict(), path)
+    reported = _reported().get(model)
+    shown = Path("cifar10", "Linf", path.name)  # in RobustBench's layout, so no machine's folder is recorded
+    return _adapted(net, where, "robustbench", f"{ROBUSTBENCH}{model}", shown, sha, reported)
+
+
+def robustbench():
+    """RobustBench's package (the ``robustbench`` extra). Its ``eval`` module imports the reference AutoAttack
+    as ``autoattack``, the name of the authors' git install; PyPI carries the same code as ``pyautoattack``,
+    which is lent that name when no ``autoattack`` is installed."""
+    if importlib.util.find_spec("autoattack") is None and importlib.util.find_spec("pyautoattack") is not None:
+        import pyautoattack
+        import pyautoattack.autoattack  # noqa: F401 - the submodules robustbench.eval imports by name
+        import pyautoattack.state
+
+        sys.modules.setdefault("autoattack", pyautoattack)
+        sys.modules.setdefault("autoattack.state", pyautoattack.state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pkg_resources' deprecation notice, on every import
+        return require("robustbench", "--base robustbench:NAME")
+
+
+def _weights(path: Path, where: str) -> tuple[dict, str]:
+    """The file's tensors (weights only: a pickle with code is refused, never run) and its SHA-256."""
+    try:
+        data = read_regular_file(path, limit=MAX_CHECKPOINT_BYTES)
+    except UnreadableError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{where}: {path}: {exc.strerror or exc}") from exc
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
+        raise ConfigError(f"{where}: {path}: not a readable checkpoint: {refusal_reason(exc)}") from exc
+    if not isinstance(state, dict):
+        raise ConfigError(f"{where}: {path}: holds a {type(state).__name__}, not a state dict")
+    return state, hashlib.sha256(data).hexdigest()
+
+
+def _check_tensors(state: dict, path: Path) -> None:
+    bad = [
+        k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.isfinite().all()
+    ]
+    if bad:
+        raise ConfigError(f"{path}: holds NaN or infinite weights ({', '.join(bad[:3])})")
+
+
+def _first_problems(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + (" ..." if len(text) > 300 else "")
+
+
+def _importable(name: str):
+    module, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--base {name}: cannot import {attr!r} from {module!r}: {exc}") from exc
+    if not callable(factory):
+        raise ConfigError(f"--base {name}: {attr!r} is not callable; give a factory that returns the model")
+    return factory
+
+
+def _reported() -> dict[str, dict]:
+    return json.loads(REPORTED.read_text())["models"]
+
+
+def reported_source() -> str:
+    return json.loads(REPORTED.read_text())["source"]
+
+
+def _adapted(net, where, source, name, path, sha, reported) -> LoadedBase:
+    backbone = adapt(net, where)
+    layer = backbone.layer
+    return LoadedBase(
+        backbone,
+        BaseIdentity(
+            source=source,
+            name=name,
+            architecture=type(net).__name__,
+            file=display_path(Path(path)),
+            file_sha256=sha,
+            feature_layer=layer.module + (f" ({layer.activation})" if layer.activation else ""),
+            reported_clean_acc=reported["clean_acc"] if reported else None,
+            reported_autoattack_acc=reported["autoattack_acc"] if reported else None,
+            reported_by=reported_source() if reported else None,
+        ),
+    )
