@@ -64,6 +64,8 @@ def test_each_declared_feature_layer_gives_the_models_own_logits():
             f = backbone.forward_features(x)
             assert f.ndim == 4, label
             torch.testing.assert_close(backbone.forward_head(f), net(x), msg=label)
+        with torch.no_grad():  # the forward stops at the declared layer: a jigsaw tile (7x7) still gets its map
+            assert backbone.forward_features(torch.rand(2, 3, 7, 7)).ndim == 4, label
     # a wrong declaration (a map the logits are not computed from) is caught, not trusted
     net = nets["ResNet"]
     with pytest.raises(ConfigError, match="logits are not the pooled map of layer3"):
@@ -244,6 +246,11 @@ def test_a_bad_robustbench_file_is_refused_naming_it(model_dir, tmp_path, capfd,
         (["--base", f"robustbench:{RB}", "--model-dir", "no-such-folder"], "ssrbench never downloads"),
         (["--base", "robustbench:Carmon2019Unlabelled"], "Did you mean 'Carmon2019Unlabeled'"),
         (["--base", "robustbench:Chen2020Adversarial"], "an ensemble"),
+        (["--base", "robustbench:Debenedetti2022Light_XCiT-S12"], "downloading them"),
+        (["--base", f"robustbench:{RB}", "--base-checkpoint", "README.md"], "leave --base-checkpoint out"),
+        (["--model-dir", "models"], "add --base, or leave it out"),
+        (["--base", ":f", "--base-checkpoint", "README.md"], "cannot import 'f'"),
+        (["--base", "tests.helpers:TinyConv", "--base-checkpoint", "README.md"], "the factory fails: TypeError"),
         (["--base", "tests.helpers:tiny_base"], "needs its weights: add --base-checkpoint"),
         (["--base", "tests.helpers:nothing_here", "--base-checkpoint", "README.md"], "cannot import 'nothing_here'"),
         (["--base-checkpoint", "README.md"], "add --base, or leave it out"),
@@ -251,7 +258,8 @@ def test_a_bad_robustbench_file_is_refused_naming_it(model_dir, tmp_path, capfd,
     ],
 )
 def test_a_bad_base_option_is_exit_2(model_dir, args, reason):
-    extra = [] if "--model-dir" in args else ["--model-dir", str(model_dir)]
+    robustbench_base = any(a.startswith("robustbench:") for a in args)
+    extra = ["--model-dir", str(model_dir)] if robustbench_base and "--model-dir" not in args else []
     res = _run("--preset", "smoke", "--modes", "classifier-first", *args, *extra, "--data-dir", "nowhere")
     assert res.exit_code == 2 and reason in error_line(res), res.output
 
@@ -298,13 +306,15 @@ def test_estimate_prints_the_cost_of_every_stage_and_attack_without_running(pres
     assert "train heads classifier-first/" in res.output and "total" in res.output and "NVIDIA H200" in res.output
 
 
-def test_the_estimate_counts_what_the_run_does(monkeypatch):
+def test_the_estimate_counts_what_the_run_does():
     """Rows scale with what they count: twice the test images, twice each evaluation row's FLOPs; a training
-    row is images x epochs x one step's counted FLOPs."""
+    row is images x epochs; an attack's passes are its steps plus the reverse attacks on its images; the static
+    base is attacked for the modes judged against it (not for classifier-first, whose classifier it is), and its
+    classifier is trained even when classifier-first is not run."""
     from ssrbench.cli.run_command import run_spec
 
-    def spec(**over):
-        return run_spec(tasks=["rotation"], attacks=["fgsm", "pgd10"], modes=["classifier-first"], adaptive=False,
+    def spec(modes=("multitask", "classifier-first"), **over):
+        return run_spec(tasks=["rotation"], attacks=["fgsm", "pgd10"], modes=list(modes), adaptive=False,
                         preset="smoke", backbone=None, seed=0, seeds=None, attack_eps=None, attack_steps=None,
                         reverse_eps=None, reverse_steps=None, classifier_checkpoint=None, config_dirs=(),
                         **over)[0]  # fmt: skip
@@ -315,10 +325,17 @@ def test_the_estimate_counts_what_the_run_does(monkeypatch):
     for r in two.rows:
         if r.what.startswith("attack") or r.what.startswith("evaluate"):
             assert r.flops == pytest.approx(2 * rows[r.what].flops), r.what
-    pgd, fgsm = rows["attack pgd10 on classifier-first/rotation"], rows["attack fgsm on classifier-first/rotation"]
-    assert (pgd.passes, fgsm.passes) == (10, 1)
-    heads = rows["train heads classifier-first/rotation"]
-    assert heads.images == PRESETS["smoke"].train_images * PRESETS["smoke"].epochs_head
+    for mode in ("multitask", "classifier-first"):
+        pgd, fgsm = rows[f"attack pgd10 on {mode}/rotation"], rows[f"attack fgsm on {mode}/rotation"]
+        assert pgd.passes - fgsm.passes == pytest.approx(9)  # the same reverse attack on each one's images
+    assert {r.what for r in one.rows if r.what.startswith("attack") and "static base" in r.what} == {
+        "attack fgsm on the static base, for multitask/rotation",
+        "attack pgd10 on the static base, for multitask/rotation",
+    }
+    smoke = PRESETS["smoke"]
+    assert rows["train heads classifier-first/rotation"].images == smoke.train_images * smoke.epochs_head
+    alone = {r.what for r in estimate_module.estimate(spec(modes=["multitask"]), measure_here=False).rows}
+    assert "train classifier (shared; the static base)" in alone
 
 
 def test_the_kept_gpu_rates_are_the_benchmarks_json():

@@ -29,7 +29,7 @@ def render_estimate(est: Estimate, spec: RunSpec, console: Console) -> None:
     for header in ["images", "passes", "TFLOP", "here", *(g.removeprefix("NVIDIA ") for g in gpus)]:
         table.add_column(header, justify="right", no_wrap=True)
     for row in est.rows:
-        cells = [row.what, f"{row.images:,}", f"{row.passes:,.0f}", _tflop(row.flops)]
+        cells = [row.what, f"{row.images:,}", _passes(row.passes), _tflop(row.flops)]
         cells.append(_minutes(est.minutes_here(row)) if est.here_flops_per_s else "-")
         cells += [_minutes(est.minutes_on(g, row)) for g in gpus]
         table.add_row(*cells)
@@ -50,6 +50,10 @@ def render_estimate(est: Estimate, spec: RunSpec, console: Console) -> None:
         console.print(f"note: {note}")
 
 
+def _passes(p: float) -> str:
+    return f"{p:,.0f}" if p >= 10 else f"{p:.2g}"
+
+
 def _tflop(flops: float) -> str:
     t = flops / 1e12
     return f"{t:,.0f}" if t >= 100 else f"{t:.3g}"
@@ -62,7 +66,7 @@ def markdown_estimate(est: Estimate, spec: RunSpec) -> str:
     head = ["work", "images", "passes / image", "TFLOP", *(f"min on {g}" for g in gpus)]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for row in est.rows:
-        cells = [row.what, f"{row.images:,}", f"{row.passes:,.0f}", _tflop(row.flops)]
+        cells = [row.what, f"{row.images:,}", _passes(row.passes), _tflop(row.flops)]
         lines.append("| " + " | ".join(cells + [_minutes(est.minutes_on(g, row)) for g in gpus]) + " |")
     total = [_minutes(sum(est.minutes_on(g, r) for r in est.rows)) for g in gpus]
     lines.append("| " + " | ".join(["**total**", "", "", _tflop(est.total_flops), *(f"**{t}**" for t in total)]) + " |")

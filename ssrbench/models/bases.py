@@ -24,6 +24,7 @@ import importlib.util
 import io
 import json
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,26 +82,14 @@ class BaseChoice:
 
 @functools.lru_cache(maxsize=2)
 def architecture(choice: BaseChoice) -> ForeignBackbone:
-    """The base's model for counting its cost (``run --estimate``): loaded when its file is there, else
-    RobustBench's (or the factory's) architecture with its initial weights -- the same operations."""
-    try:
-        if choice.file().is_file():
-            return choice.load().backbone
-    except ConfigError:
-        pass
+    """The base's model for counting its cost (``run --estimate``): loaded (and so checked) when its file is
+    there, else RobustBench's (or the factory's) architecture with its initial weights -- the same operations."""
+    has_file = choice.checkpoint is not None or choice.file().is_file()
+    if has_file:
+        return choice.load().backbone
     where = f"--base {choice.name}"
-    if choice.name.startswith(ROBUSTBENCH):
-        robustbench()
-        from robustbench.model_zoo import model_dicts
-        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
-
-        zoo = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.Linf]
-        model = choice.name[len(ROBUSTBENCH) :]
-        if model not in zoo:
-            raise ConfigError(f"{where}: RobustBench has no CIFAR-10 L-inf model {model!r}")
-        net = zoo[model]["model"]()
-    else:
-        net = (_importable(choice.name) if is_module_path(choice.name) else BASES.get(choice.name))()
+    model = choice.name[len(ROBUSTBENCH) :]
+    net = _built(_zoo_entry(model)["model"], where)
     return adapt(net, where)
 
 
@@ -133,7 +122,7 @@ def load_base(name: str, model_dir: Path | None = None, checkpoint: Path | None 
     else:
         factory, source = BASES.get(name), "entry-point"
     where = f"--base {name}"
-    net = factory()
+    net = _built(factory, where)
     if not isinstance(net, nn.Module):
         raise ConfigError(f"{where}: the factory returned {type(net).__name__}, not a torch nn.Module")
     state, sha = _weights(checkpoint, "--base-checkpoint")
@@ -147,8 +136,11 @@ def load_base(name: str, model_dir: Path | None = None, checkpoint: Path | None 
     return _adapted(net, where, source, name, checkpoint, sha, reported=None)
 
 
-def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
-    rb = robustbench()
+def _zoo_entry(model: str) -> dict:
+    """RobustBench's entry for a CIFAR-10 L-inf ``model``, or a ConfigError: an unknown name (with the close ones),
+    an ensemble, or a model RobustBench builds from timm's pretrained weights (that would download)."""
+    robustbench()
+    import timm
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
@@ -161,8 +153,22 @@ def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
             f"{where}: RobustBench has no CIFAR-10 L-inf model {model!r}.{hint} "
             f"The names: https://robustbench.github.io (or robustbench.model_zoo.model_dicts)"
         )
-    if isinstance(zoo[model].get("gdrive_id"), list):
+    entry = zoo[model]
+    if isinstance(entry.get("gdrive_id"), list):
         raise ConfigError(f"{where}: an ensemble of several files; ssrbench takes a single model as the base")
+    timm_name = f"{model.lower().replace('-', '_')}_cifar10_linf"  # what RobustBench's loader tries first
+    if entry.get("gdrive_id") is None or timm.is_model(timm_name):
+        raise ConfigError(
+            f"{where}: RobustBench builds this model from timm's pretrained weights, downloading them; ssrbench "
+            f"takes only models RobustBench loads from a file in --model-dir"
+        )
+    return entry
+
+
+def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
+    rb = robustbench()
+    where = f"--base {ROBUSTBENCH}{model}"
+    _zoo_entry(model)
     path = model_dir / "cifar10" / "Linf" / f"{model}.pt"
     if not path.is_file():
         raise ConfigError(
@@ -170,13 +176,21 @@ def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
             f"RobustBench's loader: python -c \"from robustbench import load_model; load_model('{model}', "
             f"model_dir='{model_dir}', dataset='cifar10', threat_model='Linf')\", or give --model-dir"
         )
-    _, sha = _weights(path, where)  # refuses code and corrupt bytes before RobustBench's loader reads the file
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            net = rb.load_model(model, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
-    except Exception as exc:  # noqa: BLE001 - RobustBench raises RuntimeError, KeyError, ... for a bad file
-        raise ConfigError(f"{where}: {path}: RobustBench's loader refused it: {_first_problems(exc)}") from exc
+    data = _checked_bytes(path, where)  # code or corrupt bytes refused before RobustBench's loader sees them
+    sha = hashlib.sha256(data).hexdigest()
+    # RobustBench's loader reads the very bytes checked and hashed: a copy in a private folder in its layout, so a
+    # file replaced meanwhile can neither be loaded unchecked nor differ from the recorded SHA-256
+    with tempfile.TemporaryDirectory(prefix="ssrbench-base-") as private:
+        copy = Path(private) / "cifar10" / "Linf" / f"{model}.pt"
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(data)
+        del data
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = rb.load_model(model, model_dir=private, dataset="cifar10", threat_model="Linf")
+        except Exception as exc:  # noqa: BLE001 - RobustBench raises RuntimeError, KeyError, ... for a bad file
+            raise ConfigError(f"{where}: {path}: RobustBench's loader refused it: {_first_problems(exc)}") from exc
     _check_tensors(net.state_dict(), path)
     reported = _reported().get(model)
     shown = Path("cifar10", "Linf", path.name)  # in RobustBench's layout, so no machine's folder is recorded
@@ -188,32 +202,51 @@ def robustbench():
     as ``autoattack``, the name of the authors' git install; PyPI carries the same code as ``pyautoattack``,
     which is lent that name when no ``autoattack`` is installed."""
     if importlib.util.find_spec("autoattack") is None and importlib.util.find_spec("pyautoattack") is not None:
-        import pyautoattack
-        import pyautoattack.autoattack  # noqa: F401 - the submodules robustbench.eval imports by name
-        import pyautoattack.state
-
-        sys.modules.setdefault("autoattack", pyautoattack)
-        sys.modules.setdefault("autoattack.state", pyautoattack.state)
+        try:
+            import pyautoattack
+            import pyautoattack.autoattack  # noqa: F401 - the submodules robustbench.eval imports by name
+            import pyautoattack.state
+        except ImportError:
+            pass  # robustbench's own import then fails, and require() names the extra
+        else:
+            sys.modules.setdefault("autoattack", pyautoattack)
+            sys.modules.setdefault("autoattack.state", pyautoattack.state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pkg_resources' deprecation notice, on every import
         return require("robustbench", "--base robustbench:NAME")
 
 
-def _weights(path: Path, where: str) -> tuple[dict, str]:
-    """The file's tensors (weights only: a pickle with code is refused, never run) and its SHA-256."""
+def _checked_bytes(path: Path, where: str) -> bytes:
+    """The file's bytes, read once, after they loaded as tensors only (a pickle with code is refused, never run)."""
+    data = _read(path, where)
+    _state_of(path, where, data)
+    return data
+
+
+def _read(path: Path, where: str) -> bytes:
     try:
-        data = read_regular_file(path, limit=MAX_CHECKPOINT_BYTES)
+        return read_regular_file(path, limit=MAX_CHECKPOINT_BYTES)
     except UnreadableError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{where}: {path}: {exc.strerror or exc}") from exc
+
+
+def _state_of(path: Path, where: str, data: bytes) -> dict:
+    """``data`` (the bytes of ``path``) loaded as tensors only, or a ConfigError naming the file."""
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
         raise ConfigError(f"{where}: {path}: not a readable checkpoint: {refusal_reason(exc)}") from exc
     if not isinstance(state, dict):
         raise ConfigError(f"{where}: {path}: holds a {type(state).__name__}, not a state dict")
-    return state, hashlib.sha256(data).hexdigest()
+    return state
+
+
+def _weights(path: Path, where: str) -> tuple[dict, str]:
+    """The file's tensors (weights only) and the SHA-256 of the very bytes they were read from."""
+    data = _read(path, where)
+    return _state_of(path, where, data), hashlib.sha256(data).hexdigest()
 
 
 def _check_tensors(state: dict, path: Path) -> None:
@@ -229,11 +262,18 @@ def _first_problems(exc: BaseException) -> str:
     return text[:300] + (" ..." if len(text) > 300 else "")
 
 
+def _built(factory, where: str) -> nn.Module:
+    try:
+        return factory()
+    except Exception as exc:  # noqa: BLE001 - a user's factory failing its own way is bad input, not a crash
+        raise ConfigError(f"{where}: the factory fails: {type(exc).__name__}: {_first_problems(exc)}") from exc
+
+
 def _importable(name: str):
     module, _, attr = name.partition(":")
     try:
         factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an empty or relative name, or a module that fails on import
         raise ConfigError(f"--base {name}: cannot import {attr!r} from {module!r}: {exc}") from exc
     if not callable(factory):
         raise ConfigError(f"--base {name}: {attr!r} is not callable; give a factory that returns the model")

@@ -69,6 +69,10 @@ def declared_layer(net: nn.Module, where: str) -> FeatureLayer:
     )
 
 
+class _Reached(Exception):
+    """Raised by the hook on the declared module: the feature map is there, the rest of forward is not needed."""
+
+
 class ForeignBackbone(nn.Module):
     """``net`` seen as a backbone: ``forward_features`` is its feature map at the declared layer, and
     ``forward_head(f, pre_logits=True)`` the globally pooled vector its final linear layer reads."""
@@ -99,16 +103,25 @@ class ForeignBackbone(nn.Module):
         return self.net.get_submodule(self.layer.head)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's own forward (its normalisation included) up to the declared module, stopped there: what
+        follows (pooling written for 32x32 inputs, the linear layer) is not run, so any input size a task feeds
+        (jigsaw's tiles) gets its map."""
         seen: list[torch.Tensor] = []
-        handle = self._feature_module.register_forward_hook(lambda module, args, out: seen.append(out))
+
+        def stop(module, args, out):
+            seen.append(out)
+            raise _Reached
+
+        handle = self._feature_module.register_forward_hook(stop)
         try:
-            self.net(x)  # the model's own forward, its normalisation included; its logits are recomputed
+            self.net(x)
+        except _Reached:
+            pass
         finally:
             handle.remove()
         if not seen:
             raise RuntimeError(f"{self.layer.module} was not called by {type(self.net).__name__}.forward")
-        f = seen[-1]
-        return F.relu(f) if self.layer.activation == "relu" else f
+        return F.relu(seen[0]) if self.layer.activation == "relu" else seen[0]
 
     def forward_head(self, f: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = f.mean((2, 3))

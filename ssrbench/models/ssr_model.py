@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError
 from .backbone import FeatureSpec, Normalize, create_backbone, feature_spec
 from .foreign import ForeignBackbone
 from .split import split_backbone
@@ -29,7 +30,7 @@ class SSRModel(nn.Module):
         self.classifier = nn.Linear(self.backbone.num_features, num_classes, bias=head is None or head.bias is not None)
         if head is not None:
             if head.out_features != num_classes:
-                raise ValueError(f"{backbone_name} has {head.out_features} classes, the data {num_classes}")
+                raise ConfigError(f"--base {backbone_name}: it has {head.out_features} classes, the data {num_classes}")
             self.classifier.load_state_dict(head.state_dict())  # its own last layer: the same logits
         self.heads = nn.ModuleDict()  # the pretext task's modules, attached by the task
         self._trunk: list[nn.Module] | None = None  # set when the last stages are split off per task

@@ -58,7 +58,7 @@ KEPT_GPUS = (
 class Row:
     what: str  # "train classifier", "attack pgd10 on classifier-first/inpaint", ...
     images: int  # images the work runs on (training: images x epochs)
-    passes: float  # per image, in units of the row's own per-image FLOPs
+    passes: float  # per image: training steps (training rows), else gradient passes of the classifier
     flops: float  # all of it
     precision: str = "fp32"  # what the work runs in: training may be bf16, attacks never
 
@@ -174,25 +174,26 @@ def estimate(
     out = Estimate()
     seeds = len(spec.seeds)
     attacks: dict[str, Attack] = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
-    classifier_counted = False
-    cls_pass = 0.0
+    if base is None and spec.classifier_checkpoint is None and spec.tasks:
+        # classifier-first's classifier, shared by its tasks, and the static base every other mode is judged against
+        counts = _Counts(spec, TASKS.get(spec.tasks[0].kind)(spec.tasks[0].params), base)
+        step = counts.classifier_step() + adv_passes * counts.classifier_pass()
+        work = n_train * p.epochs_classifier * seeds
+        out.rows.append(Row("train classifier (shared; the static base)", work, 1, work * step, precision))
+    evals, gate = n_eval * seeds, GATE_IMAGES * seeds  # the gate: the last GATE_IMAGES training images, always
     for tcfg in spec.tasks:
         task = TASKS.get(tcfg.kind)(tcfg.params)
         counts = _Counts(spec, task, base)
         cls_pass, rev_step = counts.classifier_pass(), counts.reverse_step()
         rev = tcfg.reverse
-        rev_steps = rev.steps if rev.eps > 0 else 0
-        randomised = rev_steps > 0 and (task.randomized_eval or rev.random_start)
-        draws = DRAWS if randomised else 1
-        rev_in_passes = rev_steps * rev_step / cls_pass  # the reverse attack in gradient passes of the classifier
+        reverse = (rev.steps if rev.eps > 0 else 0) * rev_step  # one purification of one image
+        randomised = reverse > 0 and (task.randomized_eval or rev.random_start)
+        # a randomised defense: the first draw, DRAWS - 1 more (all must be right), and the fixed draws (a)
+        purifications = DRAWS + 1 if randomised else 1
+        rev_in_passes = reverse / cls_pass  # the reverse attack in gradient passes of the classifier
         for mode in spec.modes:
             label = f"{mode}/{tcfg.name}"
             if mode == "classifier-first":
-                if base is None and spec.classifier_checkpoint is None and not classifier_counted:
-                    step = counts.classifier_step() + adv_passes * cls_pass
-                    work = n_train * p.epochs_classifier * seeds
-                    out.rows.append(Row("train classifier (shared)", work, 1, work * step, precision))
-                    classifier_counted = True
                 work = n_train * p.epochs_head * seeds
                 out.rows.append(Row(f"train heads {label}", work, 1, work * counts.heads_step(), precision))
             elif mode == "multitask":
@@ -201,27 +202,26 @@ def estimate(
                 out.rows.append(Row(f"train {label}", work, 1, work * step, precision))
             else:
                 out.notes.append(f"mode {mode!r}: its training is not estimated (ssrbench knows only its own modes)")
-            evals = n_eval * seeds
-            per_image = draws * rev_steps * rev_step + cls_pass  # two forward passes: about one gradient pass
-            out.rows.append(Row(f"evaluate clean, clean+rev {label}", evals, draws * rev_steps, evals * per_image))
-            gate = min(GATE_IMAGES, n_train) * seeds
-            out.rows.append(Row(f"gate threshold {label}", gate, 1, gate * counts.score()))
+            per_image = purifications * reverse + cls_pass  # and two forward passes: about one gradient pass
+            out.rows.append(Row(f"evaluate clean, clean+rev {label}", evals, per_image / cls_pass, evals * per_image))
+            score = counts.score()
+            out.rows.append(Row(f"gate threshold {label}", gate, score / cls_pass, gate * score))
             for name, attack in attacks.items():
                 passes = attack.cost(rev_in_passes, randomised)
-                flops = evals * (passes * cls_pass + draws * rev_steps * rev_step)
-                out.rows.append(Row(f"attack {name} on {label}", evals, passes, flops))
-    if "classifier-first" in spec.modes and spec.tasks:
-        # the static base every defense is judged against faces the attacks on the bare classifier too (its
-        # gradient pass is any task model's: the heads are not on the classifier's path)
-        for name, attack in attacks.items():
-            if not attack.adaptive:
-                evals = n_eval * seeds
-                out.rows.append(
-                    Row(f"attack {name} on the static base", evals, attack.cost(0), evals * attack.cost(0) * cls_pass)
-                )
+                if randomised and attack.adaptive:  # (a): attacked again through the fixed draws, deterministic
+                    passes += attack.cost(rev_in_passes, False)
+                per_image = passes * cls_pass + purifications * reverse
+                out.rows.append(Row(f"attack {name} on {label}", evals, per_image / cls_pass, evals * per_image))
+                if mode != "classifier-first" and not attack.adaptive:
+                    # judged against the static base (classifier-first's classifier): the attack on it too, and its
+                    # images through this defense (transfer), every draw of a randomised one
+                    per_image = attack.cost(0) * cls_pass + (DRAWS if randomised else 1) * reverse
+                    what = f"attack {name} on the static base, for {label}"
+                    out.rows.append(Row(what, evals, per_image / cls_pass, evals * per_image))
     out.notes.append(
-        "attacks run in fp32; an attack's passes are its declared cost (Attack.cost), counted as if it ran on "
-        "every image (AutoAttack's later parts run only on those still robust: fewer)"
+        "passes are gradient passes of the classifier per image (a training row: steps); an attack's are its "
+        "declared cost (Attack.cost) plus the reverse attacks on its images, counted as if it ran on every image "
+        "(AutoAttack's later parts run only on those still robust: fewer); attacks run in fp32"
     )
     if measure_here:
         out.here, out.here_flops_per_s = _measure_here(spec, base, device or torch.device("cpu"))

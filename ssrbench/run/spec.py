@@ -138,6 +138,8 @@ def resolve(
     else:
         if base_checkpoint is not None:
             raise ConfigError("--base-checkpoint is the weights of a --base module: add --base, or leave it out")
+        if model_dir is not None:
+            raise ConfigError("--model-dir is where a --base robustbench:NAME is found: add --base, or leave it out")
         check_backbone(preset.backbone)  # an unknown or unusable backbone fails here, not after loading data
     if classifier_checkpoint is not None:
         load_classifier_checkpoint(classifier_checkpoint, preset.backbone)  # a bad file fails here too
@@ -193,6 +195,16 @@ def _check_base(base: str, modes, classifier_checkpoint, model_dir, base_checkpo
     if classifier_checkpoint is not None:
         raise ConfigError(
             "--base and --classifier-checkpoint both replace classifier-first's classifier: give one of them"
+        )
+    from_robustbench = base.startswith("robustbench:")
+    if from_robustbench and base_checkpoint is not None:
+        raise ConfigError(
+            f"--base-checkpoint {base_checkpoint}: a RobustBench base reads its file from --model-dir (its layout); "
+            f"leave --base-checkpoint out"
+        )
+    if not from_robustbench and model_dir is not None:
+        raise ConfigError(
+            f"--model-dir is where a --base robustbench:NAME is found; --base {base} takes --base-checkpoint"
         )
     others = [m for m in modes if m != "classifier-first"]
     if others:

@@ -479,11 +479,16 @@ def _from_base(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
 
 
 def _base_spec(ctx: TrainContext) -> dict[str, Any]:
+    """A base's identity as its stage's key: the checked bytes' SHA-256 and where the heads read its features
+    (``source`` keeps it apart from a --classifier-checkpoint of the same file, which is normalised otherwise)."""
+    identity = ctx.base.load().identity
     return {
         "training_code": TRAINING_CODE_VERSION,
         "backbone": ctx.base.name,
         "mode": "classifier",
-        "checkpoint_sha256": file_sha256(ctx.base.file()),
+        "source": "base",
+        "checkpoint_sha256": identity.file_sha256,
+        "feature_layer": identity.feature_layer,
     }
 
 
