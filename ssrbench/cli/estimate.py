@@ -45,7 +45,10 @@ def render_estimate(est: Estimate, spec: RunSpec, console: Console) -> None:
             f"training step achieved there (kept measurement); other models achieve other rates: an estimate"
         )
     if est.here_flops_per_s:
-        console.print(f"here: {est.here_flops_per_s / 1e9:.1f} GFLOP/s, timed now on the run's classifier")
+        console.print(
+            f"here: {est.here_train_flops_per_s / 1e9:.1f} GFLOP/s in a training step, "
+            f"{est.here_flops_per_s / 1e9:.1f} in an attack's pass, timed now on the run's classifier"
+        )
     for note in est.notes:
         console.print(f"note: {note}")
 

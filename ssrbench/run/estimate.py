@@ -61,13 +61,15 @@ class Row:
     passes: float  # per image: training steps (training rows), else gradient passes of the classifier
     flops: float  # all of it
     precision: str = "fp32"  # what the work runs in: training may be bf16, attacks never
+    training: bool = False  # a training step (weights' gradients too), timed apart from an attack's pass
 
 
 @dataclass
 class Estimate:
     rows: list[Row] = field(default_factory=list)
     here: str = ""  # this machine, as measured
-    here_flops_per_s: float = 0.0
+    here_flops_per_s: float = 0.0  # an attack's gradient pass (to the pixels only)
+    here_train_flops_per_s: float = 0.0  # a training step (the weights' gradients too)
     gpus: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> precision -> FLOP/s
     notes: list[str] = field(default_factory=list)
 
@@ -76,7 +78,7 @@ class Estimate:
         return sum(r.flops for r in self.rows)
 
     def minutes_here(self, row: Row) -> float:
-        return row.flops / self.here_flops_per_s / 60
+        return row.flops / (self.here_train_flops_per_s if row.training else self.here_flops_per_s) / 60
 
     def minutes_on(self, gpu: str, row: Row) -> float:
         return row.flops / self.gpus[gpu][row.precision] / 60
@@ -179,7 +181,7 @@ def estimate(
         counts = _Counts(spec, TASKS.get(spec.tasks[0].kind)(spec.tasks[0].params), base)
         step = counts.classifier_step() + adv_passes * counts.classifier_pass()
         work = n_train * p.epochs_classifier * seeds
-        out.rows.append(Row("train classifier (shared; the static base)", work, 1, work * step, precision))
+        out.rows.append(Row("train classifier (shared; the static base)", work, 1, work * step, precision, True))
     evals, gate = n_eval * seeds, GATE_IMAGES * seeds  # the gate: the last GATE_IMAGES training images, always
     for tcfg in spec.tasks:
         task = TASKS.get(tcfg.kind)(tcfg.params)
@@ -195,11 +197,11 @@ def estimate(
             label = f"{mode}/{tcfg.name}"
             if mode == "classifier-first":
                 work = n_train * p.epochs_head * seeds
-                out.rows.append(Row(f"train heads {label}", work, 1, work * counts.heads_step(), precision))
+                out.rows.append(Row(f"train heads {label}", work, 1, work * counts.heads_step(), precision, True))
             elif mode == "multitask":
                 step = counts.multitask_step() + adv_passes * cls_pass
                 work = n_train * p.epochs_multitask * seeds
-                out.rows.append(Row(f"train {label}", work, 1, work * step, precision))
+                out.rows.append(Row(f"train {label}", work, 1, work * step, precision, True))
             else:
                 out.notes.append(f"mode {mode!r}: its training is not estimated (ssrbench knows only its own modes)")
             per_image = purifications * reverse + cls_pass  # and two forward passes: about one gradient pass
@@ -223,8 +225,14 @@ def estimate(
         "declared cost (Attack.cost) plus the reverse attacks on its images, counted as if it ran on every image "
         "(AutoAttack's later parts run only on those still robust: fewer); attacks run in fp32"
     )
+    out.notes.append(
+        "the minutes are the counted work at a measured rate: reading and augmenting the data, Python's own time "
+        "and the first-call warm-up come on top"
+    )
     if measure_here:
-        out.here, out.here_flops_per_s = _measure_here(spec, base, device or torch.device("cpu"))
+        out.here, out.here_flops_per_s, out.here_train_flops_per_s = _measure_here(
+            spec, base, device or torch.device("cpu")
+        )
     for gpu in KEPT_GPUS:
         step = resnet18_step_flops() * gpu.batch
         out.gpus[gpu.name] = {"fp32": step / gpu.fp32_step_s, "bf16": step / gpu.bf16_step_s}
@@ -239,29 +247,47 @@ def resnet18_step_flops() -> float:
     return count_flops(lambda: F.cross_entropy(model(x), y).backward()) / 2
 
 
-def _measure_here(spec: RunSpec, base: BaseChoice | None, device: torch.device) -> tuple[str, float]:
-    """The device's FLOP/s on the run's own classifier: a few timed gradient passes of a small batch."""
+def _measure_here(spec: RunSpec, base: BaseChoice | None, device: torch.device) -> tuple[str, float, float]:
+    """The device's FLOP/s on the run's own classifier, timed now: an attack's gradient pass (to the pixels) and a
+    training step (the weights' gradients too: other kernels, another rate), each on a batch doubled -- up to the
+    preset's batch -- until one pass takes a quarter of a second (a small batch runs a small model far below the
+    rate its real batches reach)."""
     from ..models.environment import capture
 
     counts = _Counts(spec, TASKS.get(spec.tasks[0].kind)(spec.tasks[0].params), base)
-    _frozen(counts.model)
-    model = counts.model.to(device)
-    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device)
-    y = torch.zeros(4, dtype=torch.long, device=device)
+    model = counts.model.to(device=device, memory_format=torch.channels_last)  # as training and evaluation run it
 
-    def one():
-        z = x.clone().requires_grad_(True)
-        F.cross_entropy(model(z), y).backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    def rate(largest: int, train: bool) -> tuple[float, int]:
+        _frozen(model, (model.backbone, model.classifier) if train else ())
+        n = 4
+        while True:
+            x = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+            x = x.to(device).contiguous(memory_format=torch.channels_last)  # the layout pixels() hands a model
+            y = torch.zeros(n, dtype=torch.long, device=device)
 
-    flops = count_flops(one)
-    one()  # warm-up
-    best = math.inf
-    for _ in range(2):
-        t = time.perf_counter()
-        one()
-        best = min(best, time.perf_counter() - t)
+            def one():
+                z = x if train else x.clone().requires_grad_(True)
+                F.cross_entropy(model(z), y).backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+
+            flops = count_flops(one)
+            one()  # warm-up
+            best = math.inf
+            for _ in range(2):
+                t = time.perf_counter()
+                one()
+                best = min(best, time.perf_counter() - t)
+            if best >= 0.25 or n >= largest:
+                return flops / best, n
+            n = min(2 * n, largest)
+
+    attack_rate, _ = rate(spec.preset.eval_batch_size, train=False)
+    if base is None:
+        model.train()
+        train_rate, _ = rate(spec.preset.batch_size, train=True)
+    else:  # a frozen base trains only the heads: mostly its forward, the attack pass's rate
+        train_rate = attack_rate
     env = capture(device)
     kind = env.cpu_capability if device.type == "cpu" else "fp32"
-    return f"{env.device_name} ({kind}, {torch.get_num_threads()} threads)", flops / best
+    return f"{env.device_name} ({kind}, {torch.get_num_threads()} threads)", attack_rate, train_rate
