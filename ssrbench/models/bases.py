@@ -55,6 +55,11 @@ class LoadedBase:
     identity: BaseIdentity
 
 
+def robustbench_file(model: str, model_dir: Path) -> Path:
+    """Where RobustBench's loader keeps a CIFAR-10 L-inf model: its layout under ``model_dir``."""
+    return model_dir / "cifar10" / "Linf" / f"{model}.pt"
+
+
 @dataclass(frozen=True)
 class BaseChoice:
     """A base as a run names it: ``--base`` and where its file is. Loads once per process."""
@@ -63,11 +68,29 @@ class BaseChoice:
     model_dir: Path | None = None
     checkpoint: Path | None = None
 
-    def file(self) -> Path:
+    def check(self) -> None:
+        """Refuse the options that cannot go with this base, reading nothing (``run --estimate`` loads no file)."""
         if self.name.startswith(ROBUSTBENCH):
-            return (self.model_dir or DEFAULT_MODEL_DIR) / "cifar10" / "Linf" / f"{self.name[len(ROBUSTBENCH) :]}.pt"
+            if self.checkpoint is not None:
+                raise ConfigError(
+                    f"--base-checkpoint {self.checkpoint}: a RobustBench base reads its file from --model-dir "
+                    f"(DIR/cifar10/Linf/NAME.pt); leave --base-checkpoint out"
+                )
+            return
+        if self.model_dir is not None:
+            raise ConfigError(
+                f"--model-dir is where a --base robustbench:NAME is found; --base {self.name} takes --base-checkpoint"
+            )
         if self.checkpoint is None:
-            raise ConfigError(f"--base {self.name}: a module base needs its weights: add --base-checkpoint FILE")
+            raise ConfigError(
+                f"--base {self.name}: a module base needs its weights: add --base-checkpoint FILE "
+                f"(torch.save(model.state_dict()) of the model the factory builds)"
+            )
+
+    def file(self) -> Path:
+        self.check()
+        if self.name.startswith(ROBUSTBENCH):
+            return robustbench_file(self.name[len(ROBUSTBENCH) :], self.model_dir or DEFAULT_MODEL_DIR)
         return self.checkpoint
 
     def load(self) -> LoadedBase:
@@ -105,18 +128,9 @@ def is_module_path(name: str) -> bool:
 def load_base(name: str, model_dir: Path | None = None, checkpoint: Path | None = None) -> LoadedBase:
     """The base ``name`` names (see the module docstring), loaded, checked and adapted; a ConfigError (exit 2)
     naming the file or the name otherwise."""
+    BaseChoice(name, model_dir, checkpoint).check()
     if name.startswith(ROBUSTBENCH):
-        if checkpoint is not None:
-            raise ConfigError(
-                f"--base-checkpoint {checkpoint}: a RobustBench base reads its file from --model-dir "
-                f"(DIR/cifar10/Linf/NAME.pt); leave --base-checkpoint out"
-            )
         return _robustbench_base(name[len(ROBUSTBENCH) :], model_dir or DEFAULT_MODEL_DIR)
-    if checkpoint is None:
-        raise ConfigError(
-            f"--base {name}: a module base needs its weights: add --base-checkpoint FILE "
-            f"(torch.save(model.state_dict()) of the model the factory builds)"
-        )
     if is_module_path(name):
         factory, source = _importable(name), "module"
     else:
@@ -125,7 +139,8 @@ def load_base(name: str, model_dir: Path | None = None, checkpoint: Path | None 
     net = _built(factory, where)
     if not isinstance(net, nn.Module):
         raise ConfigError(f"{where}: the factory returned {type(net).__name__}, not a torch nn.Module")
-    state, sha = _weights(checkpoint, "--base-checkpoint")
+    state, data = _checked(checkpoint, "--base-checkpoint")
+    sha = hashlib.sha256(data).hexdigest()
     if isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     _check_tensors(state, checkpoint)
@@ -169,19 +184,19 @@ def _robustbench_base(model: str, model_dir: Path) -> LoadedBase:
     rb = robustbench()
     where = f"--base {ROBUSTBENCH}{model}"
     _zoo_entry(model)
-    path = model_dir / "cifar10" / "Linf" / f"{model}.pt"
+    path = robustbench_file(model, model_dir)
     if not path.is_file():
         raise ConfigError(
             f"{where}: {path}: no such file. ssrbench never downloads; fetch it where the network is with "
             f"RobustBench's loader: python -c \"from robustbench import load_model; load_model('{model}', "
             f"model_dir='{model_dir}', dataset='cifar10', threat_model='Linf')\", or give --model-dir"
         )
-    data = _checked_bytes(path, where)  # code or corrupt bytes refused before RobustBench's loader sees them
+    _, data = _checked(path, where)  # code or corrupt bytes refused before RobustBench's loader sees them
     sha = hashlib.sha256(data).hexdigest()
     # RobustBench's loader reads the very bytes checked and hashed: a copy in a private folder in its layout, so a
     # file replaced meanwhile can neither be loaded unchecked nor differ from the recorded SHA-256
     with tempfile.TemporaryDirectory(prefix="ssrbench-base-") as private:
-        copy = Path(private) / "cifar10" / "Linf" / f"{model}.pt"
+        copy = robustbench_file(model, Path(private))
         copy.parent.mkdir(parents=True)
         copy.write_bytes(data)
         del data
@@ -216,37 +231,22 @@ def robustbench():
         return require("robustbench", "--base robustbench:NAME")
 
 
-def _checked_bytes(path: Path, where: str) -> bytes:
-    """The file's bytes, read once, after they loaded as tensors only (a pickle with code is refused, never run)."""
-    data = _read(path, where)
-    _state_of(path, where, data)
-    return data
-
-
-def _read(path: Path, where: str) -> bytes:
+def _checked(path: Path, where: str) -> tuple[dict, bytes]:
+    """The file's tensors and the very bytes they were read from (once), after they loaded as tensors only: a
+    pickle with code is refused, never run."""
     try:
-        return read_regular_file(path, limit=MAX_CHECKPOINT_BYTES)
+        data = read_regular_file(path, limit=MAX_CHECKPOINT_BYTES)
     except UnreadableError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{where}: {path}: {exc.strerror or exc}") from exc
-
-
-def _state_of(path: Path, where: str, data: bytes) -> dict:
-    """``data`` (the bytes of ``path``) loaded as tensors only, or a ConfigError naming the file."""
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable or unsafe file is refused the same way
         raise ConfigError(f"{where}: {path}: not a readable checkpoint: {refusal_reason(exc)}") from exc
     if not isinstance(state, dict):
         raise ConfigError(f"{where}: {path}: holds a {type(state).__name__}, not a state dict")
-    return state
-
-
-def _weights(path: Path, where: str) -> tuple[dict, str]:
-    """The file's tensors (weights only) and the SHA-256 of the very bytes they were read from."""
-    data = _read(path, where)
-    return _state_of(path, where, data), hashlib.sha256(data).hexdigest()
+    return state, data
 
 
 def _check_tensors(state: dict, path: Path) -> None:

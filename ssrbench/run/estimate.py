@@ -12,6 +12,7 @@ achieves another, so the GPU minutes are an estimate, said to be one.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ class _Counts:
         torch.manual_seed(0)
         size = 32
         if base is not None:
-            model = SSRModel(base.name, CIFAR_MEAN, CIFAR_STD, 10, size, base=architecture(base))
+            # a copy: the architecture is cached (and may be the run's loaded base), and the counts set its
+            # gradients and, when timed, its device
+            model = SSRModel(base.name, CIFAR_MEAN, CIFAR_STD, 10, size, base=copy.deepcopy(architecture(base)))
         else:
             model = SSRModel(spec.preset.backbone, CIFAR_MEAN, CIFAR_STD, 10, size)
         self.model = task.attach(model).eval()
@@ -176,16 +179,18 @@ def estimate(
     out = Estimate()
     seeds = len(spec.seeds)
     attacks: dict[str, Attack] = {a.name: ATTACKS.get(a.kind)(a.params) for a in spec.attacks}
-    if base is None and spec.classifier_checkpoint is None and spec.tasks:
+    models = []  # (config, task, its model's counts): built once, each task's model as the run builds it
+    for tcfg in spec.tasks:
+        task = TASKS.get(tcfg.kind)(tcfg.params)
+        models.append((tcfg, task, _Counts(spec, task, base)))
+    if base is None and spec.classifier_checkpoint is None and models:
         # classifier-first's classifier, shared by its tasks, and the static base every other mode is judged against
-        counts = _Counts(spec, TASKS.get(spec.tasks[0].kind)(spec.tasks[0].params), base)
+        counts = models[0][2]
         step = counts.classifier_step() + adv_passes * counts.classifier_pass()
         work = n_train * p.epochs_classifier * seeds
         out.rows.append(Row("train classifier (shared; the static base)", work, 1, work * step, precision, True))
     evals, gate = n_eval * seeds, GATE_IMAGES * seeds  # the gate: the last GATE_IMAGES training images, always
-    for tcfg in spec.tasks:
-        task = TASKS.get(tcfg.kind)(tcfg.params)
-        counts = _Counts(spec, task, base)
+    for tcfg, task, counts in models:
         cls_pass, rev_step = counts.classifier_pass(), counts.reverse_step()
         rev = tcfg.reverse
         reverse = (rev.steps if rev.eps > 0 else 0) * rev_step  # one purification of one image
@@ -229,9 +234,9 @@ def estimate(
         "the minutes are the counted work at a measured rate: reading and augmenting the data, Python's own time "
         "and the first-call warm-up come on top"
     )
-    if measure_here:
+    if measure_here and models:
         out.here, out.here_flops_per_s, out.here_train_flops_per_s = _measure_here(
-            spec, base, device or torch.device("cpu")
+            spec, models[0][2], base is not None, device or torch.device("cpu")
         )
     for gpu in KEPT_GPUS:
         step = resnet18_step_flops() * gpu.batch
@@ -247,14 +252,13 @@ def resnet18_step_flops() -> float:
     return count_flops(lambda: F.cross_entropy(model(x), y).backward()) / 2
 
 
-def _measure_here(spec: RunSpec, base: BaseChoice | None, device: torch.device) -> tuple[str, float, float]:
+def _measure_here(spec: RunSpec, counts: _Counts, frozen_base: bool, device: torch.device) -> tuple[str, float, float]:
     """The device's FLOP/s on the run's own classifier, timed now: an attack's gradient pass (to the pixels) and a
     training step (the weights' gradients too: other kernels, another rate), each on a batch doubled -- up to the
     preset's batch -- until one pass takes a quarter of a second (a small batch runs a small model far below the
     rate its real batches reach)."""
     from ..models.environment import capture
 
-    counts = _Counts(spec, TASKS.get(spec.tasks[0].kind)(spec.tasks[0].params), base)
     model = counts.model.to(device=device, memory_format=torch.channels_last)  # as training and evaluation run it
 
     def rate(largest: int, train: bool) -> tuple[float, int]:
@@ -283,7 +287,7 @@ def _measure_here(spec: RunSpec, base: BaseChoice | None, device: torch.device) 
             n = min(2 * n, largest)
 
     attack_rate, _ = rate(spec.preset.eval_batch_size, train=False)
-    if base is None:
+    if not frozen_base:
         model.train()
         train_rate, _ = rate(spec.preset.batch_size, train=True)
     else:  # a frozen base trains only the heads: mostly its forward, the attack pass's rate

@@ -196,16 +196,8 @@ def _check_base(base: str, modes, classifier_checkpoint, model_dir, base_checkpo
         raise ConfigError(
             "--base and --classifier-checkpoint both replace classifier-first's classifier: give one of them"
         )
-    from_robustbench = base.startswith("robustbench:")
-    if from_robustbench and base_checkpoint is not None:
-        raise ConfigError(
-            f"--base-checkpoint {base_checkpoint}: a RobustBench base reads its file from --model-dir (its layout); "
-            f"leave --base-checkpoint out"
-        )
-    if not from_robustbench and model_dir is not None:
-        raise ConfigError(
-            f"--model-dir is where a --base robustbench:NAME is found; --base {base} takes --base-checkpoint"
-        )
+    choice = BaseChoice(base, model_dir, base_checkpoint)
+    choice.check()
     others = [m for m in modes if m != "classifier-first"]
     if others:
         raise ConfigError(
@@ -213,7 +205,7 @@ def _check_base(base: str, modes, classifier_checkpoint, model_dir, base_checkpo
             f"own; give --modes classifier-first"
         )
     if load:
-        BaseChoice(base, model_dir, base_checkpoint).load()
+        choice.load()
 
 
 def _cascade_attacks(configs: list[AttackConfig], built: dict[str, Any], grid: Grid | None) -> list[AttackConfig]:

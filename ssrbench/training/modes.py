@@ -27,7 +27,7 @@ from ..core.presets import Preset
 from ..core.progress import Reporter
 from ..core.registry import Registry
 from ..data.datasets import ImageDataset, augment, display_path, pixels
-from ..leaderboard.records import TrainingRecord
+from ..leaderboard.records import BaseIdentity, TrainingRecord
 from ..models.bases import BaseChoice
 from ..models.environment import exact_fp32, trained_on
 from ..models.ssr_model import SSRModel
@@ -446,25 +446,21 @@ def _from_checkpoint(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
     path = ctx.classifier_checkpoint
     state = load_classifier_checkpoint(path, ctx.preset.backbone, len(ctx.data.classes), ctx.data.image_size)
     model.load_state_dict(state, strict=False)  # normalisation from the data unless the file brings its own
-    spec = _checkpoint_spec(ctx)
     ctx.reporter.log(f"classifier: from {path}")
-    return TrainingRecord(
-        stage="classifier",
-        key=ModelCache.key(spec),
-        cached=True,
-        seconds=0.0,
-        final_logs={},
-        spec=spec,
-        weights_sha256=weights_sha256(model.classifier_state()),
-        trained_on={"checkpoint": display_path(path)},
-    )
+    return _loaded_classifier(model, _checkpoint_spec(ctx), display_path(path))
 
 
 def _from_base(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
     """A published classifier instead of a trained one (``run --base``): its file's SHA-256 is its key."""
     identity = ctx.base.load().identity
-    spec = _base_spec(ctx)
     ctx.reporter.log(f"classifier: {identity.name} ({identity.architecture}) from {identity.file}")
+    return _loaded_classifier(model, _base_spec(ctx), identity.file, base=identity)
+
+
+def _loaded_classifier(
+    model: SSRModel, spec: dict[str, Any], file: str, base: BaseIdentity | None = None
+) -> TrainingRecord:
+    """The record of a classifier stage taken from a file, not trained: keyed by ``spec``, nothing timed."""
     return TrainingRecord(
         stage="classifier",
         key=ModelCache.key(spec),
@@ -473,8 +469,8 @@ def _from_base(ctx: TrainContext, model: SSRModel) -> TrainingRecord:
         final_logs={},
         spec=spec,
         weights_sha256=weights_sha256(model.classifier_state()),
-        trained_on={"checkpoint": identity.file},
-        base=identity,
+        trained_on={"checkpoint": file},
+        base=base,
     )
 
 
